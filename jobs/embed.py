@@ -1,0 +1,21 @@
+"""`facepipe embed`: photos in SRC -> images and faces tables at DST."""
+from __future__ import annotations
+
+import argparse
+
+from pipeline.config import load_config
+from pipeline.graph import connect
+from pipeline.ingest import run_embed
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="folder or s3:// prefix of photos")
+    parser.add_argument("--output", required=True, help="folder or s3:// prefix for the tables")
+
+
+def main(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.set)
+    connect(config.ray)
+    summary = run_embed(args.input, args.output, config)
+    print(summary.render())
+    return 0 if summary.missing == 0 else 1

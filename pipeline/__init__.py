@@ -1,0 +1,1 @@
+"""facepipe: batch face detection, alignment and embedding over photo collections."""

@@ -1,0 +1,136 @@
+"""Typed configuration: one model per section, unknown keys rejected, YAML file <- --set overrides."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A configuration mistake, with a message that says what to change."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputConfig(_Section):
+    extensions: tuple[str, ...] = Field(
+        default=(".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"),
+        description="File name endings listed as photos (compared case-insensitively).",
+    )
+
+
+class StorageConfig(_Section):
+    endpoint_url: str | None = Field(
+        default=None,
+        description="S3-compatible endpoint (MinIO, moto, Ceph); default: AWS_ENDPOINT_URL or AWS itself.",
+    )
+    region: str | None = Field(default=None, description="S3 region; default: AWS_REGION / AWS_DEFAULT_REGION.")
+
+
+class RayConfig(_Section):
+    address: str | None = Field(
+        default=None, description="Ray cluster to attach to ('auto', 'ray://host:10001'); default: RAY_ADDRESS or a local Ray."
+    )
+    model_actors: int | None = Field(
+        default=None, ge=1, description="Model actors; default: one per GPU, else about 3/4 of the cluster's CPUs."
+    )
+    actor_cpus: float | None = Field(
+        default=None, gt=0, description="CPUs reserved by each model actor; default: 1 (0.5 on a 2-CPU cluster)."
+    )
+    read_batch_size: int = Field(default=16, ge=1, description="Photos per read/decode task batch.")
+    model_batch_size: int = Field(default=32, ge=1, description="Photos per model actor batch.")
+
+
+class DecodeConfig(_Section):
+    max_pixels: int = Field(
+        default=100_000_000, ge=1, description="Photos with more pixels are rejected (decompression-bomb guard)."
+    )
+
+
+class ModelsConfig(_Section):
+    detector: str = Field(default="yunet", description="Detector name in the model registry.")
+    embedder: str = Field(default="sface", description="Embedder name in the model registry.")
+    device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto = CUDA when present.")
+    detect_max_side: int = Field(default=640, ge=32, description="Longest side (px) of the image the detector sees.")
+    score_threshold: float = Field(default=0.6, gt=0, lt=1, description="Minimum detection score.")
+    nms_threshold: float = Field(default=0.3, gt=0, lt=1, description="Detector non-maximum-suppression IoU.")
+    min_face_size: int = Field(default=0, ge=0, description="Drop faces whose box is shorter than this (original px).")
+
+
+class OutputConfig(_Section):
+    commit_every: int = Field(default=1000, ge=1, description="Photos per table commit (progress survives a crash).")
+
+
+class Config(_Section):
+    input: InputConfig = InputConfig()
+    storage: StorageConfig = StorageConfig()
+    ray: RayConfig = RayConfig()
+    decode: DecodeConfig = DecodeConfig()
+    models: ModelsConfig = ModelsConfig()
+    output: OutputConfig = OutputConfig()
+
+    def resolved_storage(self) -> StorageConfig:
+        """The storage section with the standard AWS environment variables filled in."""
+        return StorageConfig(
+            endpoint_url=self.storage.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
+            region=self.storage.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        )
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set expects section.key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    path = key.strip().split(".")
+    if len(path) < 2 or not all(path):
+        raise ConfigError(f"--set expects section.key=value, got {item!r}")
+    return path, yaml.safe_load(raw) if raw != "" else None
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Build a Config from defaults, an optional YAML file and ``section.key=value`` overrides.
+
+    Raises ConfigError naming the offending key or value.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections")
+        data = loaded
+    for item in overrides:
+        keys, value = _parse_override(item)
+        nested: dict[str, Any] = {keys[-1]: value}
+        for key in reversed(keys[:-1]):
+            nested = {key: nested}
+        data = _merge(data, nested)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration ({problems})") from None
+
+
+def config_as_dict(config: Config) -> dict[str, Any]:
+    """The config as plain YAML-serialisable data."""
+    return config.model_dump(mode="json")

@@ -1,0 +1,230 @@
+"""LFW-style face verification protocol: pairs files, k-fold accuracy, VAL@FAR, ROC and plots."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+# Decision rule everywhere in this module: a pair is accepted as "same person" when
+# similarity >= threshold. An unscored pair (NaN similarity) is never accepted, and it is
+# counted as wrong whatever the threshold: a missed same pair or a false-accepted different pair.
+
+
+@dataclass(frozen=True)
+class LfwPair:
+    """One verification pair: fold index (0-based), ground truth, and two image paths
+    relative to the LFW images folder (``Name/Name_0001.jpg``)."""
+
+    fold: int
+    same: bool
+    a: str
+    b: str
+
+
+def _lfw_image(name: str, number: str) -> str:
+    return f"{name}/{name}_{int(number):04d}.jpg"
+
+
+def read_lfw_pairs(path: str | Path) -> list[LfwPair]:
+    """Read an LFW pairs file (pairs.txt with header ``folds pairs_per_fold``, or
+    pairsDevTrain/pairsDevTest.txt with header ``pairs``, read as one fold 0) into
+    LfwPair rows in file order. Raises ValueError when the file does not follow the format."""
+    lines = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
+    header, rows = lines[0], lines[1:]
+    if len(header) == 2:
+        num_folds, per_fold = int(header[0]), int(header[1])
+    elif len(header) == 1:
+        num_folds, per_fold = 1, int(header[0])
+    else:
+        raise ValueError(f"{path}: header must be 'folds pairs' or 'pairs', got {header}")
+    if len(rows) != num_folds * 2 * per_fold:
+        raise ValueError(
+            f"{path}: header promises {num_folds * 2 * per_fold} pairs, file has {len(rows)}"
+        )
+    pairs = []
+    for position, fields in enumerate(rows):
+        fold, within = divmod(position, 2 * per_fold)
+        same = within < per_fold
+        if same and len(fields) == 3:
+            name, i, j = fields
+            pairs.append(LfwPair(fold, True, _lfw_image(name, i), _lfw_image(name, j)))
+        elif not same and len(fields) == 4:
+            name_a, i, name_b, j = fields
+            pairs.append(LfwPair(fold, False, _lfw_image(name_a, i), _lfw_image(name_b, j)))
+        else:
+            kind = "same (name i j)" if same else "different (name1 i name2 j)"
+            raise ValueError(f"{path}: line {position + 2} should be a {kind} pair: {fields}")
+    return pairs
+
+
+def _accepted_counts(
+    similarity: np.ndarray, same: np.ndarray, thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per threshold: number of same pairs accepted, number of different pairs accepted
+    (unscored different pairs always count as accepted)."""
+    scored = ~np.isnan(similarity)
+    same_sorted = np.sort(similarity[scored & same])
+    different_sorted = np.sort(similarity[scored & ~same])
+    true_accepts = same_sorted.size - np.searchsorted(same_sorted, thresholds, side="left")
+    false_accepts = (
+        different_sorted.size
+        - np.searchsorted(different_sorted, thresholds, side="left")
+        + np.count_nonzero(~scored & ~same)
+    )
+    return true_accepts, false_accepts
+
+
+def _best_accuracy_threshold(similarity: np.ndarray, same: np.ndarray) -> float:
+    """Threshold with the most correct decisions. Candidates are the midpoints between
+    consecutive unique scores plus one that accepts all and one that rejects all, so every
+    distinct split is tried once; ties go to the lowest threshold."""
+    unique = np.unique(similarity[~np.isnan(similarity)])
+    if unique.size == 0:
+        raise ValueError("no scored pair to choose a threshold on")
+    candidates = np.concatenate(
+        [unique[:1], (unique[:-1] + unique[1:]) / 2, [np.nextafter(unique[-1], np.inf)]]
+    )
+    true_accepts, false_accepts = _accepted_counts(similarity, same, candidates)
+    true_rejects = np.count_nonzero(~same) - false_accepts
+    return float(candidates[np.argmax(true_accepts + true_rejects)])
+
+
+def _far_threshold(similarity: np.ndarray, same: np.ndarray, far_target: float) -> float:
+    """Threshold whose false-accept rate is far_target, interpolated linearly between the
+    unique scores around it as FaceNet's calculate_val does; the lowest score with
+    FAR <= far_target when none is bracketed; rejects every score when none gets that low."""
+    unique = np.unique(similarity[~np.isnan(similarity)])
+    if unique.size == 0:
+        raise ValueError("no scored pair to choose a threshold on")
+    _, false_accepts = _accepted_counts(similarity, same, unique)
+    far = false_accepts / max(np.count_nonzero(~same), 1)  # non-increasing along unique
+    low_enough = np.flatnonzero(far <= far_target)
+    if low_enough.size == 0:
+        return float(np.nextafter(unique[-1], np.inf))
+    j = low_enough[0]
+    if j == 0 or far[j] == far_target:
+        return float(unique[j])
+    fraction = (far[j - 1] - far_target) / (far[j - 1] - far[j])
+    return float(unique[j - 1] + fraction * (unique[j] - unique[j - 1]))
+
+
+def _decision_rates(
+    similarity: np.ndarray, same: np.ndarray, threshold: float
+) -> tuple[float, float, float]:
+    """(accuracy, true-accept rate, false-accept rate) at one threshold."""
+    true_accepts, false_accepts = _accepted_counts(similarity, same, np.array([threshold]))
+    num_same, num_different = np.count_nonzero(same), np.count_nonzero(~same)
+    correct = true_accepts[0] + num_different - false_accepts[0]
+    return (
+        float(correct / same.size),
+        float(true_accepts[0] / max(num_same, 1)),
+        float(false_accepts[0] / max(num_different, 1)),
+    )
+
+
+def verification_metrics(
+    similarity: np.ndarray, same: np.ndarray, folds: np.ndarray, far_target: float = 1e-3
+) -> dict:
+    """Cross-validated verification results for per-pair similarity (NaN = unscored),
+    ground truth ``same`` and fold ids: each fold is tested with thresholds chosen on the
+    other folds (on itself when there is a single fold). Returns a JSON-ready dict with
+    accuracy, accuracy_std, threshold (mean accuracy threshold), val_at_far_{far_target:g},
+    far_at_far_{far_target:g} (measured held-out FAR), pairs, unscored_pairs, fold_accuracies."""
+    similarity = np.asarray(similarity, dtype=np.float64)
+    same = np.asarray(same, dtype=bool)
+    folds = np.asarray(folds)
+    if not similarity.shape == same.shape == folds.shape or similarity.ndim != 1:
+        raise ValueError(
+            f"similarity, same and folds must be 1-D of one length, got shapes "
+            f"{similarity.shape}, {same.shape}, {folds.shape}"
+        )
+    fold_ids = np.unique(folds)
+    accuracies, thresholds, vals, fars = [], [], [], []
+    for fold in fold_ids:
+        test = folds == fold
+        train = ~test if fold_ids.size > 1 else test
+        threshold = _best_accuracy_threshold(similarity[train], same[train])
+        accuracies.append(_decision_rates(similarity[test], same[test], threshold)[0])
+        thresholds.append(threshold)
+        far_threshold = _far_threshold(similarity[train], same[train], far_target)
+        _, val, far = _decision_rates(similarity[test], same[test], far_threshold)
+        vals.append(val)
+        fars.append(far)
+    return {
+        "accuracy": float(np.mean(accuracies)),
+        "accuracy_std": float(np.std(accuracies)),
+        "threshold": float(np.mean(thresholds)),
+        f"val_at_far_{far_target:g}": float(np.mean(vals)),
+        f"far_at_far_{far_target:g}": float(np.mean(fars)),
+        "pairs": int(similarity.size),
+        "unscored_pairs": int(np.count_nonzero(np.isnan(similarity))),
+        "fold_accuracies": [float(a) for a in accuracies],
+    }
+
+
+def roc_curve(
+    similarity: np.ndarray, same: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(far, tar, thresholds) at every unique scored similarity, thresholds descending.
+    Unscored pairs count against the model: never accepted when same, always when different."""
+    similarity = np.asarray(similarity, dtype=np.float64)
+    same = np.asarray(same, dtype=bool)
+    thresholds = np.unique(similarity[~np.isnan(similarity)])[::-1]
+    true_accepts, false_accepts = _accepted_counts(similarity, same, thresholds)
+    far = false_accepts / max(np.count_nonzero(~same), 1)
+    tar = true_accepts / max(np.count_nonzero(same), 1)
+    return far, tar, thresholds
+
+
+def _new_figure() -> Figure:
+    # A figure with its own Agg canvas: renders off-screen without touching pyplot's
+    # global backend, so it is safe in workers and alongside other plotting code.
+    figure = Figure(figsize=(6, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def plot_roc(similarity: np.ndarray, same: np.ndarray, path: str | Path) -> None:
+    """Write a ROC curve PNG to path: TAR against FAR on a log axis, titled with the TAR
+    at FAR <= 1e-3."""
+    far, tar, _ = roc_curve(similarity, same)
+    val = float(tar[far <= 1e-3].max(initial=0.0))
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    shown = far > 0  # a log axis cannot show FAR = 0
+    axes.plot(far[shown], tar[shown])
+    axes.set_xscale("log")
+    axes.set_xlabel("false accept rate")
+    axes.set_ylabel("true accept rate")
+    axes.set_title(f"ROC, TAR at FAR<=1e-3: {val:.4f}")
+    axes.grid(True, which="both", alpha=0.3)
+    figure.savefig(path, format="png")
+
+
+def plot_similarity_histogram(
+    similarity: np.ndarray, same: np.ndarray, path: str | Path, threshold: float | None = None
+) -> None:
+    """Write a PNG to path with overlaid histograms of genuine (same) and impostor
+    similarities, unscored pairs left out and counted in the legend, and a vertical line
+    at threshold when given."""
+    similarity = np.asarray(similarity, dtype=np.float64)
+    same = np.asarray(same, dtype=bool)
+    scored = ~np.isnan(similarity)
+    bins = np.histogram_bin_edges(similarity[scored], bins=50)
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    for label, group in (("genuine", same), ("impostor", ~same)):
+        unscored = np.count_nonzero(group & ~scored)
+        axes.hist(
+            similarity[group & scored], bins=bins, alpha=0.5,
+            label=f"{label} ({np.count_nonzero(group & scored)} scored, {unscored} unscored)",
+        )
+    if threshold is not None:
+        axes.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3f}")
+    axes.set_xlabel("similarity")
+    axes.set_ylabel("pairs")
+    axes.legend()
+    figure.savefig(path, format="png")

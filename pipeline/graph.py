@@ -1,0 +1,95 @@
+"""Wires the stages into one Ray Data pipeline, sized from the cluster's resources.
+
+read + decode run as CPU tasks; detect/align/embed run in a pool of model actors (one per GPU, or
+most of the CPUs). The driver consumes analysed photo rows as a stream. Ray Data retries tasks and
+restarts model actors lost with a node (its defaults: max_restarts=-1, max_task_retries=-1).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import ray
+
+from pipeline import schema as S
+from pipeline.analyze import AnalyzeFaces
+from pipeline.config import Config, RayConfig
+from pipeline.decode import decode_photos
+from pipeline.models import resolve_device
+from pipeline.store import read_photos
+
+log = logging.getLogger(__name__)
+
+READ_TASK_CPUS = 0.5  # read + decode is I/O and libjpeg: half a CPU each leaves room for the models
+
+
+@dataclass(frozen=True)
+class ModelPool:
+    """How many model actors run and what each reserves."""
+
+    actors: int
+    cpus: float
+    gpus: float
+
+
+def size_model_pool(cluster_cpus: float, cluster_gpus: float, cfg: RayConfig, use_gpu: bool) -> ModelPool:
+    """Model actors for a cluster: one per GPU, else ~3/4 of the CPUs, always leaving CPU for reads.
+
+    Explicit ``cfg.model_actors`` / ``cfg.actor_cpus`` win. Raises ValueError when the pool would
+    leave no CPU for the read tasks (the job would hang).
+    """
+    if use_gpu:
+        actors = cfg.model_actors or max(1, int(cluster_gpus))
+        cpus = cfg.actor_cpus or min(1.0, max(0.25, (cluster_cpus - READ_TASK_CPUS) / actors))
+        pool = ModelPool(actors, cpus, 1.0)
+    else:
+        actors = cfg.model_actors or max(1, int(cluster_cpus * 0.75))
+        cpus = cfg.actor_cpus or min(1.0, max(0.25, (cluster_cpus - READ_TASK_CPUS) / actors))
+        pool = ModelPool(actors, cpus, 0.0)
+    if pool.actors * pool.cpus > cluster_cpus - READ_TASK_CPUS + 1e-9:
+        raise ValueError(
+            f"{pool.actors} model actors x {pool.cpus} CPUs leave less than {READ_TASK_CPUS} of the cluster's "
+            f"{cluster_cpus} CPUs for reading: lower ray.model_actors or ray.actor_cpus"
+        )
+    return pool
+
+
+def connect(cfg: RayConfig) -> None:
+    """Attach to the configured Ray cluster (ray.address, RAY_ADDRESS) or start a local one."""
+    if ray.is_initialized():
+        return
+    ray.init(address=cfg.address or os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+
+
+def analyze_photos(uris: list[str], config: Config) -> Iterator[pa.Table]:
+    """Run read -> decode -> detect/align/embed over ``uris``; yield outcome rows (analyzed_schema)."""
+    if not uris:
+        return
+    resources = ray.cluster_resources()
+    device = resolve_device(config.models.device, config.models.embedder)
+    pool = size_model_pool(resources.get("CPU", 0), resources.get("GPU", 0), config.ray, device == "cuda")
+    log.info("model pool: %s", pool)
+    step = config.ray.read_batch_size
+    blocks = [pa.table({S.URI: pa.array(uris[i : i + step], pa.string())}) for i in range(0, len(uris), step)]
+    storage = config.resolved_storage()
+    dataset = (
+        ray.data.from_arrow(blocks)
+        .map_batches(read_photos, fn_kwargs={"storage": storage}, batch_format="pyarrow", batch_size=step, num_cpus=READ_TASK_CPUS)
+        .map_batches(
+            decode_photos, fn_kwargs={"max_pixels": config.decode.max_pixels}, batch_format="pyarrow",
+            batch_size=step, num_cpus=READ_TASK_CPUS,
+        )
+        .map_batches(
+            AnalyzeFaces,
+            fn_constructor_kwargs={"models": config.models, "threads": max(1, round(pool.cpus))},
+            batch_format="pyarrow",
+            batch_size=config.ray.model_batch_size,
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=pool.actors),
+            num_cpus=pool.cpus,
+            num_gpus=pool.gpus,
+        )
+    )
+    yield from dataset.iter_batches(batch_format="pyarrow", batch_size=None)

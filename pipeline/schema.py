@@ -1,0 +1,134 @@
+"""Column names, Arrow types and status values of every table facepipe writes."""
+from __future__ import annotations
+
+import pyarrow as pa
+
+# Status of a photo in the images table.
+STATUS_OK = "ok"
+STATUS_NO_FACE = "no_face"
+STATUS_ERROR = "error"
+
+# images table
+IMAGE_ID = "image_id"
+URI = "uri"
+STATUS = "status"
+ERROR = "error"
+NUM_FACES = "num_faces"
+WIDTH = "width"
+HEIGHT = "height"
+SIZE = "size"
+MTIME = "mtime"
+ETAG = "etag"
+RUN_ID = "run_id"
+PROCESSED_AT = "processed_at"
+
+# faces table (plus IMAGE_ID, URI, RUN_ID)
+FACE_ID = "face_id"
+FACE_INDEX = "face_index"
+BBOX = "bbox"
+LANDMARKS = "landmarks"
+DET_SCORE = "det_score"
+EMBEDDING = "embedding"
+MODEL = "model"
+DETECTOR = "detector"
+
+# Columns that travel between pipeline stages only (never written).
+BYTES = "bytes"
+PIXELS = "pixels"
+FACES = "faces"
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+LISTING_SCHEMA = pa.schema(
+    [
+        pa.field(URI, pa.string(), nullable=False),
+        pa.field(SIZE, pa.int64()),
+        pa.field(MTIME, TIMESTAMP),
+        pa.field(ETAG, pa.string()),
+    ]
+)
+
+READ_SCHEMA = pa.schema(
+    [
+        pa.field(URI, pa.string()),
+        pa.field(IMAGE_ID, pa.string()),
+        pa.field(ERROR, pa.string()),
+        pa.field(BYTES, pa.large_binary()),
+    ]
+)
+
+# Decoded photos: PIXELS holds HEIGHT x WIDTH x 3 uint8 RGB bytes (empty when STATUS is error).
+DECODED_SCHEMA = pa.schema(
+    [
+        pa.field(URI, pa.string()),
+        pa.field(IMAGE_ID, pa.string()),
+        pa.field(STATUS, pa.string()),
+        pa.field(ERROR, pa.string()),
+        pa.field(WIDTH, pa.int32()),
+        pa.field(HEIGHT, pa.int32()),
+        pa.field(PIXELS, pa.large_binary()),
+    ]
+)
+
+IMAGES_SCHEMA = pa.schema(
+    [
+        pa.field(IMAGE_ID, pa.string()),
+        pa.field(URI, pa.string()),
+        pa.field(STATUS, pa.string()),
+        pa.field(ERROR, pa.string()),
+        pa.field(NUM_FACES, pa.int32()),
+        pa.field(WIDTH, pa.int32()),
+        pa.field(HEIGHT, pa.int32()),
+        pa.field(SIZE, pa.int64()),
+        pa.field(MTIME, TIMESTAMP),
+        pa.field(ETAG, pa.string()),
+        pa.field(RUN_ID, pa.string()),
+        pa.field(PROCESSED_AT, TIMESTAMP),
+    ]
+)
+
+
+def face_struct_type(dim: int) -> pa.StructType:
+    """The per-face fields a stage emits inside the nested FACES column of a photo row."""
+    return pa.struct(
+        [
+            pa.field(BBOX, pa.list_(pa.float32(), 4)),
+            pa.field(LANDMARKS, pa.list_(pa.float32(), 10)),
+            pa.field(DET_SCORE, pa.float32()),
+            pa.field(EMBEDDING, pa.list_(pa.float32(), dim)),
+        ]
+    )
+
+
+def faces_schema(dim: int) -> pa.Schema:
+    """Schema of the faces table for embeddings of dimension ``dim``."""
+    return pa.schema(
+        [
+            pa.field(FACE_ID, pa.string()),
+            pa.field(IMAGE_ID, pa.string()),
+            pa.field(URI, pa.string()),
+            pa.field(FACE_INDEX, pa.int32()),
+            pa.field(BBOX, pa.list_(pa.float32(), 4)),
+            pa.field(LANDMARKS, pa.list_(pa.float32(), 10)),
+            pa.field(DET_SCORE, pa.float32()),
+            pa.field(EMBEDDING, pa.list_(pa.float32(), dim)),
+            pa.field(MODEL, pa.string()),
+            pa.field(DETECTOR, pa.string()),
+            pa.field(RUN_ID, pa.string()),
+        ]
+    )
+
+
+def analyzed_schema(dim: int) -> pa.Schema:
+    """Schema of the per-photo rows that leave the model stage (outcome + nested faces)."""
+    return pa.schema(
+        [
+            pa.field(URI, pa.string()),
+            pa.field(IMAGE_ID, pa.string()),
+            pa.field(STATUS, pa.string()),
+            pa.field(ERROR, pa.string()),
+            pa.field(WIDTH, pa.int32()),
+            pa.field(HEIGHT, pa.int32()),
+            pa.field(FACES, pa.list_(face_struct_type(dim))),
+        ]
+    )

@@ -1,0 +1,154 @@
+"""The image store and output location: list photos, read their bytes, check and address outputs.
+
+Local folders and s3:// prefixes go through fsspec (s3fs), so an S3-compatible endpoint works the
+same as AWS. This is the only module, beside tables, that touches the photo store or DST.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import uuid
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+
+from pipeline import schema as S
+from pipeline.config import ConfigError, StorageConfig
+
+
+def is_s3(uri: str) -> bool:
+    """True for s3:// (and s3a://) addresses."""
+    return uri.startswith(("s3://", "s3a://"))
+
+
+def filesystem(uri: str, storage: StorageConfig) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The fsspec filesystem serving ``uri`` and the path inside it."""
+    if is_s3(uri):
+        client_kwargs: dict[str, Any] = {}
+        if storage.endpoint_url:
+            client_kwargs["endpoint_url"] = storage.endpoint_url
+        if storage.region:
+            client_kwargs["region_name"] = storage.region
+        fs, path = fsspec.core.url_to_fs(uri, client_kwargs=client_kwargs, skip_instance_cache=True)
+        return fs, path
+    fs, path = fsspec.core.url_to_fs(os.path.abspath(os.path.expanduser(uri)))
+    return fs, path
+
+
+def _uri_of(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    return f"s3://{path}" if "s3" in fs.protocol else path
+
+
+def _mtime(info: dict[str, Any]) -> dt.datetime | None:
+    value = info.get("mtime", info.get("LastModified"))
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
+
+
+def list_photos(src: str, storage: StorageConfig, extensions: tuple[str, ...]) -> pa.Table:
+    """Every photo below ``src`` (recursive), as a table of uri, size, mtime and etag, sorted by uri.
+
+    Raises ConfigError when ``src`` does not exist or cannot be listed.
+    """
+    fs, root = filesystem(src, storage)
+    try:
+        if not fs.exists(root) or not fs.isdir(root):
+            raise ConfigError(f"input {src} is not a readable folder or prefix: check the path and credentials")
+        found = fs.find(root, detail=True)
+    except (PermissionError, OSError) as exc:
+        raise ConfigError(f"input {src} cannot be listed ({exc}): check the path and credentials") from exc
+    suffixes = tuple(e.lower() for e in extensions)
+    rows = sorted(
+        (info for path, info in found.items() if info.get("type") == "file" and path.lower().endswith(suffixes)),
+        key=lambda info: info["name"],
+    )
+    return pa.table(
+        {
+            S.URI: [_uri_of(fs, info["name"]) for info in rows],
+            S.SIZE: [int(info.get("size") or 0) for info in rows],
+            S.MTIME: [_mtime(info) for info in rows],
+            S.ETAG: [str(info["ETag"]).strip('"') if info.get("ETag") else None for info in rows],
+        },
+        schema=S.LISTING_SCHEMA,
+    )
+
+
+def read_photos(batch: pa.Table, storage: StorageConfig) -> pa.Table:
+    """Stage: uris in; their bytes and image_id (sha256) out (READ_SCHEMA). Read failures become errors."""
+    uris = batch.column(S.URI).to_pylist()
+    fs = filesystem(uris[0], storage)[0] if uris else None
+    ids, errors, payloads = [], [], []
+    for uri in uris:
+        try:
+            data = fs.cat_file(uri)
+        except Exception as exc:  # any read failure becomes the photo's error row
+            ids.append(None)
+            errors.append(f"read_failed: {type(exc).__name__}: {exc}")
+            payloads.append(b"")
+            continue
+        ids.append(content_id(data))
+        errors.append(None)
+        payloads.append(data)
+    return pa.table({S.URI: uris, S.IMAGE_ID: ids, S.ERROR: errors, S.BYTES: payloads}, schema=S.READ_SCHEMA)
+
+
+def content_id(data: bytes) -> str:
+    """The image_id of a photo: sha256 of its bytes, hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def join(root: str, *parts: str) -> str:
+    """``root`` joined with path parts, for local paths and s3:// prefixes alike."""
+    return "/".join([root.rstrip("/"), *parts])
+
+
+def ensure_writable(dst: str, storage: StorageConfig) -> None:
+    """Create ``dst`` if needed and prove a file can be written and removed there.
+
+    Raises ConfigError saying what to fix when it cannot.
+    """
+    fs, root = filesystem(dst, storage)
+    probe = join(root, f".facepipe-write-probe-{uuid.uuid4().hex}")
+    try:
+        if not is_s3(dst):
+            fs.makedirs(root, exist_ok=True)
+        fs.pipe_file(probe, b"ok")
+        fs.rm_file(probe)
+    except Exception as exc:
+        raise ConfigError(f"output {dst} is not writable ({type(exc).__name__}: {exc}): pick another --output or fix its permissions") from exc
+
+
+def write_text(uri: str, text: str, storage: StorageConfig) -> None:
+    """Write a small text file (metadata beside the tables), creating parent folders."""
+    fs, path = filesystem(uri, storage)
+    if not is_s3(uri):
+        fs.makedirs(os.path.dirname(path), exist_ok=True)
+    fs.pipe_file(path, text.encode())
+
+
+def read_text(uri: str, storage: StorageConfig) -> str | None:
+    """A small text file's content, or None when it does not exist."""
+    fs, path = filesystem(uri, storage)
+    return fs.cat_file(path).decode() if fs.exists(path) else None
+
+
+def delta_storage_options(uri: str, storage: StorageConfig) -> dict[str, str] | None:
+    """Storage options for deltalake (delta-rs) at ``uri``: endpoint, region and keys from config/env."""
+    if not is_s3(uri):
+        return None
+    options = {"AWS_S3_ALLOW_UNSAFE_RENAME": "true"}  # one writer per DST (documented), no lock table
+    if storage.endpoint_url:
+        options["AWS_ENDPOINT_URL"] = storage.endpoint_url
+        if storage.endpoint_url.startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+    if storage.region:
+        options["AWS_REGION"] = storage.region
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        if os.environ.get(key):
+            options[key] = os.environ[key]
+    return options
