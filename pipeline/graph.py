@@ -16,7 +16,7 @@ import ray
 
 from pipeline import schema as S
 from pipeline.analyze import AnalyzeFaces
-from pipeline.config import Config, RayConfig
+from pipeline.config import Config, ConfigError, RayConfig
 from pipeline.decode import decode_photos
 from pipeline.models import resolve_device
 from pipeline.store import read_photos
@@ -38,19 +38,17 @@ class ModelPool:
 def size_model_pool(cluster_cpus: float, cluster_gpus: float, cfg: RayConfig, use_gpu: bool) -> ModelPool:
     """Model actors for a cluster: one per GPU, else ~3/4 of the CPUs, always leaving CPU for reads.
 
-    Explicit ``cfg.model_actors`` / ``cfg.actor_cpus`` win. Raises ValueError when the pool would
+    Explicit ``cfg.model_actors`` / ``cfg.actor_cpus`` win. Raises ConfigError when the pool would
     leave no CPU for the read tasks (the job would hang).
     """
+    usable = cluster_cpus - READ_TASK_CPUS
     if use_gpu:
         actors = cfg.model_actors or max(1, int(cluster_gpus))
-        cpus = cfg.actor_cpus or min(1.0, max(0.25, (cluster_cpus - READ_TASK_CPUS) / actors))
-        pool = ModelPool(actors, cpus, 1.0)
     else:
         actors = cfg.model_actors or max(1, int(cluster_cpus * 0.75))
-        cpus = cfg.actor_cpus or min(1.0, max(0.25, (cluster_cpus - READ_TASK_CPUS) / actors))
-        pool = ModelPool(actors, cpus, 0.0)
-    if pool.actors * pool.cpus > cluster_cpus - READ_TASK_CPUS + 1e-9:
-        raise ValueError(
+    pool = ModelPool(actors, cfg.actor_cpus or min(1.0, usable / actors), 1.0 if use_gpu else 0.0)
+    if pool.cpus <= 0 or pool.actors * pool.cpus > usable + 1e-9:
+        raise ConfigError(
             f"{pool.actors} model actors x {pool.cpus} CPUs leave less than {READ_TASK_CPUS} of the cluster's "
             f"{cluster_cpus} CPUs for reading: lower ray.model_actors or ray.actor_cpus"
         )

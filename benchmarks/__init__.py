@@ -1,0 +1,1 @@
+"""Benchmark commands: each prints one JSON object of measured figures."""

@@ -1,0 +1,40 @@
+"""5-point similarity alignment against exact transforms and OpenCV's own SFace alignCrop."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pipeline.align import ARCFACE_TEMPLATE, align_faces, similarity_transform
+from pipeline.models import packaged_model_file
+
+
+def test_similarity_transform_recovers_a_known_transform():
+    rng = np.random.default_rng(0)
+    angle, scale, shift = 0.4, 1.7, np.array([12.0, -3.5])
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    src = rng.uniform(0, 200, size=(5, 2))
+    dst = src @ rotation.T + shift
+    matrix = similarity_transform(src, dst)
+    np.testing.assert_allclose(matrix[:, :2], rotation, atol=1e-9)
+    np.testing.assert_allclose(matrix[:, 2], shift, atol=1e-9)
+
+
+def test_similarity_transform_is_least_squares_not_robust():
+    src = ARCFACE_TEMPLATE * 2.0 + 10
+    noisy = ARCFACE_TEMPLATE.copy()
+    noisy[2] += [6.0, 0.0]  # one point off: every point must share the error, none ignored
+    matrix = similarity_transform(src, noisy)
+    residual = src @ matrix[:, :2].T + matrix[:, 2] - noisy
+    assert np.all(np.linalg.norm(residual, axis=1) > 0.1)
+
+
+def test_alignment_matches_opencv_align_crop(lfw_images):
+    detector = cv2.FaceDetectorYN.create(str(packaged_model_file("yunet")), "", (250, 250), 0.6, 0.3, 5000)
+    recognizer = cv2.FaceRecognizerSF.create(str(packaged_model_file("sface")), "")
+    for photo in sorted(lfw_images.glob("A*/*_0001.jpg"))[:20]:
+        bgr = cv2.imread(str(photo))
+        _, faces = detector.detect(bgr)
+        reference = recognizer.alignCrop(bgr, faces[0])
+        ours = align_faces(bgr[:, :, ::-1], faces[:1, 4:14])[0][:, :, ::-1]
+        assert ours.shape == (112, 112, 3)
+        assert np.abs(ours.astype(float) - reference.astype(float)).mean() < 1.0, photo

@@ -1,0 +1,216 @@
+"""Tests for the image store on local folders: listing, reading, output checks, delta options."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from pipeline import schema as S
+from pipeline.config import ConfigError, InputConfig, StorageConfig
+from pipeline.store import delta_storage_options, ensure_writable, list_photos, read_photos, read_text, write_text
+
+LOCAL = StorageConfig()
+EXTENSIONS = InputConfig().extensions
+
+PHOTOS = {  # relative path -> content
+    "A.JPG": b"upper-case jpg",
+    "b.Jpeg": b"mixed-case jpeg, a little longer",
+    "c.webp": b"webp",
+    "x/y/z.png": b"deeply nested png " * 10,
+}
+OTHERS = {"notes.txt": b"not a photo", "d.jpg/inside.txt": b"a folder named like a photo", "x/readme.md": b"#"}
+
+
+@pytest.fixture()
+def photo_folder(tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    for index, (relative, data) in enumerate({**PHOTOS, **OTHERS}.items()):
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.utime(path, (1_700_000_000 + index, 1_700_000_000 + index * 60))
+    return root
+
+
+def test_list_photos_finds_photos_recursively_and_case_insensitively(photo_folder: Path) -> None:
+    listing = list_photos(str(photo_folder), LOCAL, EXTENSIONS)
+
+    expected = sorted(str(photo_folder / relative) for relative in PHOTOS)
+    assert listing.column(S.URI).to_pylist() == expected
+    assert listing.schema == S.LISTING_SCHEMA
+
+
+def test_list_photos_ignores_other_files_and_folders_named_like_photos(photo_folder: Path) -> None:
+    uris = list_photos(str(photo_folder), LOCAL, EXTENSIONS).column(S.URI).to_pylist()
+
+    assert not any(uri.endswith((".txt", ".md")) for uri in uris)
+    assert not any("d.jpg" in uri for uri in uris)
+
+
+def test_list_photos_reports_sizes_and_utc_mtimes(photo_folder: Path) -> None:
+    rows = {row[S.URI]: row for row in list_photos(str(photo_folder), LOCAL, EXTENSIONS).to_pylist()}
+
+    for index, (relative, data) in enumerate({**PHOTOS, **OTHERS}.items()):
+        if relative not in PHOTOS:
+            continue
+        row = rows[str(photo_folder / relative)]
+        assert row[S.SIZE] == len(data)
+        mtime = row[S.MTIME]
+        assert mtime.tzinfo is not None and mtime.utcoffset() == dt.timedelta(0)
+        assert mtime == dt.datetime.fromtimestamp(1_700_000_000 + index * 60, tz=dt.timezone.utc)
+        assert row[S.ETAG] is None
+
+
+def test_list_photos_honours_the_configured_extensions(photo_folder: Path) -> None:
+    uris = list_photos(str(photo_folder), LOCAL, (".PNG",)).column(S.URI).to_pylist()
+
+    assert uris == [str(photo_folder / "x/y/z.png")]
+
+
+def test_list_photos_of_an_empty_folder_is_empty(tmp_path: Path) -> None:
+    listing = list_photos(str(tmp_path), LOCAL, EXTENSIONS)
+
+    assert listing.num_rows == 0
+    assert listing.schema == S.LISTING_SCHEMA
+
+
+def test_list_photos_of_a_missing_folder_names_it(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder"
+
+    with pytest.raises(ConfigError) as excinfo:
+        list_photos(str(missing), LOCAL, EXTENSIONS)
+
+    assert str(missing) in str(excinfo.value)
+
+
+def test_list_photos_of_a_file_is_a_config_error(photo_folder: Path) -> None:
+    a_file = photo_folder / "A.JPG"
+
+    with pytest.raises(ConfigError, match="A.JPG"):
+        list_photos(str(a_file), LOCAL, EXTENSIONS)
+
+
+def test_read_photos_returns_bytes_and_sha256_ids(photo_folder: Path) -> None:
+    listing = list_photos(str(photo_folder), LOCAL, EXTENSIONS)
+
+    read = read_photos(listing.select([S.URI]), LOCAL)
+
+    assert read.schema == S.READ_SCHEMA
+    assert read.column(S.URI).to_pylist() == listing.column(S.URI).to_pylist()
+    for row in read.to_pylist():
+        data = Path(row[S.URI]).read_bytes()
+        assert row[S.BYTES] == data
+        assert row[S.IMAGE_ID] == hashlib.sha256(data).hexdigest()
+        assert row[S.ERROR] is None
+
+
+def test_read_photos_turns_a_vanished_file_into_an_error_row(photo_folder: Path) -> None:
+    listing = list_photos(str(photo_folder), LOCAL, EXTENSIONS)
+    vanished = str(photo_folder / "b.Jpeg")
+    os.remove(vanished)
+
+    rows = read_photos(listing.select([S.URI]), LOCAL).to_pylist()
+
+    assert [row[S.URI] for row in rows] == listing.column(S.URI).to_pylist()  # every input once, in order
+    by_uri = {row[S.URI]: row for row in rows}
+    assert by_uri[vanished][S.ERROR].startswith("read_failed:")
+    assert by_uri[vanished][S.IMAGE_ID] is None
+    assert by_uri[vanished][S.BYTES] == b""
+    others = [row for uri, row in by_uri.items() if uri != vanished]
+    assert all(row[S.ERROR] is None and row[S.IMAGE_ID] for row in others)
+
+
+def test_read_photos_of_an_empty_batch_is_empty() -> None:
+    read = read_photos(pa.table({S.URI: pa.array([], pa.string())}), LOCAL)
+
+    assert read.num_rows == 0
+    assert read.schema == S.READ_SCHEMA
+
+
+def test_identical_content_gets_the_same_image_id(tmp_path: Path) -> None:
+    (tmp_path / "one.jpg").write_bytes(b"same bytes")
+    (tmp_path / "two.jpg").write_bytes(b"same bytes")
+    (tmp_path / "three.jpg").write_bytes(b"other bytes")
+    listing = list_photos(str(tmp_path), LOCAL, EXTENSIONS)
+
+    ids = dict(zip(*(read_photos(listing, LOCAL).column(c).to_pylist() for c in (S.URI, S.IMAGE_ID))))
+
+    assert ids[str(tmp_path / "one.jpg")] == ids[str(tmp_path / "two.jpg")]
+    assert ids[str(tmp_path / "one.jpg")] != ids[str(tmp_path / "three.jpg")]
+
+
+def test_ensure_writable_creates_a_missing_folder_and_leaves_it_clean(tmp_path: Path) -> None:
+    dst = tmp_path / "out" / "run"
+
+    ensure_writable(str(dst), LOCAL)
+
+    assert dst.is_dir()
+    assert list(dst.iterdir()) == []  # the write probe is removed
+
+
+def test_ensure_writable_below_a_regular_file_is_a_config_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("I am not a folder")
+    dst = blocker / "out"
+
+    with pytest.raises(ConfigError) as excinfo:
+        ensure_writable(str(dst), LOCAL)
+
+    assert str(dst) in str(excinfo.value)
+    assert blocker.read_text() == "I am not a folder"
+
+
+def test_write_text_and_read_text_round_trip(tmp_path: Path) -> None:
+    uri = str(tmp_path / "meta" / "deep" / "config.yaml")
+    text = "ray:\n  model_actors: 3\nnote: ünïcödé\n"
+
+    write_text(uri, text, LOCAL)
+
+    assert read_text(uri, LOCAL) == text
+    write_text(uri, "replaced", LOCAL)
+    assert read_text(uri, LOCAL) == "replaced"
+
+
+def test_read_text_of_a_missing_file_is_none(tmp_path: Path) -> None:
+    assert read_text(str(tmp_path / "absent.json"), LOCAL) is None
+
+
+def test_delta_storage_options_are_none_for_local_paths(tmp_path: Path) -> None:
+    assert delta_storage_options(str(tmp_path / "images"), StorageConfig(endpoint_url="http://x:9000")) is None
+
+
+def test_delta_storage_options_for_an_http_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    storage = StorageConfig(endpoint_url="http://127.0.0.1:9000", region="eu-west-1")
+
+    options = delta_storage_options("s3://bucket/out/images", storage)
+
+    assert options is not None
+    assert options["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9000"
+    assert options["AWS_ALLOW_HTTP"] == "true"
+    assert options["AWS_REGION"] == "eu-west-1"
+    assert options["AWS_ACCESS_KEY_ID"] == "key-id"
+    assert options["AWS_SECRET_ACCESS_KEY"] == "secret"
+    assert "AWS_SESSION_TOKEN" not in options
+
+
+def test_delta_storage_options_for_https_and_aws_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
+
+    https = delta_storage_options("s3://bucket/out", StorageConfig(endpoint_url="https://s3.example.com"))
+    aws = delta_storage_options("s3://bucket/out", StorageConfig())
+
+    assert https is not None and aws is not None
+    assert https["AWS_ENDPOINT_URL"] == "https://s3.example.com"
+    assert "AWS_ALLOW_HTTP" not in https
+    assert "AWS_ENDPOINT_URL" not in aws and "AWS_REGION" not in aws
+    assert "AWS_ACCESS_KEY_ID" not in aws
+    assert aws["AWS_SESSION_TOKEN"] == "token"
