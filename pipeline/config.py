@@ -37,10 +37,10 @@ class RayConfig(_Section):
         default=None, description="Ray cluster to attach to ('auto', 'ray://host:10001'); default: RAY_ADDRESS or a local Ray."
     )
     model_actors: int | None = Field(
-        default=None, ge=1, description="Model actors; default: one per GPU, else about 3/4 of the cluster's CPUs."
+        default=None, ge=1, description="Model actors; default: one per GPU, else one per CPU."
     )
     actor_cpus: float | None = Field(
-        default=None, gt=0, description="CPUs reserved by each model actor; default: 1 (0.5 on a 2-CPU cluster)."
+        default=None, gt=0, description="CPUs reserved by each model actor; default: what leaves 0.5 CPU for reads, at most 1."
     )
     read_batch_size: int = Field(default=16, ge=1, description="Photos per read/decode task batch.")
     model_batch_size: int = Field(default=32, ge=1, description="Photos per model actor batch.")

@@ -1,7 +1,7 @@
 """Wires the stages into one Ray Data pipeline, sized from the cluster's resources.
 
 read + decode run as CPU tasks; detect/align/embed run in a pool of model actors (one per GPU, or
-most of the CPUs). The driver consumes analysed photo rows as a stream. Ray Data retries tasks and
+one per CPU). The driver consumes analysed photo rows as a stream. Ray Data retries tasks and
 restarts model actors lost with a node (its defaults: max_restarts=-1, max_task_retries=-1).
 """
 from __future__ import annotations
@@ -36,7 +36,8 @@ class ModelPool:
 
 
 def size_model_pool(cluster_cpus: float, cluster_gpus: float, cfg: RayConfig, use_gpu: bool) -> ModelPool:
-    """Model actors for a cluster: one per GPU, else ~3/4 of the CPUs, always leaving CPU for reads.
+    """Model actors for a cluster: one per GPU, else one single-threaded actor per CPU, always leaving
+    READ_TASK_CPUS of the cluster for the read/decode tasks (fractional reservations).
 
     Explicit ``cfg.model_actors`` / ``cfg.actor_cpus`` win. Raises ConfigError when the pool would
     leave no CPU for the read tasks (the job would hang).
@@ -45,7 +46,7 @@ def size_model_pool(cluster_cpus: float, cluster_gpus: float, cfg: RayConfig, us
     if use_gpu:
         actors = cfg.model_actors or max(1, int(cluster_gpus))
     else:
-        actors = cfg.model_actors or max(1, int(cluster_cpus * 0.75))
+        actors = cfg.model_actors or max(1, int(cluster_cpus))
     pool = ModelPool(actors, cfg.actor_cpus or min(1.0, usable / actors), 1.0 if use_gpu else 0.0)
     if pool.cpus <= 0 or pool.actors * pool.cpus > usable + 1e-9:
         raise ConfigError(

@@ -50,6 +50,16 @@ def _mtime(info: dict[str, Any]) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
 
 
+def _follow_link(fs: fsspec.AbstractFileSystem, info: dict[str, Any]) -> dict[str, Any]:
+    """The target's details for a symbolic link (a broken link stays a 0-byte file whose read fails)."""
+    if not info.get("islink"):
+        return info
+    try:
+        return {**fs.info(info["name"]), "name": info["name"]}
+    except OSError:
+        return {"name": info["name"], "type": "file", "size": 0}
+
+
 def list_photos(src: str, storage: StorageConfig, extensions: tuple[str, ...]) -> pa.Table:
     """Every photo below ``src`` (recursive), as a table of uri, size, mtime and etag, sorted by uri.
 
@@ -64,9 +74,10 @@ def list_photos(src: str, storage: StorageConfig, extensions: tuple[str, ...]) -
         raise ConfigError(f"input {src} cannot be listed ({exc}): check the path and credentials") from exc
     suffixes = tuple(e.lower() for e in extensions)
     rows = sorted(
-        (info for path, info in found.items() if info.get("type") == "file" and path.lower().endswith(suffixes)),
+        (_follow_link(fs, info) for path, info in found.items() if path.lower().endswith(suffixes)),
         key=lambda info: info["name"],
     )
+    rows = [info for info in rows if info.get("type") == "file"]
     return pa.table(
         {
             S.URI: [_uri_of(fs, info["name"]) for info in rows],

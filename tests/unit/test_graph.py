@@ -13,10 +13,10 @@ def _leaves_cpu_for_reads(pool: ModelPool, cluster_cpus: float) -> bool:
     return cluster_cpus - pool.actors * pool.cpus >= READ_TASK_CPUS
 
 
-def test_two_cpus_without_gpu_get_one_full_cpu_actor() -> None:
+def test_two_cpus_without_gpu_get_two_fractional_actors() -> None:
     pool = size_model_pool(2, 0, DEFAULT, use_gpu=False)
 
-    assert pool == ModelPool(actors=1, cpus=1.0, gpus=0.0)
+    assert pool == ModelPool(actors=2, cpus=0.75, gpus=0.0)
     assert 2 - pool.actors * pool.cpus >= 0.5
 
 
@@ -27,10 +27,10 @@ def test_one_cpu_gets_one_half_cpu_actor() -> None:
     assert 1 - pool.actors * pool.cpus >= 0.5
 
 
-def test_large_cpu_cluster_uses_three_quarters_of_the_cpus() -> None:
+def test_large_cpu_cluster_gets_one_actor_per_cpu() -> None:
     pool = size_model_pool(64, 0, DEFAULT, use_gpu=False)
 
-    assert pool == ModelPool(actors=48, cpus=1.0, gpus=0.0)
+    assert pool.actors == 64 and pool.cpus == pytest.approx(63.5 / 64)
     assert _leaves_cpu_for_reads(pool, 64)
 
 
@@ -45,7 +45,7 @@ def test_gpus_present_but_unused_are_not_reserved() -> None:
     pool = size_model_pool(16, 4, DEFAULT, use_gpu=False)
 
     assert pool.gpus == 0.0
-    assert pool.actors == 12
+    assert pool.actors == 16
 
 
 @pytest.mark.parametrize("cpus", [1, 2, 3, 4, 8, 16, 64])

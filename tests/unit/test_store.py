@@ -214,3 +214,18 @@ def test_delta_storage_options_for_https_and_aws_defaults(monkeypatch: pytest.Mo
     assert "AWS_ENDPOINT_URL" not in aws and "AWS_REGION" not in aws
     assert "AWS_ACCESS_KEY_ID" not in aws
     assert aws["AWS_SESSION_TOKEN"] == "token"
+
+
+def test_symlinked_photos_are_listed_with_their_target_size_and_broken_links_fail_on_read(tmp_path):
+    target = tmp_path / "real.jpg"
+    target.write_bytes(b"x" * 1234)
+    album = tmp_path / "album"
+    album.mkdir()
+    (album / "linked.jpg").symlink_to(target)
+    (album / "broken.jpg").symlink_to(tmp_path / "gone.jpg")
+    listing = list_photos(str(album), StorageConfig(), (".jpg",))
+    assert listing["uri"].to_pylist() == [str(album / "broken.jpg"), str(album / "linked.jpg")]
+    assert listing["size"].to_pylist() == [0, 1234]
+    read = read_photos(listing, StorageConfig())
+    assert read["error"][0].as_py().startswith("read_failed:")
+    assert read["error"][1].as_py() is None
