@@ -43,3 +43,27 @@ def align_faces(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         matrix = similarity_transform(points, ARCFACE_TEMPLATE)
         crops[i] = cv2.warpAffine(image, matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR, borderValue=0)
     return crops
+
+
+def align_faces_torch(image, landmarks: np.ndarray):
+    """Crops (N, 3, 112, 112) sampled on the image's device from a torch (3, H, W) image, for the N
+    faces whose landmarks (N, 10) are given; bilinear like cv2.warpAffine, zeros outside."""
+    import torch
+    import torch.nn.functional as F
+
+    height, width = image.shape[1:]
+    inverses = []
+    for points in np.asarray(landmarks):
+        matrix = np.vstack([similarity_transform(points, ARCFACE_TEMPLATE), [0, 0, 1]])
+        inverses.append(np.linalg.inv(matrix)[:2])  # crop pixel -> photo pixel
+    inverse = torch.tensor(np.stack(inverses), dtype=torch.float32, device=image.device)
+    # grid_sample reads normalised coordinates (align_corners=False): x_n = (2x + 1) / W - 1
+    to_norm = torch.tensor([[2 / width, 0, 1 / width - 1], [0, 2 / height, 1 / height - 1]], device=image.device)
+    pixel = torch.arange(CROP_SIZE, dtype=torch.float32, device=image.device)
+    ys, xs = torch.meshgrid(pixel, pixel, indexing="ij")
+    crop_points = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(-1, 3)  # (P, 3)
+    photo_points = crop_points @ inverse.transpose(1, 2)  # (N, P, 2)
+    normalised = photo_points @ to_norm[:, :2].T + to_norm[:, 2]
+    grid = normalised.reshape(len(inverses), CROP_SIZE, CROP_SIZE, 2)
+    source = image.unsqueeze(0).expand(len(inverses), -1, -1, -1).float()
+    return F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -56,6 +56,12 @@ class ModelsConfig(_Section):
     detector: str = Field(default="yunet", description="Detector name in the model registry.")
     embedder: str = Field(default="sface", description="Embedder name in the model registry.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto = CUDA when present.")
+    detector_engine: Literal["auto", "opencv", "torch"] = Field(
+        default="auto", description="auto = torch on CUDA, the fastest measured engine on CPU."
+    )
+    embedder_engine: Literal["auto", "opencv", "onnxruntime", "torch"] = Field(
+        default="auto", description="auto = torch on CUDA, the fastest measured engine on CPU."
+    )
     detect_max_side: int = Field(default=640, ge=32, description="Longest side (px) of the image the detector sees.")
     score_threshold: float = Field(default=0.6, gt=0, lt=1, description="Minimum detection score.")
     nms_threshold: float = Field(default=0.3, gt=0, lt=1, description="Detector non-maximum-suppression IoU.")

@@ -33,8 +33,36 @@ def working_scale(width: int, height: int, max_side: int) -> float:
     return min(1.0, max_side / max(width, height))
 
 
+def scale_for_detection(image: np.ndarray, max_side: int) -> np.ndarray:
+    """The photo scaled down so that its longest side is at most ``max_side``."""
+    height, width = image.shape[:2]
+    scale = working_scale(width, height, max_side)
+    if scale == 1.0:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def to_detections(rows: np.ndarray, original_shape: tuple[int, ...], small_shape: tuple[int, ...],
+                  min_face_size: int) -> Detections:
+    """YuNet rows (x, y, w, h, 10 landmark coordinates, score) found on the scaled photo ->
+    Detections in original pixels, best score first, boxes clipped, small faces dropped."""
+    if not len(rows):
+        return Detections.empty()
+    rows = rows[np.argsort(-rows[:, 14])]
+    height, width = original_shape[:2]
+    sx, sy = width / small_shape[1], height / small_shape[0]
+    x, y, w, h = rows[:, 0] * sx, rows[:, 1] * sy, rows[:, 2] * sx, rows[:, 3] * sy
+    boxes = np.stack([x, y, x + w, y + h], axis=1)
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+    landmarks = rows[:, 4:14] * np.array([sx, sy] * 5, dtype=np.float32)
+    keep = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= min_face_size
+    return Detections(boxes[keep].astype(np.float32), landmarks[keep].astype(np.float32), rows[keep, 14].astype(np.float32))
+
+
 class YuNetDetector:
-    """OpenCV's YuNet on a downscaled copy of each photo (longest side <= max_side).
+    """OpenCV's YuNet, one photo at a time, on a scaled copy (longest side <= max_side).
 
     Call it with a list of HxWx3 uint8 RGB arrays; get a list of Detections in original pixels.
     """
@@ -55,27 +83,92 @@ class YuNetDetector:
 
     def detect(self, rgb: np.ndarray) -> Detections:
         """Faces in one HxWx3 uint8 RGB photo."""
-        height, width = rgb.shape[:2]
-        scale = working_scale(width, height, self.max_side)
-        small = rgb if scale == 1.0 else cv2.resize(
-            rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
-        )
+        small = scale_for_detection(rgb, self.max_side)
         bgr = np.ascontiguousarray(small[:, :, ::-1])
         self._net.setInputSize((bgr.shape[1], bgr.shape[0]))
         _, found = self._net.detect(bgr)
-        if found is None or len(found) == 0:
-            return Detections.empty()
-        found = found[np.argsort(-found[:, 14])]
-        sx, sy = width / bgr.shape[1], height / bgr.shape[0]
-        x, y, w, h = found[:, 0] * sx, found[:, 1] * sy, found[:, 2] * sx, found[:, 3] * sy
-        boxes = np.stack([x, y, x + w, y + h], axis=1)
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
-        landmarks = found[:, 4:14] * np.array([sx, sy] * 5, dtype=np.float32)
-        keep = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= self.min_face_size
-        return Detections(
-            boxes[keep].astype(np.float32), landmarks[keep].astype(np.float32), found[keep, 14].astype(np.float32)
-        )
+        rows = np.zeros((0, 15), np.float32) if found is None else found
+        return to_detections(rows, rgb.shape, small.shape, self.min_face_size)
 
     def __call__(self, images: list[np.ndarray]) -> list[Detections]:
         return [self.detect(image) for image in images]
+
+
+YUNET_STRIDES = (8, 16, 32)
+
+
+def decode_yunet(outputs: dict[str, "torch.Tensor"], height: int, width: int) -> "torch.Tensor":
+    """YuNet's raw head outputs for a padded batch (N, 3, height, width) -> (N, A, 15) rows of
+    x1, y1, w, h, 10 landmark coordinates and score, one per anchor point, in padded-input pixels."""
+    import torch
+
+    rows = []
+    for stride in YUNET_STRIDES:
+        grid_h, grid_w = height // stride, width // stride
+        ys, xs = torch.meshgrid(
+            torch.arange(grid_h, device=outputs[f"cls_{stride}"].device, dtype=torch.float32),
+            torch.arange(grid_w, device=outputs[f"cls_{stride}"].device, dtype=torch.float32),
+            indexing="ij",
+        )
+        cell = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)  # (A, 2) as (col, row)
+        cls, obj = outputs[f"cls_{stride}"].float(), outputs[f"obj_{stride}"].float()
+        box, kps = outputs[f"bbox_{stride}"].float(), outputs[f"kps_{stride}"].float()
+        score = torch.sqrt(cls.clamp(0, 1) * obj.clamp(0, 1))
+        centre = (cell + box[..., :2]) * stride
+        size = torch.exp(box[..., 2:4]) * stride
+        points = (kps.reshape(*kps.shape[:2], 5, 2) + cell[:, None, :]) * stride
+        rows.append(torch.cat([centre - size / 2, size, points.flatten(2), score], dim=2))
+    return torch.cat(rows, dim=1)
+
+
+class YuNetTorchDetector:
+    """YuNet as a batched torch module (CPU or CUDA): photos are scaled to the working size, padded
+    to one shape per batch, run together, decoded on the device; NMS runs per photo on the CPU."""
+
+    def __init__(self, network: "torch.nn.Module", model_id: str, device: str, max_side: int = 640,
+                 score_threshold: float = 0.6, nms_threshold: float = 0.3, min_face_size: int = 0):
+        import torch
+
+        self.model_id, self.device, self.max_side, self.min_face_size = model_id, device, max_side, min_face_size
+        self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
+        self.dtype = torch.float16 if device == "cuda" else torch.float32
+        self.network = network.to(device=device, dtype=self.dtype).eval()
+        self.output_names = network.output_names
+
+    def __call__(self, images: list[np.ndarray]) -> list[Detections]:
+        import torch
+
+        if not images:
+            return []
+        small = [scale_for_detection(image, self.max_side) for image in images]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, im in enumerate(small):
+            groups.setdefault((-(-im.shape[0] // 32) * 32, -(-im.shape[1] // 32) * 32), []).append(i)
+        candidates: list[np.ndarray] = [np.zeros((0, 15), np.float32)] * len(small)
+        for (height, width), members in groups.items():
+            for i, rows in zip(members, self._candidates([small[i] for i in members], height, width)):
+                candidates[i] = rows
+        return [self._finish(c, im, s_im) for c, im, s_im in zip(candidates, images, small)]
+
+    def _candidates(self, images: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
+        """Rows above the score threshold for photos that pad to the same (height, width).
+
+        Photos are batched only with others of their padded shape: the network's activations over
+        padding differ from its zero border, so a larger canvas would shift the results.
+        """
+        import torch
+
+        batch = np.zeros((len(images), height, width, 3), np.uint8)
+        for i, im in enumerate(images):
+            batch[i, : im.shape[0], : im.shape[1]] = im[:, :, ::-1]  # the network reads BGR
+        with torch.inference_mode():
+            tensor = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).to(self.dtype)
+            rows = decode_yunet(dict(zip(self.output_names, self.network(tensor))), height, width)
+            keep = rows[..., 14] >= self.score_threshold
+            return [rows[i][keep[i]].cpu().numpy() for i in range(len(images))]
+
+    def _finish(self, rows: np.ndarray, original: np.ndarray, small: np.ndarray) -> Detections:
+        if len(rows):
+            kept = cv2.dnn.NMSBoxes(rows[:, :4].tolist(), rows[:, 14].tolist(), self.score_threshold, self.nms_threshold)
+            rows = rows[np.asarray(kept, dtype=int).reshape(-1)]
+        return to_detections(rows, original.shape, small.shape, self.min_face_size)

@@ -1,4 +1,4 @@
-"""Face embedding: aligned 112x112 crops in, L2-normalised vectors out."""
+"""Face embedding: aligned 112x112 RGB crops in, L2-normalised vectors out, on one of three engines."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,18 +14,69 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-class SFaceEmbedder:
-    """OpenCV's SFace (128-d). Call with (N, 112, 112, 3) uint8 RGB crops; get (N, 128) unit vectors."""
+class OpenCVSFaceEmbedder:
+    """OpenCV's FaceRecognizerSF (int8 graph, one face at a time, CPU)."""
 
-    dim = 128
-
-    def __init__(self, model_path: Path, model_id: str):
-        self.model_id = model_id
+    def __init__(self, model_path: Path, model_id: str, dim: int):
+        self.model_id, self.dim = model_id, dim
         self._net = cv2.FaceRecognizerSF.create(str(model_path), "")
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
+        """(N, 112, 112, 3) uint8 RGB -> (N, D) unit vectors."""
         if len(crops) == 0:
             return np.zeros((0, self.dim), np.float32)
         # feature() expects BGR and swaps to RGB itself before the network.
         features = [self._net.feature(np.ascontiguousarray(crop[:, :, ::-1])).reshape(-1) for crop in crops]
         return l2_normalize(np.stack(features))
+
+
+class OnnxRuntimeEmbedder:
+    """A float ONNX embedder run by onnxruntime in batches (CPU, or CUDA when its provider exists).
+
+    The network sees (x - mean) / std of the RGB crop in NCHW float32.
+    """
+
+    def __init__(self, model_bytes: bytes, model_id: str, dim: int, device: str, threads: int = 1,
+                 mean: float = 0.0, std: float = 1.0):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+        self._session = ort.InferenceSession(model_bytes, options, providers=providers)
+        self._input = self._session.get_inputs()[0].name
+        self.model_id, self.dim, self.mean, self.std = model_id, dim, mean, std
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        """(N, 112, 112, 3) uint8 RGB -> (N, D) unit vectors."""
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        blob = (np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) - self.mean) / self.std
+        return l2_normalize(self._session.run(None, {self._input: blob})[0].reshape(len(crops), -1))
+
+
+class TorchEmbedder:
+    """An embedder network as a torch module: float32 on CPU, float16 on CUDA; the module that
+    training fine-tunes. Takes crops as numpy (N, 112, 112, 3) uint8 or a torch (N, 3, 112, 112)
+    tensor already on the device."""
+
+    def __init__(self, network, model_id: str, dim: int, device: str, mean: float = 0.0, std: float = 1.0):
+        import torch
+
+        self.model_id, self.dim, self.device, self.mean, self.std = model_id, dim, device, mean, std
+        self.dtype = torch.float16 if device == "cuda" else torch.float32
+        self.network = network.to(device=device, dtype=self.dtype).eval()
+
+    def __call__(self, crops) -> np.ndarray:
+        import torch
+
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        with torch.inference_mode():
+            if isinstance(crops, np.ndarray):
+                crops = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2)
+            batch = (crops.to(self.dtype) - self.mean) / self.std
+            out = self.network(batch)[0].float()
+            return l2_normalize(out.reshape(len(batch), -1).cpu().numpy())

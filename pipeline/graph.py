@@ -68,7 +68,7 @@ def analyze_photos(uris: list[str], config: Config) -> Iterator[pa.Table]:
     if not uris:
         return
     resources = ray.cluster_resources()
-    device = resolve_device(config.models.device, config.models.embedder)
+    device = resolve_device(config.models.device)
     pool = size_model_pool(resources.get("CPU", 0), resources.get("GPU", 0), config.ray, device == "cuda")
     log.info("model pool: %s", pool)
     step = config.ray.read_batch_size

