@@ -1,0 +1,155 @@
+"""Single-node throughput of the model stage on a device, fed by a pool of decode processes.
+
+    python -m benchmarks.device_pipeline --lfw-dir DIR [--photos 3000] [--upscale 4] [--device cuda]
+        [--batch 64] [--workers N]
+
+Measures, on photos held in memory as JPEG bytes: decode alone (process pool), the model stage
+alone (detect + align + embed on pre-decoded photos, with its split), and the two overlapped (the
+pool decodes while the device works), plus GPU utilisation sampled by nvidia-smi. No Ray and no
+table writes: this is the ceiling the Ray pipeline can reach per node. Prints one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pipeline.analyze import AnalyzeFaces
+from pipeline.config import ModelsConfig
+from pipeline.decode import decode_image
+
+
+def _upscaled_jpeg(args: tuple[bytes, int]) -> bytes:
+    data, factor = args
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    big = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    return cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+
+
+def _decode(data: bytes) -> np.ndarray:
+    return decode_image(data, 100_000_000)
+
+
+def _decode_shape(data: bytes) -> tuple[int, ...]:
+    return decode_image(data, 100_000_000).shape
+
+
+class GpuSampler:
+    """Samples GPU utilisation and memory with nvidia-smi while it runs (empty without a GPU)."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu,memory.used",
+                                      "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=5).stdout
+                util, memory = (float(v) for v in out.strip().splitlines()[0].split(","))
+                self.samples.append((util, memory))
+            except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+                return
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> "GpuSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict:
+        if not self.samples:
+            return {}
+        util = [u for u, _ in self.samples]
+        return {"gpu_util_mean_pct": round(float(np.mean(util)), 1), "gpu_memory_max_mib": max(m for _, m in self.samples)}
+
+
+def model_split(analyzer: AnalyzeFaces, images: list[np.ndarray], batch: int, device: str) -> dict:
+    """Seconds per photo of detect, align and embed over ``images`` (device synchronised)."""
+    import torch
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    totals = {"detect": 0.0, "align": 0.0, "embed": 0.0}
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch]
+        sync(); t0 = time.perf_counter()
+        found = analyzer.detector(chunk)
+        sync(); t1 = time.perf_counter()
+        crops = analyzer._crops(chunk, found)
+        sync(); t2 = time.perf_counter()
+        analyzer.embedder(crops)
+        sync(); t3 = time.perf_counter()
+        totals["detect"] += t1 - t0
+        totals["align"] += t2 - t1
+        totals["embed"] += t3 - t2
+    return {k: round(v / len(images) * 1000, 3) for k, v in totals.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lfw-dir", required=True)
+    parser.add_argument("--photos", type=int, default=3000)
+    parser.add_argument("--upscale", type=int, default=1)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    args = parser.parse_args()
+    paths = sorted((Path(args.lfw_dir) / "images").glob("*/*.jpg"))[: args.photos]
+    payloads = [p.read_bytes() for p in paths]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(args.workers) as pool:
+        if args.upscale > 1:
+            payloads = pool.map(_upscaled_jpeg, [(p, args.upscale) for p in payloads], chunksize=16)
+        t = time.perf_counter()
+        shapes = pool.map(_decode_shape, payloads, chunksize=16)
+        decode_s = time.perf_counter() - t
+        images = pool.map(_decode, payloads, chunksize=16)
+
+        analyzer = AnalyzeFaces(ModelsConfig(device=args.device), threads=1 if args.device == "cuda" else args.workers)
+        analyzer.faces_of(images[: args.batch])  # warm-up (kernels, allocator)
+        t = time.perf_counter()
+        faces = sum(len(f) for s in range(0, len(images), args.batch) for f in analyzer.faces_of(images[s : s + args.batch]))
+        model_s = time.perf_counter() - t
+        split = model_split(analyzer, images, args.batch, args.device)
+
+        chunks = [payloads[s : s + args.batch] for s in range(0, len(payloads), args.batch)]
+        with GpuSampler() as sampler:
+            t = time.perf_counter()
+            for chunk in pool.imap(_decode_chunk, chunks):
+                analyzer.faces_of(chunk)
+            overlapped_s = time.perf_counter() - t
+    photos = len(images)
+    print(json.dumps({
+        "device": args.device,
+        "photos": photos,
+        "photo_size": "x".join(map(str, shapes[0][:2][::-1])),
+        "faces": faces,
+        "batch": args.batch,
+        "decode_workers": args.workers,
+        "decode_photos_per_s": round(photos / decode_s, 1),
+        "model_stage_photos_per_s": round(photos / model_s, 1),
+        "model_stage_faces_per_s": round(faces / model_s, 1),
+        "model_split_ms_per_photo": split,
+        "overlapped_photos_per_s": round(photos / overlapped_s, 1),
+        **sampler.summary(),
+    }))
+
+
+def _decode_chunk(chunk: list[bytes]) -> list[np.ndarray]:
+    return [_decode(data) for data in chunk]
+
+
+if __name__ == "__main__":
+    main()
