@@ -118,7 +118,8 @@ def main() -> None:
         images = pool.map(_decode, payloads, chunksize=16)
 
         analyzer = AnalyzeFaces(ModelsConfig(device=args.device), threads=1 if args.device == "cuda" else args.workers)
-        analyzer.faces_of(images[: args.batch])  # warm-up (kernels, allocator)
+        for start in range(0, len(images), args.batch):  # warm-up: kernels for every batch shape, allocator
+            analyzer.faces_of(images[start : start + args.batch])
         t = time.perf_counter()
         faces = sum(len(f) for s in range(0, len(images), args.batch) for f in analyzer.faces_of(images[s : s + args.batch]))
         model_s = time.perf_counter() - t

@@ -1,10 +1,12 @@
 """Engines against OpenCV's reference on real photos: box IoU, landmark error, embedding cosine.
 
     python -m benchmarks.engine_equivalence --lfw-dir DIR [--photos 1000] [--device cpu|cuda]
+        [--save-reference FILE | --reference FILE]
 
-Runs YuNet (OpenCV, one photo at a time) as the reference and the torch YuNet (batched) on the
-same photos; embeds the reference's aligned faces with OpenCV's SFace and with the torch (and on
-CPU the onnxruntime) engine. Prints one JSON object.
+The reference is OpenCV's YuNet (one photo at a time) and SFace on the reference's aligned faces.
+It can be saved on a machine with OpenCV 4.x and loaded where OpenCV differs (OpenCV 5 cannot run
+the int8 SFace). The torch YuNet runs batched; the torch (and on CPU the onnxruntime) SFace embeds
+the reference's aligned faces. Prints one JSON object.
 """
 from __future__ import annotations
 
@@ -28,40 +30,57 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
 
 
-def compare(photos: list[Path], device: str, batch: int = 32) -> dict:
-    """Equivalence figures of the non-OpenCV engines against OpenCV over ``photos``."""
-    reference_detector = create_detector(ModelsConfig(device="cpu", detector_engine="opencv"))
-    torch_detector = create_detector(ModelsConfig(device=device, detector_engine="torch"))
-    reference_embedder = create_embedder(ModelsConfig(device="cpu", embedder_engine="opencv"))
+def load(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def opencv_reference(photos: list[Path]) -> dict[str, np.ndarray]:
+    """OpenCV's detections and embeddings: counts per photo, then boxes, landmarks, embeddings per face."""
+    detector = create_detector(ModelsConfig(device="cpu", detector_engine="opencv"))
+    embedder = create_embedder(ModelsConfig(device="cpu", embedder_engine="opencv"))
+    counts, boxes, landmarks, embeddings = [], [], [], []
+    for path in photos:
+        image = load(path)
+        found = detector.detect(image)
+        counts.append(len(found))
+        boxes.append(found.boxes)
+        landmarks.append(found.landmarks)
+        embeddings.append(embedder(align_faces(image, found.landmarks)))
+    return {"counts": np.array(counts), "boxes": np.concatenate(boxes), "landmarks": np.concatenate(landmarks),
+            "embeddings": np.concatenate(embeddings)}
+
+
+def compare(photos: list[Path], device: str, reference: dict[str, np.ndarray], batch: int = 32) -> dict:
+    """Equivalence figures of the torch (and onnxruntime) engines against ``reference``."""
+    detector = create_detector(ModelsConfig(device=device, detector_engine="torch"))
     engines = {"torch": create_embedder(ModelsConfig(device=device, embedder_engine="torch"))}
     if device == "cpu":
         engines["onnxruntime"] = create_embedder(ModelsConfig(device="cpu", embedder_engine="onnxruntime"))
-    ious, landmark_errors, count_mismatch = [], [], 0
+    starts = np.cumsum([0, *reference["counts"]])
+    ious, errors, mismatched = [], [], 0
     cosines: dict[str, list[float]] = {name: [] for name in engines}
-    for start in range(0, len(photos), batch):
-        images = [np.asarray(Image.open(p).convert("RGB")) for p in photos[start : start + batch]]
-        ours = torch_detector(images)
-        for image, mine in zip(images, ours):
-            reference = reference_detector.detect(image)
-            count_mismatch += len(reference) != len(mine)
-            for k in range(min(len(reference), len(mine))):
-                ious.append(box_iou(reference.boxes[k], mine.boxes[k]))
-                delta = (reference.landmarks[k] - mine.landmarks[k]).reshape(5, 2)
-                landmark_errors.append(float(np.linalg.norm(delta, axis=1).mean()))
-            if len(reference):
-                crops = align_faces(image, reference.landmarks)
-                expected = reference_embedder(crops)
+    for first in range(0, len(photos), batch):
+        images = [load(p) for p in photos[first : first + batch]]
+        for k, (image, mine) in enumerate(zip(images, detector(images))):
+            at = slice(starts[first + k], starts[first + k + 1])
+            boxes, marks, vectors = reference["boxes"][at], reference["landmarks"][at], reference["embeddings"][at]
+            mismatched += len(boxes) != len(mine)
+            for j in range(min(len(boxes), len(mine))):
+                ious.append(box_iou(boxes[j], mine.boxes[j]))
+                errors.append(float(np.linalg.norm((marks[j] - mine.landmarks[j]).reshape(5, 2), axis=1).mean()))
+            if len(boxes):
+                crops = align_faces(image, marks)
                 for name, engine in engines.items():
-                    cosines[name].extend((engine(crops) * expected).sum(axis=1).tolist())
+                    cosines[name].extend((engine(crops) * vectors).sum(axis=1).tolist())
     return {
         "photos": len(photos),
         "device": device,
         "faces_compared": len(ious),
-        "photos_with_other_face_count": count_mismatch,
+        "photos_with_other_face_count": mismatched,
         "box_iou_min": round(min(ious), 5),
         "box_iou_mean": round(float(np.mean(ious)), 5),
-        "landmark_error_px_mean": round(float(np.mean(landmark_errors)), 4),
-        "landmark_error_px_max": round(max(landmark_errors), 4),
+        "landmark_error_px_mean": round(float(np.mean(errors)), 4),
+        "landmark_error_px_max": round(max(errors), 4),
         **{f"embedding_cosine_min_{name}": round(min(v), 6) for name, v in cosines.items()},
         **{f"embedding_cosine_mean_{name}": round(float(np.mean(v)), 6) for name, v in cosines.items()},
     }
@@ -72,10 +91,19 @@ def main() -> None:
     parser.add_argument("--lfw-dir", required=True)
     parser.add_argument("--photos", type=int, default=1000)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--save-reference", type=Path)
+    parser.add_argument("--reference", type=Path)
     args = parser.parse_args()
     photos = sorted((Path(args.lfw_dir) / "images").glob("*/*.jpg"))
-    step = max(1, len(photos) // args.photos)
-    print(json.dumps(compare(photos[::step][: args.photos], args.device)))
+    photos = photos[:: max(1, len(photos) // args.photos)][: args.photos]
+    if args.reference:
+        reference = dict(np.load(args.reference))
+    else:
+        reference = opencv_reference(photos)
+    if args.save_reference:
+        np.savez(args.save_reference, **reference)
+        return
+    print(json.dumps(compare(photos, args.device, reference)))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Alignment: a 5-point similarity transform onto the 112x112 ArcFace template, then a warp."""
+"""Alignment: a 5-point similarity transform onto the 112x112 ArcFace template, then a warp
+(OpenCV on the CPU, grid_sample on the device that runs the models)."""
 from __future__ import annotations
 
 import cv2
@@ -12,58 +13,61 @@ ARCFACE_TEMPLATE = np.array(
 CROP_SIZE = 112
 
 
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (rotation, uniform scale, translation) mapping src points onto dst.
+def similarity_transforms(src: np.ndarray, dst: np.ndarray = ARCFACE_TEMPLATE) -> np.ndarray:
+    """Least-squares similarities (rotation, uniform scale, translation) mapping each face's points
+    src (N, 5, 2) or (N, 10) onto dst (5, 2). Returns (N, 2, 3) float64 matrices.
 
     Umeyama's closed form, written out because OpenCV's estimateAffinePartial2D is a robust
     (RANSAC/LMedS) estimator, not the exact least-squares fit the template alignment expects.
-    Returns a 2x3 float64 matrix.
     """
-    src = np.asarray(src, np.float64).reshape(-1, 2)
+    src = np.asarray(src, np.float64).reshape(len(src), -1, 2)
     dst = np.asarray(dst, np.float64).reshape(-1, 2)
-    src_mean, dst_mean = src.mean(axis=0), dst.mean(axis=0)
+    src_mean, dst_mean = src.mean(axis=1, keepdims=True), dst.mean(axis=0)
     src_c, dst_c = src - src_mean, dst - dst_mean
-    cov = dst_c.T @ src_c / len(src)
+    cov = np.einsum("pi,npj->nij", dst_c, src_c) / dst.shape[0]
     u, sigma, vt = np.linalg.svd(cov)
-    sign = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[-1] = -1
-    rotation = u @ np.diag(sign) @ vt
-    scale = (sigma * sign).sum() / src_c.var(axis=0).sum()
-    matrix = np.zeros((2, 3))
-    matrix[:, :2] = scale * rotation
-    matrix[:, 2] = dst_mean - matrix[:, :2] @ src_mean
-    return matrix
+    sign = np.ones((len(src), 2))
+    sign[np.linalg.det(u) * np.linalg.det(vt) < 0, 1] = -1
+    rotation = u @ (sign[:, :, None] * vt)
+    scale = (sigma * sign).sum(axis=1) / src_c.var(axis=1).sum(axis=1)
+    matrices = np.zeros((len(src), 2, 3))
+    matrices[:, :, :2] = scale[:, None, None] * rotation
+    matrices[:, :, 2] = dst_mean - np.einsum("nij,nj->ni", matrices[:, :, :2], src_mean[:, 0])
+    return matrices
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 2x3 least-squares similarity mapping the points src (K, 2) onto dst (K, 2)."""
+    return similarity_transforms(np.asarray(src)[None], dst)[0]
 
 
 def align_faces(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Crops of shape (N, 112, 112, 3) for the N faces whose 5 landmarks (N, 10) are given."""
     crops = np.empty((len(landmarks), CROP_SIZE, CROP_SIZE, 3), np.uint8)
-    for i, points in enumerate(np.asarray(landmarks)):
-        matrix = similarity_transform(points, ARCFACE_TEMPLATE)
+    for i, matrix in enumerate(similarity_transforms(landmarks)):
         crops[i] = cv2.warpAffine(image, matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR, borderValue=0)
     return crops
 
 
-def align_faces_torch(image, landmarks: np.ndarray):
-    """Crops (N, 3, 112, 112) sampled on the image's device from a torch (3, H, W) image, for the N
-    faces whose landmarks (N, 10) are given; bilinear like cv2.warpAffine, zeros outside."""
+def align_faces_torch(images, image_index: np.ndarray, landmarks: np.ndarray):
+    """Crops (N, 3, 112, 112) sampled on the device of ``images`` (G, 3, H, W) for N faces: face i
+    lies in photo image_index[i] with landmarks[i] (10 values, in that photo's pixels). Bilinear
+    like cv2.warpAffine, zeros outside the photo."""
     import torch
     import torch.nn.functional as F
 
-    height, width = image.shape[1:]
-    inverses = []
-    for points in np.asarray(landmarks):
-        matrix = np.vstack([similarity_transform(points, ARCFACE_TEMPLATE), [0, 0, 1]])
-        inverses.append(np.linalg.inv(matrix)[:2])  # crop pixel -> photo pixel
-    inverse = torch.tensor(np.stack(inverses), dtype=torch.float32, device=image.device)
+    height, width = images.shape[2:]
+    square = np.zeros((len(landmarks), 3, 3))
+    square[:, :2] = similarity_transforms(landmarks)
+    square[:, 2, 2] = 1
+    inverse = torch.tensor(np.linalg.inv(square)[:, :2], dtype=torch.float32, device=images.device)  # crop -> photo
     # grid_sample reads normalised coordinates (align_corners=False): x_n = (2x + 1) / W - 1
-    to_norm = torch.tensor([[2 / width, 0, 1 / width - 1], [0, 2 / height, 1 / height - 1]], device=image.device)
-    pixel = torch.arange(CROP_SIZE, dtype=torch.float32, device=image.device)
+    scale = torch.tensor([2 / width, 2 / height], device=images.device)
+    offset = torch.tensor([1 / width - 1, 1 / height - 1], device=images.device)
+    pixel = torch.arange(CROP_SIZE, dtype=torch.float32, device=images.device)
     ys, xs = torch.meshgrid(pixel, pixel, indexing="ij")
-    crop_points = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(-1, 3)  # (P, 3)
-    photo_points = crop_points @ inverse.transpose(1, 2)  # (N, P, 2)
-    normalised = photo_points @ to_norm[:, :2].T + to_norm[:, 2]
-    grid = normalised.reshape(len(inverses), CROP_SIZE, CROP_SIZE, 2)
-    source = image.unsqueeze(0).expand(len(inverses), -1, -1, -1).float()
+    crop_points = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(-1, 3)
+    grid = (crop_points @ inverse.transpose(1, 2)) * scale + offset
+    source = images[torch.as_tensor(image_index, device=images.device)]
+    grid = grid.reshape(len(landmarks), CROP_SIZE, CROP_SIZE, 2).to(source.dtype)
     return F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

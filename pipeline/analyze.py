@@ -9,45 +9,62 @@ from pipeline import schema as S
 from pipeline.align import align_faces, align_faces_torch
 from pipeline.config import ModelsConfig
 from pipeline.decode import pixels_of
-from pipeline.detect import Detections
+from pipeline.detect import Detections, YuNetTorchDetector
 from pipeline.embed import TorchEmbedder
-from pipeline.models import create_detector, create_embedder, resolve_device
+from pipeline.models import create_detector, create_embedder
 
 
 class AnalyzeFaces:
     """Stage: decoded rows (DECODED_SCHEMA) in, one outcome row per photo with nested faces out.
 
     Models load once in the constructor (one instance per Ray actor). All photos of a batch are
-    detected together and all their faces embedded together; on CUDA the crops are warped on the
-    GPU. Photos that failed earlier pass through with their error; photos without a face get
-    status no_face.
+    detected together and all their faces embedded together. When both models are torch modules
+    (the CUDA default) photos go to the device once and the crops are warped there. Photos that
+    failed earlier pass through with their error; photos without a face get status no_face.
     """
 
     def __init__(self, models: ModelsConfig, threads: int = 1):
         cv2.setNumThreads(max(1, threads))
         self.detector = create_detector(models, threads)
         self.embedder = create_embedder(models, threads)
-        self.on_gpu = resolve_device(models.device) == "cuda" and isinstance(self.embedder, TorchEmbedder)
-        if isinstance(self.embedder, TorchEmbedder) and not self.on_gpu:
+        # both models as torch modules: photos go to the device once, crops are warped there
+        self.on_device = isinstance(self.embedder, TorchEmbedder) and isinstance(self.detector, YuNetTorchDetector)
+        if isinstance(self.embedder, TorchEmbedder) or isinstance(self.detector, YuNetTorchDetector):
             import torch
 
             torch.set_num_threads(max(1, threads))
         self.schema = S.analyzed_schema(self.embedder.dim)
 
-    def _crops(self, images: list[np.ndarray], found: list[Detections]):
-        with_faces = [(image, d.landmarks) for image, d in zip(images, found) if len(d)]
-        if not self.on_gpu:
-            return np.concatenate([align_faces(image, marks) for image, marks in with_faces]) if with_faces else np.zeros((0, 112, 112, 3), np.uint8)
+    def _detect_and_crop(self, images: list[np.ndarray]):
+        """Detections per photo and the aligned crops of all their faces, in photo order."""
+        if not self.on_device:
+            found = self.detector(images)
+            crops = [align_faces(image, d.landmarks) for image, d in zip(images, found) if len(d)]
+            return found, np.concatenate(crops) if crops else np.zeros((0, 112, 112, 3), np.uint8)
         import torch
 
-        device = self.embedder.device
-        return torch.cat([align_faces_torch(torch.from_numpy(image).to(device).permute(2, 0, 1), marks) for image, marks in with_faces])
+        found: list[Detections] = [Detections.empty()] * len(images)
+        per_photo: list = [None] * len(images)
+        groups: dict[tuple, list[int]] = {}
+        for i, image in enumerate(images):
+            groups.setdefault(image.shape, []).append(i)
+        for members in groups.values():  # photos of one shape travel to the device and run together
+            photos = torch.from_numpy(np.stack([images[i] for i in members])).to(self.embedder.device).permute(0, 3, 1, 2)
+            detections = self.detector.detect_on_device(photos)
+            index = np.concatenate([np.full(len(d), k) for k, d in enumerate(detections)])
+            crops = align_faces_torch(photos.to(self.embedder.dtype), index, np.concatenate([d.landmarks for d in detections])) if len(index) else None
+            start = 0
+            for i, d in zip(members, detections):
+                found[i], per_photo[i] = d, crops[start : start + len(d)] if len(d) else None
+                start += len(d)
+        pieces = [crops for crops in per_photo if crops is not None]
+        return found, torch.cat(pieces) if pieces else torch.zeros((0, 3, 112, 112), device=self.embedder.device)
 
     def faces_of(self, images: list[np.ndarray]) -> list[list[dict]]:
         """Per photo, its faces as dicts of bbox, landmarks, det_score and embedding."""
-        found = self.detector(images)
+        found, crops = self._detect_and_crop(images)
         counts = [len(d) for d in found]
-        vectors = self.embedder(self._crops(images, found)) if sum(counts) else np.zeros((0, self.embedder.dim), np.float32)
+        vectors = self.embedder(crops) if sum(counts) else np.zeros((0, self.embedder.dim), np.float32)
         starts = np.cumsum([0, *counts])
         return [
             [

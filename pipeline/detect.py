@@ -148,7 +148,7 @@ class YuNetTorchDetector:
         for (height, width), members in groups.items():
             for i, rows in zip(members, self._candidates([small[i] for i in members], height, width)):
                 candidates[i] = rows
-        return [self._finish(c, im, s_im) for c, im, s_im in zip(candidates, images, small)]
+        return [self._finish(c, im.shape, s_im.shape) for c, im, s_im in zip(candidates, images, small)]
 
     def _candidates(self, images: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
         """Rows above the score threshold for photos that pad to the same (height, width).
@@ -161,14 +161,37 @@ class YuNetTorchDetector:
         batch = np.zeros((len(images), height, width, 3), np.uint8)
         for i, im in enumerate(images):
             batch[i, : im.shape[0], : im.shape[1]] = im[:, :, ::-1]  # the network reads BGR
-        with torch.inference_mode():
-            tensor = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).to(self.dtype)
-            rows = decode_yunet(dict(zip(self.output_names, self.network(tensor))), height, width)
-            keep = rows[..., 14] >= self.score_threshold
-            return [rows[i][keep[i]].cpu().numpy() for i in range(len(images))]
+        return self._run(torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2))
 
-    def _finish(self, rows: np.ndarray, original: np.ndarray, small: np.ndarray) -> Detections:
+    def _run(self, bgr) -> list[np.ndarray]:
+        """Candidate rows per photo of a padded (N, 3, H, W) BGR batch on the device."""
+        import torch
+
+        with torch.inference_mode():
+            rows = decode_yunet(dict(zip(self.output_names, self.network(bgr.to(self.dtype)))), *bgr.shape[2:])
+            photo, anchor = torch.nonzero(rows[..., 14] >= self.score_threshold, as_tuple=True)
+            found = rows[photo, anchor].cpu().numpy()
+            photo = photo.cpu().numpy()
+        return [found[photo == i] for i in range(len(bgr))]
+
+    def detect_on_device(self, photos) -> list[Detections]:
+        """Detections for same-shaped photos already on the device: (N, 3, H, W) uint8 RGB."""
+        import torch
+        import torch.nn.functional as F
+
+        height, width = photos.shape[2:]
+        scale = working_scale(width, height, self.max_side)
+        small_h, small_w = (height, width) if scale == 1.0 else (max(1, round(height * scale)), max(1, round(width * scale)))
+        with torch.inference_mode():
+            small = photos.flip(1).to(self.dtype)
+            if scale != 1.0:
+                small = F.interpolate(small, size=(small_h, small_w), mode="area")
+            padded = F.pad(small, (0, -(-small_w // 32) * 32 - small_w, 0, -(-small_h // 32) * 32 - small_h))
+        candidates = self._run(padded)
+        return [self._finish(rows, (height, width), (small_h, small_w)) for rows in candidates]
+
+    def _finish(self, rows: np.ndarray, original_shape: tuple, small_shape: tuple) -> Detections:
         if len(rows):
             kept = cv2.dnn.NMSBoxes(rows[:, :4].tolist(), rows[:, 14].tolist(), self.score_threshold, self.nms_threshold)
             rows = rows[np.asarray(kept, dtype=int).reshape(-1)]
-        return to_detections(rows, original.shape, small.shape, self.min_face_size)
+        return to_detections(rows, original_shape, small_shape, self.min_face_size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.align import ARCFACE_TEMPLATE, align_faces, similarity_transform
+from pipeline.align import ARCFACE_TEMPLATE, align_faces, similarity_transform, similarity_transforms
 from pipeline.models import packaged_model_file
 
 
@@ -17,6 +17,19 @@ def test_similarity_transform_recovers_a_known_transform():
     matrix = similarity_transform(src, dst)
     np.testing.assert_allclose(matrix[:, :2], rotation, atol=1e-9)
     np.testing.assert_allclose(matrix[:, 2], shift, atol=1e-9)
+
+
+def test_batched_transforms_are_the_least_squares_solution():
+    rng = np.random.default_rng(1)
+    faces = rng.uniform(0, 300, size=(7, 10))
+    batched = similarity_transforms(faces)
+    for points, matrix in zip(faces.reshape(7, 5, 2), batched):
+        # a similarity is linear in (a, b, tx, ty): x' = a x - b y + tx, y' = b x + a y + ty
+        rows = [[x, -y, 1, 0] for x, y in points] + [[y, x, 0, 1] for x, y in points]
+        a, b, tx, ty = np.linalg.lstsq(np.array(rows), ARCFACE_TEMPLATE.T.ravel(), rcond=None)[0]
+        np.testing.assert_allclose(matrix, [[a, -b, tx], [b, a, ty]], atol=1e-9)
+    mirrored = faces.reshape(7, 5, 2) * [-1, 1]  # a reflection is never returned: det > 0
+    assert np.all(np.linalg.det(similarity_transforms(mirrored)[:, :, :2]) > 0)
 
 
 def test_similarity_transform_is_least_squares_not_robust():
