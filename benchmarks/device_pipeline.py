@@ -77,23 +77,21 @@ class GpuSampler:
 
 
 def model_split(analyzer: AnalyzeFaces, images: list[np.ndarray], batch: int, device: str) -> dict:
-    """Seconds per photo of detect, align and embed over ``images`` (device synchronised)."""
+    """Milliseconds per photo of detect + align and of embed over ``images`` (device synchronised)."""
     import torch
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-    totals = {"detect": 0.0, "align": 0.0, "embed": 0.0}
+    totals = {"detect_align": 0.0, "embed": 0.0}
     for start in range(0, len(images), batch):
-        chunk = images[start : start + batch]
-        sync(); t0 = time.perf_counter()
-        found = analyzer.detector(chunk)
-        sync(); t1 = time.perf_counter()
-        crops = analyzer._crops(chunk, found)
-        sync(); t2 = time.perf_counter()
+        sync()
+        t0 = time.perf_counter()
+        _, crops = analyzer._detect_and_crop(images[start : start + batch])
+        sync()
+        t1 = time.perf_counter()
         analyzer.embedder(crops)
-        sync(); t3 = time.perf_counter()
-        totals["detect"] += t1 - t0
-        totals["align"] += t2 - t1
-        totals["embed"] += t3 - t2
+        sync()
+        totals["detect_align"] += t1 - t0
+        totals["embed"] += time.perf_counter() - t1
     return {k: round(v / len(images) * 1000, 3) for k, v in totals.items()}
 
 
@@ -103,6 +101,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=3000)
     parser.add_argument("--upscale", type=int, default=1)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--engine", default="auto", choices=["auto", "opencv", "torch"])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     args = parser.parse_args()
@@ -117,7 +116,8 @@ def main() -> None:
         decode_s = time.perf_counter() - t
         images = pool.map(_decode, payloads, chunksize=16)
 
-        analyzer = AnalyzeFaces(ModelsConfig(device=args.device), threads=1 if args.device == "cuda" else args.workers)
+        models = ModelsConfig(device=args.device, detector_engine=args.engine, embedder_engine=args.engine)
+        analyzer = AnalyzeFaces(models, threads=1 if args.device == "cuda" else args.workers)
         for start in range(0, len(images), args.batch):  # warm-up: kernels for every batch shape, allocator
             analyzer.faces_of(images[start : start + args.batch])
         t = time.perf_counter()
@@ -134,6 +134,7 @@ def main() -> None:
     photos = len(images)
     print(json.dumps({
         "device": args.device,
+        "engines": [type(analyzer.detector).__name__, type(analyzer.embedder).__name__],
         "photos": photos,
         "photo_size": "x".join(map(str, shapes[0][:2][::-1])),
         "faces": faces,
