@@ -35,11 +35,11 @@ def _upscaled_jpeg(args: tuple[bytes, int]) -> bytes:
 
 
 def _decode(data: bytes) -> np.ndarray:
-    return decode_image(data, 100_000_000)
+    return decode_image(data, 100_000_000).pixels
 
 
 def _decode_shape(data: bytes) -> tuple[int, ...]:
-    return decode_image(data, 100_000_000).shape
+    return decode_image(data, 100_000_000).pixels.shape
 
 
 class GpuSampler:

@@ -52,12 +52,12 @@ def stage_split(uris: list[str], config) -> dict:
         t0 = time.perf_counter()
         read = read_photos(batch, config.resolved_storage())
         t1 = time.perf_counter()
-        decoded = decode_photos(read, config.decode.max_pixels)
+        decoded = decode_photos(read, config.decode.max_pixels, config.models.detect_max_side if config.decode.reduce_jpeg else None)
         t2 = time.perf_counter()
         timings["read"] += t1 - t0
         timings["decode"] += t2 - t1
         for row in decoded.to_pylist():
-            image = pixels_of(row[S.PIXELS], row[S.WIDTH], row[S.HEIGHT])
+            image = pixels_of(row[S.PIXELS], row[S.PIXELS_WIDTH], row[S.PIXELS_HEIGHT])
             t0 = time.perf_counter()
             found = detector.detect(image)
             t1 = time.perf_counter()

@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline import schema as S
-from pipeline.align import align_faces, align_faces_torch
+from pipeline.align import CROP_SIZE, align_faces, align_faces_torch
 from pipeline.config import ModelsConfig
-from pipeline.decode import pixels_of
+from pipeline.decode import Decoded, decode_image, pixels_of
 from pipeline.detect import Detections, YuNetTorchDetector
 from pipeline.embed import TorchEmbedder
 from pipeline.models import create_detector, create_embedder
@@ -74,13 +74,33 @@ class AnalyzeFaces:
             for d, start in zip(found, starts)
         ]
 
+    def _to_full_resolution(self, faces: list[dict], pixels: np.ndarray, width: int, data: bytes) -> None:
+        """Faces found on pixels decoded at a reduced scale: coordinates scaled to the full photo, and
+        faces smaller than the crop re-aligned and re-embedded from the full-resolution decode."""
+        ratio = width / pixels.shape[1]
+        for face in faces:
+            face[S.BBOX] = face[S.BBOX] * ratio
+            face[S.LANDMARKS] = face[S.LANDMARKS] * ratio
+        small = [f for f in faces if min(f[S.BBOX][2] - f[S.BBOX][0], f[S.BBOX][3] - f[S.BBOX][1]) < CROP_SIZE * ratio]
+        if not small:
+            return
+        full = decode_image(data, max_pixels=2**62)
+        if isinstance(full, Decoded):
+            vectors = self.embedder(align_faces(full.pixels, np.stack([f[S.LANDMARKS] for f in small])))
+            for face, vector in zip(small, vectors):
+                face[S.EMBEDDING] = vector
+
     def __call__(self, batch: pa.Table) -> pa.Table:
-        rows = list(zip(*(batch.column(name).to_pylist() for name in (S.STATUS, S.WIDTH, S.HEIGHT, S.PIXELS))))
-        ok = [i for i, (status, *_) in enumerate(rows) if status == S.STATUS_OK]
+        names = (S.STATUS, S.WIDTH, S.PIXELS_WIDTH, S.PIXELS_HEIGHT, S.PIXELS, S.BYTES)
+        rows = list(zip(*(batch.column(name).to_pylist() for name in names)))
+        ok = [i for i, row in enumerate(rows) if row[0] == S.STATUS_OK]
+        images = {i: pixels_of(rows[i][4], rows[i][2], rows[i][3]) for i in ok}
         faces: list[list[dict]] = [[] for _ in rows]
-        for i, found in zip(ok, self.faces_of([pixels_of(rows[i][3], rows[i][1], rows[i][2]) for i in ok])):
+        for i, found in zip(ok, self.faces_of([images[i] for i in ok])):
             faces[i] = found
-        statuses = [status if status != S.STATUS_OK or faces[i] else S.STATUS_NO_FACE for i, (status, *_) in enumerate(rows)]
+            if rows[i][1] != rows[i][2]:
+                self._to_full_resolution(found, images[i], rows[i][1], rows[i][5])
+        statuses = [row[0] if row[0] != S.STATUS_OK or faces[i] else S.STATUS_NO_FACE for i, row in enumerate(rows)]
         columns = {name: batch.column(name) for name in (S.URI, S.IMAGE_ID, S.ERROR, S.WIDTH, S.HEIGHT)}
         columns[S.STATUS] = pa.array(statuses, pa.string())
         columns[S.FACES] = pa.array(faces, self.schema.field(S.FACES).type)

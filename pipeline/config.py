@@ -50,6 +50,11 @@ class DecodeConfig(_Section):
     max_pixels: int = Field(
         default=100_000_000, ge=1, description="Photos with more pixels are rejected (decompression-bomb guard)."
     )
+    reduce_jpeg: bool = Field(
+        default=True,
+        description="Decode JPEGs at the smallest DCT scale that keeps models.detect_max_side; faces smaller "
+        "than the 112 px crop there are re-aligned from a full-resolution decode.",
+    )
 
 
 class ModelsConfig(_Section):

@@ -78,7 +78,10 @@ def analyze_photos(uris: list[str], config: Config) -> Iterator[pa.Table]:
         ray.data.from_arrow(blocks)
         .map_batches(read_photos, fn_kwargs={"storage": storage}, batch_format="pyarrow", batch_size=step, num_cpus=READ_TASK_CPUS)
         .map_batches(
-            decode_photos, fn_kwargs={"max_pixels": config.decode.max_pixels}, batch_format="pyarrow",
+            decode_photos,
+            fn_kwargs={"max_pixels": config.decode.max_pixels,
+                       "reduce_to": config.models.detect_max_side if config.decode.reduce_jpeg else None},
+            batch_format="pyarrow",
             batch_size=step, num_cpus=READ_TASK_CPUS,
         )
         .map_batches(

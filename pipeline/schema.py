@@ -35,6 +35,8 @@ DETECTOR = "detector"
 # Columns that travel between pipeline stages only (never written).
 BYTES = "bytes"
 PIXELS = "pixels"
+PIXELS_WIDTH = "pixels_width"
+PIXELS_HEIGHT = "pixels_height"
 FACES = "faces"
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -57,7 +59,9 @@ READ_SCHEMA = pa.schema(
     ]
 )
 
-# Decoded photos: PIXELS holds HEIGHT x WIDTH x 3 uint8 RGB bytes (empty when STATUS is error).
+# Decoded photos: PIXELS holds PIXELS_HEIGHT x PIXELS_WIDTH x 3 uint8 RGB bytes (empty when STATUS
+# is error); WIDTH x HEIGHT is the full upright size, larger when a JPEG was decoded at a reduced
+# scale, in which case BYTES keeps the file for faces that need full resolution.
 DECODED_SCHEMA = pa.schema(
     [
         pa.field(URI, pa.string()),
@@ -66,7 +70,10 @@ DECODED_SCHEMA = pa.schema(
         pa.field(ERROR, pa.string()),
         pa.field(WIDTH, pa.int32()),
         pa.field(HEIGHT, pa.int32()),
+        pa.field(PIXELS_WIDTH, pa.int32()),
+        pa.field(PIXELS_HEIGHT, pa.int32()),
         pa.field(PIXELS, pa.large_binary()),
+        pa.field(BYTES, pa.large_binary()),
     ]
 )
 

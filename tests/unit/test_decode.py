@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pipeline import schema as S
-from pipeline.decode import DecodeError, decode_image, decode_photos, pixels_of
+from pipeline.decode import Decoded, DecodeError, decode_image, decode_photos, pixels_of
 
 LIMIT = 100_000_000
 W, H = 48, 32  # stored width x height of most test images
@@ -23,8 +23,10 @@ def _encode(image: Image.Image, fmt: str, **params) -> bytes:
 
 
 def _decoded(data: bytes, max_pixels: int = LIMIT) -> np.ndarray:
-    pixels = decode_image(data, max_pixels)
-    assert isinstance(pixels, np.ndarray), f"expected pixels, got {pixels}"
+    decoded = decode_image(data, max_pixels)
+    assert isinstance(decoded, Decoded), f"expected pixels, got {decoded}"
+    pixels = decoded.pixels
+    assert (decoded.width, decoded.height) == (pixels.shape[1], pixels.shape[0])
     assert pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3
     return pixels
 
@@ -269,8 +271,36 @@ def test_pixels_of_rebuilds_the_decoded_array_exactly() -> None:
     data = _encode(image, "PNG")
     row = decode_photos(_read_batch([("/src/a.png", "id", None, data)]), LIMIT).to_pylist()[0]
 
-    pixels = pixels_of(row[S.PIXELS], row[S.WIDTH], row[S.HEIGHT])
+    pixels = pixels_of(row[S.PIXELS], row[S.PIXELS_WIDTH], row[S.PIXELS_HEIGHT])
 
     assert pixels.shape == (H, W, 3) and pixels.dtype == np.uint8
     assert np.array_equal(pixels, np.asarray(image))
-    assert np.array_equal(pixels, decode_image(data, LIMIT))
+    assert np.array_equal(pixels, decode_image(data, LIMIT).pixels)
+    assert row[S.BYTES] == b"", "full-resolution rows do not carry their file"
+
+
+def test_large_jpegs_decode_at_a_reduced_scale_keeping_their_full_size() -> None:
+    image = _noise(2000, 1200, seed=3)
+    data = _encode(image, "JPEG", quality=90)
+    reduced = decode_image(data, LIMIT, reduce_to=640)
+    assert isinstance(reduced, Decoded)
+    assert (reduced.width, reduced.height) == (2000, 1200)
+    assert reduced.pixels.shape == (600, 1000, 3)  # 1/2: the smallest DCT scale keeping >= 640
+    assert decode_image(data, LIMIT, reduce_to=400).pixels.shape == (300, 500, 3)  # 1/4
+    assert decode_image(data, LIMIT, reduce_to=250).pixels.shape == (150, 250, 3)  # 1/8
+    assert decode_image(data, LIMIT, reduce_to=2000).pixels.shape == (1200, 2000, 3)
+    png = decode_image(_encode(image, "PNG"), LIMIT, reduce_to=640)
+    assert png.pixels.shape == (1200, 2000, 3), "only JPEGs have DCT scaling"
+    row = decode_photos(_read_batch([("/src/a.jpg", "id", None, data)]), LIMIT, reduce_to=640).to_pylist()[0]
+    assert (row[S.WIDTH], row[S.HEIGHT], row[S.PIXELS_WIDTH], row[S.PIXELS_HEIGHT]) == (2000, 1200, 1000, 600)
+    assert row[S.BYTES] == data, "reduced rows keep their file for full-resolution crops"
+
+
+def test_reduced_decode_of_an_exif_rotated_jpeg_reports_the_upright_size() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    _noise(2000, 1200, seed=4).save(buffer, "JPEG", exif=exif.tobytes())
+    reduced = decode_image(buffer.getvalue(), LIMIT, reduce_to=640)
+    assert (reduced.width, reduced.height) == (1200, 2000)
+    assert reduced.pixels.shape == (1000, 600, 3)
