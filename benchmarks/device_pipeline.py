@@ -14,7 +14,7 @@ import argparse
 import json
 import multiprocessing
 import os
-import subprocess
+import queue
 import threading
 import time
 from pathlib import Path
@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from pipeline.analyze import AnalyzeFaces
+from pipeline.resources import ResourceSampler
 from pipeline.config import ModelsConfig
 from pipeline.decode import decode_image
 
@@ -42,40 +43,6 @@ def _decode_shape(data: bytes) -> tuple[int, ...]:
     return decode_image(data, 100_000_000).pixels.shape
 
 
-class GpuSampler:
-    """Samples GPU utilisation and memory with nvidia-smi while it runs (empty without a GPU)."""
-
-    def __init__(self) -> None:
-        self.samples: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu,memory.used",
-                                      "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=5).stdout
-                util, memory = (float(v) for v in out.strip().splitlines()[0].split(","))
-                self.samples.append((util, memory))
-            except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
-                return
-            self._stop.wait(0.2)
-
-    def __enter__(self) -> "GpuSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def summary(self) -> dict:
-        if not self.samples:
-            return {}
-        util = [u for u, _ in self.samples]
-        return {"gpu_util_mean_pct": round(float(np.mean(util)), 1), "gpu_memory_max_mib": max(m for _, m in self.samples)}
-
-
 def model_split(analyzer: AnalyzeFaces, images: list[np.ndarray], batch: int, device: str) -> dict:
     """Milliseconds per photo of detect + align and of embed over ``images`` (device synchronised)."""
     import torch
@@ -85,7 +52,7 @@ def model_split(analyzer: AnalyzeFaces, images: list[np.ndarray], batch: int, de
     for start in range(0, len(images), batch):
         sync()
         t0 = time.perf_counter()
-        _, crops = analyzer._detect_and_crop(images[start : start + batch])
+        _, crops = analyzer._detect_and_crop(images[start : start + batch], {})
         sync()
         t1 = time.perf_counter()
         analyzer.embedder(crops)
@@ -126,9 +93,17 @@ def main() -> None:
         split = model_split(analyzer, images, args.batch, args.device)
 
         chunks = [payloads[s : s + args.batch] for s in range(0, len(payloads), args.batch)]
-        with GpuSampler() as sampler:
-            t = time.perf_counter()
+        decoded: queue.Queue = queue.Queue(maxsize=4)
+
+        def receive() -> None:  # a thread takes decoded batches off the pool while the device works
             for chunk in pool.imap(_decode_chunk, chunks):
+                decoded.put(chunk)
+            decoded.put(None)
+
+        with ResourceSampler() as sampler:
+            t = time.perf_counter()
+            threading.Thread(target=receive, daemon=True).start()
+            while (chunk := decoded.get()) is not None:
                 analyzer.faces_of(chunk)
             overlapped_s = time.perf_counter() - t
     photos = len(images)

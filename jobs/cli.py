@@ -7,7 +7,7 @@ import sys
 
 from pipeline.config import ConfigError
 
-from jobs import embed, evaluate
+from jobs import bench, embed, evaluate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     embed.add_arguments(verbs.add_parser("embed", parents=[common], help="detect, align and embed faces into tables"))
     evaluate.add_arguments(verbs.add_parser("eval", parents=[common], help="evaluate on a benchmark (lfw)"))
+    bench.add_arguments(verbs.add_parser("bench", parents=[common], help="measure the embed pipeline's throughput"))
     return parser
 
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    jobs = {"embed": embed.main, "eval": evaluate.main}
+    jobs = {"embed": embed.main, "eval": evaluate.main, "bench": bench.main}
     try:
         return jobs[args.verb](args)
     except ConfigError as exc:

@@ -12,6 +12,7 @@ from pipeline.decode import Decoded, decode_image, pixels_of
 from pipeline.detect import Detections, YuNetTorchDetector
 from pipeline.embed import TorchEmbedder
 from pipeline.models import create_detector, create_embedder
+from pipeline.timing import add_seconds, timed
 
 
 class AnalyzeFaces:
@@ -35,12 +36,14 @@ class AnalyzeFaces:
             torch.set_num_threads(max(1, threads))
         self.schema = S.analyzed_schema(self.embedder.dim)
 
-    def _detect_and_crop(self, images: list[np.ndarray]):
+    def _detect_and_crop(self, images: list[np.ndarray], spent: dict[str, float]):
         """Detections per photo and the aligned crops of all their faces, in photo order."""
         if not self.on_device:
-            found = self.detector(images)
-            crops = [align_faces(image, d.landmarks) for image, d in zip(images, found) if len(d)]
-            return found, np.concatenate(crops) if crops else np.zeros((0, 112, 112, 3), np.uint8)
+            with timed(spent, "detect"):
+                found = self.detector(images)
+            with timed(spent, "align"):
+                crops = [align_faces(image, d.landmarks) for image, d in zip(images, found) if len(d)]
+                return found, np.concatenate(crops) if crops else np.zeros((0, 112, 112, 3), np.uint8)
         import torch
 
         found: list[Detections] = [Detections.empty()] * len(images)
@@ -49,10 +52,13 @@ class AnalyzeFaces:
         for i, image in enumerate(images):
             groups.setdefault(image.shape, []).append(i)
         for members in groups.values():  # photos of one shape travel to the device and run together
-            photos = torch.from_numpy(np.stack([images[i] for i in members])).to(self.embedder.device).permute(0, 3, 1, 2)
-            detections = self.detector.detect_on_device(photos)
-            index = np.concatenate([np.full(len(d), k) for k, d in enumerate(detections)])
-            crops = align_faces_torch(photos.to(self.embedder.dtype), index, np.concatenate([d.landmarks for d in detections])) if len(index) else None
+            with timed(spent, "detect"):
+                photos = torch.from_numpy(np.stack([images[i] for i in members])).to(self.embedder.device).permute(0, 3, 1, 2)
+                detections = self.detector.detect_on_device(photos)
+            with timed(spent, "align"):
+                index = np.concatenate([np.full(len(d), k) for k, d in enumerate(detections)])
+                landmarks = np.concatenate([d.landmarks for d in detections])
+                crops = align_faces_torch(photos.to(self.embedder.dtype), index, landmarks) if len(index) else None
             start = 0
             for i, d in zip(members, detections):
                 found[i], per_photo[i] = d, crops[start : start + len(d)] if len(d) else None
@@ -60,11 +66,14 @@ class AnalyzeFaces:
         pieces = [crops for crops in per_photo if crops is not None]
         return found, torch.cat(pieces) if pieces else torch.zeros((0, 3, 112, 112), device=self.embedder.device)
 
-    def faces_of(self, images: list[np.ndarray]) -> list[list[dict]]:
-        """Per photo, its faces as dicts of bbox, landmarks, det_score and embedding."""
-        found, crops = self._detect_and_crop(images)
+    def faces_of(self, images: list[np.ndarray], spent: dict[str, float] | None = None) -> list[list[dict]]:
+        """Per photo, its faces as dicts of bbox, landmarks, det_score and embedding; the seconds of
+        each stage are added to ``spent``."""
+        spent = {} if spent is None else spent
+        found, crops = self._detect_and_crop(images, spent)
         counts = [len(d) for d in found]
-        vectors = self.embedder(crops) if sum(counts) else np.zeros((0, self.embedder.dim), np.float32)
+        with timed(spent, "embed"):
+            vectors = self.embedder(crops) if sum(counts) else np.zeros((0, self.embedder.dim), np.float32)
         starts = np.cumsum([0, *counts])
         return [
             [
@@ -74,7 +83,8 @@ class AnalyzeFaces:
             for d, start in zip(found, starts)
         ]
 
-    def _to_full_resolution(self, faces: list[dict], pixels: np.ndarray, width: int, data: bytes) -> None:
+    def _to_full_resolution(self, faces: list[dict], pixels: np.ndarray, width: int, data: bytes,
+                            spent: dict[str, float]) -> None:
         """Faces found on pixels decoded at a reduced scale: coordinates scaled to the full photo, and
         faces smaller than the crop re-aligned and re-embedded from the full-resolution decode."""
         ratio = width / pixels.shape[1]
@@ -84,9 +94,13 @@ class AnalyzeFaces:
         small = [f for f in faces if min(f[S.BBOX][2] - f[S.BBOX][0], f[S.BBOX][3] - f[S.BBOX][1]) < CROP_SIZE * ratio]
         if not small:
             return
-        full = decode_image(data, max_pixels=2**62)
+        with timed(spent, "decode"):
+            full = decode_image(data, max_pixels=2**62)
         if isinstance(full, Decoded):
-            vectors = self.embedder(align_faces(full.pixels, np.stack([f[S.LANDMARKS] for f in small])))
+            with timed(spent, "align"):
+                crops = align_faces(full.pixels, np.stack([f[S.LANDMARKS] for f in small]))
+            with timed(spent, "embed"):
+                vectors = self.embedder(crops)
             for face, vector in zip(small, vectors):
                 face[S.EMBEDDING] = vector
 
@@ -96,12 +110,14 @@ class AnalyzeFaces:
         ok = [i for i, row in enumerate(rows) if row[0] == S.STATUS_OK]
         images = {i: pixels_of(rows[i][4], rows[i][2], rows[i][3]) for i in ok}
         faces: list[list[dict]] = [[] for _ in rows]
-        for i, found in zip(ok, self.faces_of([images[i] for i in ok])):
+        spent: dict[str, float] = {}
+        for i, found in zip(ok, self.faces_of([images[i] for i in ok], spent)):
             faces[i] = found
             if rows[i][1] != rows[i][2]:
-                self._to_full_resolution(found, images[i], rows[i][1], rows[i][5])
+                self._to_full_resolution(found, images[i], rows[i][1], rows[i][5], spent)
         statuses = [row[0] if row[0] != S.STATUS_OK or faces[i] else S.STATUS_NO_FACE for i, row in enumerate(rows)]
         columns = {name: batch.column(name) for name in (S.URI, S.IMAGE_ID, S.ERROR, S.WIDTH, S.HEIGHT)}
         columns[S.STATUS] = pa.array(statuses, pa.string())
         columns[S.FACES] = pa.array(faces, self.schema.field(S.FACES).type)
+        columns[S.SECONDS] = add_seconds(batch.column(S.SECONDS), spent)
         return pa.table(columns).select(self.schema.names).cast(self.schema)

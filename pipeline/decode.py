@@ -6,6 +6,7 @@ and refuses images above a pixel limit before decoding them (decompression bombs
 from __future__ import annotations
 
 import io
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import pyarrow as pa
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline import schema as S
+from pipeline.timing import add_seconds
 
 Image.MAX_IMAGE_PIXELS = None  # our own, configurable limit applies (DecodeError "too_large")
 
@@ -100,7 +102,8 @@ def decode_photos(batch: pa.Table, max_pixels: int, reduce_to: int | None = None
     Rows whose pixels were decoded at a reduced scale keep their bytes, for faces that need the
     full resolution; the others drop them.
     """
-    rows: dict[str, list] = {name: [] for name in S.DECODED_SCHEMA.names}
+    started = time.perf_counter()
+    rows: dict[str, list] = {name: [] for name in S.DECODED_SCHEMA.names if name != S.SECONDS}
     for uri, image_id, error, data in zip(
         *(batch.column(name).to_pylist() for name in (S.URI, S.IMAGE_ID, S.ERROR, S.BYTES))
     ):
@@ -117,6 +120,7 @@ def decode_photos(batch: pa.Table, max_pixels: int, reduce_to: int | None = None
         rows[S.PIXELS_HEIGHT].append(decoded.pixels.shape[0] if ok else None)
         rows[S.PIXELS].append(decoded.pixels.tobytes() if ok else b"")
         rows[S.BYTES].append(data if reduced else b"")
+    rows[S.SECONDS] = add_seconds(batch.column(S.SECONDS), {"decode": time.perf_counter() - started})
     return pa.table(rows, schema=S.DECODED_SCHEMA)
 
 

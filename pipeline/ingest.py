@@ -19,6 +19,7 @@ from pipeline.graph import analyze_photos
 from pipeline.models import create_detector, create_embedder
 from pipeline.plan import plan_run
 from pipeline.tables import FaceTables
+from pipeline.timing import timed, total_seconds
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class EmbedSummary:
     faces: int = 0
     repaired_faces: int = 0
     seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("list", *S.STAGES, "write"), 0.0))
 
     @property
     def photos_per_s(self) -> float:
@@ -58,7 +60,8 @@ class EmbedSummary:
                 f"  processed {self.processed}: ok {self.status[S.STATUS_OK]}, no_face {self.status[S.STATUS_NO_FACE]}, "
                 f"error {self.status[S.STATUS_ERROR]}; missing {self.missing}",
                 f"  faces {self.faces}",
-                f"  {self.seconds:.1f} s, {self.photos_per_s:.1f} photos/s",
+                f"  {self.seconds:.1f} s, {self.photos_per_s:.1f} photos/s; busy seconds per stage: "
+                + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in self.stage_seconds.items()),
             ]
         )
 
@@ -126,11 +129,14 @@ def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = Non
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
     storage = config.resolved_storage()
     detector, embedder = create_detector(config.models), create_embedder(config.models)
-    if listing is None:
-        listing = store.list_photos(src, storage, config.input.extensions)
+    spent: dict[str, float] = {}
+    with timed(spent, "list"):
+        if listing is None:
+            listing = store.list_photos(src, storage, config.input.extensions)
     store.ensure_writable(dst, storage)
     tables = FaceTables(dst, storage, embedder.dim, embedder.model_id, detector.model_id)
     summary = EmbedSummary(run_id=run_id, repaired_faces=tables.repair())
+    summary.stage_seconds["list"] = spent["list"]
     plan = plan_run(listing, tables.committed_images())
     summary.listed, summary.unchanged, summary.removed = listing.num_rows, plan.unchanged, len(plan.removed)
     summary.new, summary.changed, summary.retried = len(plan.new), len(plan.changed), len(plan.retried)
@@ -142,7 +148,10 @@ def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = Non
         batch = pa.concat_tables(pending)
         pending.clear()
         images, faces = split_rows(batch, plan.todo, run_id, embedder.model_id, detector.model_id)
-        tables.commit(images, faces, [u for u in images[S.URI].to_pylist() if u in replaced])
+        with timed(summary.stage_seconds, "write"):
+            tables.commit(images, faces, [u for u in images[S.URI].to_pylist() if u in replaced])
+        for stage, seconds in total_seconds(batch[S.SECONDS]).items():
+            summary.stage_seconds[stage] += seconds
         for status, count in zip(*np.unique(images[S.STATUS].to_numpy(zero_copy_only=False), return_counts=True)):
             summary.status[str(status)] += int(count)
         summary.processed += images.num_rows
@@ -157,8 +166,9 @@ def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = Non
             commit()
     if pending:
         commit()
-    tables.remove(plan.removed)
-    tables.compact()
+    with timed(summary.stage_seconds, "write"):
+        tables.remove(plan.removed)
+        tables.compact()
     summary.missing = plan.todo.num_rows - summary.processed
     summary.seconds = time.monotonic() - started
     record = {"run_id": run_id, "src": src, "dst": dst, "config": config_as_dict(config), "models": models, "summary": summary.as_dict()}

@@ -39,6 +39,11 @@ PIXELS_WIDTH = "pixels_width"
 PIXELS_HEIGHT = "pixels_height"
 FACES = "faces"
 
+# Stages timed inside the pipeline, and the column that carries each photo's share of their seconds.
+STAGES = ("read", "decode", "detect", "align", "embed")
+SECONDS = "seconds"
+SECONDS_TYPE = pa.struct([pa.field(stage, pa.float64()) for stage in STAGES])
+
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 LISTING_SCHEMA = pa.schema(
@@ -56,6 +61,7 @@ READ_SCHEMA = pa.schema(
         pa.field(IMAGE_ID, pa.string()),
         pa.field(ERROR, pa.string()),
         pa.field(BYTES, pa.large_binary()),
+        pa.field(SECONDS, SECONDS_TYPE),
     ]
 )
 
@@ -74,6 +80,7 @@ DECODED_SCHEMA = pa.schema(
         pa.field(PIXELS_HEIGHT, pa.int32()),
         pa.field(PIXELS, pa.large_binary()),
         pa.field(BYTES, pa.large_binary()),
+        pa.field(SECONDS, SECONDS_TYPE),
     ]
 )
 
@@ -137,5 +144,6 @@ def analyzed_schema(dim: int) -> pa.Schema:
             pa.field(WIDTH, pa.int32()),
             pa.field(HEIGHT, pa.int32()),
             pa.field(FACES, pa.list_(face_struct_type(dim))),
+            pa.field(SECONDS, SECONDS_TYPE),
         ]
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import time
 import uuid
 from typing import Any
 
@@ -16,6 +17,7 @@ import pyarrow as pa
 
 from pipeline import schema as S
 from pipeline.config import ConfigError, StorageConfig
+from pipeline.timing import add_seconds, zero_seconds
 
 
 def is_s3(uri: str) -> bool:
@@ -91,6 +93,7 @@ def list_photos(src: str, storage: StorageConfig, extensions: tuple[str, ...]) -
 
 def read_photos(batch: pa.Table, storage: StorageConfig) -> pa.Table:
     """Stage: uris in; their bytes and image_id (sha256) out (READ_SCHEMA). Read failures become errors."""
+    started = time.perf_counter()
     uris = batch.column(S.URI).to_pylist()
     fs = filesystem(uris[0], storage)[0] if uris else None
     ids, errors, payloads = [], [], []
@@ -105,7 +108,9 @@ def read_photos(batch: pa.Table, storage: StorageConfig) -> pa.Table:
         ids.append(content_id(data))
         errors.append(None)
         payloads.append(data)
-    return pa.table({S.URI: uris, S.IMAGE_ID: ids, S.ERROR: errors, S.BYTES: payloads}, schema=S.READ_SCHEMA)
+    seconds = add_seconds(zero_seconds(len(uris)), {"read": time.perf_counter() - started})
+    columns = {S.URI: uris, S.IMAGE_ID: ids, S.ERROR: errors, S.BYTES: payloads, S.SECONDS: seconds}
+    return pa.table(columns, schema=S.READ_SCHEMA)
 
 
 def content_id(data: bytes) -> str:

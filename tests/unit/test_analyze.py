@@ -11,6 +11,7 @@ from pipeline import schema as S
 from pipeline.analyze import AnalyzeFaces
 from pipeline.config import ModelsConfig
 from pipeline.decode import decode_photos
+from pipeline.timing import zero_seconds
 
 
 def jpeg(image: Image.Image) -> bytes:
@@ -20,7 +21,8 @@ def jpeg(image: Image.Image) -> bytes:
 
 
 def analyze(data: bytes, reduce_to: int | None) -> dict:
-    read = pa.table({S.URI: ["a.jpg"], S.IMAGE_ID: ["id"], S.ERROR: [None], S.BYTES: [data]}, schema=S.READ_SCHEMA)
+    columns = {S.URI: ["a.jpg"], S.IMAGE_ID: ["id"], S.ERROR: [None], S.BYTES: [data], S.SECONDS: zero_seconds(1)}
+    read = pa.table(columns, schema=S.READ_SCHEMA)
     return AnalyzeFaces(ModelsConfig())(decode_photos(read, 10**9, reduce_to)).to_pylist()[0]
 
 
@@ -31,6 +33,7 @@ def test_reduced_decode_gives_the_faces_of_a_full_decode(lfw_images):
     canvas.paste(face.resize((500, 500)), (1200, 900))  # small at 1/4 scale: re-aligned from full size
     for data in (large, jpeg(canvas)):
         full, reduced = analyze(data, None), analyze(data, 640)
+        assert all(reduced[S.SECONDS][stage] > 0 for stage in ("decode", "detect", "align", "embed"))
         assert (reduced[S.WIDTH], reduced[S.HEIGHT]) == (full[S.WIDTH], full[S.HEIGHT])
         assert len(reduced[S.FACES]) == len(full[S.FACES]) >= 1
         a, b = full[S.FACES][0], reduced[S.FACES][0]

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from pipeline import schema as S
+from pipeline.timing import zero_seconds
 from pipeline.decode import Decoded, DecodeError, decode_image, decode_photos, pixels_of
 
 LIMIT = 100_000_000
@@ -234,8 +235,8 @@ def test_small_limit_rejects_small_images_and_accepts_the_exact_limit() -> None:
 
 
 def _read_batch(rows: list[tuple[str, str | None, str | None, bytes]]) -> pa.Table:
-    columns = list(zip(*rows))
-    return pa.table(dict(zip([S.URI, S.IMAGE_ID, S.ERROR, S.BYTES], map(list, columns))), schema=S.READ_SCHEMA)
+    columns = dict(zip([S.URI, S.IMAGE_ID, S.ERROR, S.BYTES], map(list, zip(*rows))))
+    return pa.table({**columns, S.SECONDS: zero_seconds(len(rows))}, schema=S.READ_SCHEMA)
 
 
 def test_decode_photos_keeps_every_row_and_passes_read_errors_through() -> None:

@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from pipeline import schema as S
 from pipeline.ingest import face_ids, split_rows
+from pipeline.timing import zero_seconds
 
 
 def test_split_rows_explodes_faces_in_order():
@@ -18,6 +19,7 @@ def test_split_rows_explodes_faces_in_order():
             S.URI: ["a", "b", "c"], S.IMAGE_ID: ["ia", "ib", None], S.STATUS: ["ok", "no_face", "error"],
             S.ERROR: [None, None, "decode_failed: x"], S.WIDTH: pa.array([9, 9, None], pa.int32()),
             S.HEIGHT: pa.array([9, 9, None], pa.int32()), S.FACES: [[face(0), face(1), face(2)], [], []],
+            S.SECONDS: zero_seconds(3),
         },
         schema=S.analyzed_schema(dim),
     )

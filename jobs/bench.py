@@ -1,0 +1,22 @@
+"""`facepipe bench`: throughput of the embed pipeline on a photo set, as one JSON object."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from pipeline.bench import run_bench
+from pipeline.config import load_config
+from pipeline.graph import connect
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="folder or s3:// prefix of photos")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="shorthand for --set models.device=...")
+
+
+def main(args: argparse.Namespace) -> int:
+    overrides = [*args.set, *([f"models.device={args.device}"] if args.device else [])]
+    config = load_config(args.config, overrides)
+    connect(config.ray)
+    print(json.dumps(run_bench(args.input, config)))
+    return 0
