@@ -25,7 +25,7 @@ import numpy as np
 from pipeline.analyze import AnalyzeFaces
 from pipeline.resources import ResourceSampler
 from pipeline.config import ModelsConfig
-from pipeline.decode import decode_image
+from pipeline.decode import decode_image, decode_jpegs_on_device
 
 
 def _upscaled_jpeg(args: tuple[bytes, int]) -> bytes:
@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--engine", default="auto", choices=["auto", "opencv", "torch"])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    parser.add_argument("--gpu-decode", action="store_true", help="also measure nvJPEG decode feeding the model")
     args = parser.parse_args()
     paths = sorted((Path(args.lfw_dir) / "images").glob("*/*.jpg"))[: args.photos]
     payloads = [p.read_bytes() for p in paths]
@@ -107,6 +108,24 @@ def main() -> None:
                 analyzer.faces_of(chunk)
             overlapped_s = time.perf_counter() - t
     photos = len(images)
+    gpu_decode = {}
+    if args.gpu_decode:
+        chunks = [payloads[s : s + args.batch] for s in range(0, len(payloads), args.batch)]
+        for chunk in chunks[:2]:  # warm-up
+            analyzer.faces_of(decode_jpegs_on_device(chunk, args.device))
+        import torch
+
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        for chunk in chunks:
+            decode_jpegs_on_device(chunk, args.device)
+        torch.cuda.synchronize()
+        decode_only = time.perf_counter() - t
+        t = time.perf_counter()
+        for chunk in chunks:
+            analyzer.faces_of(decode_jpegs_on_device(chunk, args.device))
+        gpu_decode = {"gpu_decode_photos_per_s": round(photos / decode_only, 1),
+                      "gpu_decode_and_model_photos_per_s": round(photos / (time.perf_counter() - t), 1)}
     print(json.dumps({
         "device": args.device,
         "engines": [type(analyzer.detector).__name__, type(analyzer.embedder).__name__],
@@ -121,6 +140,7 @@ def main() -> None:
         "model_split_ms_per_photo": split,
         "overlapped_photos_per_s": round(photos / overlapped_s, 1),
         **sampler.summary(),
+        **gpu_decode,
     }))
 
 

@@ -50,10 +50,14 @@ class AnalyzeFaces:
         per_photo: list = [None] * len(images)
         groups: dict[tuple, list[int]] = {}
         for i, image in enumerate(images):
-            groups.setdefault(image.shape, []).append(i)
+            groups.setdefault(tuple(image.shape), []).append(i)
         for members in groups.values():  # photos of one shape travel to the device and run together
             with timed(spent, "detect"):
-                photos = torch.from_numpy(np.stack([images[i] for i in members])).to(self.embedder.device).permute(0, 3, 1, 2)
+                if isinstance(images[members[0]], np.ndarray):
+                    stacked = torch.from_numpy(np.stack([images[i] for i in members])).to(self.embedder.device)
+                    photos = stacked.permute(0, 3, 1, 2)
+                else:  # (3, H, W) uint8 tensors already on the device (decoded there)
+                    photos = torch.stack([images[i] for i in members])
                 detections = self.detector.detect_on_device(photos)
             with timed(spent, "align"):
                 index = np.concatenate([np.full(len(d), k) for k, d in enumerate(detections)])
@@ -66,9 +70,9 @@ class AnalyzeFaces:
         pieces = [crops for crops in per_photo if crops is not None]
         return found, torch.cat(pieces) if pieces else torch.zeros((0, 3, 112, 112), device=self.embedder.device)
 
-    def faces_of(self, images: list[np.ndarray], spent: dict[str, float] | None = None) -> list[list[dict]]:
-        """Per photo, its faces as dicts of bbox, landmarks, det_score and embedding; the seconds of
-        each stage are added to ``spent``."""
+    def faces_of(self, images: list, spent: dict[str, float] | None = None) -> list[list[dict]]:
+        """Per photo (HxWx3 uint8 RGB arrays; on the device path also 3xHxW uint8 tensors there), its
+        faces as dicts of bbox, landmarks, det_score and embedding; stage seconds are added to ``spent``."""
         spent = {} if spent is None else spent
         found, crops = self._detect_and_crop(images, spent)
         counts = [len(d) for d in found]

@@ -127,3 +127,14 @@ def decode_photos(batch: pa.Table, max_pixels: int, reduce_to: int | None = None
 def pixels_of(row_bytes: bytes, width: int, height: int) -> np.ndarray:
     """The HxWx3 uint8 RGB array a decoded row carries (PIXELS_WIDTH x PIXELS_HEIGHT)."""
     return np.frombuffer(row_bytes, np.uint8).reshape(height, width, 3)
+
+
+def decode_jpegs_on_device(payloads: list[bytes], device: str) -> list:
+    """JPEG files decoded by the GPU (nvJPEG through torchvision), EXIF orientation applied: a list of
+    (3, H, W) uint8 RGB tensors on ``device``. Needs a torchvision that imports beside torch (GPU
+    machines); raises ImportError otherwise."""
+    import torch
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    encoded = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in payloads]
+    return decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True)
