@@ -58,10 +58,14 @@ class DecodeConfig(_Section):
 
 
 class ModelsConfig(_Section):
-    detector: str = Field(default="yunet", description="Detector name in the model registry.")
-    embedder: str = Field(default="sface", description="Embedder name in the model registry.")
+    detector: str = Field(default="yunet", description="Detector name in the model registry (yunet, scrfd).")
+    embedder: str = Field(default="sface", description="Embedder name in the model registry (sface, arcface).")
+    detector_path: str | None = Field(default=None, description="ONNX file of a bring-your-own detector (scrfd).")
+    embedder_path: str | None = Field(default=None, description="ONNX file of a bring-your-own embedder (arcface).")
+    embedder_mean: float = Field(default=127.5, description="Bring-your-own embedder input: (RGB - mean) / std.")
+    embedder_std: float = Field(default=127.5, gt=0, description="Bring-your-own embedder input: (RGB - mean) / std.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto = CUDA when present.")
-    detector_engine: Literal["auto", "opencv", "torch"] = Field(
+    detector_engine: Literal["auto", "opencv", "onnxruntime", "torch"] = Field(
         default="auto", description="auto = torch on CUDA, the fastest measured engine on CPU."
     )
     embedder_engine: Literal["auto", "opencv", "onnxruntime", "torch"] = Field(

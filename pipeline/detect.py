@@ -199,3 +199,58 @@ class YuNetTorchDetector:
             kept = cv2.dnn.NMSBoxes(rows[:, :4].tolist(), rows[:, 14].tolist(), self.score_threshold, self.nms_threshold)
             rows = rows[np.asarray(kept, dtype=int).reshape(-1)]
         return to_detections(rows, original_shape, small_shape, self.min_face_size)
+
+
+def onnxruntime_session(model: str | Path | bytes, device: str, threads: int = 1):
+    """An onnxruntime session on ``device`` (the CUDA provider when asked for and installed)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), options, providers=providers)
+
+
+class ScrfdDetector:
+    """A bring-your-own InsightFace SCRFD detector with 5 keypoints (ONNX, onnxruntime), one photo at
+    a time on a scaled copy padded to multiples of 32. Outputs follow InsightFace's scrfd.py: scores,
+    box distances and keypoint offsets at strides 8, 16 and 32, two anchors per cell."""
+
+    strides = (8, 16, 32)
+    anchors = 2
+
+    def __init__(self, model_path: Path, model_id: str, device: str, threads: int = 1, max_side: int = 640,
+                 score_threshold: float = 0.5, nms_threshold: float = 0.4, min_face_size: int = 0):
+        self._session = onnxruntime_session(model_path, device, threads)
+        self._input = self._session.get_inputs()[0].name
+        self.model_id, self.max_side, self.min_face_size = model_id, max_side, min_face_size
+        self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
+
+    def detect(self, rgb: np.ndarray) -> Detections:
+        """Faces in one HxWx3 uint8 RGB photo."""
+        small = scale_for_detection(rgb, self.max_side)
+        height, width = -(-small.shape[0] // 32) * 32, -(-small.shape[1] // 32) * 32
+        canvas = np.zeros((height, width, 3), np.float32)
+        canvas[: small.shape[0], : small.shape[1]] = small
+        blob = ((canvas - 127.5) / 128.0).transpose(2, 0, 1)[None]
+        outputs = self._session.run(None, {self._input: blob})
+        rows = []
+        for k, stride in enumerate(self.strides):
+            scores, distances, offsets = outputs[k][:, 0], outputs[k + 3] * stride, outputs[k + 6] * stride
+            ys, xs = np.mgrid[: height // stride, : width // stride]
+            centres = np.repeat(np.stack([xs.ravel(), ys.ravel()], axis=1) * stride, self.anchors, axis=0).astype(np.float32)
+            keep = scores >= self.score_threshold
+            c, d = centres[keep], distances[keep]
+            points = offsets[keep].reshape(-1, 5, 2) + c[:, None, :]
+            box = np.concatenate([c - d[:, :2], d[:, :2] + d[:, 2:]], axis=1)  # x, y, w, h
+            rows.append(np.concatenate([box, points.reshape(-1, 10), scores[keep, None]], axis=1))
+        found = np.concatenate(rows).astype(np.float32)
+        if len(found):
+            kept = cv2.dnn.NMSBoxes(found[:, :4].tolist(), found[:, 14].tolist(), self.score_threshold, self.nms_threshold)
+            found = found[np.asarray(kept, dtype=int).reshape(-1)]
+        return to_detections(found, rgb.shape, small.shape, self.min_face_size)
+
+    def __call__(self, images: list[np.ndarray]) -> list[Detections]:
+        return [self.detect(image) for image in images]

@@ -36,25 +36,26 @@ class OnnxRuntimeEmbedder:
     The network sees (x - mean) / std of the RGB crop in NCHW float32.
     """
 
-    def __init__(self, model_bytes: bytes, model_id: str, dim: int, device: str, threads: int = 1,
+    def __init__(self, model: bytes | Path, model_id: str, device: str, threads: int = 1,
                  mean: float = 0.0, std: float = 1.0):
-        import onnxruntime as ort
+        from pipeline.detect import onnxruntime_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
-        self._session = ort.InferenceSession(model_bytes, options, providers=providers)
+        self._session = onnxruntime_session(model, device, threads)
         self._input = self._session.get_inputs()[0].name
-        self.model_id, self.dim, self.mean, self.std = model_id, dim, mean, std
+        self._one_at_a_time = self._session.get_inputs()[0].shape[0] == 1  # graphs exported with batch 1
+        self.model_id, self.mean, self.std = model_id, mean, std
+        self.dim = int(self._session.get_outputs()[0].shape[-1])
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         """(N, 112, 112, 3) uint8 RGB -> (N, D) unit vectors."""
         if len(crops) == 0:
             return np.zeros((0, self.dim), np.float32)
         blob = (np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) - self.mean) / self.std
-        return l2_normalize(self._session.run(None, {self._input: blob})[0].reshape(len(crops), -1))
+        if self._one_at_a_time:
+            out = np.concatenate([self._session.run(None, {self._input: blob[i : i + 1]})[0] for i in range(len(blob))])
+        else:
+            out = self._session.run(None, {self._input: blob})[0]
+        return l2_normalize(out.reshape(len(crops), -1))
 
 
 class TorchEmbedder:

