@@ -52,7 +52,7 @@ def model_split(analyzer: AnalyzeFaces, images: list[np.ndarray], batch: int, de
     for start in range(0, len(images), batch):
         sync()
         t0 = time.perf_counter()
-        _, crops = analyzer._detect_and_crop(images[start : start + batch], {})
+        _, crops = analyzer.detect_and_crop(images[start : start + batch], {})
         sync()
         t1 = time.perf_counter()
         analyzer.embedder(crops)

@@ -36,7 +36,7 @@ class AnalyzeFaces:
             torch.set_num_threads(max(1, threads))
         self.schema = S.analyzed_schema(self.embedder.dim)
 
-    def _detect_and_crop(self, images: list[np.ndarray], spent: dict[str, float]):
+    def detect_and_crop(self, images: list[np.ndarray], spent: dict[str, float]):
         """Detections per photo and the aligned crops of all their faces, in photo order."""
         if not self.on_device:
             with timed(spent, "detect"):
@@ -74,7 +74,7 @@ class AnalyzeFaces:
         """Per photo (HxWx3 uint8 RGB arrays; on the device path also 3xHxW uint8 tensors there), its
         faces as dicts of bbox, landmarks, det_score and embedding; stage seconds are added to ``spent``."""
         spent = {} if spent is None else spent
-        found, crops = self._detect_and_crop(images, spent)
+        found, crops = self.detect_and_crop(images, spent)
         counts = [len(d) for d in found]
         with timed(spent, "embed"):
             vectors = self.embedder(crops) if sum(counts) else np.zeros((0, self.embedder.dim), np.float32)
