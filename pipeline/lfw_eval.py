@@ -64,7 +64,12 @@ def evaluate_lfw(lfw_dir: str, output: str, config: Config, pairs_file: str | No
         ]
     )
     same = np.array([p.same for p in pairs])
-    metrics = verification_metrics(similarity, same, np.array([p.fold for p in pairs]))
+    folds = np.array([p.fold for p in pairs])
+    metrics = verification_metrics(similarity, same, folds)
+    scored = ~np.isnan(similarity)
+    if not scored.all():  # unscored pairs count as errors above; these figures leave them out
+        only_scored = verification_metrics(similarity[scored], same[scored], folds[scored])
+        metrics.update({f"{key}_scored_pairs_only": only_scored[key] for key in ("accuracy", "val_at_far_0.001")})
     metrics.update(
         photos=len(wanted),
         photos_without_face=len(wanted) - len(embeddings),
