@@ -5,7 +5,7 @@
 
 The reference is OpenCV's YuNet (one photo at a time) and SFace on the reference's aligned faces.
 It can be saved on a machine with OpenCV 4.x and loaded where OpenCV differs (OpenCV 5 cannot run
-the int8 SFace). The torch YuNet runs batched; the torch (and on CPU the onnxruntime) SFace embeds
+the int8 SFace). The torch YuNet runs batched; the torch (and on CPU the onnxruntime and OpenVINO) SFace embeds
 the reference's aligned faces. Prints one JSON object.
 """
 from __future__ import annotations
@@ -51,11 +51,12 @@ def opencv_reference(photos: list[Path]) -> dict[str, np.ndarray]:
 
 
 def compare(photos: list[Path], device: str, reference: dict[str, np.ndarray], batch: int = 32) -> dict:
-    """Equivalence figures of the torch (and onnxruntime) engines against ``reference``."""
+    """Equivalence figures of the torch (and on CPU onnxruntime, OpenVINO) engines against ``reference``."""
     detector = create_detector(ModelsConfig(device=device, detector_engine="torch"))
     engines = {"torch": create_embedder(ModelsConfig(device=device, embedder_engine="torch"))}
     if device == "cpu":
-        engines["onnxruntime"] = create_embedder(ModelsConfig(device="cpu", embedder_engine="onnxruntime"))
+        for engine in ("onnxruntime", "openvino"):
+            engines[engine] = create_embedder(ModelsConfig(device="cpu", embedder_engine=engine))
     starts = np.cumsum([0, *reference["counts"]])
     ious, errors, mismatched = [], [], 0
     cosines: dict[str, list[float]] = {name: [] for name in engines}

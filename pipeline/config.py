@@ -68,7 +68,7 @@ class ModelsConfig(_Section):
     detector_engine: Literal["auto", "opencv", "onnxruntime", "torch", "dlib"] = Field(
         default="auto", description="auto = torch on CUDA, the fastest measured engine on CPU."
     )
-    embedder_engine: Literal["auto", "opencv", "onnxruntime", "torch", "dlib"] = Field(
+    embedder_engine: Literal["auto", "opencv", "onnxruntime", "openvino", "torch", "dlib"] = Field(
         default="auto", description="auto = torch on CUDA, the fastest measured engine on CPU."
     )
     detect_max_side: int = Field(default=640, ge=32, description="Longest side (px) of the image the detector sees.")

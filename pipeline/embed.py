@@ -58,6 +58,30 @@ class OnnxRuntimeEmbedder:
         return l2_normalize(out.reshape(len(crops), -1))
 
 
+class OpenVinoEmbedder:
+    """A float ONNX embedder compiled by OpenVINO for the CPU, float32 (exactly the ONNX results),
+    batched. Crops are NCHW float32 (x - mean) / std of the RGB pixels."""
+
+    def __init__(self, model_bytes: bytes, model_id: str, threads: int = 1, mean: float = 0.0, std: float = 1.0):
+        import openvino as ov
+
+        core = ov.Core()
+        network = core.read_model(model=model_bytes, weights=b"")
+        network.reshape({network.inputs[0]: [-1, 3, 112, 112]})
+        config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32",
+                  "ENABLE_CPU_PINNING": False}  # several actors share the cores: no pinning
+        self._compiled = core.compile_model(network, "CPU", config)
+        self.model_id, self.mean, self.std = model_id, mean, std
+        self.dim = int(self._compiled.outputs[0].get_partial_shape()[-1].get_length())
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        """(N, 112, 112, 3) uint8 RGB -> (N, D) unit vectors."""
+        if len(crops) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        blob = (np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) - self.mean) / self.std
+        return l2_normalize(self._compiled(blob)[0].reshape(len(crops), -1))
+
+
 class TorchEmbedder:
     """An embedder network as a torch module: float32 on CPU, float16 on CUDA; the module that
     training fine-tunes. Takes crops as numpy (N, 112, 112, 3) uint8 or a torch (N, 3, 112, 112)

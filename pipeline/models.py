@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pipeline.config import ConfigError, ModelsConfig
 from pipeline.detect import ScrfdDetector, YuNetDetector, YuNetTorchDetector
-from pipeline.embed import OnnxRuntimeEmbedder, OpenCVSFaceEmbedder, TorchEmbedder
+from pipeline.embed import OnnxRuntimeEmbedder, OpenCVSFaceEmbedder, OpenVinoEmbedder, TorchEmbedder
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,12 @@ DETECTORS = {
 EMBEDDERS = {
     "sface": ModelSpec("face_recognition_sface_2021dec_int8bq.onnx",
                        "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
-                       ("opencv", "onnxruntime", "torch"), "opencv", dim=128),
+                       ("opencv", "onnxruntime", "openvino", "torch"), "openvino", dim=128),
     "arcface": ModelSpec(None, None, ("onnxruntime",), "onnxruntime"),  # any 112x112 ArcFace-style ONNX
     "dlib": ModelSpec(None, None, ("dlib",), "dlib", dim=128),
 }
-ENGINE_DEVICES = {"opencv": ("cpu",), "onnxruntime": ("cpu", "cuda"), "torch": ("cpu", "cuda"), "dlib": ("cpu",)}
+ENGINE_DEVICES = {"opencv": ("cpu",), "onnxruntime": ("cpu", "cuda"), "openvino": ("cpu",), "torch": ("cpu", "cuda"),
+                  "dlib": ("cpu",)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -165,6 +166,8 @@ def create_embedder(cfg: ModelsConfig, threads: int = 1):
         return OpenCVSFaceEmbedder(path, identity, spec.dim)
     if engine == "onnxruntime":
         return OnnxRuntimeEmbedder(float_graph(path).SerializeToString(), identity, device, threads)
+    if engine == "openvino":
+        return OpenVinoEmbedder(float_graph(path).SerializeToString(), identity, threads)
     from pipeline.onnx_graph import OnnxModule
 
     return TorchEmbedder(OnnxModule(float_graph(path)), identity, spec.dim, device)

@@ -28,6 +28,7 @@ def test_engines_match_opencv_on_lfw(lfw_images):
     assert figures["landmark_error_px_mean"] < 1.0
     assert figures["embedding_cosine_min_torch"] >= 0.999
     assert figures["embedding_cosine_min_onnxruntime"] >= 0.999
+    assert figures["embedding_cosine_min_openvino"] >= 0.999
 
 
 def test_batched_torch_detector_does_not_depend_on_its_batch_mates(lfw_images):
