@@ -18,7 +18,6 @@ from pipeline import schema as S
 from pipeline.analyze import AnalyzeFaces
 from pipeline.config import Config, ConfigError, RayConfig
 from pipeline.decode import decode_photos
-from pipeline.models import resolve_device
 from pipeline.store import read_photos
 
 log = logging.getLogger(__name__)
@@ -63,13 +62,21 @@ def connect(cfg: RayConfig) -> None:
     ray.init(address=cfg.address or os.environ.get("RAY_ADDRESS"), log_to_driver=False)
 
 
+def cluster_uses_gpus(config: Config) -> bool:
+    """Whether the model actors take GPUs: models.device=cuda, or auto on a cluster that has GPUs
+    (the driver itself may have none). Raises ConfigError for cuda on a cluster without a GPU."""
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if config.models.device == "cuda" and not gpus:
+        raise ConfigError("models.device=cuda but the Ray cluster has no GPU: set models.device=auto or cpu")
+    return config.models.device == "cuda" or (config.models.device == "auto" and gpus > 0)
+
+
 def analyze_photos(uris: list[str], config: Config) -> Iterator[pa.Table]:
     """Run read -> decode -> detect/align/embed over ``uris``; yield outcome rows (analyzed_schema)."""
     if not uris:
         return
     resources = ray.cluster_resources()
-    device = resolve_device(config.models.device)
-    pool = size_model_pool(resources.get("CPU", 0), resources.get("GPU", 0), config.ray, device == "cuda")
+    pool = size_model_pool(resources.get("CPU", 0), resources.get("GPU", 0), config.ray, cluster_uses_gpus(config))
     log.info("model pool: %s", pool)
     step = config.ray.read_batch_size
     blocks = [pa.table({S.URI: pa.array(uris[i : i + step], pa.string())}) for i in range(0, len(uris), step)]

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from pipeline import schema as S
 from pipeline import store
 from pipeline.config import Config, config_as_dict
-from pipeline.graph import analyze_photos
+from pipeline.graph import analyze_photos, cluster_uses_gpus
 from pipeline.models import create_detector, create_embedder
 from pipeline.plan import plan_run
 from pipeline.tables import FaceTables
@@ -128,7 +128,11 @@ def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = Non
     started = time.monotonic()
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
     storage = config.resolved_storage()
-    detector, embedder = create_detector(config.models), create_embedder(config.models)
+    cluster_uses_gpus(config)  # a device the cluster lacks fails here, before any work
+    # the model ids and dimension, read on the driver (which may have no GPU): ids do not depend on
+    # the device or engine
+    on_driver = config.models.model_copy(update={"device": "cpu", "detector_engine": "auto", "embedder_engine": "auto"})
+    detector, embedder = create_detector(on_driver), create_embedder(on_driver)
     spent: dict[str, float] = {}
     with timed(spent, "list"):
         if listing is None:
