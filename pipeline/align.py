@@ -36,11 +36,6 @@ def similarity_transforms(src: np.ndarray, dst: np.ndarray = ARCFACE_TEMPLATE) -
     return matrices
 
 
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The 2x3 least-squares similarity mapping the points src (K, 2) onto dst (K, 2)."""
-    return similarity_transforms(np.asarray(src)[None], dst)[0]
-
-
 def align_faces(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """Crops of shape (N, 112, 112, 3) for the N faces whose 5 landmarks (N, 10) are given."""
     crops = np.empty((len(landmarks), CROP_SIZE, CROP_SIZE, 3), np.uint8)

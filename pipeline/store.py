@@ -147,12 +147,6 @@ def write_text(uri: str, text: str, storage: StorageConfig) -> None:
     fs.pipe_file(path, text.encode())
 
 
-def read_text(uri: str, storage: StorageConfig) -> str | None:
-    """A small text file's content, or None when it does not exist."""
-    fs, path = filesystem(uri, storage)
-    return fs.cat_file(path).decode() if fs.exists(path) else None
-
-
 def delta_storage_options(uri: str, storage: StorageConfig) -> dict[str, str] | None:
     """Storage options for deltalake (delta-rs) at ``uri``: endpoint, region and keys from config/env."""
     if not is_s3(uri):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.align import ARCFACE_TEMPLATE, align_faces, similarity_transform, similarity_transforms
+from pipeline.align import ARCFACE_TEMPLATE, align_faces, similarity_transforms
 from pipeline.models import packaged_model_file
 
 
@@ -14,7 +14,7 @@ def test_similarity_transform_recovers_a_known_transform():
     rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     src = rng.uniform(0, 200, size=(5, 2))
     dst = src @ rotation.T + shift
-    matrix = similarity_transform(src, dst)
+    matrix = similarity_transforms(src[None], dst)[0]
     np.testing.assert_allclose(matrix[:, :2], rotation, atol=1e-9)
     np.testing.assert_allclose(matrix[:, 2], shift, atol=1e-9)
 
@@ -36,7 +36,7 @@ def test_similarity_transform_is_least_squares_not_robust():
     src = ARCFACE_TEMPLATE * 2.0 + 10
     noisy = ARCFACE_TEMPLATE.copy()
     noisy[2] += [6.0, 0.0]  # one point off: every point must share the error, none ignored
-    matrix = similarity_transform(src, noisy)
+    matrix = similarity_transforms(src[None], noisy)[0]
     residual = src @ matrix[:, :2].T + matrix[:, 2] - noisy
     assert np.all(np.linalg.norm(residual, axis=1) > 0.1)
 

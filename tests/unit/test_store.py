@@ -11,7 +11,7 @@ import pytest
 
 from pipeline import schema as S
 from pipeline.config import ConfigError, InputConfig, StorageConfig
-from pipeline.store import delta_storage_options, ensure_writable, list_photos, read_photos, read_text, write_text
+from pipeline.store import delta_storage_options, ensure_writable, list_photos, read_photos, write_text
 
 LOCAL = StorageConfig()
 EXTENSIONS = InputConfig().extensions
@@ -164,19 +164,15 @@ def test_ensure_writable_below_a_regular_file_is_a_config_error(tmp_path: Path) 
     assert blocker.read_text() == "I am not a folder"
 
 
-def test_write_text_and_read_text_round_trip(tmp_path: Path) -> None:
-    uri = str(tmp_path / "meta" / "deep" / "config.yaml")
+def test_write_text_creates_folders_and_replaces(tmp_path: Path) -> None:
+    path = tmp_path / "meta" / "deep" / "config.yaml"
     text = "ray:\n  model_actors: 3\nnote: ünïcödé\n"
 
-    write_text(uri, text, LOCAL)
+    write_text(str(path), text, LOCAL)
 
-    assert read_text(uri, LOCAL) == text
-    write_text(uri, "replaced", LOCAL)
-    assert read_text(uri, LOCAL) == "replaced"
-
-
-def test_read_text_of_a_missing_file_is_none(tmp_path: Path) -> None:
-    assert read_text(str(tmp_path / "absent.json"), LOCAL) is None
+    assert path.read_text() == text
+    write_text(str(path), "replaced", LOCAL)
+    assert path.read_text() == "replaced"
 
 
 def test_delta_storage_options_are_none_for_local_paths(tmp_path: Path) -> None:
