@@ -33,6 +33,19 @@ def working_scale(width: int, height: int, max_side: int) -> float:
     return min(1.0, max_side / max(width, height))
 
 
+def pad_to_stride(size: int, stride: int = 32) -> int:
+    """The smallest multiple of ``stride`` that holds ``size`` (the detectors' input sizes)."""
+    return -(-size // stride) * stride
+
+
+def non_maximum_suppression(rows: np.ndarray, score_threshold: float, nms_threshold: float) -> np.ndarray:
+    """The rows (x, y, w, h, ..., score in column 14) that survive OpenCV's NMS."""
+    if not len(rows):
+        return rows
+    kept = cv2.dnn.NMSBoxes(rows[:, :4].tolist(), rows[:, 14].tolist(), score_threshold, nms_threshold)
+    return rows[np.asarray(kept, dtype=int).reshape(-1)]
+
+
 def scale_for_detection(image: np.ndarray, max_side: int) -> np.ndarray:
     """The photo scaled down so that its longest side is at most ``max_side``."""
     height, width = image.shape[:2]
@@ -140,14 +153,12 @@ class YuNetTorchDetector:
         self.output_names = network.output_names
 
     def __call__(self, images: list[np.ndarray]) -> list[Detections]:
-        import torch
-
         if not images:
             return []
         small = [scale_for_detection(image, self.max_side) for image in images]
         groups: dict[tuple[int, int], list[int]] = {}
         for i, im in enumerate(small):
-            groups.setdefault((-(-im.shape[0] // 32) * 32, -(-im.shape[1] // 32) * 32), []).append(i)
+            groups.setdefault((pad_to_stride(im.shape[0]), pad_to_stride(im.shape[1])), []).append(i)
         candidates: list[np.ndarray] = [np.zeros((0, 15), np.float32)] * len(small)
         for (height, width), members in groups.items():
             for i, rows in zip(members, self._candidates([small[i] for i in members], height, width)):
@@ -190,14 +201,12 @@ class YuNetTorchDetector:
             small = photos.flip(1).to(self.dtype)
             if scale != 1.0:
                 small = F.interpolate(small, size=(small_h, small_w), mode="bilinear", antialias=True, align_corners=False)
-            padded = F.pad(small, (0, -(-small_w // 32) * 32 - small_w, 0, -(-small_h // 32) * 32 - small_h))
+            padded = F.pad(small, (0, pad_to_stride(small_w) - small_w, 0, pad_to_stride(small_h) - small_h))
         candidates = self._run(padded)
         return [self._finish(rows, (height, width), (small_h, small_w)) for rows in candidates]
 
     def _finish(self, rows: np.ndarray, original_shape: tuple, small_shape: tuple) -> Detections:
-        if len(rows):
-            kept = cv2.dnn.NMSBoxes(rows[:, :4].tolist(), rows[:, 14].tolist(), self.score_threshold, self.nms_threshold)
-            rows = rows[np.asarray(kept, dtype=int).reshape(-1)]
+        rows = non_maximum_suppression(rows, self.score_threshold, self.nms_threshold)
         return to_detections(rows, original_shape, small_shape, self.min_face_size)
 
 
@@ -231,7 +240,7 @@ class ScrfdDetector:
     def detect(self, rgb: np.ndarray) -> Detections:
         """Faces in one HxWx3 uint8 RGB photo."""
         small = scale_for_detection(rgb, self.max_side)
-        height, width = -(-small.shape[0] // 32) * 32, -(-small.shape[1] // 32) * 32
+        height, width = pad_to_stride(small.shape[0]), pad_to_stride(small.shape[1])
         canvas = np.zeros((height, width, 3), np.float32)
         canvas[: small.shape[0], : small.shape[1]] = small
         blob = ((canvas - 127.5) / 128.0).transpose(2, 0, 1)[None]
@@ -246,10 +255,7 @@ class ScrfdDetector:
             points = offsets[keep].reshape(-1, 5, 2) + c[:, None, :]
             box = np.concatenate([c - d[:, :2], d[:, :2] + d[:, 2:]], axis=1)  # x, y, w, h
             rows.append(np.concatenate([box, points.reshape(-1, 10), scores[keep, None]], axis=1))
-        found = np.concatenate(rows).astype(np.float32)
-        if len(found):
-            kept = cv2.dnn.NMSBoxes(found[:, :4].tolist(), found[:, 14].tolist(), self.score_threshold, self.nms_threshold)
-            found = found[np.asarray(kept, dtype=int).reshape(-1)]
+        found = non_maximum_suppression(np.concatenate(rows).astype(np.float32), self.score_threshold, self.nms_threshold)
         return to_detections(found, rgb.shape, small.shape, self.min_face_size)
 
     def __call__(self, images: list[np.ndarray]) -> list[Detections]:

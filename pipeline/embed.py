@@ -14,6 +14,11 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+def normalized_blob(crops: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB crops -> (N, 3, H, W) float32 (x - mean) / std, the networks' input."""
+    return (np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) - mean) / std
+
+
 class OpenCVSFaceEmbedder:
     """OpenCV's FaceRecognizerSF (int8 graph, one face at a time, CPU)."""
 
@@ -50,7 +55,7 @@ class OnnxRuntimeEmbedder:
         """(N, 112, 112, 3) uint8 RGB -> (N, D) unit vectors."""
         if len(crops) == 0:
             return np.zeros((0, self.dim), np.float32)
-        blob = (np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) - self.mean) / self.std
+        blob = normalized_blob(crops, self.mean, self.std)
         if self._one_at_a_time:
             out = np.concatenate([self._session.run(None, {self._input: blob[i : i + 1]})[0] for i in range(len(blob))])
         else:
@@ -78,7 +83,7 @@ class OpenVinoEmbedder:
         """(N, 112, 112, 3) uint8 RGB -> (N, D) unit vectors."""
         if len(crops) == 0:
             return np.zeros((0, self.dim), np.float32)
-        blob = (np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) - self.mean) / self.std
+        blob = normalized_blob(crops, self.mean, self.std)
         return l2_normalize(self._compiled(blob)[0].reshape(len(crops), -1))
 
 
