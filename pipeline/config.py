@@ -52,7 +52,7 @@ class DecodeConfig(_Section):
     )
     reduce_jpeg: bool = Field(
         default=True,
-        description="Decode JPEGs at the smallest DCT scale that keeps models.detect_max_side; faces smaller "
+        description="Decode JPEGs at the smallest DCT scale keeping >= 3/4 of models.detect_max_side; faces smaller "
         "than the 112 px crop there are re-aligned from a full-resolution decode.",
     )
 

@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pyarrow as pa
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from pipeline import schema as S
 from pipeline.timing import zero_seconds
@@ -164,6 +164,23 @@ def test_exif_orientation_gives_upright_pixels(orientation: int, corner: str) ->
         assert red == (name == corner), f"{name} corner red={red} for orientation {orientation}"
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pils_transpose(orientation: int) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = _encode(_noise(40, 24, seed=orientation), "JPEG", quality=95, exif=exif.tobytes())
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+    assert np.array_equal(_decoded(data), expected)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_jpegs_decode_to_the_same_pixels_as_pil(mode: str) -> None:
+    """RGB and grey JPEGs go through libjpeg-turbo directly, CMYK falls back to PIL: same pixels."""
+    data = _encode(_noise(300, 200, seed=7).convert(mode), "JPEG", quality=90)
+    expected = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert np.array_equal(_decoded(data), expected)
+
+
 FRAMES = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
 
 
@@ -286,14 +303,15 @@ def test_large_jpegs_decode_at_a_reduced_scale_keeping_their_full_size() -> None
     reduced = decode_image(data, LIMIT, reduce_to=640)
     assert isinstance(reduced, Decoded)
     assert (reduced.width, reduced.height) == (2000, 1200)
-    assert reduced.pixels.shape == (600, 1000, 3)  # 1/2: the smallest DCT scale keeping >= 640
-    assert decode_image(data, LIMIT, reduce_to=400).pixels.shape == (300, 500, 3)  # 1/4
+    assert reduced.pixels.shape == (300, 500, 3)  # 1/4: the smallest DCT scale keeping >= 0.75 * 640
+    assert decode_image(data, LIMIT, reduce_to=1000).pixels.shape == (600, 1000, 3)  # 1/2
     assert decode_image(data, LIMIT, reduce_to=250).pixels.shape == (150, 250, 3)  # 1/8
     assert decode_image(data, LIMIT, reduce_to=2000).pixels.shape == (1200, 2000, 3)
+    assert decode_image(data, LIMIT, reduce_to=1800).pixels.shape == (1200, 2000, 3)  # 1000 < 1350
     png = decode_image(_encode(image, "PNG"), LIMIT, reduce_to=640)
     assert png.pixels.shape == (1200, 2000, 3), "only JPEGs have DCT scaling"
     row = decode_photos(_read_batch([("/src/a.jpg", "id", None, data)]), LIMIT, reduce_to=640).to_pylist()[0]
-    assert (row[S.WIDTH], row[S.HEIGHT], row[S.PIXELS_WIDTH], row[S.PIXELS_HEIGHT]) == (2000, 1200, 1000, 600)
+    assert (row[S.WIDTH], row[S.HEIGHT], row[S.PIXELS_WIDTH], row[S.PIXELS_HEIGHT]) == (2000, 1200, 500, 300)
     assert row[S.BYTES] == data, "reduced rows keep their file for full-resolution crops"
 
 
@@ -304,4 +322,4 @@ def test_reduced_decode_of_an_exif_rotated_jpeg_reports_the_upright_size() -> No
     _noise(2000, 1200, seed=4).save(buffer, "JPEG", exif=exif.tobytes())
     reduced = decode_image(buffer.getvalue(), LIMIT, reduce_to=640)
     assert (reduced.width, reduced.height) == (1200, 2000)
-    assert reduced.pixels.shape == (1000, 600, 3)
+    assert reduced.pixels.shape == (500, 300, 3)
