@@ -7,7 +7,7 @@ import sys
 
 from pipeline.config import ConfigError
 
-from jobs import bench, embed, evaluate
+from jobs import bench, embed, evaluate, index, recognize, search
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,16 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_arguments(verbs.add_parser("embed", parents=[common], help="detect, align and embed faces into tables"))
     evaluate.add_arguments(verbs.add_parser("eval", parents=[common], help="evaluate on a benchmark (lfw)"))
     bench.add_arguments(verbs.add_parser("bench", parents=[common], help="measure the embed pipeline's throughput"))
+    index.add_arguments(verbs.add_parser("index", parents=[common], help="build or update the FAISS index of a set of tables"))
+    search.add_arguments(verbs.add_parser("search", parents=[common], help="nearest indexed faces of the faces in a photo"))
+    for verb, add, text in (
+        ("calibrate", recognize.add_calibrate_arguments, "threshold at a target false-accept rate for the configured model"),
+        ("verify", recognize.add_verify_arguments, "are two photos the same person (1:1)"),
+        ("enroll", recognize.add_enroll_arguments, "add a person to a gallery from one or more photos"),
+        ("unenroll", recognize.add_unenroll_arguments, "remove a person from a gallery"),
+        ("identify", recognize.add_identify_arguments, "who is in these photos (1:N, or not recognised)"),
+    ):
+        add(verbs.add_parser(verb, parents=[common], help=text))
     return parser
 
 
@@ -29,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    jobs = {"embed": embed.main, "eval": evaluate.main, "bench": bench.main}
+    jobs = {"embed": embed.main, "eval": evaluate.main, "bench": bench.main, "index": index.main, "search": search.main,
+            "calibrate": recognize.calibrate_main, "verify": recognize.verify_main, "enroll": recognize.enroll_main,
+            "unenroll": recognize.unenroll_main, "identify": recognize.identify_main}
     try:
         return jobs[args.verb](args)
     except ConfigError as exc:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
 
 
 class ConfigError(ValueError):
@@ -77,6 +77,31 @@ class ModelsConfig(_Section):
     min_face_size: int = Field(default=0, ge=0, description="Drop faces whose box is shorter than this (original px).")
 
 
+class IndexConfig(_Section):
+    kind: Literal["auto", "flat", "hnsw", "ivf_flat", "ivf_pq"] = Field(
+        default="auto", description="FAISS index kind; auto chooses from the vector count, dimension and memory budget."
+    )
+    memory_budget: ByteSize = Field(default=ByteSize(4 * 1024**3), description="Memory the index may take ('4GiB', '500MB').")
+    target_recall: float = Field(default=0.95, gt=0, le=1, description="recall@k (against exact search) nprobe/efSearch is tuned to.")
+    k: int = Field(default=10, ge=1, description="Neighbours per query, in tuning and in search.")
+    hnsw_m: int = Field(default=32, ge=4, description="HNSW links per node.")
+    hnsw_ef_construction: int = Field(default=40, ge=8, description="HNSW build-time search depth.")
+    tune_queries: int = Field(default=1000, ge=10, description="Held-out queries for tuning and the recorded recall.")
+    batch_rows: int = Field(default=65_536, ge=1, description="Vectors read and added per step (bounds the build's memory).")
+    rebuild_removed_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="Rebuild when this fraction of the indexed faces has been removed."
+    )
+    seed: int = Field(default=0, description="Seed of the training and query samples.")
+
+
+class RecognizeConfig(_Section):
+    far: float = Field(default=1e-3, gt=0, lt=1, description="False-accept rate whose calibrated threshold verify and identify use.")
+    calibrations: str = Field(
+        default="~/.cache/facepipe/calibrations",
+        description="Folder or s3:// prefix of the thresholds `facepipe calibrate` measured, one file per model.",
+    )
+
+
 class OutputConfig(_Section):
     commit_every: int = Field(default=1000, ge=1, description="Photos per table commit (progress survives a crash).")
 
@@ -88,6 +113,8 @@ class Config(_Section):
     decode: DecodeConfig = DecodeConfig()
     models: ModelsConfig = ModelsConfig()
     output: OutputConfig = OutputConfig()
+    index: IndexConfig = IndexConfig()
+    recognize: RecognizeConfig = RecognizeConfig()
 
     def resolved_storage(self) -> StorageConfig:
         """The storage section with the standard AWS environment variables filled in."""

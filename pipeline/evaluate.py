@@ -92,7 +92,7 @@ def _best_accuracy_threshold(similarity: np.ndarray, same: np.ndarray) -> float:
     return float(candidates[np.argmax(true_accepts + true_rejects)])
 
 
-def _far_threshold(similarity: np.ndarray, same: np.ndarray, far_target: float) -> float:
+def far_threshold(similarity: np.ndarray, same: np.ndarray, far_target: float) -> float:
     """Threshold whose false-accept rate is far_target, interpolated linearly between the
     unique scores around it as FaceNet's calculate_val does; the lowest score with
     FAR <= far_target when none is bracketed; rejects every score when none gets that low."""
@@ -111,7 +111,7 @@ def _far_threshold(similarity: np.ndarray, same: np.ndarray, far_target: float) 
     return float(unique[j - 1] + fraction * (unique[j] - unique[j - 1]))
 
 
-def _decision_rates(
+def decision_rates(
     similarity: np.ndarray, same: np.ndarray, threshold: float
 ) -> tuple[float, float, float]:
     """(accuracy, true-accept rate, false-accept rate) at one threshold."""
@@ -147,10 +147,10 @@ def verification_metrics(
         test = folds == fold
         train = ~test if fold_ids.size > 1 else test
         threshold = _best_accuracy_threshold(similarity[train], same[train])
-        accuracies.append(_decision_rates(similarity[test], same[test], threshold)[0])
+        accuracies.append(decision_rates(similarity[test], same[test], threshold)[0])
         thresholds.append(threshold)
-        far_threshold = _far_threshold(similarity[train], same[train], far_target)
-        _, val, far = _decision_rates(similarity[test], same[test], far_threshold)
+        far_threshold = far_threshold(similarity[train], same[train], far_target)
+        _, val, far = decision_rates(similarity[test], same[test], far_threshold)
         vals.append(val)
         fars.append(far)
     return {
@@ -228,3 +228,25 @@ def plot_similarity_histogram(
     axes.set_ylabel("pairs")
     axes.legend()
     figure.savefig(path, format="png")
+
+
+def open_set_metrics(
+    genuine_scores: np.ndarray, genuine_correct: np.ndarray, impostor_scores: np.ndarray, fars: tuple[float, ...] = (1e-2, 1e-3)
+) -> dict:
+    """Open-set identification figures from each probe's best gallery similarity.
+
+    ``genuine_scores`` / ``genuine_correct``: probes of enrolled people, their top-1 similarity and
+    whether the top-1 is their own identity; ``impostor_scores``: top-1 similarity of probes of people
+    never enrolled. The threshold at false-alarm rate f lets a fraction f of impostors through;
+    DIR@f is the fraction of genuine probes identified correctly at or above it. rank1 ignores the
+    threshold (closed-set accuracy)."""
+    metrics: dict = {"rank1": float(np.mean(genuine_correct)) if len(genuine_correct) else 0.0,
+                     "genuine_probes": int(len(genuine_scores)), "impostor_probes": int(len(impostor_scores))}
+    ordered = np.sort(impostor_scores)[::-1]
+    for far in fars:
+        allowed = int(np.floor(far * len(ordered)))  # impostors that may pass
+        threshold = float(np.nextafter(ordered[allowed], np.inf)) if allowed < len(ordered) else float(-np.inf)
+        metrics[f"dir_at_far_{far:g}"] = float(np.mean(genuine_correct & (genuine_scores >= threshold)))
+        metrics[f"threshold_at_far_{far:g}"] = threshold
+        metrics[f"measured_far_{far:g}"] = float(np.mean(impostor_scores >= threshold)) if len(impostor_scores) else 0.0
+    return metrics

@@ -139,12 +139,30 @@ def ensure_writable(dst: str, storage: StorageConfig) -> None:
         raise ConfigError(f"output {dst} is not writable ({type(exc).__name__}: {exc}): pick another --output or fix its permissions") from exc
 
 
-def write_text(uri: str, text: str, storage: StorageConfig) -> None:
-    """Write a small text file (metadata beside the tables), creating parent folders."""
+def write_bytes(uri: str, data: bytes, storage: StorageConfig) -> None:
+    """Write a file (metadata, index files) at ``uri``, creating parent folders."""
     fs, path = filesystem(uri, storage)
     if not is_s3(uri):
         fs.makedirs(os.path.dirname(path), exist_ok=True)
-    fs.pipe_file(path, text.encode())
+    fs.pipe_file(path, data)
+
+
+def write_text(uri: str, text: str, storage: StorageConfig) -> None:
+    """Write a small text file (metadata beside the tables), creating parent folders."""
+    write_bytes(uri, text.encode(), storage)
+
+
+def read_bytes(uri: str, storage: StorageConfig) -> bytes:
+    """The bytes of the file at ``uri``; FileNotFoundError when there is none."""
+    fs, path = filesystem(uri, storage)
+    return fs.cat_file(path)
+
+
+def remove_file(uri: str, storage: StorageConfig) -> None:
+    """Delete the file at ``uri`` if it exists."""
+    fs, path = filesystem(uri, storage)
+    if fs.exists(path):
+        fs.rm_file(path)
 
 
 def delta_storage_options(uri: str, storage: StorageConfig) -> dict[str, str] | None:

@@ -11,6 +11,8 @@ that do not belong to a committed photo, then carries on.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,6 +55,38 @@ def _pinned_faces_version(images: DeltaTable) -> int:
     return int(last[FACES_VERSION_KEY])
 
 
+@dataclass(frozen=True)
+class FacesSnapshot:
+    """The committed faces at DST (the version the last images commit pins), read in batches."""
+
+    table: DeltaTable
+    models: dict  # model, detector, embedding_dim
+
+    @property
+    def rows(self) -> int:
+        return self.table.to_pyarrow_dataset().count_rows()
+
+    def batches(self, columns: list[str], rows: int, face_ids: pa.Array | None = None) -> Iterator[pa.Table]:
+        """The snapshot's rows (only ``columns``; only ``face_ids`` when given), ``rows`` at a time,
+        in a stable order."""
+        dataset = self.table.to_pyarrow_dataset()
+        where = pc.field(S.FACE_ID).isin(face_ids) if face_ids is not None else None
+        schema = S.faces_schema(self.models["embedding_dim"])
+        for batch in dataset.to_batches(columns=columns, filter=where, batch_size=rows):
+            if batch.num_rows:
+                yield _as_schema(pa.Table.from_batches([batch]), pa.schema([schema.field(c) for c in columns]))
+
+
+def faces_snapshot(dst: str, storage: StorageConfig | None = None) -> FacesSnapshot:
+    """The committed faces at ``dst``; FileNotFoundError when there are no tables."""
+    options = store.delta_storage_options(dst, storage or StorageConfig())
+    images = _open(store.join(dst, "images"), options)
+    if images is None:
+        raise FileNotFoundError(f"no facepipe tables at {dst}")
+    faces = DeltaTable(store.join(dst, "faces"), version=_pinned_faces_version(images), storage_options=options)
+    return FacesSnapshot(faces, faces_models(faces))
+
+
 def read_table(dst: str, name: str, storage: StorageConfig | None = None) -> pa.Table:
     """The current rows of table ``name`` ("images" or "faces") at ``dst`` as a pyarrow.Table.
 
@@ -60,17 +94,13 @@ def read_table(dst: str, name: str, storage: StorageConfig | None = None) -> pa.
     """
     if name not in TABLE_NAMES:
         raise ValueError(f"unknown table {name!r}; expected one of {TABLE_NAMES}")
-    storage = storage or StorageConfig()
-    images_path, faces_path = store.join(dst, "images"), store.join(dst, "faces")
-    options = store.delta_storage_options(dst, storage)
-    images = _open(images_path, options)
-    if images is None:
-        raise FileNotFoundError(f"no facepipe tables at {dst}")
     if name == "images":
+        images = _open(store.join(dst, "images"), store.delta_storage_options(dst, storage or StorageConfig()))
+        if images is None:
+            raise FileNotFoundError(f"no facepipe tables at {dst}")
         return _as_schema(images.to_pyarrow_table(), S.IMAGES_SCHEMA)
-    faces = DeltaTable(faces_path, version=_pinned_faces_version(images), storage_options=options)
-    dim = faces_models(faces)["embedding_dim"]
-    return _as_schema(faces.to_pyarrow_table(), S.faces_schema(dim))
+    faces = faces_snapshot(dst, storage)
+    return _as_schema(faces.table.to_pyarrow_table(), S.faces_schema(faces.models["embedding_dim"]))
 
 
 class FaceTables:
