@@ -149,8 +149,8 @@ def verification_metrics(
         threshold = _best_accuracy_threshold(similarity[train], same[train])
         accuracies.append(decision_rates(similarity[test], same[test], threshold)[0])
         thresholds.append(threshold)
-        far_threshold = far_threshold(similarity[train], same[train], far_target)
-        _, val, far = decision_rates(similarity[test], same[test], far_threshold)
+        at_far = far_threshold(similarity[train], same[train], far_target)
+        _, val, far = decision_rates(similarity[test], same[test], at_far)
         vals.append(val)
         fars.append(far)
     return {
