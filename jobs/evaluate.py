@@ -1,25 +1,36 @@
-"""`facepipe eval lfw | identify`: LFW verification (10-fold) and open-set identification figures of the
-configured models through the embed pipeline."""
+"""`facepipe eval lfw | identify | cluster`: LFW verification (10-fold), open-set identification, and
+clustering quality against known identities."""
 from __future__ import annotations
 
 import argparse
 import json
 
-from pipeline.config import load_config
+from pipeline.config import ConfigError, load_config
 from pipeline.graph import connect
 from pipeline.lfw_eval import evaluate_lfw, evaluate_lfw_identification
+from pipeline.people import evaluate_clusters
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("benchmark", choices=["lfw", "identify"],
-                        help="lfw: verification on the pairs; identify: open-set identification on all LFW photos")
-    parser.add_argument("--lfw-dir", required=True, help="LFW folder holding images/ and pairs.txt")
+    parser.add_argument("benchmark", choices=["lfw", "identify", "cluster"],
+                        help="lfw: verification on the pairs; identify: open-set identification on all LFW photos; "
+                        "cluster: the clusters of --tables against --labels")
+    parser.add_argument("--lfw-dir", help="LFW folder holding images/ and pairs.txt (lfw, identify)")
+    parser.add_argument("--tables", help="tables clustered by `facepipe cluster` (cluster)")
+    parser.add_argument("--labels", help="CSV with columns uri,person (cluster)")
     parser.add_argument("--pairs", help="pairs file (default: LFW_DIR/pairs.txt, the 10-fold View 2 protocol)")
     parser.add_argument("--output", default="lfw-eval", help="folder for tables, plots and metrics.json")
 
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
+    if args.benchmark == "cluster":
+        if not (args.tables and args.labels):
+            raise ConfigError("eval cluster needs --tables and --labels")
+        print(json.dumps(evaluate_clusters(args.tables, args.labels, config)))
+        return 0
+    if not args.lfw_dir:
+        raise ConfigError(f"eval {args.benchmark} needs --lfw-dir")
     connect(config.ray)
     if args.benchmark == "identify":
         metrics = evaluate_lfw_identification(args.lfw_dir, args.output, config)

@@ -102,6 +102,23 @@ class RecognizeConfig(_Section):
     )
 
 
+class ClusterConfig(_Section):
+    method: Literal["graph", "hdbscan", "kmeans"] = Field(
+        default="graph", description="graph: average linkage along a kNN graph; hdbscan; kmeans (FAISS)."
+    )
+    similarity: float = Field(
+        default=0.45, gt=-1, lt=1,
+        description="graph: two groups merge while their faces' mean cosine similarity is at least this.",
+    )
+    neighbours: int = Field(default=30, ge=2, description="graph: neighbours per face in the kNN graph.")
+    min_cluster_size: int = Field(default=2, ge=1, description="Smaller clusters become noise (cluster_id -1).")
+    hdbscan_min_samples: int = Field(default=1, ge=1, description="hdbscan: min_samples.")
+    kmeans_k: int | None = Field(default=None, ge=1, description="kmeans: clusters; default: estimated by the graph method.")
+    cannot_link: bool = Field(default=True, description="Two faces of one photo never share a cluster.")
+    representatives: int = Field(default=5, ge=1, description="Face ids kept per person, most central first.")
+    seed: int = Field(default=0, description="Seed of k-means.")
+
+
 class OutputConfig(_Section):
     commit_every: int = Field(default=1000, ge=1, description="Photos per table commit (progress survives a crash).")
 
@@ -115,6 +132,7 @@ class Config(_Section):
     output: OutputConfig = OutputConfig()
     index: IndexConfig = IndexConfig()
     recognize: RecognizeConfig = RecognizeConfig()
+    cluster: ClusterConfig = ClusterConfig()
 
     def resolved_storage(self) -> StorageConfig:
         """The storage section with the standard AWS environment variables filled in."""

@@ -21,19 +21,27 @@ from pipeline.tables import read_table
 log = logging.getLogger(__name__)
 
 
-def central_faces(images: pa.Table, faces: pa.Table) -> dict[str, np.ndarray]:
-    """uri -> embedding of the face whose box centre lies nearest the photo's centre."""
+def central_faces_index(images: pa.Table, faces: pa.Table) -> dict[str, int]:
+    """uri -> row (in ``faces``) of the face whose box centre lies nearest the photo's centre, for the
+    photos of ``images`` that have a face."""
     size = {row[S.URI]: (row[S.WIDTH], row[S.HEIGHT]) for row in images.select([S.URI, S.WIDTH, S.HEIGHT]).to_pylist()}
     boxes = faces[S.BBOX].combine_chunks().flatten().to_numpy().reshape(-1, 4)
-    vectors = np.asarray(faces[S.EMBEDDING].combine_chunks().flatten().to_numpy()).reshape(faces.num_rows, -1)
     best: dict[str, tuple[float, int]] = {}
     for i, uri in enumerate(faces[S.URI].to_pylist()):
+        if uri not in size:
+            continue
         width, height = size[uri]
         centre = (boxes[i, :2] + boxes[i, 2:]) / 2
         distance = float(np.hypot(centre[0] - width / 2, centre[1] - height / 2))
         if uri not in best or distance < best[uri][0]:
             best[uri] = (distance, i)
-    return {uri: vectors[i] for uri, (_, i) in best.items()}
+    return {uri: i for uri, (_, i) in best.items()}
+
+
+def central_faces(images: pa.Table, faces: pa.Table) -> dict[str, np.ndarray]:
+    """uri -> embedding of the face whose box centre lies nearest the photo's centre."""
+    vectors = np.asarray(faces[S.EMBEDDING].combine_chunks().flatten().to_numpy()).reshape(faces.num_rows, -1)
+    return {uri: vectors[i] for uri, i in central_faces_index(images, faces).items()}
 
 
 def _embed_lfw(root: Path, wanted: list[str] | None, output: str, config: Config) -> tuple[dict[str, np.ndarray], pa.Table]:

@@ -147,3 +147,39 @@ def analyzed_schema(dim: int) -> pa.Schema:
             pa.field(SECONDS, SECONDS_TYPE),
         ]
     )
+
+
+# clusters table: one row per clustered face (plus FACE_ID, IMAGE_ID, URI, RUN_ID)
+CLUSTER_ID = "cluster_id"
+CONFIDENCE = "confidence"
+NOISE_CLUSTER = -1  # a face in no cluster
+
+CLUSTERS_SCHEMA = pa.schema(
+    [
+        pa.field(FACE_ID, pa.string()),
+        pa.field(IMAGE_ID, pa.string()),
+        pa.field(URI, pa.string()),
+        pa.field(CLUSTER_ID, pa.int64()),
+        pa.field(CONFIDENCE, pa.float32()),
+        pa.field(RUN_ID, pa.string()),
+    ]
+)
+
+# persons table: one row per cluster
+SIZE_FACES = "size"
+REPRESENTATIVES = "representative_face_ids"
+COVER_FACE = "cover_face_id"
+COVER_URI = "cover_uri"
+COVER_BBOX = "cover_bbox"
+
+PERSONS_SCHEMA = pa.schema(
+    [
+        pa.field(CLUSTER_ID, pa.int64()),
+        pa.field(SIZE_FACES, pa.int64()),
+        pa.field(REPRESENTATIVES, pa.list_(pa.string())),
+        pa.field(COVER_FACE, pa.string()),
+        pa.field(COVER_URI, pa.string()),
+        pa.field(COVER_BBOX, pa.list_(pa.float32(), 4)),
+        pa.field(RUN_ID, pa.string()),
+    ]
+)

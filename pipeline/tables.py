@@ -255,3 +255,24 @@ class FaceTables:
     def write_metadata(self, name: str, content: dict) -> None:
         """A JSON document beside the tables (resolved config, model ids, run summary)."""
         store.write_text(store.join(self.dst, "_facepipe", name), json.dumps(content, indent=2, default=str), self.storage)
+
+
+CLUSTER_TABLES = {"clusters": S.CLUSTERS_SCHEMA, "persons": S.PERSONS_SCHEMA}
+
+
+def write_clustering(dst: str, clusters: pa.Table, persons: pa.Table, storage: StorageConfig, faces_version: int) -> None:
+    """Replace the clusters and persons tables at DST (one Delta overwrite each; persons last, and
+    it records the faces version the clustering was made from)."""
+    options = store.delta_storage_options(dst, storage)
+    write_deltalake(store.join(dst, "clusters"), clusters.cast(S.CLUSTERS_SCHEMA), mode="overwrite",
+                    schema_mode="overwrite", storage_options=options)
+    write_deltalake(store.join(dst, "persons"), persons.cast(S.PERSONS_SCHEMA), mode="overwrite",
+                    schema_mode="overwrite", storage_options=options, commit_properties=_pin(faces_version))
+
+
+def read_clustering(dst: str, name: str, storage: StorageConfig | None = None) -> pa.Table:
+    """The current ``clusters`` or ``persons`` table at DST; FileNotFoundError before any clustering."""
+    table = _open(store.join(dst, name), store.delta_storage_options(dst, storage or StorageConfig()))
+    if table is None:
+        raise FileNotFoundError(f"no {name} table at {dst}: run `facepipe cluster --tables {dst}` first")
+    return _as_schema(table.to_pyarrow_table(), CLUSTER_TABLES[name])

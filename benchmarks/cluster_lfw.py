@@ -1,0 +1,90 @@
+"""Clustering quality on LFW: each method against the photo-app DBSCAN baseline, on all labelled
+photos and on the people with two or more photos.
+
+    python -m benchmarks.cluster_lfw --tables DST [--methods graph hdbscan kmeans] [--set cluster.KEY=VALUE]
+
+DST holds the embed job's tables over LFW's images/ (label = the photo's folder). Each photo is
+represented by its face nearest the centre. Prints one JSON object: per subset and method, the
+metrics of `facepipe eval cluster` and the seconds taken.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import schema as S
+from pipeline.cluster import cluster_faces, finish, knn_graph
+from pipeline.cluster_metrics import clustering_metrics
+from pipeline.config import load_config
+from pipeline.lfw_eval import central_faces_index
+from pipeline.tables import read_table
+
+
+def dbscan_baseline(vectors: np.ndarray, max_distance: float = 0.5, min_samples: int = 3, k: int = 64) -> np.ndarray:
+    """The incremental DBSCAN scheme photo apps use: a face is a core face when at least
+    ``min_samples`` faces (itself included, as DBSCAN counts) lie within cosine distance
+    ``max_distance``; core faces within that distance of each other join one person; other faces
+    join a core neighbour's person, or none."""
+    similarities, neighbours = knn_graph(vectors, min(k, len(vectors) - 1))
+    close = (similarities >= 1 - max_distance) & (neighbours >= 0)
+    core = close.sum(axis=1) + 1 >= min_samples
+    parent = np.arange(len(vectors))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in np.flatnonzero(core):
+        for j in neighbours[i][close[i]]:
+            if core[j]:
+                parent[root(i)] = root(j)
+    labels = np.full(len(vectors), -1)
+    labels[core] = [root(i) for i in np.flatnonzero(core)]
+    for i in np.flatnonzero(~core):
+        joined = [j for j in neighbours[i][close[i]] if core[j]]
+        if joined:
+            labels[i] = labels[joined[0]]
+    return labels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", required=True)
+    parser.add_argument("--methods", nargs="+", default=["graph", "hdbscan", "kmeans"])
+    parser.add_argument("--set", action="append", default=[], metavar="cluster.KEY=VALUE")
+    args = parser.parse_args()
+    config = load_config(None, args.set)
+    images, faces = read_table(args.tables, "images"), read_table(args.tables, "faces")
+    central = central_faces_index(images, faces)
+    uris = sorted(central)
+    rows = np.array([central[u] for u in uris])
+    vectors = np.asarray(faces[S.EMBEDDING].combine_chunks().flatten().to_numpy()).reshape(faces.num_rows, -1)[rows]
+    image_ids = np.array(faces[S.IMAGE_ID].to_pylist())[rows]
+    people = np.array([Path(u).parent.name for u in uris])
+    photos_per_person = Counter(Path(u).parent.name for u in images[S.URI].to_pylist())
+    several = np.array([photos_per_person[p] >= 2 for p in people])
+    figures: dict = {"photos": len(images), "photos_with_face": len(uris), "config": config.cluster.model_dump()}
+    for subset, keep in (("all_photos", np.ones(len(uris), bool)), ("people_with_2_or_more", several)):
+        figures[subset] = {"photos": int(keep.sum()), "people": len(set(people[keep]))}
+        for method in ["dbscan_baseline", *args.methods]:
+            started = time.perf_counter()
+            if method == "dbscan_baseline":
+                labels = finish(vectors[keep], dbscan_baseline(vectors[keep]), 2).labels
+            else:
+                settings = config.cluster.model_copy(update={"method": method})
+                labels = cluster_faces(vectors[keep], image_ids[keep], settings, config.index).labels
+            metrics = clustering_metrics(labels, people[keep])
+            figures[subset][method] = {**{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()},
+                                       "seconds": round(time.perf_counter() - started, 1)}
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Identity clustering of face embeddings, without an n x n matrix.
+
+Methods (chosen from measured results on LFW, see the README):
+- graph (default): a kNN graph from a FAISS index, then average linkage constrained to the graph's
+  edges (scikit-learn's agglomerative clustering with a connectivity matrix): two groups merge
+  while the mean similarity between their faces stays at or above ``cluster.similarity``. Average
+  linkage resists the chaining that single-linkage schemes (DBSCAN, connected components) suffer
+  between look-alikes.
+- hdbscan: the hdbscan package on the unit vectors (Euclidean distance, monotone in cosine).
+- kmeans: FAISS k-means on the unit vectors, k given or estimated by the graph method.
+Then: faces of one photo are split apart (cannot-link), clusters below ``min_cluster_size`` become
+noise (-1), ids are renumbered largest first, and each face gets a confidence (cosine to its
+cluster's mean direction).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sparse
+
+from pipeline import schema as S
+from pipeline.config import ClusterConfig, IndexConfig
+from pipeline.index import KEY, VectorIndex, batches_of
+
+log = logging.getLogger(__name__)
+
+NOISE = S.NOISE_CLUSTER
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Cluster id per face (NOISE for none, 0 = the largest cluster) and its confidence."""
+
+    labels: np.ndarray
+    confidence: np.ndarray
+
+    @property
+    def clusters(self) -> int:
+        return int(self.labels.max(initial=NOISE) + 1)
+
+
+def knn_graph(vectors: np.ndarray, k: int, index: IndexConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(similarities, neighbours), n x k: each face's k nearest other faces, from a FAISS index chosen
+    by the index rules (exact up to 50,000 faces, HNSW beyond)."""
+    config = (index or IndexConfig()).model_copy(update={"k": k})
+    entries = pa.table({KEY: pa.array(np.arange(len(vectors)).astype(str))})
+    built = VectorIndex.build(batches_of(entries, vectors, config.batch_rows), len(vectors), vectors.shape[1], config)
+    rows = np.array(built.entries[KEY].to_pylist()).astype(np.int64)
+    similarities, positions = built.search(vectors, min(k + 1, len(vectors)))
+    neighbours = np.where(positions >= 0, rows[np.maximum(positions, 0)], -1)
+    own = neighbours == np.arange(len(vectors))[:, None]
+    keep = np.argsort(own, axis=1, kind="stable")[:, :k]  # drop each face's own hit, keep the order
+    return np.take_along_axis(similarities, keep, 1), np.take_along_axis(neighbours, keep, 1)
+
+
+def graph_average_linkage(vectors: np.ndarray, neighbours: np.ndarray, similarity: float) -> np.ndarray:
+    """Average linkage along the kNN graph's edges, cut where the mean similarity falls below ``similarity``."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    n, k = neighbours.shape
+    valid = neighbours >= 0
+    connectivity = sparse.csr_matrix(
+        (np.ones(valid.sum()), (np.repeat(np.arange(n), k)[valid.ravel()], neighbours[valid])), shape=(n, n)
+    )
+    model = AgglomerativeClustering(
+        n_clusters=None, distance_threshold=1 - similarity, linkage="average", metric="cosine", connectivity=connectivity
+    )
+    return model.fit_predict(vectors)
+
+
+def hdbscan_labels(vectors: np.ndarray, min_cluster_size: int, min_samples: int) -> np.ndarray:
+    import hdbscan
+
+    return hdbscan.HDBSCAN(min_cluster_size=max(2, min_cluster_size), min_samples=min_samples).fit_predict(vectors)
+
+
+def kmeans_labels(vectors: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """FAISS spherical k-means (on the GPUs when FAISS sees any)."""
+    kmeans = faiss.Kmeans(vectors.shape[1], min(k, len(vectors)), niter=20, seed=seed, spherical=True,
+                          gpu=faiss.get_num_gpus() > 0, max_points_per_centroid=1_000_000)
+    kmeans.train(vectors)
+    return kmeans.index.search(vectors, 1)[1][:, 0]
+
+
+def _centroids(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    sums = np.zeros((labels.max(initial=-1) + 1, vectors.shape[1]), np.float64)
+    kept = labels >= 0
+    np.add.at(sums, labels[kept], vectors[kept])
+    return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def separate_same_photo(vectors: np.ndarray, labels: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
+    """Cannot-link: where faces of one photo share a cluster, only the one nearest the cluster's mean
+    direction stays; the others become noise."""
+    labels = labels.copy()
+    centroids = _centroids(vectors, labels)
+    score = np.where(labels >= 0, np.einsum("ij,ij->i", vectors, centroids[np.maximum(labels, 0)]), -np.inf)
+    order = np.lexsort((-score, image_ids, labels))  # per (cluster, photo), the best first
+    ranked_labels, ranked_images = labels[order], image_ids[order]
+    repeat = np.r_[False, (ranked_labels[1:] == ranked_labels[:-1]) & (ranked_images[1:] == ranked_images[:-1])]
+    labels[order[repeat & (ranked_labels >= 0)]] = NOISE
+    return labels
+
+
+def finish(vectors: np.ndarray, labels: np.ndarray, min_size: int) -> Clustering:
+    """Small clusters to noise, ids renumbered by size (largest 0), confidence = cosine to the mean."""
+    labels = np.asarray(labels, np.int64).copy()
+    labels[labels < 0] = NOISE
+    ids, counts = np.unique(labels[labels >= 0], return_counts=True)
+    big = ids[counts >= max(min_size, 1)]
+    big = big[np.lexsort((big, -counts[np.isin(ids, big)]))]
+    renumber = np.full(labels.max(initial=-1) + 2, NOISE, np.int64)
+    renumber[big] = np.arange(len(big))
+    labels = np.where(labels >= 0, renumber[np.maximum(labels, 0)], NOISE)
+    centroids = _centroids(vectors, labels)
+    confidence = np.where(labels >= 0, np.einsum("ij,ij->i", vectors, centroids[np.maximum(labels, 0)]), 0.0)
+    return Clustering(labels, confidence.astype(np.float32))
+
+
+def cluster_faces(vectors: np.ndarray, image_ids: np.ndarray, config: ClusterConfig, index: IndexConfig | None = None) -> Clustering:
+    """Cluster unit ``vectors`` (faces of photos ``image_ids``) with ``config.method``."""
+    vectors = np.ascontiguousarray(vectors, np.float32)
+    if len(vectors) < 2:
+        return finish(vectors, np.full(len(vectors), NOISE), config.min_cluster_size)
+    if config.method == "hdbscan":
+        labels = hdbscan_labels(vectors, config.min_cluster_size, config.hdbscan_min_samples)
+    elif config.method == "kmeans" and config.kmeans_k:
+        labels = kmeans_labels(vectors, config.kmeans_k, config.seed)
+    else:
+        _, neighbours = knn_graph(vectors, min(config.neighbours, len(vectors) - 1), index)
+        labels = graph_average_linkage(vectors, neighbours, config.similarity)
+        if config.method == "kmeans":  # k = the clusters the graph method finds
+            k = int(np.sum(np.bincount(labels) >= config.min_cluster_size)) or 1
+            log.info("k-means with k=%d", k)
+            labels = kmeans_labels(vectors, k, config.seed)
+    if config.cannot_link:
+        labels = separate_same_photo(vectors, labels, np.asarray(image_ids))
+    return finish(vectors, labels, config.min_cluster_size)

@@ -1,0 +1,98 @@
+"""The people of a set of tables: the cluster job (faces -> clusters and persons tables) and its
+evaluation against known identities (a CSV of uri,person)."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import logging
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline import schema as S
+from pipeline.cluster import Clustering, cluster_faces
+from pipeline.cluster_metrics import clustering_metrics
+from pipeline.config import Config, ConfigError
+from pipeline.lfw_eval import central_faces_index
+from pipeline.tables import faces_snapshot, read_clustering, read_table, write_clustering
+
+log = logging.getLogger(__name__)
+
+
+def persons_of(faces: pa.Table, clustering: Clustering, run_id: str, representatives: int) -> pa.Table:
+    """One row per cluster: size, the most central face ids, and the cover face (the most central of
+    the sharpest-detected half: a clear, typical face)."""
+    labels, confidence = clustering.labels, clustering.confidence
+    scores = faces[S.DET_SCORE].to_numpy()
+    face_ids, uris = np.array(faces[S.FACE_ID].to_pylist()), np.array(faces[S.URI].to_pylist())
+    boxes = faces[S.BBOX].combine_chunks().flatten().to_numpy().reshape(-1, 4)
+    order = np.lexsort((-confidence, labels))
+    rows = []
+    for cluster in range(clustering.clusters):
+        members = order[labels[order] == cluster]  # most central first
+        sharp = members[scores[members] >= np.median(scores[members])]
+        cover = sharp[0] if len(sharp) else members[0]
+        rows.append({S.CLUSTER_ID: cluster, S.SIZE_FACES: len(members),
+                     S.REPRESENTATIVES: face_ids[members[:representatives]].tolist(), S.COVER_FACE: face_ids[cover],
+                     S.COVER_URI: uris[cover], S.COVER_BBOX: boxes[cover].tolist(), S.RUN_ID: run_id})
+    return pa.Table.from_pylist(rows, schema=S.PERSONS_SCHEMA)
+
+
+def run_cluster(tables: str, config: Config) -> dict:
+    """Cluster the committed faces at ``tables`` and replace its clusters and persons tables; returns a summary."""
+    started = time.perf_counter()
+    storage = config.resolved_storage()
+    try:
+        snapshot = faces_snapshot(tables, storage)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{exc}: run `facepipe embed --output {tables}` first") from None
+    columns = [S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.DET_SCORE, S.EMBEDDING]
+    faces = pa.concat_tables(list(snapshot.batches(columns, config.index.batch_rows)) or
+                             [S.faces_schema(snapshot.models["embedding_dim"]).empty_table().select(columns)])
+    vectors = np.asarray(faces[S.EMBEDDING].combine_chunks().flatten().to_numpy()).reshape(faces.num_rows, -1)
+    clustering = cluster_faces(vectors, np.array(faces[S.IMAGE_ID].to_pylist()), config.cluster, config.index)
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+    clusters = pa.table({S.FACE_ID: faces[S.FACE_ID], S.IMAGE_ID: faces[S.IMAGE_ID], S.URI: faces[S.URI],
+                         S.CLUSTER_ID: pa.array(clustering.labels, pa.int64()),
+                         S.CONFIDENCE: pa.array(clustering.confidence, pa.float32()),
+                         S.RUN_ID: pa.array([run_id] * faces.num_rows, pa.string())})
+    persons = persons_of(faces, clustering, run_id, config.cluster.representatives)
+    write_clustering(tables, clusters, persons, storage, snapshot.table.version())
+    return {"run_id": run_id, "method": config.cluster.method, "faces": faces.num_rows, "clusters": clustering.clusters,
+            "noise_faces": int(np.sum(clustering.labels == S.NOISE_CLUSTER)),
+            "largest": int(persons[S.SIZE_FACES][0].as_py()) if persons.num_rows else 0,
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def read_labels(path: str) -> dict[str, str]:
+    """uri -> person from a CSV with columns ``uri,person`` (paths resolved like the tables' uris)."""
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"uri", "person"} <= set(reader.fieldnames):
+            raise ConfigError(f"{path} must be a CSV with columns uri,person")
+        return {row["uri"] if "://" in row["uri"] else str(Path(row["uri"]).resolve()): row["person"] for row in reader}
+
+
+def evaluate_clusters(tables: str, labels_csv: str, config: Config) -> dict:
+    """Clustering metrics of the clusters table at ``tables`` against ``labels_csv``. Each labelled
+    photo is represented by its face nearest the photo's centre; a labelled photo without a face
+    counts as a noise face of its own."""
+    storage = config.resolved_storage()
+    labels = read_labels(labels_csv)
+    images, faces = read_table(tables, "images", storage), read_table(tables, "faces", storage)
+    clusters = read_clustering(tables, "clusters", storage)
+    images = images.filter(pc.is_in(images[S.URI], value_set=pa.array(list(labels))))
+    central = central_faces_index(images, faces)  # uri -> row in faces
+    cluster_of = dict(zip(clusters[S.FACE_ID].to_pylist(), clusters[S.CLUSTER_ID].to_pylist()))
+    face_ids = faces[S.FACE_ID].to_pylist()
+    uris = sorted(labels)
+    predicted = np.array([cluster_of.get(face_ids[central[u]], S.NOISE_CLUSTER) if u in central else S.NOISE_CLUSTER
+                          for u in uris])
+    metrics = clustering_metrics(predicted, np.array([labels[u] for u in uris]))
+    metrics.update(labelled_photos=len(uris), labelled_photos_without_face=len(uris) - len(central),
+                   labelled_photos_missing_from_tables=len(uris) - images.num_rows)
+    return metrics
