@@ -11,9 +11,11 @@ from pipeline.people import run_cluster
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tables", required=True, help="folder or s3:// prefix of the embed job's tables")
     parser.add_argument("--method", choices=["graph", "hdbscan", "kmeans"], help="shorthand for --set cluster.method=...")
+    parser.add_argument("--incremental", action="store_true",
+                        help="only place faces added since the last run; earlier clusters keep their ids and faces")
 
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, [*args.set, *([f"cluster.method={args.method}"] if args.method else [])])
-    print(json.dumps(run_cluster(args.tables, config)))
+    print(json.dumps(run_cluster(args.tables, config, incremental=args.incremental)))
     return 0

@@ -112,6 +112,9 @@ class ClusterConfig(_Section):
     )
     neighbours: int = Field(default=30, ge=2, description="graph: neighbours per face in the kNN graph.")
     min_cluster_size: int = Field(default=2, ge=1, description="Smaller clusters become noise (cluster_id -1).")
+    min_face_side: float = Field(
+        default=40, ge=0, description="Faces whose box is shorter (photo px) stay unclustered: too blurred to tell apart."
+    )
     hdbscan_min_samples: int = Field(default=1, ge=1, description="hdbscan: min_samples.")
     kmeans_k: int | None = Field(default=None, ge=1, description="kmeans: clusters; default: estimated by the graph method.")
     cannot_link: bool = Field(default=True, description="Two faces of one photo never share a cluster.")
