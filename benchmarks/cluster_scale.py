@@ -1,8 +1,11 @@
 """Clustering time and memory at scale on seeded synthetic face-like embeddings.
 
     python -m benchmarks.cluster_scale --faces 100000 [--method graph] [--set cluster.KEY=VALUE]
+    python -m benchmarks.cluster_scale --identities 12 --faces-per-identity 100 600 --spread 0.8 1.1   # a family
+    python -m benchmarks.cluster_scale --identities 20000 --faces-per-identity 1 2                     # a news archive
 
-Faces: identities with 1 to 50 faces each plus 5% faces of nobody. Prints one JSON object:
+Faces: identities with 1 to 50 faces each (or as given) plus 5% faces of nobody; a larger spread
+means less alike faces of one person (ages, cameras). Prints one JSON object:
 seconds for the kNN graph and the clustering, peak memory of the process, and the scores against
 the identities the vectors were drawn from.
 """
@@ -23,12 +26,19 @@ from pipeline.synthetic import face_like_embeddings
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--faces", type=int, default=100_000)
+    parser.add_argument("--faces", type=int, default=100_000, help="about this many faces (identities = faces / 26)")
+    parser.add_argument("--identities", type=int, help="instead of --faces: this many people")
+    parser.add_argument("--faces-per-identity", type=int, nargs=2, default=[1, 50], metavar=("MIN", "MAX"))
+    parser.add_argument("--spread", type=float, nargs=2, default=[0.6, 1.0], metavar=("MIN", "MAX"))
+    parser.add_argument("--noise-fraction", type=float, default=0.05)
     parser.add_argument("--method", default="graph", choices=["graph", "hdbscan", "kmeans"])
     parser.add_argument("--set", action="append", default=[], metavar="cluster.KEY=VALUE")
     args = parser.parse_args()
     config = load_config(None, [*args.set, f"cluster.method={args.method}"])
-    data = face_like_embeddings(args.faces // 26, faces_per_identity=(1, 50), noise_faces=args.faces // 20, seed=config.cluster.seed)
+    identities = args.identities or args.faces // 26
+    expected = identities * sum(args.faces_per_identity) / 2
+    data = face_like_embeddings(identities, faces_per_identity=tuple(args.faces_per_identity), spread=tuple(args.spread),
+                                noise_faces=int(expected * args.noise_fraction), seed=config.cluster.seed)
     started = time.perf_counter()
     clustering = cluster_faces(data.vectors, np.arange(len(data.vectors)).astype(str), config.cluster, config.index)
     seconds = time.perf_counter() - started

@@ -49,10 +49,14 @@ class Clustering:
         return len(self.ids)
 
 
-def knn_graph(vectors: np.ndarray, k: int, index: IndexConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+GRAPH_RECALL_MARGIN = 0.2  # graph edges this far below the merge threshold barely move an average
+
+
+def knn_graph(vectors: np.ndarray, k: int, index: IndexConfig | None = None, floor: float = -1.0) -> tuple[np.ndarray, np.ndarray]:
     """(similarities, neighbours), n x k: each face's k nearest other faces, from a FAISS index (exact
-    up to 50,000 faces, IVF-Flat tuned to index.target_recall beyond)."""
-    config = (index or IndexConfig()).model_copy(update={"k": k})
+    up to 50,000 faces, IVF-Flat beyond, tuned to index.target_recall over the neighbours at least
+    ``floor`` similar: a face of nobody has only far neighbours, which no clustering uses)."""
+    config = (index or IndexConfig()).model_copy(update={"k": k, "recall_floor": floor})
     if config.kind == "auto" and len(vectors) > FLAT_MAX_VECTORS:
         # every vector is a query here: IVF-Flat answers batches fastest and builds in seconds,
         # where an HNSW build alone takes minutes per million
@@ -182,7 +186,8 @@ def cluster_faces(vectors: np.ndarray, image_ids: np.ndarray, config: ClusterCon
     elif config.method == "kmeans" and config.kmeans_k:
         labels = kmeans_labels(vectors, config.kmeans_k, config.seed)
     else:
-        similarities, neighbours = knn_graph(vectors, min(config.neighbours, len(vectors) - 1), index)
+        floor = config.similarity - GRAPH_RECALL_MARGIN
+        similarities, neighbours = knn_graph(vectors, min(config.neighbours, len(vectors) - 1), index, floor)
         labels = graph_average_linkage(similarities, neighbours, config.similarity)
         if config.method == "kmeans":  # k = the clusters the graph method finds
             k = int(np.sum(np.bincount(labels) >= config.min_cluster_size)) or 1

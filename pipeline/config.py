@@ -84,6 +84,9 @@ class IndexConfig(_Section):
     memory_budget: ByteSize = Field(default=ByteSize(4 * 1024**3), description="Memory the index may take ('4GiB', '500MB').")
     target_recall: float = Field(default=0.95, gt=0, le=1, description="recall@k (against exact search) nprobe/efSearch is tuned to.")
     k: int = Field(default=10, ge=1, description="Neighbours per query, in tuning and in search.")
+    recall_floor: float = Field(
+        default=-1.0, ge=-1, le=1, description="Exact neighbours less similar than this do not count in the tuned recall."
+    )
     hnsw_m: int = Field(default=32, ge=4, description="HNSW links per node.")
     hnsw_ef_construction: int = Field(default=40, ge=8, description="HNSW build-time search depth.")
     tune_queries: int = Field(default=1000, ge=10, description="Held-out queries for tuning and the recorded recall.")

@@ -85,8 +85,9 @@ class _ExactNeighbours:
 
 
 def _recall(found: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """Mean recall of ``found`` against ``truth`` (rows of ids; -1 = nothing found), and its standard error."""
-    hits = [len(set(f[f >= 0]) & set(t[t >= 0])) / max(np.count_nonzero(t >= 0), 1) for f, t in zip(found, truth)]
+    """Mean recall of ``found`` against ``truth`` (rows of ids; -1 = nothing found or nothing to find),
+    over the queries with something to find, and its standard error."""
+    hits = [len(set(f[f >= 0]) & set(t[t >= 0])) / np.count_nonzero(t >= 0) for f, t in zip(found, truth) if np.any(t >= 0)]
     if not hits:
         return 1.0, 0.0
     return float(np.mean(hits)), float(np.std(hits) / np.sqrt(len(hits)))
@@ -199,7 +200,8 @@ class VectorIndex:
         if seen != vectors:
             raise RuntimeError(f"the batches delivered {seen} vectors, {vectors} were announced")
         built_in = time.perf_counter() - started
-        tuning = _tune(index, plan, queries, truth.ids, config.k, config.target_recall)
+        wanted = np.where(similarity_of(truth.distances) >= config.recall_floor, truth.ids, -1)  # -1: does not count
+        tuning = _tune(index, plan, queries, wanted, config.k, config.target_recall)
         index.add(queries)
         entries = pa.concat_tables(pieces + held_out)
         entries = entries.append_column(REMOVED, pa.array(np.zeros(entries.num_rows, bool)))
