@@ -14,7 +14,7 @@ from pipeline import schema as S
 from pipeline.config import Config, ConfigError
 from pipeline.index import KEY, VectorIndex
 from pipeline.photo_faces import FaceReader, PhotoFaces
-from pipeline.tables import FacesSnapshot, faces_snapshot
+from pipeline.tables import FacesSnapshot, committed_faces
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,8 @@ def update_face_index(tables: str, index_uri: str, config: Config, rebuild: bool
     """
     started = time.perf_counter()
     storage = config.resolved_storage()
-    try:
-        faces = faces_snapshot(tables, storage)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{exc}: run `facepipe embed --output {tables}` first") from None
-    current = pa.concat_tables([b for b in faces.batches([S.FACE_ID], config.index.batch_rows)] or
-                               [pa.table({S.FACE_ID: pa.array([], pa.string())})])[S.FACE_ID]
+    faces = committed_faces(tables, storage)
+    current = faces.read([S.FACE_ID], config.index.batch_rows)[S.FACE_ID]
     count = len(current)
     if not count:
         raise ConfigError(f"the tables at {tables} hold no faces to index")

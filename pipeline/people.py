@@ -18,7 +18,7 @@ from pipeline.cluster import NEW, Clustering, assign_incrementally, cluster_face
 from pipeline.cluster_metrics import clustering_metrics
 from pipeline.config import Config, ConfigError
 from pipeline.lfw_eval import central_faces_index
-from pipeline.tables import faces_snapshot, read_clustering, read_table, write_clustering
+from pipeline.tables import committed_faces, read_clustering, read_table, write_clustering
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +59,8 @@ def run_cluster(tables: str, config: Config, incremental: bool = False) -> dict:
     faces added since the last run (earlier clusters keep their ids and members)."""
     started = time.perf_counter()
     storage = config.resolved_storage()
-    try:
-        snapshot = faces_snapshot(tables, storage)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{exc}: run `facepipe embed --output {tables}` first") from None
-    columns = [S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.DET_SCORE, S.EMBEDDING]
-    faces = pa.concat_tables(list(snapshot.batches(columns, config.index.batch_rows)) or
-                             [S.faces_schema(snapshot.models["embedding_dim"]).empty_table().select(columns)])
+    snapshot = committed_faces(tables, storage)
+    faces = snapshot.read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.DET_SCORE, S.EMBEDDING], config.index.batch_rows)
     vectors = np.asarray(faces[S.EMBEDDING].combine_chunks().flatten().to_numpy()).reshape(faces.num_rows, -1)
     boxes = faces[S.BBOX].combine_chunks().flatten().to_numpy().reshape(-1, 4)
     eligible = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= config.cluster.min_face_side

@@ -66,6 +66,11 @@ class FacesSnapshot:
     def rows(self) -> int:
         return self.table.to_pyarrow_dataset().count_rows()
 
+    def read(self, columns: list[str], rows: int) -> pa.Table:
+        """All of the snapshot's rows, only ``columns``, read ``rows`` at a time."""
+        empty = S.faces_schema(self.models["embedding_dim"]).empty_table().select(columns)
+        return pa.concat_tables([empty, *self.batches(columns, rows)])
+
     def batches(self, columns: list[str], rows: int, face_ids: pa.Array | None = None) -> Iterator[pa.Table]:
         """The snapshot's rows (only ``columns``; only ``face_ids`` when given), ``rows`` at a time,
         in a stable order."""
@@ -75,6 +80,14 @@ class FacesSnapshot:
         for batch in dataset.to_batches(columns=columns, filter=where, batch_size=rows):
             if batch.num_rows:
                 yield _as_schema(pa.Table.from_batches([batch]), pa.schema([schema.field(c) for c in columns]))
+
+
+def committed_faces(dst: str, storage: StorageConfig) -> FacesSnapshot:
+    """faces_snapshot for jobs that need tables: ConfigError saying what to run when there are none."""
+    try:
+        return faces_snapshot(dst, storage)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{exc}: run `facepipe embed --output {dst}` first") from None
 
 
 def faces_snapshot(dst: str, storage: StorageConfig | None = None) -> FacesSnapshot:
