@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import re
 from dataclasses import dataclass
 
@@ -33,7 +34,9 @@ ENROLLMENTS_FILE = "enrollments.parquet"
 
 # --- calibration ------------------------------------------------------------------------------
 def _calibration_uri(config: Config, model: str) -> str:
-    return store.join(config.recognize.calibrations, re.sub(r"[^A-Za-z0-9_.@-]", "_", model) + ".json")
+    folder = config.recognize.calibrations
+    folder = folder if store.is_s3(folder) else os.path.expanduser(folder)
+    return store.join(folder, re.sub(r"[^A-Za-z0-9_.@-]", "_", model) + ".json")
 
 
 def calibrate(similarity: np.ndarray, same: np.ndarray, far: float) -> dict:
