@@ -109,8 +109,7 @@ def _search_parameters(plan: IndexPlan, value: int, selector) -> faiss.SearchPar
 
 
 def _search(index: faiss.Index, plan: IndexPlan, queries: np.ndarray, k: int, value: int, selector=None):
-    params = _search_parameters(plan, value, selector)
-    return index.search(_as_matrix(queries), k, params=params) if params else index.search(_as_matrix(queries), k)
+    return index.search(_as_matrix(queries), k, params=_search_parameters(plan, value, selector))
 
 
 def _parameter_grid(plan: IndexPlan) -> tuple[str | None, list[int]]:
@@ -151,13 +150,14 @@ def _tune(index: faiss.Index, plan: IndexPlan, queries: np.ndarray, truth: np.nd
 
 
 class VectorIndex:
-    """A built index: FAISS index, plan, entries (KEY, payload columns, REMOVED) and its tuning."""
+    """A built index: FAISS index, plan, entries (KEY and payload columns, a row per vector), which
+    vectors were removed, and its tuning."""
 
-    def __init__(self, index: faiss.Index, plan: IndexPlan, entries: pa.Table, tuning: Tuning, info: dict | None = None):
+    def __init__(self, index: faiss.Index, plan: IndexPlan, entries: pa.Table, tuning: Tuning, info: dict | None = None,
+                 removed: np.ndarray | None = None):
         self.index, self.plan, self.entries, self.tuning = index, plan, entries, tuning
         self.info = dict(info or {})
-        self._removed = np.asarray(entries.column(REMOVED).to_numpy(zero_copy_only=False), bool)
-        self._selector = None
+        self._removed = np.zeros(entries.num_rows, bool) if removed is None else np.asarray(removed, bool)
         self._refresh_selector()
 
     # --- building ---------------------------------------------------------------------------
@@ -191,8 +191,9 @@ class VectorIndex:
             lo, hi = np.searchsorted(query_positions, [seen, seen + len(block)])
             keep = np.ones(len(block), bool)
             keep[query_positions[lo:hi] - seen] = False
-            index.add(block[keep])
-            truth.add(block[keep], added)
+            kept = block[keep]
+            index.add(kept)
+            truth.add(kept, added)
             pieces.append(entries.filter(pa.array(keep)))
             held_out.append(entries.take(pa.array(query_positions[lo:hi] - seen)))
             added += int(keep.sum())
@@ -203,9 +204,7 @@ class VectorIndex:
         wanted = np.where(similarity_of(truth.distances) >= config.recall_floor, truth.ids, -1)  # -1: does not count
         tuning = _tune(index, plan, queries, wanted, config.k, config.target_recall)
         index.add(queries)
-        entries = pa.concat_tables(pieces + held_out)
-        entries = entries.append_column(REMOVED, pa.array(np.zeros(entries.num_rows, bool)))
-        built = cls(index, plan, entries, tuning, info)
+        built = cls(index, plan, pa.concat_tables(pieces + held_out), tuning, info)
         built.info["build_seconds"] = round(built_in, 3)
         return built
 
@@ -235,7 +234,6 @@ class VectorIndex:
     def add(self, entries: pa.Table, vectors: np.ndarray) -> None:
         """Append vectors (the plan's quantiser stays as trained) with their entries rows."""
         self.index.add(_as_matrix(vectors))
-        entries = entries.append_column(REMOVED, pa.array(np.zeros(entries.num_rows, bool)))
         self.entries = pa.concat_tables([self.entries, entries.select(self.entries.column_names)])
         self._removed = np.concatenate([self._removed, np.zeros(entries.num_rows, bool)])
 
@@ -244,7 +242,6 @@ class VectorIndex:
         wanted = set(keys)
         hits = np.array([key in wanted for key in self.entries.column(KEY).to_pylist()], bool) & ~self._removed
         self._removed |= hits
-        self.entries = self.entries.set_column(self.entries.column_names.index(REMOVED), REMOVED, pa.array(self._removed))
         self._refresh_selector()
         return int(hits.sum())
 
@@ -288,7 +285,7 @@ class VectorIndex:
         generation = uuid.uuid4().hex[:12]
         store.write_bytes(store.join(uri, f"index-{generation}.faiss"), faiss.serialize_index(self.index).tobytes(), storage)
         buffer = io.BytesIO()
-        pq.write_table(self.entries, buffer)
+        pq.write_table(self.entries.append_column(REMOVED, pa.array(self._removed)), buffer)
         store.write_bytes(store.join(uri, f"entries-{generation}.parquet"), buffer.getvalue(), storage)
         meta = {"generation": generation, **self.meta()}
         store.write_text(store.join(uri, META_FILE), json.dumps(meta, indent=2), storage)
@@ -304,7 +301,8 @@ class VectorIndex:
         data = store.read_bytes(store.join(uri, f"index-{generation}.faiss"), storage)
         index = faiss.deserialize_index(np.frombuffer(data, np.uint8))
         entries = pq.read_table(io.BytesIO(store.read_bytes(store.join(uri, f"entries-{generation}.parquet"), storage)))
-        return cls(index, IndexPlan(**meta["plan"]), entries, Tuning(**meta["tuning"]), meta["info"])
+        removed = entries.column(REMOVED).to_numpy(zero_copy_only=False)
+        return cls(index, IndexPlan(**meta["plan"]), entries.drop_columns([REMOVED]), Tuning(**meta["tuning"]), meta["info"], removed)
 
 
 def _gather(batches: Iterable[tuple[pa.Table, np.ndarray]], positions: np.ndarray) -> np.ndarray:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import logging
 import time
 import uuid
 from pathlib import Path
@@ -19,8 +18,6 @@ from pipeline.cluster_metrics import clustering_metrics
 from pipeline.config import Config, ConfigError
 from pipeline.lfw_eval import central_faces_index
 from pipeline.tables import committed_faces, read_clustering, read_table, write_clustering
-
-log = logging.getLogger(__name__)
 
 
 def persons_of(faces: pa.Table, clustering: Clustering, run_id: str, representatives: int) -> pa.Table:
@@ -103,7 +100,8 @@ def evaluate_clusters(tables: str, labels_csv: str, config: Config) -> dict:
     counts as a noise face of its own."""
     storage = config.resolved_storage()
     labels = read_labels(labels_csv)
-    images, faces = read_table(tables, "images", storage), read_table(tables, "faces", storage)
+    images = read_table(tables, "images", storage)
+    faces = committed_faces(tables, storage).read([S.FACE_ID, S.URI, S.BBOX], config.index.batch_rows)
     clusters = read_clustering(tables, "clusters", storage)
     images = images.filter(pc.is_in(images[S.URI], value_set=pa.array(list(labels))))
     central = central_faces_index(images, faces)  # uri -> row in faces

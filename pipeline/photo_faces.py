@@ -47,7 +47,7 @@ class FaceReader:
         self.storage = config.resolved_storage()
         self.stage = AnalyzeFaces(config.models, threads=os.cpu_count() or 1)
         self.model_id = self.stage.embedder.model_id
-        self.dim = self.stage.embedder.dim
+        self.reduce_to = config.models.detect_max_side if config.decode.reduce_jpeg else None
 
     def __call__(self, uris: list[str]) -> list[PhotoFaces]:
         if not uris:
@@ -55,8 +55,7 @@ class FaceReader:
         found = []
         for uri in uris:  # one at a time: photos may sit in different buckets or folders
             read = store.read_photos(pa.table({S.URI: pa.array([uri], pa.string())}), self.storage)
-            reduce_to = self.config.models.detect_max_side if self.config.decode.reduce_jpeg else None
-            row = self.stage(decode_photos(read, self.config.decode.max_pixels, reduce_to)).to_pylist()[0]
+            row = self.stage(decode_photos(read, self.config.decode.max_pixels, self.reduce_to)).to_pylist()[0]
             faces = [
                 Face(np.asarray(f[S.BBOX], np.float32), np.asarray(f[S.LANDMARKS], np.float32).reshape(5, 2),
                      float(f[S.DET_SCORE]), np.asarray(f[S.EMBEDDING], np.float32))

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from PIL import Image
 
 from pipeline import schema as S
 from pipeline import store
 from pipeline.config import Config
 from pipeline.decode import Decoded, decode_image
-from pipeline.tables import read_clustering, read_table
+from pipeline.tables import committed_faces, read_clustering
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +54,13 @@ def write_report(tables: str, output: str, config: Config, max_people: int = 200
     storage = config.resolved_storage()
     clusters, persons = read_clustering(tables, "clusters", storage), read_clustering(tables, "persons", storage)
     persons = persons.sort_by([(S.SIZE_FACES, "descending"), (S.CLUSTER_ID, "ascending")]).slice(0, max_people)
-    faces = read_table(tables, "faces", storage).select([S.FACE_ID, S.URI, S.BBOX])
+    faces = committed_faces(tables, storage).read([S.FACE_ID, S.BBOX], config.index.batch_rows)
     box_of = dict(zip(faces[S.FACE_ID].to_pylist(), faces[S.BBOX].to_pylist()))
     shown: dict[int, list[dict]] = {}
-    ordered = clusters.sort_by([(S.CLUSTER_ID, "ascending"), (S.CONFIDENCE, "descending")]).to_pylist()
-    wanted = set(persons[S.CLUSTER_ID].to_pylist())
-    for row in ordered:
+    clusters = clusters.filter(pc.is_in(clusters[S.CLUSTER_ID], value_set=persons[S.CLUSTER_ID].combine_chunks()))
+    for row in clusters.sort_by([(S.CLUSTER_ID, "ascending"), (S.CONFIDENCE, "descending")]).to_pylist():
         members = shown.setdefault(row[S.CLUSTER_ID], [])
-        if row[S.CLUSTER_ID] in wanted and len(members) < faces_per_person:
+        if len(members) < faces_per_person:
             members.append(row)
     by_photo: dict[str, list[str]] = {}
     for members in shown.values():

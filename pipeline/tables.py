@@ -62,10 +62,6 @@ class FacesSnapshot:
     table: DeltaTable
     models: dict  # model, detector, embedding_dim
 
-    @property
-    def rows(self) -> int:
-        return self.table.to_pyarrow_dataset().count_rows()
-
     def read(self, columns: list[str], rows: int) -> pa.Table:
         """All of the snapshot's rows, only ``columns``, read ``rows`` at a time."""
         empty = S.faces_schema(self.models["embedding_dim"]).empty_table().select(columns)
