@@ -34,7 +34,7 @@ class StorageConfig(_Section):
 
 class RayConfig(_Section):
     address: str | None = Field(
-        default=None, description="Ray cluster to attach to ('auto', 'ray://host:10001'); default: RAY_ADDRESS or a local Ray."
+        default=None, description="Ray cluster to attach to ('auto': the cluster this node runs; 'ray://host:10001'); default: RAY_ADDRESS, else a fresh local Ray."
     )
     model_actors: int | None = Field(
         default=None, ge=1, description="Model actors; default: one per GPU, else one per CPU."

@@ -56,10 +56,14 @@ def size_model_pool(cluster_cpus: float, cluster_gpus: float, cfg: RayConfig, us
 
 
 def connect(cfg: RayConfig) -> None:
-    """Attach to the configured Ray cluster (ray.address, RAY_ADDRESS) or start a local one."""
+    """Attach to the configured Ray cluster (ray.address, RAY_ADDRESS) or start a fresh local one.
+
+    Without an address this never looks for "the latest cluster started on this machine": Ray's own
+    default reads that from /tmp/ray, and a cluster that died without cleaning up leaves a file that
+    makes every later job hang trying to reach it. Joining a cluster is explicit (ray.address=auto)."""
     if ray.is_initialized():
         return
-    ray.init(address=cfg.address or os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+    ray.init(address=cfg.address or os.environ.get("RAY_ADDRESS") or "local", log_to_driver=False)
 
 
 def cluster_uses_gpus(config: Config) -> bool:

@@ -33,7 +33,7 @@ def local_ray():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)
+        ray.init(address="local", num_cpus=2, log_to_driver=False, include_dashboard=False)
     yield ray
     ray.shutdown()
 

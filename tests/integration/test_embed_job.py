@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -107,7 +108,16 @@ def test_crash_mid_run_then_rerun_completes(tmp_path: Path, lfw_images: Path, lo
     assert 0 < partial.num_rows < 60
     faces = read_table(str(dst), "faces")
     assert set(faces["uri"].to_pylist()) <= set(partial["uri"].to_pylist())
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    # The killed run is also a cluster that "died without cleaning up": the rerun must start its own
+    # Ray rather than follow a leftover ray_current_cluster file to a dead address.
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
+    (ray_tmp / "ray").mkdir()
+    (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:9")
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "RAY_TMPDIR": str(ray_tmp)})
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"unchanged {partial.num_rows}" in done.stdout
     check_tables(str(dst), current_photos(src))
