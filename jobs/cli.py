@@ -7,7 +7,7 @@ import sys
 
 from pipeline.config import ConfigError
 
-from jobs import bench, cluster, embed, evaluate, index, recognize, report, search
+from jobs import bench, cluster, embed, evaluate, index, recognize, report, search, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_arguments(verbs.add_parser("search", parents=[common], help="nearest indexed faces of the faces in a photo"))
     cluster.add_arguments(verbs.add_parser("cluster", parents=[common], help="group the faces of a set of tables into people"))
     report.add_arguments(verbs.add_parser("report", parents=[common], help="a static HTML gallery of the people found"))
+    train.add_arguments(verbs.add_parser("train", parents=[common], help="train or fine-tune the embedder (triplet loss, Ray Train)"))
     for verb, add, text in (
         ("calibrate", recognize.add_calibrate_arguments, "threshold at a target false-accept rate for the configured model"),
         ("verify", recognize.add_verify_arguments, "are two photos the same person (1:1)"),
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    jobs = {"embed": embed.main, "eval": evaluate.main, "bench": bench.main, "index": index.main, "search": search.main, "cluster": cluster.main, "report": report.main,
+    jobs = {"embed": embed.main, "eval": evaluate.main, "bench": bench.main, "index": index.main, "search": search.main, "cluster": cluster.main, "report": report.main, "train": train.main,
             "calibrate": recognize.calibrate_main, "verify": recognize.verify_main, "enroll": recognize.enroll_main,
             "unenroll": recognize.unenroll_main, "identify": recognize.identify_main}
     try:

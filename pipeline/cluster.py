@@ -2,7 +2,7 @@
 
 Methods (chosen from measured results on LFW, see the README):
 - graph (default): a kNN graph from a FAISS index, then average linkage constrained to the graph's
-  edges (scikit-learn's agglomerative clustering with a connectivity matrix): two groups merge
+  edges (``average_linkage``, by reciprocal best-neighbour rounds): two groups merge
   while the mean similarity between their faces stays at or above ``cluster.similarity``. Average
   linkage resists the chaining that single-linkage schemes (DBSCAN, connected components) suffer
   between look-alikes.
@@ -25,7 +25,6 @@ import scipy.sparse as sparse
 from pipeline import schema as S
 from pipeline.config import ClusterConfig, IndexConfig
 from pipeline.index import KEY, VectorIndex, batches_of
-from pipeline.index_plan import FLAT_MAX_VECTORS
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +48,17 @@ class Clustering:
         return len(self.ids)
 
 
-GRAPH_RECALL_MARGIN = 0.2  # graph edges this far below the merge threshold barely move an average
+GRAPH_RECALL_MARGIN = 0.1  # recall is tuned over neighbours this far below the merge threshold (at 0.2: twice the time, same F)
 
 
 def knn_graph(vectors: np.ndarray, k: int, index: IndexConfig | None = None, floor: float = -1.0) -> tuple[np.ndarray, np.ndarray]:
-    """(similarities, neighbours), n x k: each face's k nearest other faces, from a FAISS index (exact
-    up to 50,000 faces, IVF-Flat beyond, tuned to index.target_recall over the neighbours at least
-    ``floor`` similar: a face of nobody has only far neighbours, which no clustering uses)."""
+    """(similarities, neighbours), n x k: each face's k nearest other faces, from the FAISS index
+    that ``index`` plans for them (exact up to 50,000 faces, then HNSW while it fits the memory budget),
+    tuned to index.target_recall over the neighbours at least ``floor`` similar: a face of nobody has
+    only far neighbours, which no clustering uses. (HNSW finds a face's own people, tight groups well
+    apart from everyone else, at low efSearch; an IVF list holds bits of many people, so IVF needs to
+    scan a large share of the lists for the same recall: 520 s against 80 s at 300k faces.)"""
     config = (index or IndexConfig()).model_copy(update={"k": k, "recall_floor": floor})
-    if config.kind == "auto" and len(vectors) > FLAT_MAX_VECTORS:
-        # every vector is a query here: IVF-Flat answers batches fastest and builds in seconds,
-        # where an HNSW build alone takes minutes per million
-        config = config.model_copy(update={"kind": "ivf_flat"})
     entries = pa.table({KEY: pa.array(np.arange(len(vectors)).astype(str))})
     built = VectorIndex.build(batches_of(entries, vectors, config.batch_rows), len(vectors), vectors.shape[1], config)
     rows = np.array(built.entries[KEY].to_pylist()).astype(np.int64)
@@ -71,14 +69,32 @@ def knn_graph(vectors: np.ndarray, k: int, index: IndexConfig | None = None, flo
     return np.take_along_axis(similarities, keep, 1), np.take_along_axis(neighbours, keep, 1)
 
 
+def undirected_edges(similarities: np.ndarray, neighbours: np.ndarray, rows: np.ndarray | None = None,
+                     floor: float = -1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kNN lists of faces ``rows`` (default 0..n-1) as undirected edges (a < b, each pair once)
+    with their similarity, keeping those of at least ``floor``."""
+    n, k = neighbours.shape
+    rows = np.repeat(np.arange(n) if rows is None else np.asarray(rows, np.int64), k)
+    cols, sims = neighbours.ravel(), similarities.ravel().astype(np.float64)
+    keep = (cols >= 0) & (cols != rows) & (sims >= floor)
+    rows, cols, sims = rows[keep], cols[keep], sims[keep]
+    lower, upper = np.minimum(rows, cols), np.maximum(rows, cols)
+    span = int(upper.max(initial=0)) + 1
+    pairs, first = np.unique(lower * span + upper, return_index=True)
+    return pairs // span, pairs % span, sims[first]
+
+
 def _edge_matrix(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, n: int) -> sparse.csr_matrix:
-    return sparse.csr_matrix((values, (rows, cols)), shape=(n, n))
+    return sparse.csr_matrix((values, (rows, cols)), shape=(n, n))  # duplicate (row, col) entries add up
 
 
-def graph_average_linkage(similarities: np.ndarray, neighbours: np.ndarray, similarity: float) -> np.ndarray:
-    """Average linkage along the kNN graph's edges, cut where the mean similarity falls below
-    ``similarity``. Two clusters' linkage is the mean similarity of the graph edges between them
-    (with every edge present: classic average linkage).
+def average_linkage(a: np.ndarray, b: np.ndarray, similarity_sums: np.ndarray, edge_counts: np.ndarray, nodes: int,
+                    similarity: float) -> np.ndarray:
+    """Average linkage along a sparse graph, cut where the mean similarity falls below ``similarity``;
+    returns a cluster number per node. The graph is ``nodes`` nodes (faces, or groups of faces already
+    merged) and edges (a, b), each carrying the sum of the face-to-face similarities it stands for and
+    how many (repeated pairs add up). Two clusters' linkage is the mean similarity of the face edges
+    between them (with every edge present: classic average linkage).
 
     Written here (reciprocal agglomerative clustering, as in Google's parallel HAC work): each round
     merges every pair of clusters that are each other's best neighbour above the threshold, then
@@ -87,18 +103,12 @@ def graph_average_linkage(similarities: np.ndarray, neighbours: np.ndarray, simi
     vectorised rounds; scikit-learn's connectivity-constrained version took 7.4 GB and 100 s for
     100k faces.
     """
-    n, k = neighbours.shape
-    rows = np.repeat(np.arange(n), k)
-    cols = neighbours.ravel()
-    keep = (cols >= 0) & (cols != rows)
-    rows, cols, sims = rows[keep], cols[keep], similarities.ravel()[keep].astype(np.float64)
-    lower, upper = np.minimum(rows, cols), np.maximum(rows, cols)
-    pairs, first = np.unique(lower * n + upper, return_index=True)  # each undirected edge once
-    a, b, w = pairs // n, pairs % n, sims[first]
-    totals = _edge_matrix(np.r_[w, w], np.r_[a, b], np.r_[b, a], n)
-    counts = _edge_matrix(np.ones(2 * len(w)), np.r_[a, b], np.r_[b, a], n)
-    cluster_of = np.arange(n)
-    size = n
+    inner = a == b  # edges inside a group already merged
+    a, b, similarity_sums, edge_counts = a[~inner], b[~inner], similarity_sums[~inner], edge_counts[~inner]
+    totals = _edge_matrix(np.r_[similarity_sums, similarity_sums], np.r_[a, b], np.r_[b, a], nodes)
+    counts = _edge_matrix(np.r_[edge_counts, edge_counts].astype(np.float64), np.r_[a, b], np.r_[b, a], nodes)
+    cluster_of = np.arange(nodes)
+    size = nodes
     while totals.nnz:
         linkage = totals.multiply(counts.power(-1)).tocsr()  # mean similarity per cluster pair
         linkage.data += 2.0  # > 0 on every edge: argmax never picks a non-edge
@@ -120,6 +130,12 @@ def graph_average_linkage(similarities: np.ndarray, neighbours: np.ndarray, simi
         cluster_of = renumbered[cluster_of]
         size = len(kept)
     return cluster_of
+
+
+def graph_average_linkage(similarities: np.ndarray, neighbours: np.ndarray, similarity: float) -> np.ndarray:
+    """Average linkage of n faces along their kNN lists (n x k similarities and neighbour rows)."""
+    a, b, sims = undirected_edges(similarities, neighbours)
+    return average_linkage(a, b, sims, np.ones(len(sims)), len(neighbours), similarity)
 
 
 def hdbscan_labels(vectors: np.ndarray, min_cluster_size: int, min_samples: int) -> np.ndarray:

@@ -59,7 +59,7 @@ class DecodeConfig(_Section):
 
 class ModelsConfig(_Section):
     detector: str = Field(default="yunet", description="Detector in the model registry (yunet, scrfd, dlib_hog, dlib_mmod).")
-    embedder: str = Field(default="sface", description="Embedder in the model registry (sface, arcface, dlib).")
+    embedder: str = Field(default="sface", description="Embedder in the model registry (sface, arcface, dlib), or a model pack folder (facepipe train).")
     detector_path: str | None = Field(default=None, description="ONNX file of a bring-your-own detector (scrfd).")
     embedder_path: str | None = Field(default=None, description="ONNX file of a bring-your-own embedder (arcface).")
     embedder_mean: float = Field(default=127.5, description="Bring-your-own embedder input: (RGB - mean) / std.")
@@ -129,6 +129,39 @@ class OutputConfig(_Section):
     commit_every: int = Field(default=1000, ge=1, description="Photos per table commit (progress survives a crash).")
 
 
+class TrainConfig(_Section):
+    data: str | None = Field(default=None, description="CSV of uri,person to train on; default: LFW's people.txt sets (train.lfw).")
+    lfw: str | None = Field(default=None, description="LFW folder: training people (9 sets) and held-out pairs (1 fold).")
+    test_fold: int = Field(default=9, ge=0, le=9, description="LFW: the people.txt set and pairs.txt fold held out.")
+    model: Literal["sface", "mobilefacenet"] = Field(
+        default="sface", description="sface: fine-tune the default embedder; mobilefacenet: train one from scratch."
+    )
+    objective: Literal["offline_semi_hard", "offline_hard", "batch_hard", "batch_semi_hard", "contrastive"] = Field(
+        default="offline_semi_hard",
+        description="Triplets mined offline every mine_every steps (semi-hard or hard), in the batch, or contrastive pairs.",
+    )
+    margin: float = Field(default=0.2, gt=0, description="Triplet margin alpha (squared distances of unit vectors).")
+    contrastive_margin: float = Field(default=1.0, gt=0, description="Contrastive loss: different pairs pushed past this distance.")
+    people_per_batch: int = Field(default=16, ge=2, description="P of the P x K batches.")
+    faces_per_person: int = Field(default=4, ge=2, description="K of the P x K batches.")
+    steps: int = Field(default=1000, ge=1, description="Optimiser steps in all (each worker takes a batch per step).")
+    time_budget_s: float | None = Field(default=None, gt=0, description="Stop at the first step after this many seconds.")
+    learning_rate: float = Field(default=1e-5, gt=0, description="Adam's learning rate (1e-5 fine-tunes; 1e-3 from scratch).")
+    weight_decay: float = Field(default=0.0, ge=0, description="Adam's weight decay.")
+    mine_every: int = Field(default=50, ge=1, description="Offline mining: steps between two minings.")
+    mine_people: int = Field(default=300, ge=2, description="Offline mining: people per mining subset.")
+    mine_faces_per_person: int = Field(default=10, ge=2, description="Offline mining: at most this many faces of each.")
+    mine_neighbours: int = Field(default=100, ge=1, description="Offline mining: negatives looked for among this many neighbours.")
+    augment: bool = Field(default=True, description="Random flips, shifts, scale and colour changes of training crops.")
+    checkpoint_every: int = Field(default=50, ge=1, description="Steps between checkpoints (and one at the end).")
+    eval_every: int | None = Field(default=None, ge=1, description="Steps between held-out evaluations; default: once per epoch.")
+    workers: int = Field(default=2, ge=1, description="Ray Train workers (DDP: gloo on CPU, NCCL on GPU).")
+    cpus_per_worker: float = Field(default=1.0, gt=0, description="CPUs each worker reserves (and torch threads it uses).")
+    use_gpu: bool | None = Field(default=None, description="Workers on GPUs; default: when the cluster has them.")
+    mixed_precision: bool = Field(default=True, description="float16 autocast on GPU (CPU runs float32).")
+    seed: int = Field(default=0, description="Seed of sampling, mining subsets and augmentation.")
+
+
 class Config(_Section):
     input: InputConfig = InputConfig()
     storage: StorageConfig = StorageConfig()
@@ -139,6 +172,7 @@ class Config(_Section):
     index: IndexConfig = IndexConfig()
     recognize: RecognizeConfig = RecognizeConfig()
     cluster: ClusterConfig = ClusterConfig()
+    train: TrainConfig = TrainConfig()
 
     def resolved_storage(self) -> StorageConfig:
         """The storage section with the standard AWS environment variables filled in."""

@@ -150,9 +150,17 @@ def create_detector(cfg: ModelsConfig, threads: int = 1):
 
 
 def create_embedder(cfg: ModelsConfig, threads: int = 1):
-    """The embedder named by ``cfg.embedder`` on its engine and device; call it with (N, 112, 112, 3) crops."""
-    spec = _lookup(EMBEDDERS, "embedder", cfg.embedder)
+    """The embedder named by ``cfg.embedder`` (or the model pack at that path) on its engine and
+    device; call it with (N, 112, 112, 3) crops."""
+    from pipeline.model_pack import is_pack, load_pack
+
     device = resolve_device(cfg.device)
+    if is_pack(cfg.embedder):
+        if cfg.embedder_engine not in ("auto", "torch"):
+            raise ConfigError("a model pack (models.embedder=PATH) runs on models.embedder_engine=torch only")
+        network, identity, dim = load_pack(cfg.embedder)
+        return TorchEmbedder(network, identity, dim, device)
+    spec = _lookup(EMBEDDERS, "embedder", cfg.embedder)
     engine = resolve_engine(spec, cfg.embedder_engine, device, "models.embedder_engine")
     if engine == "dlib":
         from pipeline.dlib_pack import DlibEmbedder

@@ -1,0 +1,115 @@
+"""Labelled faces for training: which photos show whom (a CSV of uri,person, or LFW's identity-disjoint
+people.txt sets), and their aligned 112x112 crops, made by the embed pipeline itself: the embed job
+detects every photo (into tables beside the training output, reused on reruns), and each labelled
+photo's central face is warped with its landmarks exactly as embed warps it."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline import schema as S
+from pipeline import store
+from pipeline.align import CROP_SIZE, align_faces
+from pipeline.config import Config, ConfigError
+from pipeline.decode import DecodeError, decode_image
+from pipeline.evaluate import LfwPair, read_lfw_pairs
+from pipeline.ingest import run_embed
+from pipeline.lfw_eval import central_faces_index
+from pipeline.people import read_labels
+from pipeline.tables import read_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelledCrops:
+    """Aligned crops (N, 112, 112, 3) uint8 RGB, the person number of each and the photo it came from."""
+
+    crops: np.ndarray
+    labels: np.ndarray
+    uris: np.ndarray
+
+    def subset(self, rows: np.ndarray) -> "LabelledCrops":
+        return LabelledCrops(self.crops[rows], self.labels[rows], self.uris[rows])
+
+
+def read_people_sets(path: str | Path) -> list[list[str]]:
+    """LFW's people.txt: a line with the number of sets, then per set a count and that many
+    ``name images`` lines. Returns the names of each set."""
+    lines = [line.split() for line in Path(path).read_text().splitlines() if line.strip()]
+    sets, position = [], 1
+    for _ in range(int(lines[0][0])):
+        count = int(lines[position][0])
+        sets.append([fields[0] for fields in lines[position + 1 : position + 1 + count]])
+        position += 1 + count
+    if position != len(lines):
+        raise ValueError(f"{path}: {len(lines) - position} lines after the last set")
+    return sets
+
+
+def lfw_split(lfw_dir: str, test_fold: int) -> tuple[dict[str, str], list[LfwPair], dict[str, str]]:
+    """Training photos (uri -> person) of the people of every people.txt set but ``test_fold``, the
+    held-out fold's pairs of pairs.txt, and the photos those pairs name (uri -> person)."""
+    root = Path(lfw_dir)
+    if not (root / "people.txt").is_file() or not (root / "pairs.txt").is_file():
+        raise ConfigError(f"{root} is not an LFW folder: expected people.txt and pairs.txt")
+    sets = read_people_sets(root / "people.txt")
+    if not 0 <= test_fold < len(sets):
+        raise ConfigError(f"train.test_fold must be 0..{len(sets) - 1}")
+    train_people = {name for k, names in enumerate(sets) if k != test_fold for name in names}
+    images = root / "images"
+    train = {str(photo.resolve()): name for name in sorted(train_people) for photo in sorted((images / name).glob("*.jpg"))}
+    pairs = [pair for pair in read_lfw_pairs(root / "pairs.txt") if pair.fold == test_fold]
+    test = {str((images / rel).resolve()): rel.split("/")[0] for pair in pairs for rel in (pair.a, pair.b)}
+    if set(test.values()) & train_people:
+        raise ConfigError(f"pairs of fold {test_fold} name people of the training sets: not an identity-disjoint split")
+    return train, pairs, test
+
+
+def labelled_photos(csv_path: str) -> dict[str, str]:
+    """uri -> person from a CSV with columns uri,person."""
+    return read_labels(csv_path)
+
+
+def aligned_crops(photos: dict[str, str], tables: str, config: Config, people: list[str] | None = None) -> LabelledCrops:
+    """The central face of each photo in ``photos`` (uri -> person), aligned; photos without a face
+    are left out (and counted in the log). Detection runs as the embed job into ``tables``."""
+    storage = config.resolved_storage()
+    uris = sorted(photos)
+    by_folder: dict[str, list[str]] = {}
+    for uri in uris:  # the embed job takes a source folder; labelled photos may sit in several
+        by_folder.setdefault(uri.rsplit("/", 1)[0], []).append(uri)
+    root = _common_root(list(by_folder))
+    listing = store.list_photos(root, storage, config.input.extensions)
+    listing = listing.filter(pc.is_in(listing[S.URI], value_set=pa.array(uris)))
+    if listing.num_rows != len(uris):
+        raise ConfigError(f"{len(uris) - listing.num_rows} labelled photos are missing below {root}")
+    run_embed(root, tables, config, listing=listing)
+    images, faces = read_table(tables, "images", storage), read_table(tables, "faces", storage)
+    images = images.filter(pc.is_in(images[S.URI], value_set=listing[S.URI]))
+    central = central_faces_index(images, faces)
+    landmarks = faces[S.LANDMARKS].combine_chunks().flatten().to_numpy().reshape(-1, 10)
+    names = people if people is not None else sorted(set(photos.values()))
+    number = {name: i for i, name in enumerate(names)}
+    kept = [uri for uri in uris if uri in central]
+    crops = np.empty((len(kept), CROP_SIZE, CROP_SIZE, 3), np.uint8)
+    for i, uri in enumerate(kept):
+        decoded = decode_image(store.read_bytes(uri, storage), config.decode.max_pixels)
+        if isinstance(decoded, DecodeError):
+            raise ConfigError(f"{uri} decoded for embed but not now: {decoded}")
+        crops[i] = align_faces(decoded.pixels, landmarks[central[uri]][None])[0]
+    log.info("aligned %d of %d labelled photos (%d without a face)", len(kept), len(uris), len(uris) - len(kept))
+    return LabelledCrops(crops, np.array([number[photos[uri]] for uri in kept], np.int64), np.array(kept))
+
+
+def _common_root(folders: list[str]) -> str:
+    common = folders[0]
+    for folder in folders[1:]:
+        while not (folder == common or folder.startswith(common.rstrip("/") + "/")):
+            common = common.rsplit("/", 1)[0]
+    return common
