@@ -57,7 +57,8 @@ def knn_graph(vectors: np.ndarray, k: int, index: IndexConfig | None = None, flo
     tuned to index.target_recall over the neighbours at least ``floor`` similar: a face of nobody has
     only far neighbours, which no clustering uses. (HNSW finds a face's own people, tight groups well
     apart from everyone else, at low efSearch; an IVF list holds bits of many people, so IVF needs to
-    scan a large share of the lists for the same recall: 520 s against 80 s at 300k faces.)"""
+    scan a large share of the lists for the same recall: the whole clustering of 300k synthetic faces
+    took 268 s on HNSW against 520 s on IVF-Flat.)"""
     config = (index or IndexConfig()).model_copy(update={"k": k, "recall_floor": floor})
     entries = pa.table({KEY: pa.array(np.arange(len(vectors)).astype(str))})
     built = VectorIndex.build(batches_of(entries, vectors, config.batch_rows), len(vectors), vectors.shape[1], config)
@@ -69,14 +70,13 @@ def knn_graph(vectors: np.ndarray, k: int, index: IndexConfig | None = None, flo
     return np.take_along_axis(similarities, keep, 1), np.take_along_axis(neighbours, keep, 1)
 
 
-def undirected_edges(similarities: np.ndarray, neighbours: np.ndarray, rows: np.ndarray | None = None,
-                     floor: float = -1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The kNN lists of faces ``rows`` (default 0..n-1) as undirected edges (a < b, each pair once)
-    with their similarity, keeping those of at least ``floor``."""
+def undirected_edges(similarities: np.ndarray, neighbours: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kNN lists (row i: face i's neighbours) as undirected edges (a < b, each pair once) with
+    their similarity."""
     n, k = neighbours.shape
-    rows = np.repeat(np.arange(n) if rows is None else np.asarray(rows, np.int64), k)
+    rows = np.repeat(np.arange(n), k)
     cols, sims = neighbours.ravel(), similarities.ravel().astype(np.float64)
-    keep = (cols >= 0) & (cols != rows) & (sims >= floor)
+    keep = (cols >= 0) & (cols != rows)
     rows, cols, sims = rows[keep], cols[keep], sims[keep]
     lower, upper = np.minimum(rows, cols), np.maximum(rows, cols)
     span = int(upper.max(initial=0)) + 1

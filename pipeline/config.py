@@ -145,7 +145,7 @@ class TrainConfig(_Section):
     people_per_batch: int = Field(default=16, ge=2, description="P of the P x K batches.")
     faces_per_person: int = Field(default=4, ge=2, description="K of the P x K batches.")
     steps: int = Field(default=1000, ge=1, description="Optimiser steps in all (each worker takes a batch per step).")
-    time_budget_s: float | None = Field(default=None, gt=0, description="Stop at the first step after this many seconds.")
+    time_budget_s: float | None = Field(default=None, gt=0, description="Stop after this many seconds of training steps (mining included, evaluations not).")
     learning_rate: float = Field(default=1e-5, gt=0, description="Adam's learning rate (1e-5 fine-tunes; 1e-3 from scratch).")
     weight_decay: float = Field(default=0.0, ge=0, description="Adam's weight decay.")
     mine_every: int = Field(default=50, ge=1, description="Offline mining: steps between two minings.")

@@ -97,12 +97,14 @@ def latest_checkpoint(output: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def save_checkpoint(output: Path, step: int, network: torch.nn.Module, optimizer: torch.optim.Optimizer) -> Path:
+def save_checkpoint(output: Path, step: int, network: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    trained_s: float) -> Path:
     """Written to a temporary name and renamed: a kill mid-write never leaves a torn checkpoint."""
     path = output / CHECKPOINTS / f"step-{step:06d}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    torch.save({"step": step, "network": network.state_dict(), "optimizer": optimizer.state_dict()}, partial)
+    torch.save({"step": step, "train_s": trained_s, "network": network.state_dict(), "optimizer": optimizer.state_dict()},
+               partial)
     os.replace(partial, path)
     return path
 
@@ -181,13 +183,13 @@ def _worker(args: dict) -> None:
     torch.manual_seed(cfg.seed)  # one starting point for every worker and every rerun
     network = build_network(cfg.model)
     optimizer = torch.optim.Adam(network.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    start = 0
+    start, trained_s = 0, 0.0  # trained_s: seconds in training steps (mining included), what time_budget_s counts
     resumed = latest_checkpoint(output)
     if resumed is not None:
         state = torch.load(resumed, map_location="cpu", weights_only=True)
         network.load_state_dict(state["network"])
         optimizer.load_state_dict(state["optimizer"])
-        start = state["step"]
+        start, trained_s = state["step"], state["train_s"]
     model = ray.train.torch.prepare_model(network)  # to the device; DDP when world > 1
     network = getattr(model, "module", model)
     for group in optimizer.state.values():  # optimizer moments follow the weights to the device
@@ -200,7 +202,6 @@ def _worker(args: dict) -> None:
     eval_every = cfg.eval_every or max(1, images_per_epoch // (step_state.batch_size * world))
     amp = cfg.mixed_precision and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    started = time.monotonic()
 
     def evaluate(step: int) -> None:
         if rank == 0 and evaluation is not None:
@@ -231,22 +232,23 @@ def _worker(args: dict) -> None:
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        totals = torch.tensor([loss.item(), active, images, time.monotonic() - started], dtype=torch.float64)
+        step_s = time.monotonic() - tick
+        trained_s += step_s
+        totals = torch.tensor([loss.item(), active, images, trained_s], dtype=torch.float64)
         if world > 1:  # every worker's figures; the slowest worker's clock decides the time budget
             gathered = [torch.zeros_like(totals) for _ in range(world)]
             dist.all_gather(gathered, totals)
             stacked = torch.stack(gathered)
             totals = torch.cat([stacked[:, :2].mean(0), stacked[:, 2:3].sum(0), stacked[:, 3:].max(0).values])
-        step_s = time.monotonic() - tick
         if rank == 0:
             _append(output, {"step": step, "loss": round(totals[0].item(), 5), "active": round(totals[1].item(), 4),
                              "mining_s": round(mining_s, 3), "step_s": round(step_s, 3),
                              "images_per_s_per_worker": round(totals[2].item() / world / step_s, 2),
-                             "elapsed_s": round(totals[3].item(), 1)})
+                             "train_s": round(totals[3].item(), 1)})
         out_of_time = cfg.time_budget_s is not None and totals[3].item() >= cfg.time_budget_s
         last = step >= cfg.steps or out_of_time
         if rank == 0 and (step % cfg.checkpoint_every == 0 or last):
-            save_checkpoint(output, step, network, optimizer)
+            save_checkpoint(output, step, network, optimizer, trained_s)
         if step % eval_every == 0 and not last:
             evaluate(step)
         if out_of_time:
@@ -269,7 +271,7 @@ def _follow(path: Path, total: int, done: threading.Event) -> None:
         for record in steps:
             if "loss" in record:
                 sys.stderr.write(f"\rstep {record['step']}/{total}  loss {record['loss']:.4f}  active {record['active']:.2f}"
-                                 f"  {record['images_per_s_per_worker']:.1f} img/s/worker  {record['elapsed_s']:.0f} s   ")
+                                 f"  {record['images_per_s_per_worker']:.1f} img/s/worker  {record['train_s']:.0f} s   ")
             else:
                 sys.stderr.write(f"\nheld-out at step {record['step']}: {record['eval']}\n")
         sys.stderr.flush()
