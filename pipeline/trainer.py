@@ -204,12 +204,16 @@ def _worker(args: dict) -> None:
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
     def evaluate(step: int) -> None:
+        """Rank 0 evaluates; the others wait here, so that no step's time holds an evaluation."""
         if rank == 0 and evaluation is not None:
             crops_by_uri, pairs, images = evaluation
             _append(output, {"step": step, "eval": held_out_metrics(network, crops_by_uri, pairs, images, device)})
+        if world > 1:
+            dist.barrier()
 
-    if rank == 0 and start == 0:
+    if rank == 0:
         (output / TRIPLETS).mkdir(parents=True, exist_ok=True)
+    if start == 0:
         evaluate(0)
     step = start
     while step < cfg.steps:
