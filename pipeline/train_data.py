@@ -89,7 +89,9 @@ def aligned_crops(photos: dict[str, str], tables: str, config: Config, people: l
     listing = listing.filter(pc.is_in(listing[S.URI], value_set=pa.array(uris)))
     if listing.num_rows != len(uris):
         raise ConfigError(f"{len(uris) - listing.num_rows} labelled photos are missing below {root}")
-    run_embed(root, tables, config, listing=listing)
+    embedded = run_embed(root, tables, config, listing=listing)
+    log.info("embed job for training photos: %d listed, %d processed, %d unchanged", embedded.listed,
+             embedded.processed, embedded.unchanged)
     images, faces = read_table(tables, "images", storage), read_table(tables, "faces", storage)
     images = images.filter(pc.is_in(images[S.URI], value_set=listing[S.URI]))
     central = central_faces_index(images, faces)

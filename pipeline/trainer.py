@@ -303,11 +303,12 @@ def run_training(config: Config, output: str) -> dict:
     if cfg.data and cfg.lfw:  # evaluate on LFW's held-out fold
         _, pairs, test_photos = lfw_split(cfg.lfw, cfg.test_fold)
     connect(config.ray)
-    train = aligned_crops(train_photos, str(out / "tables"), config)
+    # one tables folder per photo set: the embed job treats photos missing from its listing as removed
+    train = aligned_crops(train_photos, str(out / "tables" / "train"), config)
     use_gpu = cfg.use_gpu if cfg.use_gpu is not None else ray.cluster_resources().get("GPU", 0) >= cfg.workers
     test_ref = None
     if pairs:
-        test = aligned_crops(test_photos, str(out / "tables"), config)
+        test = aligned_crops(test_photos, str(out / "tables" / "held-out"), config)
         test_ref = ray.put((dict(zip(test.uris.tolist(), test.crops)), pairs, str(Path(cfg.lfw) / "images")))
     args = {"train": cfg.model_dump(), "output": str(out), "train_data": ray.put((train.crops, train.labels)),
             "test_data": test_ref, "train_uris": train.uris.tolist()}

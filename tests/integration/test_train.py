@@ -51,8 +51,13 @@ def _command(data: Path, lfw_dir: Path, output: Path, settings: list[str]) -> li
 def _train(data: Path, lfw_dir: Path, output: Path, settings: list[str], tables: Path | None = None) -> dict:
     if tables is not None:  # the photos are embedded already: the job reuses the tables
         shutil.copytree(tables, output / "tables")
+    embedded_before = (output / "tables").exists()
     done = subprocess.run(_command(data, lfw_dir, output, settings), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]
+    embeds = [line for line in done.stderr.splitlines() if "embed job for training photos" in line]
+    assert len(embeds) == 2  # the training photos, then the held-out fold's
+    if embedded_before:  # neither set is embedded again
+        assert all(" 0 processed, " in line for line in embeds), embeds
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
