@@ -85,16 +85,14 @@ def undirected_edges(similarities: np.ndarray, neighbours: np.ndarray) -> tuple[
 
 
 def _edge_matrix(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, n: int) -> sparse.csr_matrix:
-    return sparse.csr_matrix((values, (rows, cols)), shape=(n, n))  # duplicate (row, col) entries add up
+    return sparse.csr_matrix((values, (rows, cols)), shape=(n, n))
 
 
-def average_linkage(a: np.ndarray, b: np.ndarray, similarity_sums: np.ndarray, edge_counts: np.ndarray, nodes: int,
-                    similarity: float) -> np.ndarray:
+def average_linkage(a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes: int, similarity: float) -> np.ndarray:
     """Average linkage along a sparse graph, cut where the mean similarity falls below ``similarity``;
-    returns a cluster number per node. The graph is ``nodes`` nodes (faces, or groups of faces already
-    merged) and edges (a, b), each carrying the sum of the face-to-face similarities it stands for and
-    how many (repeated pairs add up). Two clusters' linkage is the mean similarity of the face edges
-    between them (with every edge present: classic average linkage).
+    returns a cluster number per node. The graph is ``nodes`` faces and undirected edges (a, b) with
+    their similarities. Two clusters' linkage is the mean similarity of the edges between them (with
+    every edge present: classic average linkage).
 
     Written here (reciprocal agglomerative clustering, as in Google's parallel HAC work): each round
     merges every pair of clusters that are each other's best neighbour above the threshold, then
@@ -103,10 +101,8 @@ def average_linkage(a: np.ndarray, b: np.ndarray, similarity_sums: np.ndarray, e
     vectorised rounds; scikit-learn's connectivity-constrained version took 7.4 GB and 100 s for
     100k faces.
     """
-    inner = a == b  # edges inside a group already merged
-    a, b, similarity_sums, edge_counts = a[~inner], b[~inner], similarity_sums[~inner], edge_counts[~inner]
-    totals = _edge_matrix(np.r_[similarity_sums, similarity_sums], np.r_[a, b], np.r_[b, a], nodes)
-    counts = _edge_matrix(np.r_[edge_counts, edge_counts].astype(np.float64), np.r_[a, b], np.r_[b, a], nodes)
+    totals = _edge_matrix(np.r_[similarities, similarities], np.r_[a, b], np.r_[b, a], nodes)
+    counts = _edge_matrix(np.ones(2 * len(similarities)), np.r_[a, b], np.r_[b, a], nodes)
     cluster_of = np.arange(nodes)
     size = nodes
     while totals.nnz:
@@ -135,7 +131,7 @@ def average_linkage(a: np.ndarray, b: np.ndarray, similarity_sums: np.ndarray, e
 def graph_average_linkage(similarities: np.ndarray, neighbours: np.ndarray, similarity: float) -> np.ndarray:
     """Average linkage of n faces along their kNN lists (n x k similarities and neighbour rows)."""
     a, b, sims = undirected_edges(similarities, neighbours)
-    return average_linkage(a, b, sims, np.ones(len(sims)), len(neighbours), similarity)
+    return average_linkage(a, b, sims, len(neighbours), similarity)
 
 
 def hdbscan_labels(vectors: np.ndarray, min_cluster_size: int, min_samples: int) -> np.ndarray:

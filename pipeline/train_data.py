@@ -20,7 +20,6 @@ from pipeline.decode import DecodeError, decode_image
 from pipeline.evaluate import LfwPair, read_lfw_pairs
 from pipeline.ingest import run_embed
 from pipeline.lfw_eval import central_faces_index
-from pipeline.people import read_labels
 from pipeline.tables import read_table
 
 log = logging.getLogger(__name__)
@@ -69,11 +68,6 @@ def lfw_split(lfw_dir: str, test_fold: int) -> tuple[dict[str, str], list[LfwPai
     if set(test.values()) & train_people:
         raise ConfigError(f"pairs of fold {test_fold} name people of the training sets: not an identity-disjoint split")
     return train, pairs, test
-
-
-def labelled_photos(csv_path: str) -> dict[str, str]:
-    """uri -> person from a CSV with columns uri,person."""
-    return read_labels(csv_path)
 
 
 def aligned_crops(photos: dict[str, str], tables: str, config: Config, people: list[str] | None = None) -> LabelledCrops:

@@ -288,14 +288,15 @@ def run_training(config: Config, output: str) -> dict:
     from ray.train.torch import TorchTrainer
 
     from pipeline.graph import connect
-    from pipeline.train_data import aligned_crops, labelled_photos, lfw_split
+    from pipeline.people import read_labels
+    from pipeline.train_data import aligned_crops, lfw_split
 
     cfg = config.train
     out = Path(output).resolve()
     out.mkdir(parents=True, exist_ok=True)
     pairs, test_photos = [], {}
     if cfg.data:
-        train_photos = labelled_photos(cfg.data)
+        train_photos = read_labels(cfg.data)
     elif cfg.lfw:
         train_photos, pairs, test_photos = lfw_split(cfg.lfw, cfg.test_fold)
     else:
