@@ -7,8 +7,8 @@ import pyarrow as pa
 
 from pipeline import schema as S
 from pipeline.align import CROP_SIZE, align_faces, align_faces_torch
-from pipeline.config import ModelsConfig
-from pipeline.decode import Decoded, decode_image, pixels_of
+from pipeline.config import DecodeConfig, ModelsConfig
+from pipeline.decode import Decoded, DecodeError, decode_image, decode_on_device_or_cpu, is_for_device, pixels_of
 from pipeline.detect import Detections, YuNetTorchDetector
 from pipeline.embed import TorchEmbedder
 from pipeline.models import create_detector, create_embedder
@@ -20,12 +20,14 @@ class AnalyzeFaces:
 
     Models load once in the constructor (one instance per Ray actor). All photos of a batch are
     detected together and all their faces embedded together. When both models are torch modules
-    (the CUDA default) photos go to the device once and the crops are warped there. Photos that
+    (the CUDA default) photos go to the device once and the crops are warped there; JPEGs the
+    decode stage left undecoded (decode.device_min_pixels) are decoded there by nvJPEG. Photos that
     failed earlier pass through with their error; photos without a face get status no_face.
     """
 
-    def __init__(self, models: ModelsConfig, threads: int = 1):
+    def __init__(self, models: ModelsConfig, threads: int = 1, max_pixels: int = DecodeConfig().max_pixels):
         cv2.setNumThreads(max(1, threads))
+        self.max_pixels = max_pixels
         self.detector = create_detector(models, threads)
         self.embedder = create_embedder(models, threads)
         # both models as torch modules: photos go to the device once, crops are warped there
@@ -115,19 +117,41 @@ class AnalyzeFaces:
             for face, vector in zip(small, vectors):
                 face[S.EMBEDDING] = vector
 
+    def _images(self, rows: list[tuple], spent: dict[str, float]) -> tuple[dict[int, object], dict[int, str]]:
+        """Pixels per decodable row (HxWx3 arrays the CPU stage decoded; JPEGs it left for the GPU
+        decoded here, by nvJPEG, or on the CPU when this actor's models are not on a GPU), and the
+        errors of files that turned out undecodable here."""
+        ok = [i for i, row in enumerate(rows) if row[0] == S.STATUS_OK]
+        images: dict[int, object] = {i: pixels_of(rows[i][4], rows[i][2], rows[i][3]) for i in ok if not is_for_device(rows[i][2])}
+        waiting = [i for i in ok if is_for_device(rows[i][2])]
+        if not waiting:
+            return images, {}
+        with timed(spent, "decode"):
+            payloads = [rows[i][5] for i in waiting]
+            if self.on_device:
+                decoded = decode_on_device_or_cpu(payloads, self.embedder.device, self.max_pixels)
+            else:
+                decoded = [d.pixels if isinstance(d := decode_image(data, self.max_pixels), Decoded) else d for data in payloads]
+        failed = {i: str(d) for i, d in zip(waiting, decoded) if isinstance(d, DecodeError)}
+        images.update((i, d) for i, d in zip(waiting, decoded) if i not in failed)
+        return dict(sorted(images.items())), failed
+
     def __call__(self, batch: pa.Table) -> pa.Table:
         names = (S.STATUS, S.WIDTH, S.PIXELS_WIDTH, S.PIXELS_HEIGHT, S.PIXELS, S.BYTES)
         rows = list(zip(*(batch.column(name).to_pylist() for name in names)))
-        ok = [i for i, row in enumerate(rows) if row[0] == S.STATUS_OK]
-        images = {i: pixels_of(rows[i][4], rows[i][2], rows[i][3]) for i in ok}
-        faces: list[list[dict]] = [[] for _ in rows]
         spent: dict[str, float] = {}
-        for i, found in zip(ok, self.faces_of([images[i] for i in ok], spent)):
+        images, failed = self._images(rows, spent)
+        faces: list[list[dict]] = [[] for _ in rows]
+        for i, found in zip(images, self.faces_of(list(images.values()), spent)):
             faces[i] = found
-            if rows[i][1] != rows[i][2]:
+            if not is_for_device(rows[i][2]) and rows[i][1] != rows[i][2]:  # decoded at a reduced scale
                 self._to_full_resolution(found, images[i], rows[i][1], rows[i][5], spent)
-        statuses = [row[0] if row[0] != S.STATUS_OK or faces[i] else S.STATUS_NO_FACE for i, row in enumerate(rows)]
-        columns = {name: batch.column(name) for name in (S.URI, S.IMAGE_ID, S.ERROR, S.WIDTH, S.HEIGHT)}
+        statuses = [S.STATUS_ERROR if i in failed else row[0] if row[0] != S.STATUS_OK or faces[i] else S.STATUS_NO_FACE
+                    for i, row in enumerate(rows)]
+        columns = {name: batch.column(name) for name in (S.URI, S.IMAGE_ID)}
+        for name in (S.WIDTH, S.HEIGHT):  # a file that failed here has no size, as a decode error has none
+            columns[name] = pa.array([None if i in failed else v for i, v in enumerate(batch.column(name).to_pylist())], pa.int32())
+        columns[S.ERROR] = pa.array([failed.get(i, error) for i, error in enumerate(batch.column(S.ERROR).to_pylist())], pa.string())
         columns[S.STATUS] = pa.array(statuses, pa.string())
         columns[S.FACES] = pa.array(faces, self.schema.field(S.FACES).type)
         columns[S.SECONDS] = add_seconds(batch.column(S.SECONDS), spent)

@@ -37,7 +37,7 @@ class RayConfig(_Section):
         default=None, description="Ray cluster to attach to ('auto': the cluster this node runs; 'ray://host:10001'); default: RAY_ADDRESS, else a fresh local Ray."
     )
     model_actors: int | None = Field(
-        default=None, ge=1, description="Model actors; default: one per GPU, else one per CPU."
+        default=None, ge=1, description="Model actors; default: one per GPU, else one per CPU. More actors than GPUs share them (fractional GPUs)."
     )
     actor_cpus: float | None = Field(
         default=None, gt=0, description="CPUs reserved by each model actor; default: what leaves 0.5 CPU for reads, at most 1."
@@ -54,6 +54,10 @@ class DecodeConfig(_Section):
         default=True,
         description="Decode JPEGs at the smallest DCT scale keeping >= 3/4 of models.detect_max_side; faces smaller "
         "than the 112 px crop there are re-aligned from a full-resolution decode.",
+    )
+    device_min_pixels: int | None = Field(
+        default=None, ge=1, description="With model actors on GPUs: JPEGs of at least this many pixels travel undecoded "
+        "and are decoded on the GPU by nvJPEG (torchvision); null: every photo decodes on the CPU.",
     )
 
 

@@ -135,17 +135,48 @@ def decode_image(data: bytes, max_pixels: int, reduce_to: int | None = None) -> 
     return Decoded(np.ascontiguousarray(pixels), width, height)
 
 
-def decode_photos(batch: pa.Table, max_pixels: int, reduce_to: int | None = None) -> pa.Table:
+def jpeg_for_device(data: bytes, max_pixels: int, min_pixels: int) -> tuple[int, int] | None:
+    """The upright (width, height) of a JPEG that nvJPEG can decode (8-bit Gray, YCbCr or RGB) with
+    at least ``min_pixels`` and at most ``max_pixels`` pixels; None for anything else, which the CPU
+    decodes. Reads the headers only."""
+    try:
+        height, width, colour, _ = simplejpeg.decode_jpeg_header(data)
+        if colour not in _LIBJPEG_TURBO_COLOURS or not min_pixels <= width * height <= max_pixels:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            orientation = Image.open(io.BytesIO(data)).getexif().get(0x0112, 1)
+    except (ValueError, OSError, SyntaxError, UnidentifiedImageError):
+        return None
+    return (height, width) if orientation in _ROTATING_ORIENTATIONS else (width, height)
+
+
+def is_for_device(pixels_width: int | None) -> bool:
+    """Whether a decoded row (its PIXELS_WIDTH) is a JPEG left for the GPU to decode: 0 x 0 pixels."""
+    return pixels_width == 0
+
+
+def decode_photos(batch: pa.Table, max_pixels: int, reduce_to: int | None = None,
+                  device_min_pixels: int | None = None) -> pa.Table:
     """Stage: read rows (uri, image_id, error, bytes) in, decoded rows (DECODED_SCHEMA) out.
 
     Rows whose pixels were decoded at a reduced scale keep their bytes, for faces that need the
-    full resolution; the others drop them.
+    full resolution; the others drop them. With ``device_min_pixels`` (GPU model actors), JPEGs of
+    at least that many pixels are not decoded here: their rows carry the file's bytes and 0 x 0
+    pixels, and the model actor decodes them on the GPU (nvJPEG).
     """
     started = time.perf_counter()
     rows: dict[str, list] = {name: [] for name in S.DECODED_SCHEMA.names if name != S.SECONDS}
     for uri, image_id, error, data in zip(
         *(batch.column(name).to_pylist() for name in (S.URI, S.IMAGE_ID, S.ERROR, S.BYTES))
     ):
+        size = jpeg_for_device(data, max_pixels, device_min_pixels) if error is None and device_min_pixels else None
+        if size is not None:
+            for name, value in ((S.URI, uri), (S.IMAGE_ID, image_id), (S.STATUS, S.STATUS_OK), (S.ERROR, None),
+                                (S.WIDTH, size[0]), (S.HEIGHT, size[1]), (S.PIXELS_WIDTH, 0), (S.PIXELS_HEIGHT, 0),
+                                (S.PIXELS, b""), (S.BYTES, data)):
+                rows[name].append(value)
+            continue
         decoded = decode_image(data, max_pixels, reduce_to) if error is None else None
         ok = isinstance(decoded, Decoded)
         reduced = ok and decoded.pixels.shape[1] != decoded.width
@@ -171,9 +202,25 @@ def pixels_of(row_bytes: bytes, width: int, height: int) -> np.ndarray:
 def decode_jpegs_on_device(payloads: list[bytes], device: str) -> list:
     """JPEG files decoded by the GPU (nvJPEG through torchvision), EXIF orientation applied: a list of
     (3, H, W) uint8 RGB tensors on ``device``. Needs a torchvision that imports beside torch (GPU
-    machines); raises ImportError otherwise."""
+    machines); raises ImportError otherwise, RuntimeError for a file nvJPEG cannot decode."""
     import torch
     from torchvision.io import ImageReadMode, decode_jpeg
 
     encoded = [torch.frombuffer(bytearray(data), dtype=torch.uint8) for data in payloads]
     return decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True)
+
+
+def decode_on_device_or_cpu(payloads: list[bytes], device: str, max_pixels: int) -> list:
+    """Each JPEG decoded on the GPU, in one nvJPEG batch; where the batch fails, one at a time, and a
+    file the GPU refuses decodes on the CPU instead (an HxWx3 array, or a DecodeError)."""
+    try:
+        return decode_jpegs_on_device(payloads, device)
+    except RuntimeError:
+        decoded: list = []
+        for data in payloads:
+            try:
+                decoded.extend(decode_jpegs_on_device([data], device))
+            except RuntimeError:
+                image = decode_image(data, max_pixels)
+                decoded.append(image.pixels if isinstance(image, Decoded) else image)
+        return decoded

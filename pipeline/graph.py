@@ -36,7 +36,9 @@ class ModelPool:
 
 def size_model_pool(cluster_cpus: float, cluster_gpus: float, cfg: RayConfig, use_gpu: bool) -> ModelPool:
     """Model actors for a cluster: one per GPU, else one single-threaded actor per CPU, always leaving
-    READ_TASK_CPUS of the cluster for the read/decode tasks (fractional reservations).
+    READ_TASK_CPUS of the cluster for the read/decode tasks (fractional reservations). With more
+    actors than GPUs (ray.model_actors) the actors share the GPUs: their Python, NMS and host
+    transfers then overlap each other's GPU work.
 
     Explicit ``cfg.model_actors`` / ``cfg.actor_cpus`` win. Raises ConfigError when the pool would
     leave no CPU for the read tasks (the job would hang).
@@ -46,7 +48,8 @@ def size_model_pool(cluster_cpus: float, cluster_gpus: float, cfg: RayConfig, us
         actors = cfg.model_actors or max(1, int(cluster_gpus))
     else:
         actors = cfg.model_actors or max(1, int(cluster_cpus))
-    pool = ModelPool(actors, cfg.actor_cpus or min(1.0, usable / actors), 1.0 if use_gpu else 0.0)
+    gpus = min(1.0, cluster_gpus / actors) if use_gpu else 0.0  # several actors may share a GPU
+    pool = ModelPool(actors, cfg.actor_cpus or min(1.0, usable / actors), gpus)
     if pool.cpus <= 0 or pool.actors * pool.cpus > usable + 1e-9:
         raise ConfigError(
             f"{pool.actors} model actors x {pool.cpus} CPUs leave less than {READ_TASK_CPUS} of the cluster's "
@@ -80,7 +83,8 @@ def analyze_photos(uris: list[str], config: Config) -> Iterator[pa.Table]:
     if not uris:
         return
     resources = ray.cluster_resources()
-    pool = size_model_pool(resources.get("CPU", 0), resources.get("GPU", 0), config.ray, cluster_uses_gpus(config))
+    use_gpu = cluster_uses_gpus(config)
+    pool = size_model_pool(resources.get("CPU", 0), resources.get("GPU", 0), config.ray, use_gpu)
     log.info("model pool: %s", pool)
     step = config.ray.read_batch_size
     blocks = [pa.table({S.URI: pa.array(uris[i : i + step], pa.string())}) for i in range(0, len(uris), step)]
@@ -91,13 +95,15 @@ def analyze_photos(uris: list[str], config: Config) -> Iterator[pa.Table]:
         .map_batches(
             decode_photos,
             fn_kwargs={"max_pixels": config.decode.max_pixels,
-                       "reduce_to": config.models.detect_max_side if config.decode.reduce_jpeg else None},
+                       "reduce_to": config.models.detect_max_side if config.decode.reduce_jpeg else None,
+                       "device_min_pixels": config.decode.device_min_pixels if use_gpu else None},
             batch_format="pyarrow",
             batch_size=step, num_cpus=READ_TASK_CPUS,
         )
         .map_batches(
             AnalyzeFaces,
-            fn_constructor_kwargs={"models": config.models, "threads": max(1, round(pool.cpus))},
+            fn_constructor_kwargs={"models": config.models, "threads": max(1, round(pool.cpus)),
+                                   "max_pixels": config.decode.max_pixels},
             batch_format="pyarrow",
             batch_size=config.ray.model_batch_size,
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=pool.actors),

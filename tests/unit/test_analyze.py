@@ -5,6 +5,8 @@ import io
 
 import numpy as np
 import pyarrow as pa
+import pytest
+import torch
 from PIL import Image
 
 from pipeline import schema as S
@@ -20,10 +22,17 @@ def jpeg(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def analyze(data: bytes, reduce_to: int | None) -> dict:
-    columns = {S.URI: ["a.jpg"], S.IMAGE_ID: ["id"], S.ERROR: [None], S.BYTES: [data], S.SECONDS: zero_seconds(1)}
+def analyze_all(files: list[bytes], reduce_to: int | None, models: ModelsConfig = ModelsConfig(),
+                device_min_pixels: int | None = None) -> list[dict]:
+    n = len(files)
+    columns = {S.URI: [f"{i}.jpg" for i in range(n)], S.IMAGE_ID: [str(i) for i in range(n)], S.ERROR: [None] * n,
+               S.BYTES: files, S.SECONDS: zero_seconds(n)}
     read = pa.table(columns, schema=S.READ_SCHEMA)
-    return AnalyzeFaces(ModelsConfig())(decode_photos(read, 10**9, reduce_to)).to_pylist()[0]
+    return AnalyzeFaces(models)(decode_photos(read, 10**9, reduce_to, device_min_pixels)).to_pylist()
+
+
+def analyze(data: bytes, reduce_to: int | None) -> dict:
+    return analyze_all([data], reduce_to)[0]
 
 
 def test_reduced_decode_gives_the_faces_of_a_full_decode(lfw_images):
@@ -43,3 +52,43 @@ def test_reduced_decode_gives_the_faces_of_a_full_decode(lfw_images):
         # the reduced decode's embedding is as close to the native-size photo's as the full decode's
         assert float(np.dot(native, b[S.EMBEDDING])) >= float(np.dot(native, a[S.EMBEDDING])) - 0.02
         assert float(np.dot(a[S.EMBEDDING], b[S.EMBEDDING])) > 0.95
+
+
+def _photos_for_device(lfw_images) -> list[bytes]:
+    """Two 1000x1000 LFW photos, a 250x250 one and a damaged 1000x1000 JPEG."""
+    people = ("Colin_Powell/Colin_Powell_0001.jpg", "Serena_Williams/Serena_Williams_0001.jpg")
+    large = [jpeg(Image.open(lfw_images / p).convert("RGB").resize((1000, 1000), Image.Resampling.BICUBIC)) for p in people]
+    small = (lfw_images / "Tony_Blair" / "Tony_Blair_0001.jpg").read_bytes()
+    return [*large, small, large[0][: len(large[0]) // 3]]
+
+
+def _same_faces(rows: list[dict], reference: list[dict], min_cosine: float) -> None:
+    for row, ref in zip(rows, reference):
+        assert (row[S.STATUS], row[S.WIDTH], row[S.HEIGHT]) == (ref[S.STATUS], ref[S.WIDTH], ref[S.HEIGHT])
+        assert len(row[S.FACES]) == len(ref[S.FACES])
+        for face, ref_face in zip(row[S.FACES], ref[S.FACES]):
+            side = ref_face[S.BBOX][2] - ref_face[S.BBOX][0]
+            np.testing.assert_allclose(face[S.BBOX], ref_face[S.BBOX], atol=0.02 * side)
+            assert float(np.dot(face[S.EMBEDDING], ref_face[S.EMBEDDING])) >= min_cosine
+
+
+def test_jpegs_left_for_the_gpu_decode_on_the_cpu_in_a_cpu_actor(lfw_images):
+    files = _photos_for_device(lfw_images)
+    reference = analyze_all(files, reduce_to=None)
+    rows = analyze_all(files, reduce_to=640, device_min_pixels=500_000)
+
+    assert [r[S.STATUS] for r in rows[:3]] == [S.STATUS_OK] * 3
+    assert all(r[S.SECONDS]["decode"] > 0 for r in rows)
+    _same_faces(rows, reference, min_cosine=0.9999)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (nvJPEG decode)")
+def test_nvjpeg_decode_on_the_gpu_gives_the_faces_of_a_cpu_decode(lfw_images):
+    files = _photos_for_device(lfw_images)
+    cuda = ModelsConfig(device="cuda")
+    reference = analyze_all(files, reduce_to=None)  # CPU decode, CPU models
+    rows = analyze_all(files, reduce_to=640, models=cuda, device_min_pixels=500_000)
+
+    assert [r[S.STATUS] for r in rows[:3]] == [S.STATUS_OK] * 3
+    _same_faces(rows[:3], reference[:3], min_cosine=0.995)
+    assert rows[3][S.STATUS] in (S.STATUS_OK, S.STATUS_NO_FACE, S.STATUS_ERROR), "a damaged JPEG never stops the batch"

@@ -10,7 +10,7 @@ from PIL import Image, ImageOps
 
 from pipeline import schema as S
 from pipeline.timing import zero_seconds
-from pipeline.decode import Decoded, DecodeError, decode_image, decode_photos, pixels_of
+from pipeline.decode import Decoded, DecodeError, decode_image, decode_photos, is_for_device, pixels_of
 
 LIMIT = 100_000_000
 W, H = 48, 32  # stored width x height of most test images
@@ -323,3 +323,29 @@ def test_reduced_decode_of_an_exif_rotated_jpeg_reports_the_upright_size() -> No
     reduced = decode_image(buffer.getvalue(), LIMIT, reduce_to=640)
     assert (reduced.width, reduced.height) == (1200, 2000)
     assert reduced.pixels.shape == (500, 300, 3)
+
+
+def test_large_jpegs_are_left_for_the_gpu_with_their_upright_size() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rotated = io.BytesIO()
+    _noise(2000, 1200, seed=5).save(rotated, "JPEG", exif=exif.tobytes())
+    large, small = _encode(_noise(2000, 1200, seed=6), "JPEG"), _encode(_noise(W, H, seed=7), "JPEG")
+    cmyk = _encode(_noise(2000, 1200, seed=8).convert("CMYK"), "JPEG")
+    png = _encode(_noise(2000, 1200, seed=9), "PNG")
+    rows = [("/src/large.jpg", "a", None, large), ("/src/rotated.jpg", "b", None, rotated.getvalue()),
+            ("/src/small.jpg", "c", None, small), ("/src/cmyk.jpg", "d", None, cmyk), ("/src/big.png", "e", None, png),
+            ("/src/bomb.jpg", "f", None, large)]
+
+    decoded = decode_photos(_read_batch(rows[:5]), LIMIT, reduce_to=640, device_min_pixels=1_000_000).to_pylist()
+    bomb = decode_photos(_read_batch(rows[5:]), 2_000_000, device_min_pixels=1_000_000).to_pylist()[0]
+
+    sizes = [(r[S.WIDTH], r[S.HEIGHT], r[S.PIXELS_WIDTH], r[S.PIXELS_HEIGHT]) for r in decoded]
+    assert sizes[:2] == [(2000, 1200, 0, 0), (1200, 2000, 0, 0)], "left undecoded, upright sizes from the headers"
+    assert [is_for_device(r[S.PIXELS_WIDTH]) for r in decoded] == [True, True, False, False, False]
+    assert decoded[0][S.BYTES] == large and decoded[0][S.PIXELS] == b""
+    assert sizes[2] == (W, H, W, H), "below device_min_pixels: decoded here"
+    assert sizes[3] == (2000, 1200, 500, 300), "CMYK is not for nvJPEG: decoded here (reduced)"
+    assert sizes[4] == (2000, 1200, 2000, 1200), "only JPEGs go to the GPU"
+    assert all(r[S.STATUS] == S.STATUS_OK for r in decoded)
+    assert bomb[S.STATUS] == S.STATUS_ERROR and bomb[S.ERROR].startswith("too_large"), "the pixel limit still applies"

@@ -41,6 +41,13 @@ def test_gpu_cluster_gets_one_actor_per_gpu() -> None:
     assert _leaves_cpu_for_reads(pool, 16)
 
 
+def test_more_actors_than_gpus_share_them() -> None:
+    pool = size_model_pool(16, 1, RayConfig(model_actors=4), use_gpu=True)
+
+    assert pool == ModelPool(actors=4, cpus=1.0, gpus=0.25)
+    assert _leaves_cpu_for_reads(pool, 16)
+
+
 def test_gpus_present_but_unused_are_not_reserved() -> None:
     pool = size_model_pool(16, 4, DEFAULT, use_gpu=False)
 
