@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from pipeline import schema as S
 from pipeline import store
-from pipeline.config import Config, config_as_dict
+from pipeline.config import Config, ModelsConfig, config_as_dict
 from pipeline.graph import analyze_photos, cluster_uses_gpus
 from pipeline.models import create_detector, create_embedder
 from pipeline.plan import plan_run
@@ -120,6 +120,13 @@ def split_rows(analyzed: pa.Table, listing: pa.Table, run_id: str, model: str, d
     return images, faces
 
 
+def models_on_driver(models: ModelsConfig) -> ModelsConfig:
+    """The models as the driver loads them to read their ids and dimension: on its CPU (it may have
+    no GPU), with the configured engines, which are installed where the job runs (the CPU default,
+    OpenVINO, may be missing on a GPU node). Ids depend on neither the device nor the engine."""
+    return models.model_copy(update={"device": "cpu"})
+
+
 def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = None) -> EmbedSummary:
     """Bring the tables at ``dst`` up to date with the photos of ``src`` (or of an explicit ``listing``).
 
@@ -129,9 +136,7 @@ def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = Non
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
     storage = config.resolved_storage()
     cluster_uses_gpus(config)  # a device the cluster lacks fails here, before any work
-    # the model ids and dimension, read on the driver (which may have no GPU): ids do not depend on
-    # the device or engine
-    on_driver = config.models.model_copy(update={"device": "cpu", "detector_engine": "auto", "embedder_engine": "auto"})
+    on_driver = models_on_driver(config.models)
     detector, embedder = create_detector(on_driver), create_embedder(on_driver)
     spent: dict[str, float] = {}
     with timed(spent, "list"):

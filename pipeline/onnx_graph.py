@@ -130,7 +130,7 @@ def _run(op: str, args: list, attrs: dict) -> torch.Tensor:
         return F.conv2d(x, args[1], args[2] if len(args) > 2 else None, attrs.get("strides", [1, 1]),
                         _pads(attrs), attrs.get("dilations", [1, 1]), attrs.get("group", 1))
     if op == "BatchNormalization":
-        return F.batch_norm(x, args[3].to(x.dtype), args[4].to(x.dtype), args[1], args[2], False, 0.0, attrs.get("epsilon", 1e-5))
+        return F.batch_norm(x, args[3].to(args[1].dtype), args[4].to(args[1].dtype), args[1], args[2], False, 0.0, attrs.get("epsilon", 1e-5))
     if op == "PRelu":
         return torch.where(x >= 0, x, x * args[1].to(x.dtype))
     if op == "Relu":

@@ -67,3 +67,20 @@ def test_unknown_models_and_devices_fail_with_a_fix():
         create_detector(ModelsConfig(detector="retina"))
     with pytest.raises(ConfigError, match="models.device"):
         create_embedder(ModelsConfig(device="cuda"))
+
+
+def test_the_driver_reads_model_ids_with_the_configured_engines(monkeypatch):
+    # a GPU node may lack OpenVINO (the CPU default): the driver must not load it when torch is configured
+    import pipeline.models as models_module
+    from pipeline.ingest import models_on_driver
+
+    def no_openvino(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'openvino'")
+
+    monkeypatch.setattr(models_module, "OpenVinoEmbedder", no_openvino)
+    configured = ModelsConfig(device="cuda", detector_engine="torch", embedder_engine="torch")
+    on_driver = models_on_driver(configured)
+    embedder = create_embedder(on_driver)
+
+    assert on_driver.device == "cpu" and embedder.device == "cpu"
+    assert embedder.model_id == create_embedder(ModelsConfig(device="cpu", embedder_engine="onnxruntime")).model_id
