@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.batch_shapes import pad_batch
+
 
 @dataclass(frozen=True)
 class Detections:
@@ -202,7 +204,9 @@ class YuNetTorchDetector:
             if scale != 1.0:
                 small = F.interpolate(small, size=(small_h, small_w), mode="bilinear", antialias=True, align_corners=False)
             padded = F.pad(small, (0, pad_to_stride(small_w) - small_w, 0, pad_to_stride(small_h) - small_h))
-        candidates = self._run(padded)
+        if self.device == "cuda":  # few distinct shapes for cuDNN's plan cache
+            padded = pad_batch(padded)
+        candidates = self._run(padded)[: len(photos)]
         return [self._finish(rows, (height, width), (small_h, small_w)) for rows in candidates]
 
     def _finish(self, rows: np.ndarray, original_shape: tuple, small_shape: tuple) -> Detections:

@@ -6,6 +6,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.batch_shapes import pad_batch
+
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm (zero rows stay zero)."""
@@ -108,5 +110,8 @@ class TorchEmbedder:
             if isinstance(crops, np.ndarray):
                 crops = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2)
             batch = (crops.to(self.dtype) - self.mean) / self.std
-            out = self.network(batch)[0].float()
-            return l2_normalize(out.reshape(len(batch), -1).cpu().numpy())
+            n = len(batch)
+            if self.device == "cuda":  # few distinct shapes for cuDNN's plan cache
+                batch = pad_batch(batch)
+            out = self.network(batch)[0][:n].float()
+            return l2_normalize(out.reshape(n, -1).cpu().numpy())
