@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import time
 
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--method", default="graph", choices=["graph", "hdbscan", "kmeans"])
     parser.add_argument("--set", action="append", default=[], metavar="cluster.KEY=VALUE")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # progress on stderr
     config = load_config(None, [*args.set, f"cluster.method={args.method}"])
     identities = args.identities or args.faces // 26
     expected = identities * sum(args.faces_per_identity) / 2

@@ -15,6 +15,7 @@ cluster's mean direction).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import faiss
@@ -62,8 +63,12 @@ def knn_graph(vectors: np.ndarray, k: int, index: IndexConfig | None = None, flo
     config = (index or IndexConfig()).model_copy(update={"k": k, "recall_floor": floor})
     entries = pa.table({KEY: pa.array(np.arange(len(vectors)).astype(str))})
     built = VectorIndex.build(batches_of(entries, vectors, config.batch_rows), len(vectors), vectors.shape[1], config)
+    log.info("kNN graph over %d faces: %s built in %.1f s, %s", len(vectors), built.plan.factory,
+             built.info["build_seconds"], built.tuning)
     rows = np.array(built.entries[KEY].to_pylist()).astype(np.int64)
+    started = time.perf_counter()
     similarities, positions = built.search(vectors, min(k + 1, len(vectors)))
+    log.info("kNN graph: every face searched in %.1f s", time.perf_counter() - started)
     neighbours = np.where(positions >= 0, rows[np.maximum(positions, 0)], -1)
     own = neighbours == np.arange(len(vectors))[:, None]
     keep = np.argsort(own, axis=1, kind="stable")[:, :k]  # drop each face's own hit, keep the order

@@ -310,7 +310,8 @@ def run_training(config: Config, output: str) -> dict:
     test_ref = None
     if pairs:
         test = aligned_crops(test_photos, str(out / "tables" / "held-out"), config)
-        test_ref = ray.put((dict(zip(test.uris.tolist(), test.crops)), pairs, str(Path(cfg.lfw) / "images")))
+        # absolute: the workers resolve the pairs' photos from another working directory
+        test_ref = ray.put((dict(zip(test.uris.tolist(), test.crops)), pairs, str((Path(cfg.lfw) / "images").resolve())))
     args = {"train": cfg.model_dump(), "output": str(out), "train_data": ray.put((train.crops, train.labels)),
             "test_data": test_ref, "train_uris": train.uris.tolist()}
     trainer = TorchTrainer(

@@ -44,7 +44,8 @@ def labelled(lfw_dir: Path, tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _command(data: Path, lfw_dir: Path, output: Path, settings: list[str]) -> list[str]:
-    sets = [f"train.data={data}", f"train.lfw={lfw_dir}", *settings]
+    # LFW as a user types it, relative to where the command runs (Ray Train workers run elsewhere)
+    sets = [f"train.data={data}", f"train.lfw={os.path.relpath(lfw_dir)}", *settings]
     return [sys.executable, "-m", "jobs.cli", "train", "--output", str(output), *[a for s in sets for a in ("--set", s)]]
 
 
