@@ -210,7 +210,8 @@ def cluster_faces(vectors: np.ndarray, image_ids: np.ndarray, config: ClusterCon
         labels = kmeans_labels(vectors, config.kmeans_k, config.seed)
     else:
         floor = config.similarity - GRAPH_RECALL_MARGIN
-        similarities, neighbours = knn_graph(vectors, min(config.neighbours, len(vectors) - 1), index, floor)
+        graph_index = (index or IndexConfig()).model_copy(update={"target_recall": config.graph_recall})
+        similarities, neighbours = knn_graph(vectors, min(config.neighbours, len(vectors) - 1), graph_index, floor)
         labels = graph_average_linkage(similarities, neighbours, config.similarity)
         if config.method == "kmeans":  # k = the clusters the graph method finds
             k = int(np.sum(np.bincount(labels) >= config.min_cluster_size)) or 1

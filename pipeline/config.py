@@ -118,6 +118,10 @@ class ClusterConfig(_Section):
         description="graph: two groups merge while their faces' mean cosine similarity is at least this.",
     )
     neighbours: int = Field(default=30, ge=2, description="graph: neighbours per face in the kNN graph.")
+    graph_recall: float = Field(
+        default=0.9, gt=0, le=1, description="graph: recall the kNN graph's index is tuned to, over the neighbours at most "
+        "0.1 below cluster.similarity (index.target_recall is for search; a face missing one of 30 neighbours still joins its person).",
+    )
     min_cluster_size: int = Field(default=2, ge=1, description="Smaller clusters become noise (cluster_id -1).")
     min_face_side: float = Field(
         default=40, ge=0, description="Faces whose box is shorter (photo px) stay unclustered: too blurred to tell apart."
