@@ -8,7 +8,8 @@ import pyarrow as pa
 from pipeline import schema as S
 from pipeline.align import CROP_SIZE, align_faces, align_faces_torch
 from pipeline.config import DecodeConfig, ModelsConfig
-from pipeline.decode import Decoded, DecodeError, decode_image, decode_on_device_or_cpu, is_for_device, pixels_of
+from pipeline.decode import (Decoded, DecodeError, decode_image, decode_on_device_or_cpu, is_for_device, pixels_of,
+                             pixels_or_error)
 from pipeline.detect import Detections, YuNetTorchDetector
 from pipeline.embed import TorchEmbedder
 from pipeline.models import create_detector, create_embedder
@@ -131,7 +132,7 @@ class AnalyzeFaces:
             if self.on_device:
                 decoded = decode_on_device_or_cpu(payloads, self.embedder.device, self.max_pixels)
             else:
-                decoded = [d.pixels if isinstance(d := decode_image(data, self.max_pixels), Decoded) else d for data in payloads]
+                decoded = [pixels_or_error(data, self.max_pixels) for data in payloads]
         failed = {i: str(d) for i, d in zip(waiting, decoded) if isinstance(d, DecodeError)}
         images.update((i, d) for i, d in zip(waiting, decoded) if i not in failed)
         return dict(sorted(images.items())), failed

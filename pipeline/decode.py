@@ -210,6 +210,12 @@ def decode_jpegs_on_device(payloads: list[bytes], device: str) -> list:
     return decode_jpeg(encoded, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True)
 
 
+def pixels_or_error(data: bytes, max_pixels: int) -> np.ndarray | DecodeError:
+    """A file decoded on the CPU at full resolution: its HxWx3 pixels, or why it failed."""
+    image = decode_image(data, max_pixels)
+    return image.pixels if isinstance(image, Decoded) else image
+
+
 def decode_on_device_or_cpu(payloads: list[bytes], device: str, max_pixels: int) -> list:
     """Each JPEG decoded on the GPU, in one nvJPEG batch; where the batch fails, one at a time, and a
     file the GPU refuses decodes on the CPU instead (an HxWx3 array, or a DecodeError)."""
@@ -221,6 +227,5 @@ def decode_on_device_or_cpu(payloads: list[bytes], device: str, max_pixels: int)
             try:
                 decoded.extend(decode_jpegs_on_device([data], device))
             except RuntimeError:
-                image = decode_image(data, max_pixels)
-                decoded.append(image.pixels if isinstance(image, Decoded) else image)
+                decoded.append(pixels_or_error(data, max_pixels))
         return decoded
