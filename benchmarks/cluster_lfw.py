@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import schema as S
-from pipeline.cluster import NEW, assign_incrementally, cluster_faces, finish, knn_graph
+from pipeline.cluster import NEW, assign_incrementally, cluster_faces, finish
+from pipeline.knn_graph import knn_graph
 from pipeline.cluster_metrics import clustering_metrics
 from pipeline.config import load_config
 from pipeline.lfw_eval import central_faces_index

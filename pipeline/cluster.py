@@ -1,11 +1,11 @@
 """Identity clustering of face embeddings, without an n x n matrix.
 
 Methods (chosen from measured results on LFW, see the README):
-- graph (default): a kNN graph from a FAISS index, then average linkage constrained to the graph's
+- graph (default): a kNN graph from a FAISS index (``knn_graph``), then average linkage constrained to the graph's
   edges (``average_linkage``, by reciprocal best-neighbour rounds): two groups merge
   while the mean similarity between their faces stays at or above ``cluster.similarity``. Average
   linkage resists the chaining that single-linkage schemes (DBSCAN, connected components) suffer
-  between look-alikes.
+  between look-alikes. With ``cluster.distributed`` both steps run as Ray tasks (``cluster_on_ray``).
 - hdbscan: the hdbscan package on the unit vectors (Euclidean distance, monotone in cosine).
 - kmeans: FAISS k-means on the unit vectors, k given or estimated by the graph method.
 Then: faces of one photo are split apart (cannot-link), clusters below ``min_cluster_size`` become
@@ -15,17 +15,16 @@ cluster's mean direction).
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
-import pyarrow as pa
-import scipy.sparse as sparse
 
 from pipeline import schema as S
+from pipeline.cluster_on_ray import distributed_graph_labels
 from pipeline.config import ClusterConfig, IndexConfig
-from pipeline.index import KEY, VectorIndex, batches_of
+from pipeline.knn_graph import knn_graph
+from pipeline.linkage import graph_average_linkage
 
 log = logging.getLogger(__name__)
 
@@ -50,100 +49,6 @@ class Clustering:
 
 
 GRAPH_RECALL_MARGIN = 0.1  # recall is tuned over neighbours this far below the merge threshold (at 0.2: twice the time, same F)
-# every face is a query of the graph's index, so a better-built HNSW graph pays back: at 300k faces
-# efConstruction 100 took 100 s to build and reached the recall at efSearch 96 (search 91 s), where 40
-# took 42 s and needed efSearch 256 (search 178 s)
-GRAPH_EF_CONSTRUCTION = 100
-
-
-def knn_graph(vectors: np.ndarray, k: int, index: IndexConfig | None = None, floor: float = -1.0) -> tuple[np.ndarray, np.ndarray]:
-    """(similarities, neighbours), n x k: each face's k nearest other faces, from the FAISS index
-    that ``index`` plans for them (exact up to 50,000 faces, then HNSW while it fits the memory budget),
-    tuned to index.target_recall over the neighbours at least ``floor`` similar: a face of nobody has
-    only far neighbours, which no clustering uses. (HNSW finds a face's own people, tight groups well
-    apart from everyone else, at low efSearch; an IVF list holds bits of many people, so IVF needs to
-    scan a large share of the lists for the same recall: the whole clustering of 300k synthetic faces
-    took 222 s on HNSW against 520 s on IVF-Flat.)"""
-    config = index or IndexConfig()
-    config = config.model_copy(update={"k": k, "recall_floor": floor,
-                                       "hnsw_ef_construction": max(config.hnsw_ef_construction, GRAPH_EF_CONSTRUCTION)})
-    entries = pa.table({KEY: pa.array(np.arange(len(vectors)).astype(str))})
-    built = VectorIndex.build(batches_of(entries, vectors, config.batch_rows), len(vectors), vectors.shape[1], config)
-    log.info("kNN graph over %d faces: %s built in %.1f s, %s", len(vectors), built.plan.factory,
-             built.info["build_seconds"], built.tuning)
-    rows = np.array(built.entries[KEY].to_pylist()).astype(np.int64)
-    started = time.perf_counter()
-    similarities, positions = built.search(vectors, min(k + 1, len(vectors)))
-    log.info("kNN graph: every face searched in %.1f s", time.perf_counter() - started)
-    neighbours = np.where(positions >= 0, rows[np.maximum(positions, 0)], -1)
-    own = neighbours == np.arange(len(vectors))[:, None]
-    keep = np.argsort(own, axis=1, kind="stable")[:, :k]  # drop each face's own hit, keep the order
-    return np.take_along_axis(similarities, keep, 1), np.take_along_axis(neighbours, keep, 1)
-
-
-def undirected_edges(similarities: np.ndarray, neighbours: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The kNN lists (row i: face i's neighbours) as undirected edges (a < b, each pair once) with
-    their similarity."""
-    n, k = neighbours.shape
-    rows = np.repeat(np.arange(n), k)
-    cols, sims = neighbours.ravel(), similarities.ravel().astype(np.float64)
-    keep = (cols >= 0) & (cols != rows)
-    rows, cols, sims = rows[keep], cols[keep], sims[keep]
-    lower, upper = np.minimum(rows, cols), np.maximum(rows, cols)
-    span = int(upper.max(initial=0)) + 1
-    pairs, first = np.unique(lower * span + upper, return_index=True)
-    return pairs // span, pairs % span, sims[first]
-
-
-def _edge_matrix(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, n: int) -> sparse.csr_matrix:
-    return sparse.csr_matrix((values, (rows, cols)), shape=(n, n))
-
-
-def average_linkage(a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes: int, similarity: float) -> np.ndarray:
-    """Average linkage along a sparse graph, cut where the mean similarity falls below ``similarity``;
-    returns a cluster number per node. The graph is ``nodes`` faces and undirected edges (a, b) with
-    their similarities. Two clusters' linkage is the mean similarity of the edges between them (with
-    every edge present: classic average linkage).
-
-    Written here (reciprocal agglomerative clustering, as in Google's parallel HAC work): each round
-    merges every pair of clusters that are each other's best neighbour above the threshold, then
-    coarsens the edge sums and counts with one sparse product. Average linkage is reducible, so this
-    gives the same tree as merging one pair at a time, in O(edges) memory and a few dozen
-    vectorised rounds; scikit-learn's connectivity-constrained version took 7.4 GB and 100 s for
-    100k faces.
-    """
-    totals = _edge_matrix(np.r_[similarities, similarities], np.r_[a, b], np.r_[b, a], nodes)
-    counts = _edge_matrix(np.ones(2 * len(similarities)), np.r_[a, b], np.r_[b, a], nodes)
-    cluster_of = np.arange(nodes)
-    size = nodes
-    while totals.nnz:
-        linkage = totals.multiply(counts.power(-1)).tocsr()  # mean similarity per cluster pair
-        linkage.data += 2.0  # > 0 on every edge: argmax never picks a non-edge
-        best = np.asarray(linkage.argmax(axis=1)).ravel()
-        best_value = np.asarray(linkage.max(axis=1).todense()).ravel() - 2.0
-        ids = np.arange(size)
-        mutual = (best[best] == ids) & (best_value >= similarity) & (ids < best)
-        if not mutual.any():
-            break
-        target = ids.copy()
-        target[best[mutual]] = ids[mutual]  # each merged pair keeps its lower id
-        kept, renumbered = np.unique(target, return_inverse=True)
-        assign = sparse.csr_matrix((np.ones(size), (ids, renumbered)), shape=(size, len(kept)))
-        totals = (assign.T @ totals @ assign).tocsr()
-        counts = (assign.T @ counts @ assign).tocsr()
-        for matrix in (totals, counts):  # edges inside a cluster are no longer edges
-            matrix.setdiag(0)
-            matrix.eliminate_zeros()
-        cluster_of = renumbered[cluster_of]
-        size = len(kept)
-    return cluster_of
-
-
-def graph_average_linkage(similarities: np.ndarray, neighbours: np.ndarray, similarity: float) -> np.ndarray:
-    """Average linkage of n faces along their kNN lists (n x k similarities and neighbour rows)."""
-    a, b, sims = undirected_edges(similarities, neighbours)
-    return average_linkage(a, b, sims, len(neighbours), similarity)
-
 
 def hdbscan_labels(vectors: np.ndarray, min_cluster_size: int, min_samples: int) -> np.ndarray:
     import hdbscan
@@ -211,8 +116,11 @@ def cluster_faces(vectors: np.ndarray, image_ids: np.ndarray, config: ClusterCon
     else:
         floor = config.similarity - GRAPH_RECALL_MARGIN
         graph_index = (index or IndexConfig()).model_copy(update={"target_recall": config.graph_recall})
-        similarities, neighbours = knn_graph(vectors, min(config.neighbours, len(vectors) - 1), graph_index, floor)
-        labels = graph_average_linkage(similarities, neighbours, config.similarity)
+        k = min(config.neighbours, len(vectors) - 1)
+        if config.distributed:
+            labels = distributed_graph_labels(vectors, k, graph_index, floor, config)
+        else:
+            labels = graph_average_linkage(*knn_graph(vectors, k, graph_index, floor), config.similarity)
         if config.method == "kmeans":  # k = the clusters the graph method finds
             k = int(np.sum(np.bincount(labels) >= config.min_cluster_size)) or 1
             log.info("k-means with k=%d", k)

@@ -122,6 +122,14 @@ class ClusterConfig(_Section):
         default=0.9, gt=0, le=1, description="graph: recall the kNN graph's index is tuned to, over the neighbours at most "
         "0.1 below cluster.similarity (index.target_recall is for search; a face missing one of 30 neighbours still joins its person).",
     )
+    distributed: bool = Field(
+        default=False, description="graph: build and search the kNN graph and run the linkage as Ray tasks (ray.address: the "
+        "cluster; the same clusters as on one machine, up to the indexes' approximation).",
+    )
+    shard_faces: int = Field(
+        default=1_000_000, ge=1000, description="graph, distributed: faces per kNN-graph index shard (a worker holds one shard "
+        "at a time: about 0.8 GB per million 128-d faces on HNSW).",
+    )
     min_cluster_size: int = Field(default=2, ge=1, description="Smaller clusters become noise (cluster_id -1).")
     min_face_side: float = Field(
         default=40, ge=0, description="Faces whose box is shorter (photo px) stay unclustered: too blurred to tell apart."

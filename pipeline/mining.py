@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from pipeline.cluster import knn_graph
+from pipeline.knn_graph import knn_graph
 from pipeline.losses import TRIPLET_MARGIN
 
 STRATEGIES = ("hard", "semi_hard")

@@ -16,6 +16,7 @@ from pipeline import schema as S
 from pipeline.cluster import NEW, Clustering, assign_incrementally, cluster_faces, stable_ids
 from pipeline.cluster_metrics import clustering_metrics
 from pipeline.config import Config, ConfigError
+from pipeline.graph import connect
 from pipeline.lfw_eval import central_faces_index
 from pipeline.tables import committed_faces, read_clustering, read_table, write_clustering
 
@@ -55,6 +56,8 @@ def run_cluster(tables: str, config: Config, incremental: bool = False) -> dict:
     summary. A full run keeps the ids of earlier clusters it overlaps; ``incremental`` only places
     faces added since the last run (earlier clusters keep their ids and members)."""
     started = time.perf_counter()
+    if config.cluster.distributed:
+        connect(config.ray)
     storage = config.resolved_storage()
     snapshot = committed_faces(tables, storage)
     faces = snapshot.read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.DET_SCORE, S.EMBEDDING], config.index.batch_rows)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from pipeline.cluster import NEW, assign_incrementally, cluster_faces, finish, knn_graph, separate_same_photo, stable_ids
+from pipeline.cluster import NEW, assign_incrementally, cluster_faces, finish, separate_same_photo, stable_ids
+from pipeline.knn_graph import knn_graph
 from pipeline.cluster_metrics import clustering_metrics
 from pipeline.config import ClusterConfig
 from pipeline.synthetic import face_like_embeddings

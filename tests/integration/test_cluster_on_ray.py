@@ -1,0 +1,70 @@
+"""The graph method spread over a local two-node Ray cluster gives the one-machine clusters."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.cluster import cluster_faces
+from pipeline.cluster_metrics import clustering_metrics
+from pipeline.cluster_on_ray import linkage_by_components, sharded_knn_graph
+from pipeline.config import ClusterConfig, IndexConfig
+from pipeline.knn_graph import knn_graph
+from pipeline.linkage import average_linkage, undirected_edges
+from pipeline.synthetic import face_like_embeddings
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray.shutdown()
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    nodes.add_node(num_cpus=1)
+    nodes.wait_for_nodes()
+    ray.init(address=nodes.address, log_to_driver=False)
+    yield nodes
+    ray.shutdown()
+    nodes.shutdown()
+
+
+@pytest.fixture(scope="module")
+def faces():
+    data = face_like_embeddings(150, faces_per_identity=(1, 40), noise_faces=200, seed=4)
+    return data.vectors, np.where(data.labels >= 0, data.labels, -1 - np.arange(len(data.labels)))
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    pairs = np.unique(np.stack([a, b]), axis=1)
+    return pairs.shape[1] == len(np.unique(a)) == len(np.unique(b))
+
+
+def test_sharded_graph_equals_one_index(two_nodes, faces) -> None:
+    vectors, _ = faces
+    assert len(vectors) > 3000, "three shards of 1,000 faces or more"
+    one = knn_graph(vectors, 30, IndexConfig(), floor=0.35)
+    sharded = sharded_knn_graph(vectors, 30, IndexConfig(), floor=0.35, shard_faces=1000)
+    assert np.mean(one[1] == sharded[1]) > 0.999  # exact search both ways: only float ties may differ
+    np.testing.assert_allclose(np.sort(one[0], axis=1), np.sort(sharded[0], axis=1), atol=1e-5)
+    assert not np.any(sharded[1] == np.arange(len(vectors))[:, None]), "a face is never its own neighbour"
+
+
+def test_linkage_by_components_equals_one_linkage(two_nodes, faces) -> None:
+    vectors, _ = faces
+    a, b, similarities = undirected_edges(*knn_graph(vectors, 30))
+    whole = average_linkage(a, b, similarities, len(vectors), 0.45)
+    split = linkage_by_components(a, b, similarities, len(vectors), 0.45, tasks=3)
+    assert _same_partition(whole, split)
+    assert len(np.unique(whole)) < len(vectors) / 2, "the graph has clusters to find"
+
+
+def test_distributed_graph_method_finds_the_same_people(two_nodes, faces) -> None:
+    vectors, truth = faces
+    photos = np.arange(len(vectors)).astype(str)
+    here = cluster_faces(vectors, photos, ClusterConfig()).labels
+    spread = cluster_faces(vectors, photos, ClusterConfig(distributed=True, shard_faces=1000)).labels
+    alone = -1 - np.arange(len(vectors))  # each unclustered face on its own
+    assert _same_partition(np.where(here >= 0, here, alone), np.where(spread >= 0, spread, alone))
+    assert clustering_metrics(spread, truth)["bcubed_f"] > 0.95
