@@ -5,7 +5,7 @@ Methods (chosen from measured results on LFW, see the README):
   edges (``average_linkage``, by reciprocal best-neighbour rounds): two groups merge
   while the mean similarity between their faces stays at or above ``cluster.similarity``. Average
   linkage resists the chaining that single-linkage schemes (DBSCAN, connected components) suffer
-  between look-alikes. With ``cluster.distributed`` both steps run as Ray tasks (``cluster_on_ray``).
+  between look-alikes. With ``cluster.distributed`` both steps run as Ray tasks (``graph.graph_labels_on_ray``).
 - hdbscan: the hdbscan package on the unit vectors (Euclidean distance, monotone in cosine).
 - kmeans: FAISS k-means on the unit vectors, k given or estimated by the graph method.
 Then: faces of one photo are split apart (cannot-link), clusters below ``min_cluster_size`` become
@@ -21,8 +21,8 @@ import faiss
 import numpy as np
 
 from pipeline import schema as S
-from pipeline.cluster_on_ray import distributed_graph_labels
 from pipeline.config import ClusterConfig, IndexConfig
+from pipeline.graph import graph_labels_on_ray
 from pipeline.knn_graph import knn_graph
 from pipeline.linkage import graph_average_linkage
 
@@ -118,7 +118,7 @@ def cluster_faces(vectors: np.ndarray, image_ids: np.ndarray, config: ClusterCon
         graph_index = (index or IndexConfig()).model_copy(update={"target_recall": config.graph_recall})
         k = min(config.neighbours, len(vectors) - 1)
         if config.distributed:
-            labels = distributed_graph_labels(vectors, k, graph_index, floor, config)
+            labels = graph_labels_on_ray(vectors, k, graph_index, floor, config)
         else:
             labels = graph_average_linkage(*knn_graph(vectors, k, graph_index, floor), config.similarity)
         if config.method == "kmeans":  # k = the clusters the graph method finds

@@ -127,8 +127,8 @@ class ClusterConfig(_Section):
         "cluster; the same clusters as on one machine, up to the indexes' approximation).",
     )
     shard_faces: int = Field(
-        default=1_000_000, ge=1000, description="graph, distributed: faces per kNN-graph index shard (a worker holds one shard "
-        "at a time: about 0.8 GB per million 128-d faces on HNSW).",
+        default=2_000_000, ge=1000, description="graph, distributed: faces per kNN-graph index shard (a worker holds one shard "
+        "at a time: about 1 GB per million 128-d faces on HNSW; more shards cost search time).",
     )
     min_cluster_size: int = Field(default=2, ge=1, description="Smaller clusters become noise (cluster_id -1).")
     min_face_side: float = Field(

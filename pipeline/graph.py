@@ -1,23 +1,36 @@
-"""Wires the stages into one Ray Data pipeline, sized from the cluster's resources.
+"""Wires the stages into Ray, sized from the cluster's resources.
 
-read + decode run as CPU tasks; detect/align/embed run in a pool of model actors (one per GPU, or
-one per CPU). The driver consumes analysed photo rows as a stream. Ray Data retries tasks and
-restarts model actors lost with a node (its defaults: max_restarts=-1, max_task_retries=-1).
+The embed job: one Ray Data pipeline. read + decode run as CPU tasks; detect/align/embed run in a
+pool of model actors (one per GPU, or one per CPU). The driver consumes analysed photo rows as a
+stream. Ray Data retries tasks and restarts model actors lost with a node (its defaults:
+max_restarts=-1, max_task_retries=-1).
+
+The graph clustering method with ``cluster.distributed``: index shards built by tasks into the
+object store, search tasks over blocks of faces, then linkage tasks over independent groups of the
+graph's components (``linkage.linkage_groups``). Tasks are retried and lost objects rebuilt from
+their lineage (Ray's defaults). Each task reports its seconds and its worker's peak memory.
 """
 from __future__ import annotations
 
 import logging
+import math
 import os
+import resource
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import faiss
+import numpy as np
 import pyarrow as pa
 import ray
 
 from pipeline import schema as S
 from pipeline.analyze import AnalyzeFaces
-from pipeline.config import Config, ConfigError, RayConfig
+from pipeline.config import ClusterConfig, Config, ConfigError, IndexConfig, RayConfig
 from pipeline.decode import decode_photos
+from pipeline.knn_graph import even_ranges, graph_index, nearest_in_shards
+from pipeline.linkage import average_linkage, join_groups, linkage_groups, undirected_edges
 from pipeline.store import read_photos
 
 log = logging.getLogger(__name__)
@@ -112,3 +125,77 @@ def analyze_photos(uris: list[str], config: Config) -> Iterator[pa.Table]:
         )
     )
     yield from dataset.iter_batches(batch_format="pyarrow", batch_size=None)
+
+
+MIN_SEARCH_BLOCK = 10_000  # faces per search task at least: each task loads every index shard once
+
+
+def _task_report(started: float, **figures) -> dict:
+    return {**figures, "seconds": round(time.perf_counter() - started, 1),
+            "worker_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def _use_assigned_cpus() -> None:
+    """FAISS threads = the CPUs Ray gave this task (a reused worker keeps its first task's OpenMP setting)."""
+    faiss.omp_set_num_threads(max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1))))
+
+
+@ray.remote(num_cpus=1)
+def _build_shard(vectors, first: int, stop: int, k: int, index: IndexConfig, floor: float):
+    started = time.perf_counter()
+    _use_assigned_cpus()
+    built = graph_index(vectors[first:stop], k, index, floor, first)
+    return built, _task_report(started, faces=stop - first, ef_search=built.tuning.value)
+
+
+@ray.remote(num_cpus=1)
+def _search_shards(vectors, first: int, stop: int, shards: list, k: int):
+    started = time.perf_counter()
+    _use_assigned_cpus()
+    found = nearest_in_shards(vectors[first:stop], first, (ray.get(shard) for shard in shards), k)
+    return found, _task_report(started, faces=stop - first)
+
+
+@ray.remote(num_cpus=1)
+def _link(group, similarity: float):
+    started = time.perf_counter()
+    labels = average_linkage(group.a, group.b, group.similarities, len(group.nodes), similarity)
+    return labels, _task_report(started, faces=len(group.nodes), edges=len(group.a))
+
+
+def knn_graph_on_ray(vectors: np.ndarray, k: int, index: IndexConfig, floor: float, shard_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """``knn_graph``'s (similarities, neighbours) from index shards of at most ``shard_faces`` faces,
+    each built by a task (a lone shard takes a whole node's CPUs: HNSW builds in threads) and left in
+    the object store; search tasks take blocks of faces through every shard in turn."""
+    n = len(vectors)
+    shared = ray.put(np.ascontiguousarray(vectors, np.float32))
+    shards = even_ranges(n, math.ceil(n / shard_faces))
+    node_cpus = max(int(node["Resources"].get("CPU", 1)) for node in ray.nodes() if node["Alive"])
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    started = time.perf_counter()
+    built = [_build_shard.options(num_returns=2, num_cpus=max(1, min(node_cpus, cpus // len(shards)))).remote(
+        shared, first, stop, k, index, floor) for first, stop in shards]
+    reports = ray.get([report for _, report in built])
+    log.info("kNN graph: %d index shards built in %.1f s: %s", len(shards), time.perf_counter() - started, reports)
+    blocks = even_ranges(n, max(1, min(math.ceil(n / MIN_SEARCH_BLOCK), 2 * cpus)))
+    started = time.perf_counter()
+    results = ray.get([_search_shards.remote(shared, first, stop, [shard for shard, _ in built], k) for first, stop in blocks])
+    log.info("kNN graph: %d faces searched in %d blocks in %.1f s: %s", n, len(blocks), time.perf_counter() - started,
+             [report for _, report in results])
+    return np.vstack([found[0] for found, _ in results]), np.vstack([found[1] for found, _ in results])
+
+
+def linkage_on_ray(a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes: int, similarity: float,
+                   tasks: int) -> np.ndarray:
+    """``average_linkage`` of the graph by up to ``tasks`` tasks, one per group of its components."""
+    groups = linkage_groups(a, b, similarities, nodes, similarity, tasks)
+    log.info("linkage: %d faces with an edge >= %.2f in %d tasks", sum(len(g.nodes) for g in groups), similarity, len(groups))
+    results = ray.get([_link.remote(group, similarity) for group in groups])
+    log.info("linkage tasks: %s", [report for _, report in results])
+    return join_groups(nodes, groups, [labels for labels, _ in results])
+
+
+def graph_labels_on_ray(vectors: np.ndarray, k: int, index: IndexConfig, floor: float, config: ClusterConfig) -> np.ndarray:
+    """The graph method's cluster number per face, its kNN graph and its linkage run as Ray tasks."""
+    graph = undirected_edges(*knn_graph_on_ray(vectors, k, index, floor, config.shard_faces))
+    return linkage_on_ray(*graph, len(vectors), config.similarity, max(1, int(ray.cluster_resources().get("CPU", 1))))

@@ -1,8 +1,13 @@
-"""Average linkage along a sparse similarity graph, without an n x n matrix."""
+"""Average linkage along a sparse similarity graph, without an n x n matrix, in one piece or split
+into independent groups of components (what Ray tasks do for large graphs: ``graph.linkage_on_ray``)."""
 from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sparse
+from scipy.sparse.csgraph import connected_components
 
 
 def undirected_edges(similarities: np.ndarray, neighbours: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -67,3 +72,56 @@ def graph_average_linkage(similarities: np.ndarray, neighbours: np.ndarray, simi
     """Average linkage of n faces along their kNN lists (n x k similarities and neighbour rows)."""
     a, b, sims = undirected_edges(similarities, neighbours)
     return average_linkage(a, b, sims, len(neighbours), similarity)
+
+
+@dataclass(frozen=True)
+class LinkageGroup:
+    """Whole components of a graph: their nodes (ascending) and the edges among them, numbered
+    within the group (node i of the group is ``nodes[i]``)."""
+
+    nodes: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    similarities: np.ndarray
+
+
+def linkage_groups(a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes: int, similarity: float,
+                   groups: int) -> list[LinkageGroup]:
+    """The graph cut into up to ``groups`` independent average-linkage problems of similar edge counts.
+
+    Average linkage merges two groups only when the mean similarity of the edges between them
+    reaches ``similarity``, so only groups joined by at least one edge at or above it: the connected
+    components of those edges never share a cluster, and the edges between components (all below
+    the threshold) never matter. Whole components are packed, largest first onto the lightest
+    group; ``average_linkage`` of each group gives the clusters of the whole graph exactly (local
+    numbering keeps the global order, so ties break alike). Nodes without such an edge are left out:
+    they stay alone."""
+    strong = similarities >= similarity
+    _, component = connected_components(sparse.coo_matrix((np.ones(int(strong.sum())), (a[strong], b[strong])),
+                                                          shape=(nodes, nodes)), directed=False)
+    inside = component[a] == component[b]
+    a, b, similarities = a[inside], b[inside], similarities[inside]
+    load = np.bincount(component[a], minlength=component.max(initial=-1) + 1)
+    group_of = np.full(len(load), -1)
+    lightest = [(0, g) for g in range(groups)]
+    for c in np.argsort(-load, kind="stable")[: int(np.sum(load > 0))]:
+        weight, g = heapq.heappop(lightest)
+        group_of[c] = g
+        heapq.heappush(lightest, (weight + int(load[c]), g))
+    edge_group, node_group = group_of[component[a]], group_of[component]
+    cut = []
+    for g in range(groups):
+        members, mine = np.flatnonzero(node_group == g), edge_group == g
+        if len(members):
+            cut.append(LinkageGroup(members, np.searchsorted(members, a[mine]), np.searchsorted(members, b[mine]),
+                                    similarities[mine]))
+    return cut
+
+
+def join_groups(nodes: int, groups: list[LinkageGroup], group_labels: list[np.ndarray]) -> np.ndarray:
+    """One cluster number per node from each group's ``average_linkage`` labels (nodes in no group alone)."""
+    labels, offset = np.arange(nodes), nodes
+    for group, local in zip(groups, group_labels):
+        labels[group.nodes] = offset + local
+        offset += len(group.nodes)
+    return labels

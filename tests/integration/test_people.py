@@ -73,6 +73,17 @@ def test_cluster_groups_the_people_and_eval_scores_it(embedded, method: str) -> 
                            "bcubed_f", "nmi", "clusters", "noise_fraction"}
 
 
+def test_cluster_on_ray_gives_the_same_clusters(embedded) -> None:
+    _, tables, _ = embedded
+    facepipe("cluster", "--tables", str(tables))
+    here = read_clustering(str(tables), "clusters")
+    summary = facepipe("cluster", "--tables", str(tables), "--set", "cluster.distributed=true")
+    spread = read_clustering(str(tables), "clusters")
+    assert summary["clusters"] == len(PEOPLE) and spread[S.RUN_ID][0] != here[S.RUN_ID][0]
+    assert dict(zip(spread[S.FACE_ID].to_pylist(), spread[S.CLUSTER_ID].to_pylist())) == dict(
+        zip(here[S.FACE_ID].to_pylist(), here[S.CLUSTER_ID].to_pylist())), "a full recluster keeps the ids it overlaps"
+
+
 def test_incremental_and_full_reclusters_keep_cluster_ids(embedded, lfw_images: Path) -> None:
     photos, tables, _ = embedded
     facepipe("cluster", "--tables", str(tables))

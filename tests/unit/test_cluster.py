@@ -8,7 +8,8 @@ import pytest
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from pipeline.cluster import NEW, assign_incrementally, cluster_faces, finish, separate_same_photo, stable_ids
-from pipeline.knn_graph import knn_graph
+from pipeline.knn_graph import even_ranges, graph_index, knn_graph, nearest_in_shards
+from pipeline.linkage import average_linkage, join_groups, linkage_groups, undirected_edges
 from pipeline.cluster_metrics import clustering_metrics
 from pipeline.config import ClusterConfig
 from pipeline.synthetic import face_like_embeddings
@@ -28,6 +29,27 @@ def test_knn_graph_equals_brute_force_without_self(faces) -> None:
     expected = np.argsort(-brute, axis=1)[:, :5]
     assert np.array_equal(neighbours, expected)
     np.testing.assert_allclose(similarities, np.take_along_axis(brute, expected, 1), atol=1e-5)
+
+
+def test_graph_from_index_shards_equals_one_index(faces) -> None:
+    vectors, _ = faces
+    shards = [graph_index(vectors[a:b], 8, first=a) for a, b in even_ranges(len(vectors), 3)]
+    similarities, neighbours = nearest_in_shards(vectors[100:300], 100, iter(shards), 8)
+    one = knn_graph(vectors, 8)
+    assert np.array_equal(neighbours, one[1][100:300])
+    np.testing.assert_allclose(similarities, one[0][100:300], atol=1e-5)
+
+
+def test_linkage_split_by_components_equals_one_linkage(faces) -> None:
+    vectors, _ = faces
+    a, b, similarities = undirected_edges(*knn_graph(vectors, 10))
+    whole = average_linkage(a, b, similarities, len(vectors), 0.45)
+    groups = linkage_groups(a, b, similarities, len(vectors), 0.45, groups=4)
+    split = join_groups(len(vectors), groups, [average_linkage(g.a, g.b, g.similarities, len(g.nodes), 0.45) for g in groups])
+    assert len(groups) == 4 and np.unique(np.stack([whole, split]), axis=1).shape[1] == len(np.unique(whole)) == len(np.unique(split))
+    assert len(np.unique(whole)) < len(vectors) / 3, "there are clusters to find"
+    weakest = min(g.similarities.min() for g in groups)
+    assert weakest < 0.45, "groups keep their components' weak edges: they count in the means"
 
 
 def test_graph_method_with_every_edge_equals_full_average_linkage(faces) -> None:

@@ -6,8 +6,8 @@ import pytest
 
 from pipeline.cluster import cluster_faces
 from pipeline.cluster_metrics import clustering_metrics
-from pipeline.cluster_on_ray import linkage_by_components, sharded_knn_graph
 from pipeline.config import ClusterConfig, IndexConfig
+from pipeline.graph import knn_graph_on_ray, linkage_on_ray
 from pipeline.knn_graph import knn_graph
 from pipeline.linkage import average_linkage, undirected_edges
 from pipeline.synthetic import face_like_embeddings
@@ -45,7 +45,7 @@ def test_sharded_graph_equals_one_index(two_nodes, faces) -> None:
     vectors, _ = faces
     assert len(vectors) > 3000, "three shards of 1,000 faces or more"
     one = knn_graph(vectors, 30, IndexConfig(), floor=0.35)
-    sharded = sharded_knn_graph(vectors, 30, IndexConfig(), floor=0.35, shard_faces=1000)
+    sharded = knn_graph_on_ray(vectors, 30, IndexConfig(), floor=0.35, shard_faces=1000)
     assert np.mean(one[1] == sharded[1]) > 0.999  # exact search both ways: only float ties may differ
     np.testing.assert_allclose(np.sort(one[0], axis=1), np.sort(sharded[0], axis=1), atol=1e-5)
     assert not np.any(sharded[1] == np.arange(len(vectors))[:, None]), "a face is never its own neighbour"
@@ -55,7 +55,7 @@ def test_linkage_by_components_equals_one_linkage(two_nodes, faces) -> None:
     vectors, _ = faces
     a, b, similarities = undirected_edges(*knn_graph(vectors, 30))
     whole = average_linkage(a, b, similarities, len(vectors), 0.45)
-    split = linkage_by_components(a, b, similarities, len(vectors), 0.45, tasks=3)
+    split = linkage_on_ray(a, b, similarities, len(vectors), 0.45, tasks=3)
     assert _same_partition(whole, split)
     assert len(np.unique(whole)) < len(vectors) / 2, "the graph has clusters to find"
 
