@@ -92,12 +92,14 @@ def separate_same_photo(vectors: np.ndarray, labels: np.ndarray, image_ids: np.n
 
 
 def finish(vectors: np.ndarray, labels: np.ndarray, min_size: int) -> Clustering:
-    """Small clusters to noise, ids renumbered by size (largest 0), confidence = cosine to the mean."""
+    """Small clusters to noise, ids renumbered by size (largest 0; equal sizes by their first face, so
+    the numbering depends on the grouping only), confidence = cosine to the mean."""
     labels = np.asarray(labels, np.int64).copy()
     labels[labels < 0] = NOISE
-    ids, counts = np.unique(labels[labels >= 0], return_counts=True)
-    big = ids[counts >= max(min_size, 1)]
-    big = big[np.lexsort((big, -counts[np.isin(ids, big)]))]
+    ids, first, counts = np.unique(labels[labels >= 0], return_index=True, return_counts=True)
+    first = np.flatnonzero(labels >= 0)[first]
+    keep = counts >= max(min_size, 1)
+    big = ids[keep][np.lexsort((first[keep], -counts[keep]))]
     renumber = np.full(labels.max(initial=-1) + 2, NOISE, np.int64)
     renumber[big] = np.arange(len(big))
     labels = np.where(labels >= 0, renumber[np.maximum(labels, 0)], NOISE)

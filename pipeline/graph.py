@@ -196,6 +196,8 @@ def linkage_on_ray(a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes
 
 
 def graph_labels_on_ray(vectors: np.ndarray, k: int, index: IndexConfig, floor: float, config: ClusterConfig) -> np.ndarray:
-    """The graph method's cluster number per face, its kNN graph and its linkage run as Ray tasks."""
+    """The graph method's cluster number per face, its kNN graph and its linkage run as Ray tasks (on
+    the Ray this process is attached to, else on a fresh local one)."""
+    connect(RayConfig())
     graph = undirected_edges(*knn_graph_on_ray(vectors, k, index, floor, config.shard_faces))
     return linkage_on_ray(*graph, len(vectors), config.similarity, max(1, int(ray.cluster_resources().get("CPU", 1))))
