@@ -6,7 +6,7 @@ stream. Ray Data retries tasks and restarts model actors lost with a node (its d
 max_restarts=-1, max_task_retries=-1).
 
 The graph clustering method with ``cluster.distributed``: index shards built by tasks into the
-object store, search tasks over blocks of faces, then linkage tasks over independent groups of the
+object store, search tasks over blocks of faces and shards, then linkage tasks over independent groups of the
 graph's components (``linkage.linkage_groups``). Tasks are retried and lost objects rebuilt from
 their lineage (Ray's defaults). Each task reports its seconds and its worker's peak memory.
 """
@@ -29,7 +29,7 @@ from pipeline import schema as S
 from pipeline.analyze import AnalyzeFaces
 from pipeline.config import ClusterConfig, Config, ConfigError, IndexConfig, RayConfig
 from pipeline.decode import decode_photos
-from pipeline.knn_graph import even_ranges, graph_index, nearest_in_shards
+from pipeline.knn_graph import best_others, even_ranges, graph_index, nearest_in
 from pipeline.linkage import average_linkage, join_groups, linkage_groups, undirected_edges
 from pipeline.store import read_photos
 
@@ -127,7 +127,7 @@ def analyze_photos(uris: list[str], config: Config) -> Iterator[pa.Table]:
     yield from dataset.iter_batches(batch_format="pyarrow", batch_size=None)
 
 
-MIN_SEARCH_BLOCK = 10_000  # faces per search task at least: each task loads every index shard once
+MIN_SEARCH_BLOCK = 10_000  # faces per search task at least: each task loads an index shard
 
 
 def _task_report(started: float, **figures) -> dict:
@@ -149,11 +149,10 @@ def _build_shard(vectors, first: int, stop: int, k: int, index: IndexConfig, flo
 
 
 @ray.remote(num_cpus=1)
-def _search_shards(vectors, first: int, stop: int, shards: list, k: int):
+def _search_shard(vectors, first: int, stop: int, shard, k: int):
     started = time.perf_counter()
     _use_assigned_cpus()
-    found = nearest_in_shards(vectors[first:stop], first, (ray.get(shard) for shard in shards), k)
-    return found, _task_report(started, faces=stop - first)
+    return nearest_in(shard, vectors[first:stop], k + 1), _task_report(started, faces=stop - first)
 
 
 @ray.remote(num_cpus=1)
@@ -166,7 +165,8 @@ def _link(group, similarity: float):
 def knn_graph_on_ray(vectors: np.ndarray, k: int, index: IndexConfig, floor: float, shard_faces: int) -> tuple[np.ndarray, np.ndarray]:
     """``knn_graph``'s (similarities, neighbours) from index shards of at most ``shard_faces`` faces,
     each built by a task (a lone shard takes a whole node's CPUs: HNSW builds in threads) and left in
-    the object store; search tasks take blocks of faces through every shard in turn."""
+    the object store; one search task per block of faces and shard (a shard is a task's argument, so
+    Ray rebuilds a shard lost with its node before the task starts), each block's lists merged here."""
     n = len(vectors)
     shared = ray.put(np.ascontiguousarray(vectors, np.float32))
     shards = even_ranges(n, math.ceil(n / shard_faces))
@@ -179,10 +179,17 @@ def knn_graph_on_ray(vectors: np.ndarray, k: int, index: IndexConfig, floor: flo
     log.info("kNN graph: %d index shards built in %.1f s: %s", len(shards), time.perf_counter() - started, reports)
     blocks = even_ranges(n, max(1, min(math.ceil(n / MIN_SEARCH_BLOCK), 2 * cpus)))
     started = time.perf_counter()
-    results = ray.get([_search_shards.remote(shared, first, stop, [shard for shard, _ in built], k) for first, stop in blocks])
-    log.info("kNN graph: %d faces searched in %d blocks in %.1f s: %s", n, len(blocks), time.perf_counter() - started,
-             [report for _, report in results])
-    return np.vstack([found[0] for found, _ in results]), np.vstack([found[1] for found, _ in results])
+    searches = [[_search_shard.remote(shared, first, stop, shard, k) for shard, _ in built] for first, stop in blocks]
+    similarities, neighbours, reports = [], [], []
+    for (first, stop), block in zip(blocks, searches):
+        found = ray.get(block)
+        best = best_others([f[0] for f, _ in found], [f[1] for f, _ in found], np.arange(first, stop), k)
+        similarities.append(best[0])
+        neighbours.append(best[1])
+        reports += [report for _, report in found]
+    log.info("kNN graph: %d faces searched in %d blocks x %d shards in %.1f s: %s", n, len(blocks), len(shards),
+             time.perf_counter() - started, reports)
+    return np.vstack(similarities), np.vstack(neighbours)
 
 
 def linkage_on_ray(a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes: int, similarity: float,

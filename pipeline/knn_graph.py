@@ -1,11 +1,10 @@
 """Each face's k nearest other faces: the kNN graph the graph method and mining work on, from a FAISS
-index planned for the faces, or from index shards over ranges of the faces searched one after
-another (what Ray tasks do for collections one index should not hold: ``graph.knn_graph_on_ray``)."""
+index planned for the faces, or from index shards over ranges of the faces, their lists merged
+(what Ray tasks do for collections one index should not hold: ``graph.knn_graph_on_ray``)."""
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -71,14 +70,3 @@ def even_ranges(n: int, parts: int) -> list[tuple[int, int]]:
     """[start, stop) ranges cutting range(n) into ``parts`` near-equal non-empty pieces."""
     edges = np.linspace(0, n, parts + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
-
-
-def nearest_in_shards(queries: np.ndarray, first: int, shards: Iterable[VectorIndex], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """``knn_graph``'s rows for faces ``first``.. (``queries``), from ``graph_index`` shards that
-    together hold every face, taken one at a time."""
-    faces = np.arange(first, first + len(queries))
-    similarities, neighbours = np.full((len(faces), 0), -np.inf, np.float32), np.full((len(faces), 0), -1, np.int64)
-    for shard in shards:
-        found = nearest_in(shard, queries, k + 1)
-        similarities, neighbours = best_others([similarities, found[0]], [neighbours, found[1]], faces, k)
-    return similarities, neighbours

@@ -1,5 +1,9 @@
-"""The graph method spread over a local two-node Ray cluster gives the one-machine clusters."""
+"""The graph method spread over a local multi-node Ray cluster gives the one-machine clusters, and
+survives losing a node."""
 from __future__ import annotations
+
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -67,3 +71,38 @@ def test_distributed_graph_method_finds_the_same_people(two_nodes, faces) -> Non
     spread = cluster_faces(vectors, photos, ClusterConfig(distributed=True, shard_faces=1000)).labels
     assert np.array_equal(here, spread), "the same clusters, numbered alike"
     assert clustering_metrics(spread, truth)["bcubed_f"] > 0.95
+
+
+@pytest.mark.timeout(150)
+def test_a_node_lost_mid_graph_costs_nothing() -> None:
+    """A worker node dies while the shards are built or searched: Ray retries its tasks and rebuilds
+    the shards it held from their lineage; the graph comes out whole (before shards were task arguments, a search
+    task waiting on a lost shard hung the job)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray.shutdown()
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    workers = [nodes.add_node(num_cpus=1) for _ in range(2)]
+    nodes.wait_for_nodes()
+    ray.init(address=nodes.address, log_to_driver=False)
+    try:
+        vectors = face_like_embeddings(2400, seed=2).vectors  # 61k faces: 4 exact shards, about 10 s of search
+        finished, killed_mid_run = threading.Event(), []
+
+        def kill_a_worker() -> None:
+            time.sleep(1.5)
+            killed_mid_run.append(not finished.is_set())
+            nodes.remove_node(workers[0], allow_graceful=False)
+
+        killer = threading.Thread(target=kill_a_worker)
+        killer.start()
+        sharded = knn_graph_on_ray(vectors, 30, IndexConfig(), floor=0.35, shard_faces=20_000)
+        finished.set()
+        killer.join()
+        assert killed_mid_run == [True], "the graph was done before the node was lost"
+        exact = knn_graph(vectors, 30, IndexConfig(kind="flat"))  # the shards are exact too (under 50k faces)
+        assert np.mean(exact[1] == sharded[1]) > 0.999
+    finally:
+        ray.shutdown()
+        nodes.shutdown()

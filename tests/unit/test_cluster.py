@@ -8,7 +8,7 @@ import pytest
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from pipeline.cluster import NEW, assign_incrementally, cluster_faces, finish, separate_same_photo, stable_ids
-from pipeline.knn_graph import even_ranges, graph_index, knn_graph, nearest_in_shards
+from pipeline.knn_graph import best_others, even_ranges, graph_index, knn_graph, nearest_in
 from pipeline.linkage import average_linkage, join_groups, linkage_groups, undirected_edges
 from pipeline.cluster_metrics import clustering_metrics
 from pipeline.config import ClusterConfig
@@ -34,7 +34,8 @@ def test_knn_graph_equals_brute_force_without_self(faces) -> None:
 def test_graph_from_index_shards_equals_one_index(faces) -> None:
     vectors, _ = faces
     shards = [graph_index(vectors[a:b], 8, first=a) for a, b in even_ranges(len(vectors), 3)]
-    similarities, neighbours = nearest_in_shards(vectors[100:300], 100, iter(shards), 8)
+    found = [nearest_in(shard, vectors[100:300], 9) for shard in shards]
+    similarities, neighbours = best_others([f[0] for f in found], [f[1] for f in found], np.arange(100, 300), 8)
     one = knn_graph(vectors, 8)
     assert np.array_equal(neighbours, one[1][100:300])
     np.testing.assert_allclose(similarities, one[0][100:300], atol=1e-5)
