@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.config import IndexConfig
 from pipeline.index import KEY, VectorIndex, batches_of
@@ -41,7 +42,7 @@ def graph_index(vectors: np.ndarray, k: int, index: IndexConfig | None = None, f
 
 def nearest_in(built: VectorIndex, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(similarities, faces): the k nearest faces of each query in a ``graph_index`` (fewer: -1)."""
-    rows = np.array(built.entries[KEY].to_pylist()).astype(np.int64)
+    rows = pc.cast(built.entries[KEY], pa.int64()).to_numpy()  # every search task does this: no Python list
     similarities, positions = built.search(queries, min(k, built.size))
     return similarities, np.where(positions >= 0, rows[np.maximum(positions, 0)], -1)
 
