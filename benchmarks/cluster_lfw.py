@@ -7,6 +7,7 @@ DST holds the embed job's tables over LFW's images/ (label = the photo's folder)
 represented by its face nearest the centre. Prints one JSON object: per subset and method, the
 metrics of `facepipe eval cluster` and the seconds taken.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,8 +83,10 @@ def main() -> None:
                 settings = config.cluster.model_copy(update={"method": method})
                 labels = cluster_faces(vectors[keep], image_ids[keep], settings, config.index).labels
             metrics = clustering_metrics(labels, people[keep])
-            figures[subset][method] = {**{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()},
-                                       "seconds": round(time.perf_counter() - started, 1)}
+            figures[subset][method] = {
+                **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()},
+                "seconds": round(time.perf_counter() - started, 1),
+            }
     figures["incremental"] = _incremental(vectors[several], image_ids[several], people[several], config)
     print(json.dumps(figures))
 
@@ -102,8 +105,14 @@ def _incremental(vectors: np.ndarray, image_ids: np.ndarray, people: np.ndarray,
     scores = {name: clustering_metrics(labels, people) for name, labels in (("incremental", after), ("full", full))}
     kept = previous >= 0
     return {
-        "photos_first": int(first.sum()), "photos_added": int((~first).sum()), "seconds": round(seconds, 1),
-        **{f"{name}_{key}": round(value[key], 4) for name, value in scores.items() for key in ("bcubed_f", "pairwise_f")},
+        "photos_first": int(first.sum()),
+        "photos_added": int((~first).sum()),
+        "seconds": round(seconds, 1),
+        **{
+            f"{name}_{key}": round(value[key], 4)
+            for name, value in scores.items()
+            for key in ("bcubed_f", "pairwise_f")
+        },
         "earlier_faces_moved": int(np.sum(after[kept] != previous[kept])),
     }
 

@@ -11,6 +11,7 @@ seconds for the kNN graph and the clustering, peak memory of the process, and th
 the identities the vectors were drawn from. With cluster.distributed the graph method runs on a local
 Ray cluster of --nodes nodes sharing this machine's CPUs (its tasks log their workers' peak memory).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,13 @@ def main() -> None:
     config = load_config(None, [*args.set, f"cluster.method={args.method}"])
     identities = args.identities or args.faces // 26
     expected = identities * sum(args.faces_per_identity) / 2
-    data = face_like_embeddings(identities, faces_per_identity=tuple(args.faces_per_identity), spread=tuple(args.spread),
-                                noise_faces=int(expected * args.noise_fraction), seed=config.cluster.seed)
+    data = face_like_embeddings(
+        identities,
+        faces_per_identity=tuple(args.faces_per_identity),
+        spread=tuple(args.spread),
+        noise_faces=int(expected * args.noise_fraction),
+        seed=config.cluster.seed,
+    )
     if config.cluster.distributed:
         _start_local_cluster(args.nodes)
     started = time.perf_counter()
@@ -64,9 +70,18 @@ def main() -> None:
     seconds = time.perf_counter() - started
     truth = np.where(data.labels >= 0, data.labels, -1 - np.arange(len(data.labels)))  # each nobody is their own person
     metrics = clustering_metrics(clustering.labels, truth)
-    print(json.dumps({"faces": len(data.vectors), "identities": int(data.labels.max() + 1), "method": args.method,
-                      "seconds": round(seconds, 1), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                      **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}}))
+    print(
+        json.dumps(
+            {
+                "faces": len(data.vectors),
+                "identities": int(data.labels.max() + 1),
+                "method": args.method,
+                "seconds": round(seconds, 1),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 Photos from DIR are enlarged to each side (bicubic, JPEG quality 92) in memory first; prints one JSON
 object with milliseconds per photo, full and reduced, and the speed-up, per side.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,15 +40,30 @@ def main() -> None:
     figures = {}
     for side in args.sides:
         payloads = [
-            cv2.imencode(".jpg", cv2.resize(image, (side, side), interpolation=cv2.INTER_CUBIC), [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+            cv2.imencode(
+                ".jpg", cv2.resize(image, (side, side), interpolation=cv2.INTER_CUBIC), [cv2.IMWRITE_JPEG_QUALITY, 92]
+            )[1].tobytes()
             for image in sources
         ]
         full, reduced = _best_ms(payloads, None), _best_ms(payloads, args.detect_side)
         shape = decode_image(payloads[0], 10**9, args.detect_side).pixels.shape
-        figures[f"{side}x{side}"] = {"full_ms": full, "reduced_ms": reduced, "speedup": round(full / reduced, 2),
-                                     "reduced_pixels": f"{shape[1]}x{shape[0]}", "megapixels": round(side * side / 1e6, 1)}
-    print(json.dumps({"photos": len(sources), "detect_side": args.detect_side, "sides": figures,
-                      "decoder": "libjpeg-turbo via simplejpeg (PIL for non-JPEG and CMYK)"}))
+        figures[f"{side}x{side}"] = {
+            "full_ms": full,
+            "reduced_ms": reduced,
+            "speedup": round(full / reduced, 2),
+            "reduced_pixels": f"{shape[1]}x{shape[0]}",
+            "megapixels": round(side * side / 1e6, 1),
+        }
+    print(
+        json.dumps(
+            {
+                "photos": len(sources),
+                "detect_side": args.detect_side,
+                "sides": figures,
+                "decoder": "libjpeg-turbo via simplejpeg (PIL for non-JPEG and CMYK)",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ alone (detect + align + embed on pre-decoded photos, with its split), and the tw
 pool decodes while the device works), plus GPU utilisation sampled by nvidia-smi. No Ray and no
 table writes: this is the ceiling the Ray pipeline can reach per node. Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -89,7 +90,9 @@ def main() -> None:
         for start in range(0, len(images), args.batch):  # warm-up: kernels for every batch shape, allocator
             analyzer.faces_of(images[start : start + args.batch])
         t = time.perf_counter()
-        faces = sum(len(f) for s in range(0, len(images), args.batch) for f in analyzer.faces_of(images[s : s + args.batch]))
+        faces = sum(
+            len(f) for s in range(0, len(images), args.batch) for f in analyzer.faces_of(images[s : s + args.batch])
+        )
         model_s = time.perf_counter() - t
         split = model_split(analyzer, images, args.batch, args.device)
 
@@ -124,24 +127,30 @@ def main() -> None:
         t = time.perf_counter()
         for chunk in chunks:
             analyzer.faces_of(decode_jpegs_on_device(chunk, args.device))
-        gpu_decode = {"gpu_decode_photos_per_s": round(photos / decode_only, 1),
-                      "gpu_decode_and_model_photos_per_s": round(photos / (time.perf_counter() - t), 1)}
-    print(json.dumps({
-        "device": args.device,
-        "engines": [type(analyzer.detector).__name__, type(analyzer.embedder).__name__],
-        "photos": photos,
-        "photo_size": "x".join(map(str, shapes[0][:2][::-1])),
-        "faces": faces,
-        "batch": args.batch,
-        "decode_workers": args.workers,
-        "decode_photos_per_s": round(photos / decode_s, 1),
-        "model_stage_photos_per_s": round(photos / model_s, 1),
-        "model_stage_faces_per_s": round(faces / model_s, 1),
-        "model_split_ms_per_photo": split,
-        "overlapped_photos_per_s": round(photos / overlapped_s, 1),
-        **sampler.summary(),
-        **gpu_decode,
-    }))
+        gpu_decode = {
+            "gpu_decode_photos_per_s": round(photos / decode_only, 1),
+            "gpu_decode_and_model_photos_per_s": round(photos / (time.perf_counter() - t), 1),
+        }
+    print(
+        json.dumps(
+            {
+                "device": args.device,
+                "engines": [type(analyzer.detector).__name__, type(analyzer.embedder).__name__],
+                "photos": photos,
+                "photo_size": "x".join(map(str, shapes[0][:2][::-1])),
+                "faces": faces,
+                "batch": args.batch,
+                "decode_workers": args.workers,
+                "decode_photos_per_s": round(photos / decode_s, 1),
+                "model_stage_photos_per_s": round(photos / model_s, 1),
+                "model_stage_faces_per_s": round(faces / model_s, 1),
+                "model_split_ms_per_photo": split,
+                "overlapped_photos_per_s": round(photos / overlapped_s, 1),
+                **sampler.summary(),
+                **gpu_decode,
+            }
+        )
+    )
 
 
 def _decode_chunk(chunk: list[bytes]) -> list[np.ndarray]:

@@ -8,6 +8,7 @@ It can be saved on a machine with OpenCV 4.x and loaded where OpenCV differs (Op
 the int8 SFace). The torch YuNet runs batched; the torch (and on CPU the onnxruntime and OpenVINO) SFace embeds
 the reference's aligned faces. Prints one JSON object.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,12 @@ def opencv_reference(photos: list[Path]) -> dict[str, np.ndarray]:
         boxes.append(found.boxes)
         landmarks.append(found.landmarks)
         embeddings.append(embedder(align_faces(image, found.landmarks)))
-    return {"counts": np.array(counts), "boxes": np.concatenate(boxes), "landmarks": np.concatenate(landmarks),
-            "embeddings": np.concatenate(embeddings)}
+    return {
+        "counts": np.array(counts),
+        "boxes": np.concatenate(boxes),
+        "landmarks": np.concatenate(landmarks),
+        "embeddings": np.concatenate(embeddings),
+    }
 
 
 def compare(photos: list[Path], device: str, reference: dict[str, np.ndarray], batch: int = 32) -> dict:

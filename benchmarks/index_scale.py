@@ -6,6 +6,7 @@ Prints one JSON object: per index (auto's choice, exact), build seconds, index b
 1,000 held-out queries (faces of indexed people, never indexed) against exact search, queries/s one
 at a time on one thread and batched on all threads; and the process's peak memory.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,12 +49,21 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(None, args.set).index
     started = time.perf_counter()
-    data = face_like_embeddings(args.vectors // 25, dim=args.dim, faces_per_identity=(1, 49),
-                                noise_faces=args.vectors // 20, seed=config.seed + 1)
+    data = face_like_embeddings(
+        args.vectors // 25,
+        dim=args.dim,
+        faces_per_identity=(1, 49),
+        noise_faces=args.vectors // 20,
+        seed=config.seed + 1,
+    )
     indexed, queries = data.vectors[: args.vectors], data.vectors[-QUERIES:]
     entries = pa.table({KEY: pa.array(np.arange(len(indexed)).astype(str))})
-    figures: dict = {"vectors": len(indexed), "dim": args.dim, "generate_seconds": round(time.perf_counter() - started, 1),
-                     "threads": faiss.omp_get_max_threads()}
+    figures: dict = {
+        "vectors": len(indexed),
+        "dim": args.dim,
+        "generate_seconds": round(time.perf_counter() - started, 1),
+        "threads": faiss.omp_get_max_threads(),
+    }
     results = {}
     for name, settings in (("auto", config), ("exact", config.model_copy(update={"kind": "flat"}))):
         started = time.perf_counter()
@@ -63,14 +73,19 @@ def main() -> None:
         keys = np.array(index.entries[KEY].to_pylist()).astype(np.int64)
         results[name] = keys[found]
         figures[name] = {
-            "kind": index.plan.kind, "factory": index.plan.factory, "build_seconds": round(build_seconds, 1),
-            "index_bytes": int(faiss.serialize_index(index.index).nbytes), "tuning": index.meta()["tuning"],
+            "kind": index.plan.kind,
+            "factory": index.plan.factory,
+            "build_seconds": round(build_seconds, 1),
+            "index_bytes": int(faiss.serialize_index(index.index).nbytes),
+            "tuning": index.meta()["tuning"],
             "queries_per_s_one_thread": _queries_per_s(index, queries, settings.k, one_at_a_time=True),
             "queries_per_s_batched": _queries_per_s(index, queries, settings.k, one_at_a_time=False),
         }
         del index
     truth, found = results["exact"], results["auto"]
-    figures["auto"]["recall_at_k_held_out"] = round(float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)])), 4)
+    figures["auto"]["recall_at_k_held_out"] = round(
+        float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth)])), 4
+    )
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(figures))
 

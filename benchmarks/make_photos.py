@@ -1,7 +1,8 @@
 """Write enlarged JPEG copies of photos, to benchmark megapixel inputs.
 
-    python -m benchmarks.make_photos --input DIR --output DIR [--upscale 4] [--limit 400]
+python -m benchmarks.make_photos --input DIR --output DIR [--upscale 4] [--limit 400]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -8,6 +8,7 @@ training sets, each for --budget seconds of training, evaluating the held-out fo
 train.eval_every steps. Writes OUTPUT/curves.png (held-out ROC AUC and accuracy, and the loss
 relative to its first step, against training seconds) and prints one JSON object per objective.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,19 @@ def main() -> None:
         run = output / objective
         if tables is not None and not (run / "tables").exists():
             shutil.copytree(tables, run / "tables")
-        config = load_config(None, ["train.model=mobilefacenet", "train.learning_rate=0.001", "train.eval_every=40",
-                                    "train.steps=1000000", *args.set, f"train.lfw={args.lfw}",
-                                    f"train.objective={objective}", f"train.time_budget_s={args.budget}"])
+        config = load_config(
+            None,
+            [
+                "train.model=mobilefacenet",
+                "train.learning_rate=0.001",
+                "train.eval_every=40",
+                "train.steps=1000000",
+                *args.set,
+                f"train.lfw={args.lfw}",
+                f"train.objective={objective}",
+                f"train.time_budget_s={args.budget}",
+            ],
+        )
         summary = run_training(config, str(run))
         print(json.dumps(summary), flush=True)
         tables = tables or run / "tables"

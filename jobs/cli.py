@@ -1,4 +1,5 @@
 """The `facepipe` command: maps verbs to job entry points."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,15 +19,31 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config key")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     embed.add_arguments(verbs.add_parser("embed", parents=[common], help="detect, align and embed faces into tables"))
-    evaluate.add_arguments(verbs.add_parser("eval", parents=[common], help="evaluate: lfw (verification), identify (open set), cluster (against labels)"))
+    evaluate.add_arguments(
+        verbs.add_parser(
+            "eval", parents=[common], help="evaluate: lfw (verification), identify (open set), cluster (against labels)"
+        )
+    )
     bench.add_arguments(verbs.add_parser("bench", parents=[common], help="measure the embed pipeline's throughput"))
-    index.add_arguments(verbs.add_parser("index", parents=[common], help="build or update the FAISS index of a set of tables"))
-    search.add_arguments(verbs.add_parser("search", parents=[common], help="nearest indexed faces of the faces in a photo"))
-    cluster.add_arguments(verbs.add_parser("cluster", parents=[common], help="group the faces of a set of tables into people"))
+    index.add_arguments(
+        verbs.add_parser("index", parents=[common], help="build or update the FAISS index of a set of tables")
+    )
+    search.add_arguments(
+        verbs.add_parser("search", parents=[common], help="nearest indexed faces of the faces in a photo")
+    )
+    cluster.add_arguments(
+        verbs.add_parser("cluster", parents=[common], help="group the faces of a set of tables into people")
+    )
     report.add_arguments(verbs.add_parser("report", parents=[common], help="a static HTML gallery of the people found"))
-    train.add_arguments(verbs.add_parser("train", parents=[common], help="train or fine-tune the embedder (triplet loss, Ray Train)"))
+    train.add_arguments(
+        verbs.add_parser("train", parents=[common], help="train or fine-tune the embedder (triplet loss, Ray Train)")
+    )
     for verb, add, text in (
-        ("calibrate", recognize.add_calibrate_arguments, "threshold at a target false-accept rate for the configured model"),
+        (
+            "calibrate",
+            recognize.add_calibrate_arguments,
+            "threshold at a target false-accept rate for the configured model",
+        ),
         ("verify", recognize.add_verify_arguments, "are two photos the same person (1:1)"),
         ("enroll", recognize.add_enroll_arguments, "add a person to a gallery from one or more photos"),
         ("unenroll", recognize.add_unenroll_arguments, "remove a person from a gallery"),
@@ -42,9 +59,21 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    jobs = {"embed": embed.main, "eval": evaluate.main, "bench": bench.main, "index": index.main, "search": search.main, "cluster": cluster.main, "report": report.main, "train": train.main,
-            "calibrate": recognize.calibrate_main, "verify": recognize.verify_main, "enroll": recognize.enroll_main,
-            "unenroll": recognize.unenroll_main, "identify": recognize.identify_main}
+    jobs = {
+        "embed": embed.main,
+        "eval": evaluate.main,
+        "bench": bench.main,
+        "index": index.main,
+        "search": search.main,
+        "cluster": cluster.main,
+        "report": report.main,
+        "train": train.main,
+        "calibrate": recognize.calibrate_main,
+        "verify": recognize.verify_main,
+        "enroll": recognize.enroll_main,
+        "unenroll": recognize.unenroll_main,
+        "identify": recognize.identify_main,
+    }
     try:
         return jobs[args.verb](args)
     except ConfigError as exc:

@@ -1,4 +1,5 @@
 """`facepipe cluster`: group the faces of a set of tables into people (clusters and persons tables)."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,9 +11,14 @@ from pipeline.people import run_cluster
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tables", required=True, help="folder or s3:// prefix of the embed job's tables")
-    parser.add_argument("--method", choices=["graph", "hdbscan", "kmeans"], help="shorthand for --set cluster.method=...")
-    parser.add_argument("--incremental", action="store_true",
-                        help="only place faces added since the last run; earlier clusters keep their ids and faces")
+    parser.add_argument(
+        "--method", choices=["graph", "hdbscan", "kmeans"], help="shorthand for --set cluster.method=..."
+    )
+    parser.add_argument(
+        "--incremental",
+        action="store_true",
+        help="only place faces added since the last run; earlier clusters keep their ids and faces",
+    )
 
 
 def main(args: argparse.Namespace) -> int:

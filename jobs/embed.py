@@ -1,4 +1,5 @@
 """`facepipe embed`: photos in SRC -> images and faces tables at DST."""
+
 from __future__ import annotations
 
 import argparse

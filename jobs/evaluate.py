@@ -1,5 +1,6 @@
 """`facepipe eval lfw | identify | cluster`: LFW verification (10-fold), open-set identification, and
 clustering quality against known identities."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,9 +13,12 @@ from pipeline.people import evaluate_clusters
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("benchmark", choices=["lfw", "identify", "cluster"],
-                        help="lfw: verification on the pairs; identify: open-set identification on all LFW photos; "
-                        "cluster: the clusters of --tables against --labels")
+    parser.add_argument(
+        "benchmark",
+        choices=["lfw", "identify", "cluster"],
+        help="lfw: verification on the pairs; identify: open-set identification on all LFW photos; "
+        "cluster: the clusters of --tables against --labels",
+    )
     parser.add_argument("--lfw-dir", help="LFW folder holding images/ and pairs.txt (lfw, identify)")
     parser.add_argument("--tables", help="tables clustered by `facepipe cluster` (cluster)")
     parser.add_argument("--labels", help="CSV with columns uri,person (cluster)")

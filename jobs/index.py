@@ -1,4 +1,5 @@
 """`facepipe index`: build or update the FAISS index over the faces of a set of tables."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
-    update = update_face_index(args.tables, args.output or store.join(args.tables, "index"), config, rebuild=args.rebuild)
+    update = update_face_index(
+        args.tables, args.output or store.join(args.tables, "index"), config, rebuild=args.rebuild
+    )
     print(json.dumps(update.as_dict()))
     return 0

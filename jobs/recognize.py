@@ -1,4 +1,5 @@
 """`facepipe calibrate | verify | enroll | unenroll | identify`: thresholds, 1:1 and 1:N recognition."""
+
 from __future__ import annotations
 
 import argparse
@@ -54,7 +55,11 @@ def verify_main(args: argparse.Namespace) -> int:
 
 
 def enroll_main(args: argparse.Namespace) -> int:
-    print(json.dumps(enroll_photos(args.gallery, args.name, args.photos, load_config(args.config, args.set), args.replace)))
+    print(
+        json.dumps(
+            enroll_photos(args.gallery, args.name, args.photos, load_config(args.config, args.set), args.replace)
+        )
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
 """`facepipe report`: a static HTML gallery of the people found by `facepipe cluster`."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """`facepipe search`: the nearest indexed faces of each face in a photo, as JSON."""
+
 from __future__ import annotations
 
 import argparse

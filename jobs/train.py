@@ -1,4 +1,5 @@
 """`facepipe train`: train or fine-tune the embedder (triplet or contrastive loss) on Ray Train."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,8 +10,11 @@ from pipeline.trainer import run_training
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", required=True, help="folder for checkpoints, metrics, triplets and the model pack "
-                        "(a rerun with the same folder resumes)")
+    parser.add_argument(
+        "--output",
+        required=True,
+        help="folder for checkpoints, metrics, triplets and the model pack (a rerun with the same folder resumes)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:

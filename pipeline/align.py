@@ -1,5 +1,6 @@
 """Alignment: a 5-point similarity transform onto the 112x112 ArcFace template, then a warp
 (OpenCV on the CPU, grid_sample on the device that runs the models)."""
+
 from __future__ import annotations
 
 import cv2

@@ -1,4 +1,5 @@
 """The model stage: detect, align and embed every face of a batch of decoded photos."""
+
 from __future__ import annotations
 
 import cv2
@@ -8,8 +9,15 @@ import pyarrow as pa
 from pipeline import schema as S
 from pipeline.align import CROP_SIZE, align_faces, align_faces_torch
 from pipeline.config import DecodeConfig, ModelsConfig
-from pipeline.decode import (Decoded, DecodeError, decode_image, decode_on_device_or_cpu, is_for_device, pixels_of,
-                             pixels_or_error)
+from pipeline.decode import (
+    Decoded,
+    DecodeError,
+    decode_image,
+    decode_on_device_or_cpu,
+    is_for_device,
+    pixels_of,
+    pixels_or_error,
+)
 from pipeline.detect import Detections, YuNetTorchDetector
 from pipeline.embed import TorchEmbedder
 from pipeline.models import create_detector, create_embedder
@@ -91,13 +99,14 @@ class AnalyzeFaces:
         return [
             [
                 {S.BBOX: box, S.LANDMARKS: points, S.DET_SCORE: float(score), S.EMBEDDING: vector}
-                for box, points, score, vector in zip(d.boxes, d.landmarks, d.scores, vectors[start:start + len(d)])
+                for box, points, score, vector in zip(d.boxes, d.landmarks, d.scores, vectors[start : start + len(d)])
             ]
             for d, start in zip(found, starts)
         ]
 
-    def _to_full_resolution(self, faces: list[dict], pixels: np.ndarray, width: int, data: bytes,
-                            spent: dict[str, float]) -> None:
+    def _to_full_resolution(
+        self, faces: list[dict], pixels: np.ndarray, width: int, data: bytes, spent: dict[str, float]
+    ) -> None:
         """Faces found on pixels decoded at a reduced scale: coordinates scaled to the full photo, and
         faces smaller than the crop re-aligned and re-embedded from the full-resolution decode."""
         ratio = width / pixels.shape[1]
@@ -123,7 +132,9 @@ class AnalyzeFaces:
         decoded here, by nvJPEG, or on the CPU when this actor's models are not on a GPU), and the
         errors of files that turned out undecodable here."""
         ok = [i for i, row in enumerate(rows) if row[0] == S.STATUS_OK]
-        images: dict[int, object] = {i: pixels_of(rows[i][4], rows[i][2], rows[i][3]) for i in ok if not is_for_device(rows[i][2])}
+        images: dict[int, object] = {
+            i: pixels_of(rows[i][4], rows[i][2], rows[i][3]) for i in ok if not is_for_device(rows[i][2])
+        }
         waiting = [i for i in ok if is_for_device(rows[i][2])]
         if not waiting:
             return images, {}
@@ -147,12 +158,18 @@ class AnalyzeFaces:
             faces[i] = found
             if not is_for_device(rows[i][2]) and rows[i][1] != rows[i][2]:  # decoded at a reduced scale
                 self._to_full_resolution(found, images[i], rows[i][1], rows[i][5], spent)
-        statuses = [S.STATUS_ERROR if i in failed else row[0] if row[0] != S.STATUS_OK or faces[i] else S.STATUS_NO_FACE
-                    for i, row in enumerate(rows)]
+        statuses = [
+            S.STATUS_ERROR if i in failed else row[0] if row[0] != S.STATUS_OK or faces[i] else S.STATUS_NO_FACE
+            for i, row in enumerate(rows)
+        ]
         columns = {name: batch.column(name) for name in (S.URI, S.IMAGE_ID)}
         for name in (S.WIDTH, S.HEIGHT):  # a file that failed here has no size, as a decode error has none
-            columns[name] = pa.array([None if i in failed else v for i, v in enumerate(batch.column(name).to_pylist())], pa.int32())
-        columns[S.ERROR] = pa.array([failed.get(i, error) for i, error in enumerate(batch.column(S.ERROR).to_pylist())], pa.string())
+            columns[name] = pa.array(
+                [None if i in failed else v for i, v in enumerate(batch.column(name).to_pylist())], pa.int32()
+            )
+        columns[S.ERROR] = pa.array(
+            [failed.get(i, error) for i, error in enumerate(batch.column(S.ERROR).to_pylist())], pa.string()
+        )
         columns[S.STATUS] = pa.array(statuses, pa.string())
         columns[S.FACES] = pa.array(faces, self.schema.field(S.FACES).type)
         columns[S.SECONDS] = add_seconds(batch.column(S.SECONDS), spent)

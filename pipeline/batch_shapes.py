@@ -3,6 +3,7 @@
 cuDNN builds an execution plan for every new input shape; when the number of faces (or of photos of
 one size) changes from batch to batch, that planning costs more than the inference. Padding the
 batch dimension to the next power of two bounds the shapes to about log2(largest batch)."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """`facepipe bench`: the embed pipeline on a photo set, written to a scratch place, measured."""
+
 from __future__ import annotations
 
 import resource
@@ -27,7 +28,11 @@ def run_bench(src: str, config: Config) -> dict:
         **sampler.summary(),
         "driver_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "device": resolve_device(config.models.device),
-        "models": {"detector": detector.model_id, "detector_engine": type(detector).__name__,
-                   "embedder": embedder.model_id, "embedder_engine": type(embedder).__name__},
+        "models": {
+            "detector": detector.model_id,
+            "detector_engine": type(detector).__name__,
+            "embedder": embedder.model_id,
+            "embedder_engine": type(embedder).__name__,
+        },
         "config": config_as_dict(config),
     }

@@ -12,6 +12,7 @@ Then: faces of one photo are split apart (cannot-link), clusters below ``min_clu
 noise (-1), ids are renumbered largest first, and each face gets a confidence (cosine to its
 cluster's mean direction).
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,7 +49,10 @@ class Clustering:
         return len(self.ids)
 
 
-GRAPH_RECALL_MARGIN = 0.1  # recall is tuned over neighbours this far below the merge threshold (at 0.2: twice the time, same F)
+GRAPH_RECALL_MARGIN = (
+    0.1  # recall is tuned over neighbours this far below the merge threshold (at 0.2: twice the time, same F)
+)
+
 
 def hdbscan_labels(vectors: np.ndarray, min_cluster_size: int, min_samples: int) -> np.ndarray:
     import hdbscan
@@ -58,8 +62,15 @@ def hdbscan_labels(vectors: np.ndarray, min_cluster_size: int, min_samples: int)
 
 def kmeans_labels(vectors: np.ndarray, k: int, seed: int) -> np.ndarray:
     """FAISS spherical k-means (on the GPUs when FAISS sees any)."""
-    kmeans = faiss.Kmeans(vectors.shape[1], min(k, len(vectors)), niter=20, seed=seed, spherical=True,
-                          gpu=faiss.get_num_gpus() > 0, max_points_per_centroid=1_000_000)
+    kmeans = faiss.Kmeans(
+        vectors.shape[1],
+        min(k, len(vectors)),
+        niter=20,
+        seed=seed,
+        spherical=True,
+        gpu=faiss.get_num_gpus() > 0,
+        max_points_per_centroid=1_000_000,
+    )
     kmeans.train(vectors)
     return kmeans.index.search(vectors, 1)[1][:, 0]
 
@@ -76,7 +87,9 @@ def _confidence(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
     if not np.any(labels >= 0):
         return np.zeros(len(labels), np.float32)
     centroids = _centroids(vectors, labels)
-    return np.where(labels >= 0, np.einsum("ij,ij->i", vectors, centroids[np.maximum(labels, 0)]), 0.0).astype(np.float32)
+    return np.where(labels >= 0, np.einsum("ij,ij->i", vectors, centroids[np.maximum(labels, 0)]), 0.0).astype(
+        np.float32
+    )
 
 
 def separate_same_photo(vectors: np.ndarray, labels: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
@@ -106,7 +119,9 @@ def finish(vectors: np.ndarray, labels: np.ndarray, min_size: int) -> Clustering
     return Clustering(labels, _confidence(vectors, labels))
 
 
-def cluster_faces(vectors: np.ndarray, image_ids: np.ndarray, config: ClusterConfig, index: IndexConfig | None = None) -> Clustering:
+def cluster_faces(
+    vectors: np.ndarray, image_ids: np.ndarray, config: ClusterConfig, index: IndexConfig | None = None
+) -> Clustering:
     """Cluster unit ``vectors`` (faces of photos ``image_ids``) with ``config.method``."""
     vectors = np.ascontiguousarray(vectors, np.float32)
     if len(vectors) < 2:
@@ -156,8 +171,13 @@ def stable_ids(labels: np.ndarray, previous: np.ndarray) -> np.ndarray:
     return np.array([mapping[int(v)] if v >= 0 else NOISE for v in labels], np.int64)
 
 
-def assign_incrementally(vectors: np.ndarray, image_ids: np.ndarray, previous: np.ndarray, config: ClusterConfig,
-                         index: IndexConfig | None = None) -> Clustering:
+def assign_incrementally(
+    vectors: np.ndarray,
+    image_ids: np.ndarray,
+    previous: np.ndarray,
+    config: ClusterConfig,
+    index: IndexConfig | None = None,
+) -> Clustering:
     """Extend an earlier clustering (``previous``: its cluster id per face, NOISE, or NEW) without
     renumbering it, by the same average-linkage rule as the graph method: a new face joins the cluster,
     among those of its nearest clustered faces, whose faces it resembles most on average, when that
@@ -177,8 +197,11 @@ def assign_incrementally(vectors: np.ndarray, image_ids: np.ndarray, previous: n
 
     def best_cluster(direction: np.ndarray, size: int, candidates, photos: set[str]) -> int | None:
         """The candidate with the highest mean similarity to ``size`` faces summing to ``direction``."""
-        scored = [(float(direction @ sums[c]) / (size * counts[c]), c) for c in candidates
-                  if not (config.cannot_link and any((c, p) in photos_in for p in photos))]
+        scored = [
+            (float(direction @ sums[c]) / (size * counts[c]), c)
+            for c in candidates
+            if not (config.cannot_link and any((c, p) in photos_in for p in photos))
+        ]
         score, cluster = max(scored, default=(-np.inf, None))
         return cluster if score >= config.similarity else None
 
@@ -205,7 +228,9 @@ def assign_incrementally(vectors: np.ndarray, image_ids: np.ndarray, previous: n
         next_id = int(max(labels.max(initial=-1), previous.max(initial=-1))) + 1
         for group in np.unique(grouped[grouped >= 0]):
             members = loose[grouped == group]
-            _, positions = reference.search(vectors[members], 1) if len(clustered) else (None, np.full((len(members), 1), -1))
+            _, positions = (
+                reference.search(vectors[members], 1) if len(clustered) else (None, np.full((len(members), 1), -1))
+            )
             candidates = {int(labels[clustered[r]]) for r in positions[:, 0] if r >= 0}
             direction = vectors[members].astype(np.float64).sum(axis=0)
             cluster = best_cluster(direction, len(members), candidates, {str(image_ids[m]) for m in members})

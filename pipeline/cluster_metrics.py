@@ -3,6 +3,7 @@
 All computed from the contingency table in O(n) memory. A noise item (cluster id -1) counts as a
 cluster of its own, as a person would see it: a face in no group.
 """
+
 from __future__ import annotations
 
 import numpy as np

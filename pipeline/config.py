@@ -1,4 +1,5 @@
 """Typed configuration: one model per section, unknown keys rejected, YAML file <- --set overrides."""
+
 from __future__ import annotations
 
 import os
@@ -34,13 +35,18 @@ class StorageConfig(_Section):
 
 class RayConfig(_Section):
     address: str | None = Field(
-        default=None, description="Ray cluster to attach to ('auto': the cluster this node runs; 'ray://host:10001'); default: RAY_ADDRESS, else a fresh local Ray."
+        default=None,
+        description="Ray cluster to attach to ('auto': the cluster this node runs; 'ray://host:10001'); default: RAY_ADDRESS, else a fresh local Ray.",
     )
     model_actors: int | None = Field(
-        default=None, ge=1, description="Model actors; default: one per GPU, else one per CPU. More actors than GPUs share them (fractional GPUs)."
+        default=None,
+        ge=1,
+        description="Model actors; default: one per GPU, else one per CPU. More actors than GPUs share them (fractional GPUs).",
     )
     actor_cpus: float | None = Field(
-        default=None, gt=0, description="CPUs reserved by each model actor; default: what leaves 0.5 CPU for reads, at most 1."
+        default=None,
+        gt=0,
+        description="CPUs reserved by each model actor; default: what leaves 0.5 CPU for reads, at most 1.",
     )
     read_batch_size: int = Field(default=16, ge=1, description="Photos per read/decode task batch.")
     model_batch_size: int = Field(default=32, ge=1, description="Photos per model actor batch.")
@@ -56,14 +62,21 @@ class DecodeConfig(_Section):
         "than the 112 px crop there are re-aligned from a full-resolution decode.",
     )
     device_min_pixels: int | None = Field(
-        default=None, ge=1, description="With model actors on GPUs: JPEGs of at least this many pixels travel undecoded "
+        default=None,
+        ge=1,
+        description="With model actors on GPUs: JPEGs of at least this many pixels travel undecoded "
         "and are decoded on the GPU by nvJPEG (torchvision); null: every photo decodes on the CPU.",
     )
 
 
 class ModelsConfig(_Section):
-    detector: str = Field(default="yunet", description="Detector in the model registry (yunet, scrfd, dlib_hog, dlib_mmod).")
-    embedder: str = Field(default="sface", description="Embedder in the model registry (sface, arcface, dlib), or a model pack folder (facepipe train).")
+    detector: str = Field(
+        default="yunet", description="Detector in the model registry (yunet, scrfd, dlib_hog, dlib_mmod)."
+    )
+    embedder: str = Field(
+        default="sface",
+        description="Embedder in the model registry (sface, arcface, dlib), or a model pack folder (facepipe train).",
+    )
     detector_path: str | None = Field(default=None, description="ONNX file of a bring-your-own detector (scrfd).")
     embedder_path: str | None = Field(default=None, description="ONNX file of a bring-your-own embedder (arcface).")
     embedder_mean: float = Field(default=127.5, description="Bring-your-own embedder input: (RGB - mean) / std.")
@@ -85,16 +98,25 @@ class IndexConfig(_Section):
     kind: Literal["auto", "flat", "hnsw", "ivf_flat", "ivf_pq"] = Field(
         default="auto", description="FAISS index kind; auto chooses from the vector count, dimension and memory budget."
     )
-    memory_budget: ByteSize = Field(default=ByteSize(4 * 1024**3), description="Memory the index may take ('4GiB', '500MB').")
-    target_recall: float = Field(default=0.95, gt=0, le=1, description="recall@k (against exact search) nprobe/efSearch is tuned to.")
+    memory_budget: ByteSize = Field(
+        default=ByteSize(4 * 1024**3), description="Memory the index may take ('4GiB', '500MB')."
+    )
+    target_recall: float = Field(
+        default=0.95, gt=0, le=1, description="recall@k (against exact search) nprobe/efSearch is tuned to."
+    )
     k: int = Field(default=10, ge=1, description="Neighbours per query, in tuning and in search.")
     recall_floor: float = Field(
-        default=-1.0, ge=-1, le=1, description="Exact neighbours less similar than this do not count in the tuned recall."
+        default=-1.0,
+        ge=-1,
+        le=1,
+        description="Exact neighbours less similar than this do not count in the tuned recall.",
     )
     hnsw_m: int = Field(default=32, ge=4, description="HNSW links per node.")
     hnsw_ef_construction: int = Field(default=40, ge=8, description="HNSW build-time search depth.")
     tune_queries: int = Field(default=1000, ge=10, description="Held-out queries for tuning and the recorded recall.")
-    batch_rows: int = Field(default=65_536, ge=1, description="Vectors read and added per step (bounds the build's memory).")
+    batch_rows: int = Field(
+        default=65_536, ge=1, description="Vectors read and added per step (bounds the build's memory)."
+    )
     rebuild_removed_fraction: float = Field(
         default=0.2, gt=0, lt=1, description="Rebuild when this fraction of the indexed faces has been removed."
     )
@@ -102,7 +124,9 @@ class IndexConfig(_Section):
 
 
 class RecognizeConfig(_Section):
-    far: float = Field(default=1e-3, gt=0, lt=1, description="False-accept rate whose calibrated threshold verify and identify use.")
+    far: float = Field(
+        default=1e-3, gt=0, lt=1, description="False-accept rate whose calibrated threshold verify and identify use."
+    )
     calibrations: str = Field(
         default="~/.cache/facepipe/calibrations",
         description="Folder or s3:// prefix of the thresholds `facepipe calibrate` measured, one file per model.",
@@ -114,28 +138,40 @@ class ClusterConfig(_Section):
         default="graph", description="graph: average linkage along a kNN graph; hdbscan; kmeans (FAISS)."
     )
     similarity: float = Field(
-        default=0.45, gt=-1, lt=1,
+        default=0.45,
+        gt=-1,
+        lt=1,
         description="graph: two groups merge while their faces' mean cosine similarity is at least this.",
     )
     neighbours: int = Field(default=30, ge=2, description="graph: neighbours per face in the kNN graph.")
     graph_recall: float = Field(
-        default=0.9, gt=0, le=1, description="graph: recall the kNN graph's index is tuned to, over the neighbours at most "
+        default=0.9,
+        gt=0,
+        le=1,
+        description="graph: recall the kNN graph's index is tuned to, over the neighbours at most "
         "0.1 below cluster.similarity (index.target_recall is for search; a face missing one of 30 neighbours still joins its person).",
     )
     distributed: bool = Field(
-        default=False, description="graph: build and search the kNN graph and run the linkage as Ray tasks (ray.address: the "
+        default=False,
+        description="graph: build and search the kNN graph and run the linkage as Ray tasks (ray.address: the "
         "cluster; the same clusters as on one machine, up to the indexes' approximation).",
     )
     shard_faces: int = Field(
-        default=2_000_000, ge=1000, description="graph, distributed: faces per kNN-graph index shard (a worker holds one shard "
+        default=2_000_000,
+        ge=1000,
+        description="graph, distributed: faces per kNN-graph index shard (a worker holds one shard "
         "at a time: about 1 GB per million 128-d faces on HNSW; more shards cost search time).",
     )
     min_cluster_size: int = Field(default=2, ge=1, description="Smaller clusters become noise (cluster_id -1).")
     min_face_side: float = Field(
-        default=40, ge=0, description="Faces whose box is shorter (photo px) stay unclustered: too blurred to tell apart."
+        default=40,
+        ge=0,
+        description="Faces whose box is shorter (photo px) stay unclustered: too blurred to tell apart.",
     )
     hdbscan_min_samples: int = Field(default=1, ge=1, description="hdbscan: min_samples.")
-    kmeans_k: int | None = Field(default=None, ge=1, description="kmeans: clusters; default: estimated by the graph method.")
+    kmeans_k: int | None = Field(
+        default=None, ge=1, description="kmeans: clusters; default: estimated by the graph method."
+    )
     cannot_link: bool = Field(default=True, description="Two faces of one photo never share a cluster.")
     representatives: int = Field(default=5, ge=1, description="Face ids kept per person, most central first.")
     seed: int = Field(default=0, description="Seed of k-means.")
@@ -146,8 +182,12 @@ class OutputConfig(_Section):
 
 
 class TrainConfig(_Section):
-    data: str | None = Field(default=None, description="CSV of uri,person to train on; default: LFW's people.txt sets (train.lfw).")
-    lfw: str | None = Field(default=None, description="LFW folder: training people (9 sets) and held-out pairs (1 fold).")
+    data: str | None = Field(
+        default=None, description="CSV of uri,person to train on; default: LFW's people.txt sets (train.lfw)."
+    )
+    lfw: str | None = Field(
+        default=None, description="LFW folder: training people (9 sets) and held-out pairs (1 fold)."
+    )
     test_fold: int = Field(default=9, ge=0, le=9, description="LFW: the people.txt set and pairs.txt fold held out.")
     model: Literal["sface", "mobilefacenet"] = Field(
         default="sface", description="sface: fine-tune the default embedder; mobilefacenet: train one from scratch."
@@ -157,22 +197,36 @@ class TrainConfig(_Section):
         description="Triplets mined offline every mine_every steps (semi-hard or hard), in the batch, or contrastive pairs.",
     )
     margin: float = Field(default=0.2, gt=0, description="Triplet margin alpha (squared distances of unit vectors).")
-    contrastive_margin: float = Field(default=1.0, gt=0, description="Contrastive loss: different pairs pushed past this distance.")
+    contrastive_margin: float = Field(
+        default=1.0, gt=0, description="Contrastive loss: different pairs pushed past this distance."
+    )
     people_per_batch: int = Field(default=16, ge=2, description="P of the P x K batches.")
     faces_per_person: int = Field(default=4, ge=2, description="K of the P x K batches.")
     steps: int = Field(default=1000, ge=1, description="Optimiser steps in all (each worker takes a batch per step).")
-    time_budget_s: float | None = Field(default=None, gt=0, description="Stop after this many seconds of training steps (mining included, evaluations not).")
-    learning_rate: float = Field(default=1e-5, gt=0, description="Adam's learning rate (1e-5 fine-tunes; 1e-3 from scratch).")
+    time_budget_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Stop after this many seconds of training steps (mining included, evaluations not).",
+    )
+    learning_rate: float = Field(
+        default=1e-5, gt=0, description="Adam's learning rate (1e-5 fine-tunes; 1e-3 from scratch)."
+    )
     weight_decay: float = Field(default=0.0, ge=0, description="Adam's weight decay.")
     mine_every: int = Field(default=50, ge=1, description="Offline mining: steps between two minings.")
     mine_people: int = Field(default=300, ge=2, description="Offline mining: people per mining subset.")
     mine_faces_per_person: int = Field(default=10, ge=2, description="Offline mining: at most this many faces of each.")
-    mine_neighbours: int = Field(default=100, ge=1, description="Offline mining: negatives looked for among this many neighbours.")
+    mine_neighbours: int = Field(
+        default=100, ge=1, description="Offline mining: negatives looked for among this many neighbours."
+    )
     augment: bool = Field(default=True, description="Random flips, shifts, scale and colour changes of training crops.")
     checkpoint_every: int = Field(default=50, ge=1, description="Steps between checkpoints (and one at the end).")
-    eval_every: int | None = Field(default=None, ge=1, description="Steps between held-out evaluations; default: once per epoch.")
+    eval_every: int | None = Field(
+        default=None, ge=1, description="Steps between held-out evaluations; default: once per epoch."
+    )
     workers: int = Field(default=2, ge=1, description="Ray Train workers (DDP: gloo on CPU, NCCL on GPU).")
-    cpus_per_worker: float = Field(default=1.0, gt=0, description="CPUs each worker reserves (and torch threads it uses).")
+    cpus_per_worker: float = Field(
+        default=1.0, gt=0, description="CPUs each worker reserves (and torch threads it uses)."
+    )
     use_gpu: bool | None = Field(default=None, description="Workers on GPUs; default: when the cluster has them.")
     mixed_precision: bool = Field(default=True, description="float16 autocast on GPU (CPU runs float32).")
     seed: int = Field(default=0, description="Seed of sampling, mining subsets and augmentation.")
@@ -241,9 +295,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid configuration ({problems})") from None
 
 

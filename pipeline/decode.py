@@ -3,6 +3,7 @@
 Handles EXIF orientation, grayscale, CMYK, 16-bit, alpha, palette and animated files (first frame),
 and refuses images above a pixel limit before decoding them (decompression bombs).
 """
+
 from __future__ import annotations
 
 import io
@@ -156,8 +157,9 @@ def is_for_device(pixels_width: int | None) -> bool:
     return pixels_width == 0
 
 
-def decode_photos(batch: pa.Table, max_pixels: int, reduce_to: int | None = None,
-                  device_min_pixels: int | None = None) -> pa.Table:
+def decode_photos(
+    batch: pa.Table, max_pixels: int, reduce_to: int | None = None, device_min_pixels: int | None = None
+) -> pa.Table:
     """Stage: read rows (uri, image_id, error, bytes) in, decoded rows (DECODED_SCHEMA) out.
 
     Rows whose pixels were decoded at a reduced scale keep their bytes, for faces that need the
@@ -172,9 +174,18 @@ def decode_photos(batch: pa.Table, max_pixels: int, reduce_to: int | None = None
     ):
         size = jpeg_for_device(data, max_pixels, device_min_pixels) if error is None and device_min_pixels else None
         if size is not None:
-            for name, value in ((S.URI, uri), (S.IMAGE_ID, image_id), (S.STATUS, S.STATUS_OK), (S.ERROR, None),
-                                (S.WIDTH, size[0]), (S.HEIGHT, size[1]), (S.PIXELS_WIDTH, 0), (S.PIXELS_HEIGHT, 0),
-                                (S.PIXELS, b""), (S.BYTES, data)):
+            for name, value in (
+                (S.URI, uri),
+                (S.IMAGE_ID, image_id),
+                (S.STATUS, S.STATUS_OK),
+                (S.ERROR, None),
+                (S.WIDTH, size[0]),
+                (S.HEIGHT, size[1]),
+                (S.PIXELS_WIDTH, 0),
+                (S.PIXELS_HEIGHT, 0),
+                (S.PIXELS, b""),
+                (S.BYTES, data),
+            ):
                 rows[name].append(value)
             continue
         decoded = decode_image(data, max_pixels, reduce_to) if error is None else None

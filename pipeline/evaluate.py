@@ -1,4 +1,5 @@
 """LFW-style face verification protocol: pairs files, k-fold accuracy, VAL@FAR, ROC and plots."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,9 +42,7 @@ def read_lfw_pairs(path: str | Path) -> list[LfwPair]:
     else:
         raise ValueError(f"{path}: header must be 'folds pairs' or 'pairs', got {header}")
     if len(rows) != num_folds * 2 * per_fold:
-        raise ValueError(
-            f"{path}: header promises {num_folds * 2 * per_fold} pairs, file has {len(rows)}"
-        )
+        raise ValueError(f"{path}: header promises {num_folds * 2 * per_fold} pairs, file has {len(rows)}")
     pairs = []
     for position, fields in enumerate(rows):
         fold, within = divmod(position, 2 * per_fold)
@@ -60,9 +59,7 @@ def read_lfw_pairs(path: str | Path) -> list[LfwPair]:
     return pairs
 
 
-def _accepted_counts(
-    similarity: np.ndarray, same: np.ndarray, thresholds: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _accepted_counts(similarity: np.ndarray, same: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per threshold: number of same pairs accepted, number of different pairs accepted
     (unscored different pairs always count as accepted)."""
     scored = ~np.isnan(similarity)
@@ -84,9 +81,7 @@ def _best_accuracy_threshold(similarity: np.ndarray, same: np.ndarray) -> float:
     unique = np.unique(similarity[~np.isnan(similarity)])
     if unique.size == 0:
         raise ValueError("no scored pair to choose a threshold on")
-    candidates = np.concatenate(
-        [unique[:1], (unique[:-1] + unique[1:]) / 2, [np.nextafter(unique[-1], np.inf)]]
-    )
+    candidates = np.concatenate([unique[:1], (unique[:-1] + unique[1:]) / 2, [np.nextafter(unique[-1], np.inf)]])
     true_accepts, false_accepts = _accepted_counts(similarity, same, candidates)
     true_rejects = np.count_nonzero(~same) - false_accepts
     return float(candidates[np.argmax(true_accepts + true_rejects)])
@@ -111,9 +106,7 @@ def far_threshold(similarity: np.ndarray, same: np.ndarray, far_target: float) -
     return float(unique[j - 1] + fraction * (unique[j] - unique[j - 1]))
 
 
-def decision_rates(
-    similarity: np.ndarray, same: np.ndarray, threshold: float
-) -> tuple[float, float, float]:
+def decision_rates(similarity: np.ndarray, same: np.ndarray, threshold: float) -> tuple[float, float, float]:
     """(accuracy, true-accept rate, false-accept rate) at one threshold."""
     true_accepts, false_accepts = _accepted_counts(similarity, same, np.array([threshold]))
     num_same, num_different = np.count_nonzero(same), np.count_nonzero(~same)
@@ -125,9 +118,7 @@ def decision_rates(
     )
 
 
-def verification_metrics(
-    similarity: np.ndarray, same: np.ndarray, folds: np.ndarray, far_target: float = 1e-3
-) -> dict:
+def verification_metrics(similarity: np.ndarray, same: np.ndarray, folds: np.ndarray, far_target: float = 1e-3) -> dict:
     """Cross-validated verification results for per-pair similarity (NaN = unscored),
     ground truth ``same`` and fold ids: each fold is tested with thresholds chosen on the
     other folds (on itself when there is a single fold). Returns a JSON-ready dict with
@@ -165,9 +156,7 @@ def verification_metrics(
     }
 
 
-def roc_curve(
-    similarity: np.ndarray, same: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roc_curve(similarity: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(far, tar, thresholds) at every unique scored similarity, thresholds descending.
     Unscored pairs count against the model: never accepted when same, always when different."""
     similarity = np.asarray(similarity, dtype=np.float64)
@@ -219,7 +208,9 @@ def plot_similarity_histogram(
     for label, group in (("genuine", same), ("impostor", ~same)):
         unscored = np.count_nonzero(group & ~scored)
         axes.hist(
-            similarity[group & scored], bins=bins, alpha=0.5,
+            similarity[group & scored],
+            bins=bins,
+            alpha=0.5,
             label=f"{label} ({np.count_nonzero(group & scored)} scored, {unscored} unscored)",
         )
     if threshold is not None:
@@ -231,7 +222,10 @@ def plot_similarity_histogram(
 
 
 def open_set_metrics(
-    genuine_scores: np.ndarray, genuine_correct: np.ndarray, impostor_scores: np.ndarray, fars: tuple[float, ...] = (1e-2, 1e-3)
+    genuine_scores: np.ndarray,
+    genuine_correct: np.ndarray,
+    impostor_scores: np.ndarray,
+    fars: tuple[float, ...] = (1e-2, 1e-3),
 ) -> dict:
     """Open-set identification figures from each probe's best gallery similarity.
 
@@ -240,8 +234,11 @@ def open_set_metrics(
     never enrolled. The threshold at false-alarm rate f lets a fraction f of impostors through;
     DIR@f is the fraction of genuine probes identified correctly at or above it. rank1 ignores the
     threshold (closed-set accuracy)."""
-    metrics: dict = {"rank1": float(np.mean(genuine_correct)) if len(genuine_correct) else 0.0,
-                     "genuine_probes": int(len(genuine_scores)), "impostor_probes": int(len(impostor_scores))}
+    metrics: dict = {
+        "rank1": float(np.mean(genuine_correct)) if len(genuine_correct) else 0.0,
+        "genuine_probes": int(len(genuine_scores)),
+        "impostor_probes": int(len(impostor_scores)),
+    }
     ordered = np.sort(impostor_scores)[::-1]
     for far in fars:
         allowed = int(np.floor(far * len(ordered)))  # impostors that may pass

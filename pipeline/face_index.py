@@ -1,6 +1,7 @@
 """The face index of a set of tables: built from the committed faces, brought up to date
 incrementally (faces of new photos added, faces of removed or changed photos dropped), searched
 with the faces of a photo."""
+
 from __future__ import annotations
 
 import logging
@@ -33,8 +34,14 @@ class IndexUpdate:
     index: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"action": self.action, "reason": self.reason, "added": self.added, "removed": self.removed,
-                "seconds": round(self.seconds, 3), **self.index}
+        return {
+            "action": self.action,
+            "reason": self.reason,
+            "added": self.added,
+            "removed": self.removed,
+            "seconds": round(self.seconds, 3),
+            **self.index,
+        }
 
 
 def _entries_and_vectors(batch: pa.Table) -> tuple[pa.Table, np.ndarray]:
@@ -52,9 +59,15 @@ def _stream(faces: FacesSnapshot, rows: int, face_ids: pa.Array | None = None):
 
 
 def _build(faces: FacesSnapshot, count: int, config: Config, tables: str) -> VectorIndex:
-    info = {"tables": tables, "model": faces.models.get("model"), "detector": faces.models.get("detector"),
-            "faces_version": faces.table.version()}
-    return VectorIndex.build(_stream(faces, config.index.batch_rows), count, faces.models["embedding_dim"], config.index, info)
+    info = {
+        "tables": tables,
+        "model": faces.models.get("model"),
+        "detector": faces.models.get("detector"),
+        "faces_version": faces.table.version(),
+    }
+    return VectorIndex.build(
+        _stream(faces, config.index.batch_rows), count, faces.models["embedding_dim"], config.index, info
+    )
 
 
 def update_face_index(tables: str, index_uri: str, config: Config, rebuild: bool = False) -> IndexUpdate:
@@ -91,21 +104,32 @@ def _load_or_none(index_uri: str, config: Config) -> VectorIndex | None:
         return None
 
 
-def _update_in_place(index: VectorIndex, faces: FacesSnapshot, current: pa.ChunkedArray, index_uri: str,
-                     config: Config, started: float) -> IndexUpdate:
+def _update_in_place(
+    index: VectorIndex, faces: FacesSnapshot, current: pa.ChunkedArray, index_uri: str, config: Config, started: float
+) -> IndexUpdate:
     indexed = set(index.keys())
     wanted = set(current.to_pylist())
     gone, new = indexed - wanted, wanted - indexed
     if not gone and not new:
-        return IndexUpdate("unchanged", "the index holds exactly the committed faces",
-                           seconds=time.perf_counter() - started, index=index.meta())
+        return IndexUpdate(
+            "unchanged",
+            "the index holds exactly the committed faces",
+            seconds=time.perf_counter() - started,
+            index=index.meta(),
+        )
     removed = index.remove(gone)
     for entries, vectors in _stream(faces, config.index.batch_rows, pa.array(sorted(new), pa.string()))():
         index.add(entries, vectors)
     index.info["faces_version"] = faces.table.version()
     index.save(index_uri, config.resolved_storage())
-    return IndexUpdate("updated", f"{len(new)} new and {len(gone)} gone faces", added=len(new), removed=removed,
-                       seconds=time.perf_counter() - started, index=index.meta())
+    return IndexUpdate(
+        "updated",
+        f"{len(new)} new and {len(gone)} gone faces",
+        added=len(new),
+        removed=removed,
+        seconds=time.perf_counter() - started,
+        index=index.meta(),
+    )
 
 
 def search_faces(index: VectorIndex, photos: list[PhotoFaces], k: int) -> list[dict]:
@@ -118,20 +142,27 @@ def search_faces(index: VectorIndex, photos: list[PhotoFaces], k: int) -> list[d
             similarities, positions = index.search(np.stack([f.embedding for f in photo.faces]), k)
             for face, sims, rows in zip(photo.faces, similarities, positions):
                 hits = index.entries.take(pa.array(rows[rows >= 0])).to_pylist()
-                found.append({
-                    "bbox": [round(float(v), 1) for v in face.bbox],
-                    "neighbours": [
-                        {"face_id": hit[KEY], "uri": hit[S.URI], "bbox": [round(v, 1) for v in hit[S.BBOX]],
-                         "similarity": round(float(sim), 4)}
-                        for hit, sim in zip(hits, sims[rows >= 0])
-                    ],
-                })
+                found.append(
+                    {
+                        "bbox": [round(float(v), 1) for v in face.bbox],
+                        "neighbours": [
+                            {
+                                "face_id": hit[KEY],
+                                "uri": hit[S.URI],
+                                "bbox": [round(v, 1) for v in hit[S.BBOX]],
+                                "similarity": round(float(sim), 4),
+                            }
+                            for hit, sim in zip(hits, sims[rows >= 0])
+                        ],
+                    }
+                )
         results.append({"uri": photo.uri, "status": photo.status, "error": photo.error, "faces": found})
     return results
 
 
-def search_photos(index_uri: str, photos: list[str], config: Config, k: int | None = None,
-                  reader: FaceReader | None = None) -> list[dict]:
+def search_photos(
+    index_uri: str, photos: list[str], config: Config, k: int | None = None, reader: FaceReader | None = None
+) -> list[dict]:
     """Detect the faces of ``photos`` and find each one's k nearest faces in the index at ``index_uri``
     (k defaults to config.index.k). ConfigError when the index is missing or of another model."""
     index = _load_or_none(index_uri, config)
@@ -139,6 +170,8 @@ def search_photos(index_uri: str, photos: list[str], config: Config, k: int | No
         raise ConfigError(f"no index at {index_uri}: run `facepipe index --tables DST --output {index_uri}` first")
     reader = reader or FaceReader(config)
     if index.info.get("model") != reader.model_id:
-        raise ConfigError(f"the index at {index_uri} holds faces of model {index.info.get('model')}, "
-                          f"the configured embedder is {reader.model_id}")
+        raise ConfigError(
+            f"the index at {index_uri} holds faces of model {index.info.get('model')}, "
+            f"the configured embedder is {reader.model_id}"
+        )
     return search_faces(index, reader(photos), k or config.index.k)

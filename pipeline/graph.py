@@ -10,6 +10,7 @@ object store, search tasks over blocks of faces and shards, then linkage tasks o
 graph's components (``linkage.linkage_groups``). Tasks are retried and lost objects rebuilt from
 their lineage (Ray's defaults). Each task reports its seconds and its worker's peak memory.
 """
+
 from __future__ import annotations
 
 import logging
@@ -104,19 +105,31 @@ def analyze_photos(uris: list[str], config: Config) -> Iterator[pa.Table]:
     storage = config.resolved_storage()
     dataset = (
         ray.data.from_arrow(blocks)
-        .map_batches(read_photos, fn_kwargs={"storage": storage}, batch_format="pyarrow", batch_size=step, num_cpus=READ_TASK_CPUS)
+        .map_batches(
+            read_photos,
+            fn_kwargs={"storage": storage},
+            batch_format="pyarrow",
+            batch_size=step,
+            num_cpus=READ_TASK_CPUS,
+        )
         .map_batches(
             decode_photos,
-            fn_kwargs={"max_pixels": config.decode.max_pixels,
-                       "reduce_to": config.models.detect_max_side if config.decode.reduce_jpeg else None,
-                       "device_min_pixels": config.decode.device_min_pixels if use_gpu else None},
+            fn_kwargs={
+                "max_pixels": config.decode.max_pixels,
+                "reduce_to": config.models.detect_max_side if config.decode.reduce_jpeg else None,
+                "device_min_pixels": config.decode.device_min_pixels if use_gpu else None,
+            },
             batch_format="pyarrow",
-            batch_size=step, num_cpus=READ_TASK_CPUS,
+            batch_size=step,
+            num_cpus=READ_TASK_CPUS,
         )
         .map_batches(
             AnalyzeFaces,
-            fn_constructor_kwargs={"models": config.models, "threads": max(1, round(pool.cpus)),
-                                   "max_pixels": config.decode.max_pixels},
+            fn_constructor_kwargs={
+                "models": config.models,
+                "threads": max(1, round(pool.cpus)),
+                "max_pixels": config.decode.max_pixels,
+            },
             batch_format="pyarrow",
             batch_size=config.ray.model_batch_size,
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=pool.actors),
@@ -131,8 +144,11 @@ MIN_SEARCH_BLOCK = 10_000  # faces per search task at least: each task loads an 
 
 
 def _task_report(started: float, **figures) -> dict:
-    return {**figures, "seconds": round(time.perf_counter() - started, 1),
-            "worker_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    return {
+        **figures,
+        "seconds": round(time.perf_counter() - started, 1),
+        "worker_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
 
 
 def _use_assigned_cpus() -> None:
@@ -162,7 +178,9 @@ def _link(group, similarity: float):
     return labels, _task_report(started, faces=len(group.nodes), edges=len(group.a))
 
 
-def knn_graph_on_ray(vectors: np.ndarray, k: int, index: IndexConfig, floor: float, shard_faces: int) -> tuple[np.ndarray, np.ndarray]:
+def knn_graph_on_ray(
+    vectors: np.ndarray, k: int, index: IndexConfig, floor: float, shard_faces: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``knn_graph``'s (similarities, neighbours) from index shards of at most ``shard_faces`` faces,
     each built by a task (a lone shard takes a whole node's CPUs: HNSW builds in threads) and left in
     the object store; one search task per block of faces and shard (a shard is a task's argument, so
@@ -173,8 +191,12 @@ def knn_graph_on_ray(vectors: np.ndarray, k: int, index: IndexConfig, floor: flo
     node_cpus = max(int(node["Resources"].get("CPU", 1)) for node in ray.nodes() if node["Alive"])
     cpus = int(ray.cluster_resources().get("CPU", 1))
     started = time.perf_counter()
-    built = [_build_shard.options(num_returns=2, num_cpus=max(1, min(node_cpus, cpus // len(shards)))).remote(
-        shared, first, stop, k, index, floor) for first, stop in shards]
+    built = [
+        _build_shard.options(num_returns=2, num_cpus=max(1, min(node_cpus, cpus // len(shards)))).remote(
+            shared, first, stop, k, index, floor
+        )
+        for first, stop in shards
+    ]
     reports = ray.get([report for _, report in built])
     log.info("kNN graph: %d index shards built in %.1f s: %s", len(shards), time.perf_counter() - started, reports)
     blocks = even_ranges(n, max(1, min(math.ceil(n / MIN_SEARCH_BLOCK), 2 * cpus)))
@@ -187,22 +209,33 @@ def knn_graph_on_ray(vectors: np.ndarray, k: int, index: IndexConfig, floor: flo
         similarities.append(best[0])
         neighbours.append(best[1])
         reports += [report for _, report in found]
-    log.info("kNN graph: %d faces searched in %d blocks x %d shards in %.1f s: %s", n, len(blocks), len(shards),
-             time.perf_counter() - started, reports)
+    log.info(
+        "kNN graph: %d faces searched in %d blocks x %d shards in %.1f s: %s",
+        n,
+        len(blocks),
+        len(shards),
+        time.perf_counter() - started,
+        reports,
+    )
     return np.vstack(similarities), np.vstack(neighbours)
 
 
-def linkage_on_ray(a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes: int, similarity: float,
-                   tasks: int) -> np.ndarray:
+def linkage_on_ray(
+    a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes: int, similarity: float, tasks: int
+) -> np.ndarray:
     """``average_linkage`` of the graph by up to ``tasks`` tasks, one per group of its components."""
     groups = linkage_groups(a, b, similarities, nodes, similarity, tasks)
-    log.info("linkage: %d faces with an edge >= %.2f in %d tasks", sum(len(g.nodes) for g in groups), similarity, len(groups))
+    log.info(
+        "linkage: %d faces with an edge >= %.2f in %d tasks", sum(len(g.nodes) for g in groups), similarity, len(groups)
+    )
     results = ray.get([_link.remote(group, similarity) for group in groups])
     log.info("linkage tasks: %s", [report for _, report in results])
     return join_groups(nodes, groups, [labels for labels, _ in results])
 
 
-def graph_labels_on_ray(vectors: np.ndarray, k: int, index: IndexConfig, floor: float, config: ClusterConfig) -> np.ndarray:
+def graph_labels_on_ray(
+    vectors: np.ndarray, k: int, index: IndexConfig, floor: float, config: ClusterConfig
+) -> np.ndarray:
     """The graph method's cluster number per face, its kNN graph and its linkage run as Ray tasks (on
     the Ray this process is attached to, else on a fresh local one)."""
     connect(RayConfig())

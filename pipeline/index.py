@@ -8,6 +8,7 @@ Positions: the i-th vector added has FAISS id i and is row i of ``entries``. Rem
 Storage layout at URI: ``index-<gen>.faiss``, ``entries-<gen>.parquet`` and ``meta.json``, written in
 that order; meta.json names the generation, so a crash mid-save leaves the previous index readable.
 """
+
 from __future__ import annotations
 
 import io
@@ -87,7 +88,9 @@ class _ExactNeighbours:
 def _recall(found: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     """Mean recall of ``found`` against ``truth`` (rows of ids; -1 = nothing found or nothing to find),
     over the queries with something to find, and its standard error."""
-    hits = [len(set(f[f >= 0]) & set(t[t >= 0])) / np.count_nonzero(t >= 0) for f, t in zip(found, truth) if np.any(t >= 0)]
+    hits = [
+        len(set(f[f >= 0]) & set(t[t >= 0])) / np.count_nonzero(t >= 0) for f, t in zip(found, truth) if np.any(t >= 0)
+    ]
     if not hits:
         return 1.0, 0.0
     return float(np.mean(hits)), float(np.std(hits) / np.sqrt(len(hits)))
@@ -153,8 +156,15 @@ class VectorIndex:
     """A built index: FAISS index, plan, entries (KEY and payload columns, a row per vector), which
     vectors were removed, and its tuning."""
 
-    def __init__(self, index: faiss.Index, plan: IndexPlan, entries: pa.Table, tuning: Tuning, info: dict | None = None,
-                 removed: np.ndarray | None = None):
+    def __init__(
+        self,
+        index: faiss.Index,
+        plan: IndexPlan,
+        entries: pa.Table,
+        tuning: Tuning,
+        info: dict | None = None,
+        removed: np.ndarray | None = None,
+    ):
         self.index, self.plan, self.entries, self.tuning = index, plan, entries, tuning
         self.info = dict(info or {})
         self._removed = np.zeros(entries.num_rows, bool) if removed is None else np.asarray(removed, bool)
@@ -162,7 +172,9 @@ class VectorIndex:
 
     # --- building ---------------------------------------------------------------------------
     @classmethod
-    def build(cls, batches: Batches, vectors: int, dim: int, config: IndexConfig, info: dict | None = None) -> "VectorIndex":
+    def build(
+        cls, batches: Batches, vectors: int, dim: int, config: IndexConfig, info: dict | None = None
+    ) -> "VectorIndex":
         """Build over ``vectors`` vectors delivered by ``batches`` (called twice: a sampling pass, then
         an adding pass), then tune. Memory: the index, the training sample and one batch.
 
@@ -283,7 +295,9 @@ class VectorIndex:
         except FileNotFoundError:
             previous = None
         generation = uuid.uuid4().hex[:12]
-        store.write_bytes(store.join(uri, f"index-{generation}.faiss"), faiss.serialize_index(self.index).tobytes(), storage)
+        store.write_bytes(
+            store.join(uri, f"index-{generation}.faiss"), faiss.serialize_index(self.index).tobytes(), storage
+        )
         buffer = io.BytesIO()
         pq.write_table(self.entries.append_column(REMOVED, pa.array(self._removed)), buffer)
         store.write_bytes(store.join(uri, f"entries-{generation}.parquet"), buffer.getvalue(), storage)
@@ -302,7 +316,14 @@ class VectorIndex:
         index = faiss.deserialize_index(np.frombuffer(data, np.uint8))
         entries = pq.read_table(io.BytesIO(store.read_bytes(store.join(uri, f"entries-{generation}.parquet"), storage)))
         removed = entries.column(REMOVED).to_numpy(zero_copy_only=False)
-        return cls(index, IndexPlan(**meta["plan"]), entries.drop_columns([REMOVED]), Tuning(**meta["tuning"]), meta["info"], removed)
+        return cls(
+            index,
+            IndexPlan(**meta["plan"]),
+            entries.drop_columns([REMOVED]),
+            Tuning(**meta["tuning"]),
+            meta["info"],
+            removed,
+        )
 
 
 def _gather(batches: Iterable[tuple[pa.Table, np.ndarray]], positions: np.ndarray) -> np.ndarray:

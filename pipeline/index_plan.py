@@ -7,6 +7,7 @@ OPQ + IVF + PQ: with an 8-bit scalar-quantised copy that re-ranks the PQ candida
 distances), else with the largest PQ code that fits. All indexes use the L2 metric on
 L2-normalised vectors (the same ranking as cosine similarity; similarity = 1 - d^2 / 2).
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """The embed job: list SRC, plan against DST, analyse photos on Ray, commit the tables, summarise."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -68,12 +69,12 @@ class EmbedSummary:
 
 def face_ids(uris: list[str], image_ids: list[str], indexes: list[int]) -> list[str]:
     """Stable face ids: a hash of the photo's uri, its content id and the face's rank in it."""
-    return [
-        hashlib.sha256(f"{u}\0{i}\0{n}".encode()).hexdigest()[:32] for u, i, n in zip(uris, image_ids, indexes)
-    ]
+    return [hashlib.sha256(f"{u}\0{i}\0{n}".encode()).hexdigest()[:32] for u, i, n in zip(uris, image_ids, indexes)]
 
 
-def split_rows(analyzed: pa.Table, listing: pa.Table, run_id: str, model: str, detector: str) -> tuple[pa.Table, pa.Table]:
+def split_rows(
+    analyzed: pa.Table, listing: pa.Table, run_id: str, model: str, detector: str
+) -> tuple[pa.Table, pa.Table]:
     """Outcome rows (analyzed_schema) plus their listing rows -> (images rows, faces rows)."""
     meta = listing.take(pc.index_in(analyzed[S.URI], value_set=listing[S.URI]))
     faces_col = analyzed[S.FACES].combine_chunks()
@@ -149,7 +150,9 @@ def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = Non
     plan = plan_run(listing, tables.committed_images())
     summary.listed, summary.unchanged, summary.removed = listing.num_rows, plan.unchanged, len(plan.removed)
     summary.new, summary.changed, summary.retried = len(plan.new), len(plan.changed), len(plan.retried)
-    log.info("run %s: %d listed, %d to process, %d removed", run_id, listing.num_rows, plan.todo.num_rows, len(plan.removed))
+    log.info(
+        "run %s: %d listed, %d to process, %d removed", run_id, listing.num_rows, plan.todo.num_rows, len(plan.removed)
+    )
     models = {"detector": detector.model_id, "embedder": embedder.model_id, "embedding_dim": embedder.dim}
     replaced, seen, pending = set(plan.replaced), set(), []
 
@@ -180,7 +183,14 @@ def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = Non
         tables.compact()
     summary.missing = plan.todo.num_rows - summary.processed
     summary.seconds = time.monotonic() - started
-    record = {"run_id": run_id, "src": src, "dst": dst, "config": config_as_dict(config), "models": models, "summary": summary.as_dict()}
+    record = {
+        "run_id": run_id,
+        "src": src,
+        "dst": dst,
+        "config": config_as_dict(config),
+        "models": models,
+        "summary": summary.as_dict(),
+    }
     tables.write_metadata(f"runs/{run_id}.json", record)
     tables.write_metadata("latest.json", record)
     return summary

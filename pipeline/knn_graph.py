@@ -1,6 +1,7 @@
 """Each face's k nearest other faces: the kNN graph the graph method and mining work on, from a FAISS
 index planned for the faces, or from index shards over ranges of the faces, their lists merged
 (what Ray tasks do for collections one index should not hold: ``graph.knn_graph_on_ray``)."""
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,9 @@ log = logging.getLogger(__name__)
 GRAPH_EF_CONSTRUCTION = 100
 
 
-def graph_index(vectors: np.ndarray, k: int, index: IndexConfig | None = None, floor: float = -1.0,
-                first: int = 0) -> VectorIndex:
+def graph_index(
+    vectors: np.ndarray, k: int, index: IndexConfig | None = None, floor: float = -1.0, first: int = 0
+) -> VectorIndex:
     """The FAISS index of a kNN graph over ``vectors`` (faces ``first`` onwards of a collection: their
     keys), as ``index`` plans it (exact up to 50,000 faces, then HNSW while it fits the memory budget),
     tuned to index.target_recall over the k neighbours at least ``floor`` similar: a face of nobody has
@@ -31,12 +33,22 @@ def graph_index(vectors: np.ndarray, k: int, index: IndexConfig | None = None, f
     scan a large share of the lists for the same recall: the whole clustering of 300k synthetic faces
     took 222 s on HNSW against 520 s on IVF-Flat.)"""
     config = index or IndexConfig()
-    config = config.model_copy(update={"k": k, "recall_floor": floor,
-                                       "hnsw_ef_construction": max(config.hnsw_ef_construction, GRAPH_EF_CONSTRUCTION)})
+    config = config.model_copy(
+        update={
+            "k": k,
+            "recall_floor": floor,
+            "hnsw_ef_construction": max(config.hnsw_ef_construction, GRAPH_EF_CONSTRUCTION),
+        }
+    )
     entries = pa.table({KEY: pa.array(np.arange(first, first + len(vectors)).astype(str))})
     built = VectorIndex.build(batches_of(entries, vectors, config.batch_rows), len(vectors), vectors.shape[1], config)
-    log.info("kNN graph index over %d faces: %s built in %.1f s, %s", len(vectors), built.plan.factory,
-             built.info["build_seconds"], built.tuning)
+    log.info(
+        "kNN graph index over %d faces: %s built in %.1f s, %s",
+        len(vectors),
+        built.plan.factory,
+        built.info["build_seconds"],
+        built.tuning,
+    )
     return built
 
 
@@ -47,7 +59,9 @@ def nearest_in(built: VectorIndex, queries: np.ndarray, k: int) -> tuple[np.ndar
     return similarities, np.where(positions >= 0, rows[np.maximum(positions, 0)], -1)
 
 
-def best_others(similarities: list[np.ndarray], neighbours: list[np.ndarray], faces: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def best_others(
+    similarities: list[np.ndarray], neighbours: list[np.ndarray], faces: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Each query face's k most similar other faces from several searches (one per index shard): the
     lists side by side, its own hit dropped, best first (equal similarities keep their order)."""
     similarities, neighbours = np.hstack(similarities), np.hstack(neighbours)
@@ -58,7 +72,9 @@ def best_others(similarities: list[np.ndarray], neighbours: list[np.ndarray], fa
     return kept_similarities, np.where(np.isfinite(kept_similarities), kept, -1)
 
 
-def knn_graph(vectors: np.ndarray, k: int, index: IndexConfig | None = None, floor: float = -1.0) -> tuple[np.ndarray, np.ndarray]:
+def knn_graph(
+    vectors: np.ndarray, k: int, index: IndexConfig | None = None, floor: float = -1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """(similarities, neighbours), n x k: each face's k nearest other faces, from one ``graph_index``."""
     built = graph_index(vectors, k, index, floor)
     started = time.perf_counter()

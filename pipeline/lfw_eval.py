@@ -1,5 +1,6 @@
 """LFW benchmarks through the embed pipeline: verification over a pairs file (10-fold protocol), and
 open-set identification with one enrolled photo per person."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,13 @@ import pyarrow.compute as pc
 from pipeline import schema as S
 from pipeline import store
 from pipeline.config import Config, ConfigError
-from pipeline.evaluate import open_set_metrics, plot_roc, plot_similarity_histogram, read_lfw_pairs, verification_metrics
+from pipeline.evaluate import (
+    open_set_metrics,
+    plot_roc,
+    plot_similarity_histogram,
+    read_lfw_pairs,
+    verification_metrics,
+)
 from pipeline.ingest import run_embed
 from pipeline.recognize import Gallery, calibrate, save_calibration
 from pipeline.tables import read_table
@@ -44,14 +51,18 @@ def central_faces(images: pa.Table, faces: pa.Table) -> dict[str, np.ndarray]:
     return {uri: vectors[i] for uri, i in central_faces_index(images, faces).items()}
 
 
-def _embed_lfw(root: Path, wanted: list[str] | None, output: str, config: Config) -> tuple[dict[str, np.ndarray], pa.Table]:
+def _embed_lfw(
+    root: Path, wanted: list[str] | None, output: str, config: Config
+) -> tuple[dict[str, np.ndarray], pa.Table]:
     """Central-face embeddings (uri -> vector) of ``wanted`` LFW photos (all when None), through the
     embed pipeline into OUTPUT/tables (reruns reuse them); and the faces table."""
     listing = store.list_photos(str(root / "images"), config.resolved_storage(), config.input.extensions)
     if wanted is not None:
         listing = listing.filter(pc.is_in(listing[S.URI], value_set=pa.array(wanted)))
         if listing.num_rows != len(wanted):
-            raise ConfigError(f"{len(wanted) - listing.num_rows} photos named in the pairs are missing from {root / 'images'}")
+            raise ConfigError(
+                f"{len(wanted) - listing.num_rows} photos named in the pairs are missing from {root / 'images'}"
+            )
     tables = store.join(output, "tables")
     summary = run_embed(str(root / "images"), tables, config, listing=listing)
     log.info("embedded: %s", summary.as_dict())
@@ -61,7 +72,9 @@ def _embed_lfw(root: Path, wanted: list[str] | None, output: str, config: Config
     return central_faces(images, faces), faces
 
 
-def lfw_pair_similarities(lfw_dir: str, output: str, config: Config, pairs_file: str | None = None) -> tuple[list, np.ndarray, dict]:
+def lfw_pair_similarities(
+    lfw_dir: str, output: str, config: Config, pairs_file: str | None = None
+) -> tuple[list, np.ndarray, dict]:
     """The pairs of ``pairs_file`` (default LFW_DIR/pairs.txt), the cosine similarity of each (NaN
     where a photo has no face), and facts about the run (photos, photos without face, model ids)."""
     root = Path(lfw_dir)
@@ -106,7 +119,9 @@ def evaluate_lfw(lfw_dir: str, output: str, config: Config, pairs_file: str | No
     metrics.update(facts)
     Path(output).mkdir(parents=True, exist_ok=True)
     plot_roc(similarity, same, Path(output) / "roc.png")
-    plot_similarity_histogram(similarity, same, Path(output) / "similarity_histogram.png", threshold=metrics["threshold"])
+    plot_similarity_histogram(
+        similarity, same, Path(output) / "similarity_histogram.png", threshold=metrics["threshold"]
+    )
     (Path(output) / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
@@ -119,21 +134,36 @@ def evaluate_lfw_identification(lfw_dir: str, output: str, config: Config) -> di
     if not (root / "images").is_dir():
         raise ConfigError(f"{root} is not an LFW folder: expected {root / 'images'}/")
     embeddings, faces = _embed_lfw(root, None, output, config)
-    photos_of = {person.name: sorted(str(p.resolve()) for p in person.glob("*.jpg")) for person in (root / "images").iterdir()}
-    enrolled = {person: photos[0] for person, photos in photos_of.items() if len(photos) >= 2 and photos[0] in embeddings}
+    photos_of = {
+        person.name: sorted(str(p.resolve()) for p in person.glob("*.jpg")) for person in (root / "images").iterdir()
+    }
+    enrolled = {
+        person: photos[0] for person, photos in photos_of.items() if len(photos) >= 2 and photos[0] in embeddings
+    }
     gallery = Gallery(faces[S.MODEL][0].as_py() if faces.num_rows else "unknown")
     for person, uri in sorted(enrolled.items()):
         gallery.enroll(person, [uri], embeddings[uri][None])
-    genuine = [(person, uri) for person, photos in photos_of.items() if person in enrolled
-               for uri in photos if uri != enrolled[person]]
+    genuine = [
+        (person, uri)
+        for person, photos in photos_of.items()
+        if person in enrolled
+        for uri in photos
+        if uri != enrolled[person]
+    ]
     impostors = [photos[0] for photos in photos_of.values() if len(photos) == 1]
 
     def best_matches(uris: list[str]) -> tuple[np.ndarray, list]:
         """Top-1 similarity and identity per probe; a probe without a face matches nobody."""
         with_face = [u for u in uris if u in embeddings]
-        found = dict(zip(with_face, gallery.identify(np.stack([embeddings[u] for u in with_face]), -np.inf))) if with_face else {}
-        return (np.array([found[u].similarity if u in found else -np.inf for u in uris]),
-                [found[u].candidate if u in found else None for u in uris])
+        found = (
+            dict(zip(with_face, gallery.identify(np.stack([embeddings[u] for u in with_face]), -np.inf)))
+            if with_face
+            else {}
+        )
+        return (
+            np.array([found[u].similarity if u in found else -np.inf for u in uris]),
+            [found[u].candidate if u in found else None for u in uris],
+        )
 
     genuine_scores, candidates = best_matches([uri for _, uri in genuine])
     metrics = open_set_metrics(

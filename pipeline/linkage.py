@@ -1,5 +1,6 @@
 """Average linkage along a sparse similarity graph, without an n x n matrix, in one piece or split
 into independent groups of components (what Ray tasks do for large graphs: ``graph.linkage_on_ray``)."""
+
 from __future__ import annotations
 
 import heapq
@@ -28,7 +29,9 @@ def _edge_matrix(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, n: int)
     return sparse.csr_matrix((values, (rows, cols)), shape=(n, n))
 
 
-def average_linkage(a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes: int, similarity: float) -> np.ndarray:
+def average_linkage(
+    a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes: int, similarity: float
+) -> np.ndarray:
     """Average linkage along a sparse graph, cut where the mean similarity falls below ``similarity``;
     returns a cluster number per node. The graph is ``nodes`` faces and undirected edges (a, b) with
     their similarities. Two clusters' linkage is the mean similarity of the edges between them (with
@@ -85,8 +88,9 @@ class LinkageGroup:
     similarities: np.ndarray
 
 
-def linkage_groups(a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes: int, similarity: float,
-                   groups: int) -> list[LinkageGroup]:
+def linkage_groups(
+    a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes: int, similarity: float, groups: int
+) -> list[LinkageGroup]:
     """The graph cut into up to ``groups`` independent average-linkage problems of similar edge counts.
 
     Average linkage merges two groups only when the mean similarity of the edges between them
@@ -97,8 +101,9 @@ def linkage_groups(a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes
     numbering keeps the global order, so ties break alike). Nodes without such an edge are left out:
     they stay alone."""
     strong = similarities >= similarity
-    _, component = connected_components(sparse.coo_matrix((np.ones(int(strong.sum())), (a[strong], b[strong])),
-                                                          shape=(nodes, nodes)), directed=False)
+    _, component = connected_components(
+        sparse.coo_matrix((np.ones(int(strong.sum())), (a[strong], b[strong])), shape=(nodes, nodes)), directed=False
+    )
     inside = component[a] == component[b]
     a, b, similarities = a[inside], b[inside], similarities[inside]
     load = np.bincount(component[a], minlength=component.max(initial=-1) + 1)
@@ -113,8 +118,11 @@ def linkage_groups(a: np.ndarray, b: np.ndarray, similarities: np.ndarray, nodes
     for g in range(groups):
         members, mine = np.flatnonzero(node_group == g), edge_group == g
         if len(members):
-            cut.append(LinkageGroup(members, np.searchsorted(members, a[mine]), np.searchsorted(members, b[mine]),
-                                    similarities[mine]))
+            cut.append(
+                LinkageGroup(
+                    members, np.searchsorted(members, a[mine]), np.searchsorted(members, b[mine]), similarities[mine]
+                )
+            )
     return cut
 
 

@@ -5,6 +5,7 @@ loss on pairs. Distances are squared Euclidean, as in FaceNet (on unit vectors: 
 Every loss returns (mean loss, fraction of active terms): a triplet or pair is active when it
 contributes a non-zero loss; a falling active fraction shows the miner running out of hard cases.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,8 +19,9 @@ def squared_distances(embeddings: torch.Tensor) -> torch.Tensor:
     return (norms[:, None] + norms[None, :] - 2.0 * embeddings @ embeddings.T).clamp_min(0.0)
 
 
-def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
-                 margin: float = TRIPLET_MARGIN) -> tuple[torch.Tensor, float]:
+def triplet_loss(
+    anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float = TRIPLET_MARGIN
+) -> tuple[torch.Tensor, float]:
     """mean of max(||a - p||^2 - ||a - n||^2 + margin, 0) over the rows of the three tensors."""
     terms = ((anchor - positive).pow(2).sum(1) - (anchor - negative).pow(2).sum(1) + margin).clamp_min(0.0)
     return terms.mean(), float((terms > 0).float().mean())
@@ -31,8 +33,9 @@ def _masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return same & ~eye, ~same
 
 
-def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor,
-                            margin: float = TRIPLET_MARGIN) -> tuple[torch.Tensor, float]:
+def batch_hard_triplet_loss(
+    embeddings: torch.Tensor, labels: torch.Tensor, margin: float = TRIPLET_MARGIN
+) -> tuple[torch.Tensor, float]:
     """Each anchor with its farthest positive and nearest negative in the batch (Hermans et al.);
     anchors without a positive or a negative in the batch are left out."""
     distances = squared_distances(embeddings)
@@ -46,8 +49,9 @@ def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor,
     return terms.mean(), float((terms > 0).float().mean())
 
 
-def batch_semi_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor,
-                                 margin: float = TRIPLET_MARGIN) -> tuple[torch.Tensor, float]:
+def batch_semi_hard_triplet_loss(
+    embeddings: torch.Tensor, labels: torch.Tensor, margin: float = TRIPLET_MARGIN
+) -> tuple[torch.Tensor, float]:
     """Every anchor-positive pair of the batch with its semi-hard negative (FaceNet): the nearest
     negative farther than the positive, d(a,p) < d(a,n); where there is none, the farthest negative
     (as TensorFlow Addons' triplet_semihard_loss does)."""
@@ -71,8 +75,9 @@ def batch_semi_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor,
     return terms.mean(), float((terms > 0).float().mean())
 
 
-def contrastive_loss(first: torch.Tensor, second: torch.Tensor, same: torch.Tensor,
-                     margin: float = 1.0) -> tuple[torch.Tensor, float]:
+def contrastive_loss(
+    first: torch.Tensor, second: torch.Tensor, same: torch.Tensor, margin: float = 1.0
+) -> tuple[torch.Tensor, float]:
     """Hadsell, Chopra and LeCun's loss on pairs: d^2 for a same-person pair, max(margin - d, 0)^2
     for a different-person pair (d: Euclidean distance)."""
     distance = (first - second).pow(2).sum(1).clamp_min(1e-12).sqrt()

@@ -4,6 +4,7 @@ person) and a negative found by FAISS search among its nearest faces: the neares
 person (hard), or the nearest one farther than the positive but within the margin (semi-hard,
 d(a,p) < d(a,n) < d(a,p) + margin), FaceNet's choice because the hardest negatives early in
 training collapse the model."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,9 +34,16 @@ class Triplets:
 
     def table(self, face_ids: np.ndarray, step: int) -> pa.Table:
         """The triplets as a table for inspection: face ids, distances, the training step mined at."""
-        return pa.table({"anchor": face_ids[self.anchor], "positive": face_ids[self.positive],
-                         "negative": face_ids[self.negative], "d_ap": self.d_ap.astype(np.float32),
-                         "d_an": self.d_an.astype(np.float32), "step": np.full(len(self), step, np.int64)})
+        return pa.table(
+            {
+                "anchor": face_ids[self.anchor],
+                "positive": face_ids[self.positive],
+                "negative": face_ids[self.negative],
+                "d_ap": self.d_ap.astype(np.float32),
+                "d_an": self.d_an.astype(np.float32),
+                "step": np.full(len(self), step, np.int64),
+            }
+        )
 
 
 def hardest_positives(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -56,8 +64,13 @@ def hardest_positives(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarr
     return positive, distance
 
 
-def mine_triplets(vectors: np.ndarray, labels: np.ndarray, strategy: str = "semi_hard",
-                  margin: float = TRIPLET_MARGIN, neighbours: int = 100) -> Triplets:
+def mine_triplets(
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    strategy: str = "semi_hard",
+    margin: float = TRIPLET_MARGIN,
+    neighbours: int = 100,
+) -> Triplets:
     """Triplets over unit ``vectors`` of persons ``labels``; negatives are looked for among each
     anchor's ``neighbours`` nearest faces (exact search for a mining subset up to 50,000 faces). An
     anchor without a qualifying negative there is left out: for semi-hard, none lies in the window,
@@ -74,5 +87,6 @@ def mine_triplets(vectors: np.ndarray, labels: np.ndarray, strategy: str = "semi
     first = qualifies.argmax(axis=1)  # the nearest qualifying neighbour
     found = qualifies[np.arange(len(labels)), first] & (positive >= 0)
     anchors = np.flatnonzero(found)
-    return Triplets(anchors, positive[anchors], rows[anchors, first[anchors]], d_ap[anchors],
-                    squared[anchors, first[anchors]])
+    return Triplets(
+        anchors, positive[anchors], rows[anchors, first[anchors]], d_ap[anchors], squared[anchors, first[anchors]]
+    )

@@ -1,6 +1,7 @@
 """MobileFaceNet (Chen et al., 2018): the embedder trained from scratch, 112x112 RGB crops in,
 128-d out (L2-normalised by the caller). About 1M weights and 0.22 GFLOPs per face: small enough
 to train on CPU."""
+
 from __future__ import annotations
 
 import torch
@@ -10,8 +11,9 @@ from torch import nn
 STAGES = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
 
 
-def _conv(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True,
-          padding: int | None = None) -> nn.Sequential:
+def _conv(
+    cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True, padding: int | None = None
+) -> nn.Sequential:
     padding = kernel // 2 if padding is None else padding
     layers = [nn.Conv2d(cin, cout, kernel, stride, padding, groups=groups, bias=False), nn.BatchNorm2d(cout)]
     return nn.Sequential(*layers, nn.PReLU(cout)) if act else nn.Sequential(*layers)
@@ -23,8 +25,9 @@ class Bottleneck(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, expansion: int):
         super().__init__()
         hidden = cin * expansion
-        self.body = nn.Sequential(_conv(cin, hidden, 1), _conv(hidden, hidden, 3, stride, hidden),
-                                  _conv(hidden, cout, 1, act=False))
+        self.body = nn.Sequential(
+            _conv(cin, hidden, 1), _conv(hidden, hidden, 3, stride, hidden), _conv(hidden, cout, 1, act=False)
+        )
         self.skip = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -43,7 +46,10 @@ class MobileFaceNet(nn.Module):
             for b in range(blocks):
                 layers.append(Bottleneck(channels, out, stride if b == 0 else 1, expansion))
                 channels = out
-        layers += [_conv(channels, 512, 1), _conv(512, 512, 7, 1, 512, act=False, padding=0)]  # global depthwise conv: 7x7 -> 1x1
+        layers += [
+            _conv(channels, 512, 1),
+            _conv(512, 512, 7, 1, 512, act=False, padding=0),
+        ]  # global depthwise conv: 7x7 -> 1x1
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Conv2d(512, dim, 1, bias=False), nn.BatchNorm2d(dim))
         self.dim = dim

@@ -3,6 +3,7 @@
 
 A pack holds ``facepipe-model.json`` (architecture, dimension, weights file and its sha256, how it
 was trained) and ``weights.pt`` (the network's state dict)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -44,7 +45,13 @@ def write_pack(directory: str | Path, architecture: str, network: nn.Module, inf
     weights = directory / WEIGHTS_FILE
     torch.save({k: v.detach().cpu() for k, v in network.state_dict().items()}, weights)
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
-    manifest = {"architecture": architecture, "dim": EMBEDDING_DIM, "weights": WEIGHTS_FILE, "sha256": digest, "info": info}
+    manifest = {
+        "architecture": architecture,
+        "dim": EMBEDDING_DIM,
+        "weights": WEIGHTS_FILE,
+        "sha256": digest,
+        "info": info,
+    }
     (directory / PACK_FILE).write_text(json.dumps(manifest, indent=2))
     return directory
 

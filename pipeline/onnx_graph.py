@@ -6,6 +6,7 @@ Written here rather than taken from onnx2torch because onnx2torch imports torchv
 wheels do not import beside the CPU build of torch this project installs; the default models use
 only the dozen operators below.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,8 +43,13 @@ def fold_to_float(path: str | Path) -> onnx.ModelProto:
             compute_nodes.append(node)
     needed = sorted({i for node in compute_nodes for i in node.input if i in constant})
     folding = helper.make_model(
-        helper.make_graph(const_nodes, "fold", [], [helper.make_tensor_value_info(n, 0, None) for n in needed],
-                          initializer=list(graph.initializer)),
+        helper.make_graph(
+            const_nodes,
+            "fold",
+            [],
+            [helper.make_tensor_value_info(n, 0, None) for n in needed],
+            initializer=list(graph.initializer),
+        ),
         opset_imports=model.opset_import,
     )
     values = dict(zip(needed, ReferenceEvaluator(folding).run(None, {})))
@@ -61,7 +67,10 @@ def fold_to_float(path: str | Path) -> onnx.ModelProto:
             dims[0].ClearField("dim_value")
             dims[0].dim_param = BATCH
     folded = helper.make_graph(
-        compute_nodes, graph.name, inputs, list(graph.output),
+        compute_nodes,
+        graph.name,
+        inputs,
+        list(graph.output),
         initializer=[numpy_helper.from_array(np.asarray(v), name=k) for k, v in values.items()],
     )
     result = helper.make_model(folded, opset_imports=model.opset_import, ir_version=model.ir_version)
@@ -127,10 +136,26 @@ def _pads(attrs: dict, rank: int = 2) -> list[int]:
 def _run(op: str, args: list, attrs: dict) -> torch.Tensor:
     x = args[0]
     if op == "Conv":
-        return F.conv2d(x, args[1], args[2] if len(args) > 2 else None, attrs.get("strides", [1, 1]),
-                        _pads(attrs), attrs.get("dilations", [1, 1]), attrs.get("group", 1))
+        return F.conv2d(
+            x,
+            args[1],
+            args[2] if len(args) > 2 else None,
+            attrs.get("strides", [1, 1]),
+            _pads(attrs),
+            attrs.get("dilations", [1, 1]),
+            attrs.get("group", 1),
+        )
     if op == "BatchNormalization":
-        return F.batch_norm(x, args[3].to(args[1].dtype), args[4].to(args[1].dtype), args[1], args[2], False, 0.0, attrs.get("epsilon", 1e-5))
+        return F.batch_norm(
+            x,
+            args[3].to(args[1].dtype),
+            args[4].to(args[1].dtype),
+            args[1],
+            args[2],
+            False,
+            0.0,
+            attrs.get("epsilon", 1e-5),
+        )
     if op == "PRelu":
         return torch.where(x >= 0, x, x * args[1].to(x.dtype))
     if op == "Relu":
@@ -138,7 +163,9 @@ def _run(op: str, args: list, attrs: dict) -> torch.Tensor:
     if op == "Sigmoid":
         return torch.sigmoid(x)
     if op == "MaxPool":
-        return F.max_pool2d(x, attrs["kernel_shape"], attrs.get("strides"), _pads(attrs), ceil_mode=bool(attrs.get("ceil_mode", 0)))
+        return F.max_pool2d(
+            x, attrs["kernel_shape"], attrs.get("strides"), _pads(attrs), ceil_mode=bool(attrs.get("ceil_mode", 0))
+        )
     if op == "Resize":
         if attrs.get("mode", b"nearest") != b"nearest":
             raise NotImplementedError("Resize other than nearest")

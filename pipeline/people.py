@@ -1,5 +1,6 @@
 """The people of a set of tables: the cluster job (faces -> clusters and persons tables) and its
 evaluation against known identities (a CSV of uri,person)."""
+
 from __future__ import annotations
 
 import csv
@@ -34,9 +35,17 @@ def persons_of(faces: pa.Table, clustering: Clustering, run_id: str, representat
         members = order[labels[order] == cluster]  # most central first
         sharp = members[scores[members] >= np.median(scores[members])]
         cover = sharp[0] if len(sharp) else members[0]
-        rows.append({S.CLUSTER_ID: int(cluster), S.SIZE_FACES: len(members),
-                     S.REPRESENTATIVES: face_ids[members[:representatives]].tolist(), S.COVER_FACE: face_ids[cover],
-                     S.COVER_URI: uris[cover], S.COVER_BBOX: boxes[cover].tolist(), S.RUN_ID: run_id})
+        rows.append(
+            {
+                S.CLUSTER_ID: int(cluster),
+                S.SIZE_FACES: len(members),
+                S.REPRESENTATIVES: face_ids[members[:representatives]].tolist(),
+                S.COVER_FACE: face_ids[cover],
+                S.COVER_URI: uris[cover],
+                S.COVER_BBOX: boxes[cover].tolist(),
+                S.RUN_ID: run_id,
+            }
+        )
     rows.sort(key=lambda row: (-row[S.SIZE_FACES], row[S.CLUSTER_ID]))
     return pa.Table.from_pylist(rows, schema=S.PERSONS_SCHEMA)
 
@@ -67,7 +76,9 @@ def run_cluster(tables: str, config: Config, incremental: bool = False) -> dict:
     image_ids = np.array(faces[S.IMAGE_ID].to_pylist())
     previous = _previous_labels(tables, faces[S.FACE_ID].to_pylist(), storage)
     if incremental and previous is not None:
-        found = assign_incrementally(vectors[eligible], image_ids[eligible], previous[eligible], config.cluster, config.index)
+        found = assign_incrementally(
+            vectors[eligible], image_ids[eligible], previous[eligible], config.cluster, config.index
+        )
     else:
         found = cluster_faces(vectors[eligible], image_ids[eligible], config.cluster, config.index)
         if previous is not None:
@@ -75,17 +86,29 @@ def run_cluster(tables: str, config: Config, incremental: bool = False) -> dict:
     clustering = Clustering(np.full(faces.num_rows, S.NOISE_CLUSTER, np.int64), np.zeros(faces.num_rows, np.float32))
     clustering.labels[eligible], clustering.confidence[eligible] = found.labels, found.confidence
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
-    clusters = pa.table({S.FACE_ID: faces[S.FACE_ID], S.IMAGE_ID: faces[S.IMAGE_ID], S.URI: faces[S.URI],
-                         S.CLUSTER_ID: pa.array(clustering.labels, pa.int64()),
-                         S.CONFIDENCE: pa.array(clustering.confidence, pa.float32()),
-                         S.RUN_ID: pa.array([run_id] * faces.num_rows, pa.string())})
+    clusters = pa.table(
+        {
+            S.FACE_ID: faces[S.FACE_ID],
+            S.IMAGE_ID: faces[S.IMAGE_ID],
+            S.URI: faces[S.URI],
+            S.CLUSTER_ID: pa.array(clustering.labels, pa.int64()),
+            S.CONFIDENCE: pa.array(clustering.confidence, pa.float32()),
+            S.RUN_ID: pa.array([run_id] * faces.num_rows, pa.string()),
+        }
+    )
     persons = persons_of(faces, clustering, run_id, config.cluster.representatives)
     write_clustering(tables, clusters, persons, storage, snapshot.table.version())
-    return {"run_id": run_id, "method": config.cluster.method, "incremental": bool(incremental and previous is not None),
-            "faces": faces.num_rows, "clusters": clustering.clusters,
-            "noise_faces": int(np.sum(clustering.labels == S.NOISE_CLUSTER)), "small_faces": int(np.sum(~eligible)),
-            "largest": int(persons[S.SIZE_FACES][0].as_py()) if persons.num_rows else 0,
-            "seconds": round(time.perf_counter() - started, 2)}
+    return {
+        "run_id": run_id,
+        "method": config.cluster.method,
+        "incremental": bool(incremental and previous is not None),
+        "faces": faces.num_rows,
+        "clusters": clustering.clusters,
+        "noise_faces": int(np.sum(clustering.labels == S.NOISE_CLUSTER)),
+        "small_faces": int(np.sum(~eligible)),
+        "largest": int(persons[S.SIZE_FACES][0].as_py()) if persons.num_rows else 0,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 def read_labels(path: str) -> dict[str, str]:
@@ -111,9 +134,13 @@ def evaluate_clusters(tables: str, labels_csv: str, config: Config) -> dict:
     cluster_of = dict(zip(clusters[S.FACE_ID].to_pylist(), clusters[S.CLUSTER_ID].to_pylist()))
     face_ids = faces[S.FACE_ID].to_pylist()
     uris = sorted(labels)
-    predicted = np.array([cluster_of.get(face_ids[central[u]], S.NOISE_CLUSTER) if u in central else S.NOISE_CLUSTER
-                          for u in uris])
+    predicted = np.array(
+        [cluster_of.get(face_ids[central[u]], S.NOISE_CLUSTER) if u in central else S.NOISE_CLUSTER for u in uris]
+    )
     metrics = clustering_metrics(predicted, np.array([labels[u] for u in uris]))
-    metrics.update(labelled_photos=len(uris), labelled_photos_without_face=len(uris) - len(central),
-                   labelled_photos_missing_from_tables=len(uris) - images.num_rows)
+    metrics.update(
+        labelled_photos=len(uris),
+        labelled_photos_without_face=len(uris) - len(central),
+        labelled_photos_missing_from_tables=len(uris) - images.num_rows,
+    )
     return metrics

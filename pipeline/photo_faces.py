@@ -1,5 +1,6 @@
 """The faces of a few given photos, in this process (no Ray): the embed pipeline's own stages (read,
 decode, detect/align/embed) for the search, verify, enroll and identify commands."""
+
 from __future__ import annotations
 
 import os
@@ -57,8 +58,12 @@ class FaceReader:
             read = store.read_photos(pa.table({S.URI: pa.array([uri], pa.string())}), self.storage)
             row = self.stage(decode_photos(read, self.config.decode.max_pixels, self.reduce_to)).to_pylist()[0]
             faces = [
-                Face(np.asarray(f[S.BBOX], np.float32), np.asarray(f[S.LANDMARKS], np.float32).reshape(5, 2),
-                     float(f[S.DET_SCORE]), np.asarray(f[S.EMBEDDING], np.float32))
+                Face(
+                    np.asarray(f[S.BBOX], np.float32),
+                    np.asarray(f[S.LANDMARKS], np.float32).reshape(5, 2),
+                    float(f[S.DET_SCORE]),
+                    np.asarray(f[S.EMBEDDING], np.float32),
+                )
                 for f in row[S.FACES] or []
             ]
             faces.sort(key=lambda face: -face.area)

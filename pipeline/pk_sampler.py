@@ -1,5 +1,6 @@
 """P x K batches for metric learning: P people, K faces of each (drawn again only when a person has
 fewer than K), so that every face of a batch has positives and negatives beside it."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,5 +33,7 @@ class PKSampler:
     def people_subset(self, people: int, faces_per_person: int) -> np.ndarray:
         """Up to ``faces_per_person`` faces of each of ``people`` people drawn at random: a mining subset."""
         chosen = self.rng.choice(len(self.groups), min(people, len(self.groups)), replace=False)
-        picked = [self.rng.choice(self.groups[g], min(faces_per_person, len(self.groups[g])), replace=False) for g in chosen]
+        picked = [
+            self.rng.choice(self.groups[g], min(faces_per_person, len(self.groups[g])), replace=False) for g in chosen
+        ]
         return np.sort(np.concatenate(picked))

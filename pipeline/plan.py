@@ -1,4 +1,5 @@
 """Incremental planning: compare the listing of SRC with the committed images rows."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ A person's template is the normalised mean of their enrolled embeddings (one-sho
 never retrains anything). The gallery lives at a folder or s3:// prefix: ``enrollments.parquet``
 (one row per enrolled photo) and ``index/`` (a VectorIndex of the templates, key = name).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,12 +46,21 @@ def calibrate(similarity: np.ndarray, same: np.ndarray, far: float) -> dict:
     scored = ~np.isnan(similarity)
     different = int(np.count_nonzero(scored & ~same))
     if different * far < 1:
-        raise ConfigError(f"FAR {far:g} needs at least {int(np.ceil(1 / far))} scored different-person pairs, got {different}")
+        raise ConfigError(
+            f"FAR {far:g} needs at least {int(np.ceil(1 / far))} scored different-person pairs, got {different}"
+        )
     threshold = far_threshold(similarity[scored], same[scored], far)
     accuracy, tar, measured_far = decision_rates(similarity[scored], same[scored], threshold)
-    return {"far": far, "threshold": threshold, "measured_far": measured_far, "tar": tar, "accuracy": accuracy,
-            "same_pairs": int(np.count_nonzero(scored & same)), "different_pairs": different,
-            "unscored_pairs": int(np.count_nonzero(~scored))}
+    return {
+        "far": far,
+        "threshold": threshold,
+        "measured_far": measured_far,
+        "tar": tar,
+        "accuracy": accuracy,
+        "same_pairs": int(np.count_nonzero(scored & same)),
+        "different_pairs": different,
+        "unscored_pairs": int(np.count_nonzero(~scored)),
+    }
 
 
 def save_calibration(config: Config, model: str, result: dict, source: str) -> str:
@@ -61,8 +71,11 @@ def save_calibration(config: Config, model: str, result: dict, source: str) -> s
         record = json.loads(store.read_bytes(uri, storage))
     except FileNotFoundError:
         record = {"model": model, "thresholds": {}}
-    record["thresholds"][f"{result['far']:g}"] = {**result, "source": source,
-                                                  "calibrated_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+    record["thresholds"][f"{result['far']:g}"] = {
+        **result,
+        "source": source,
+        "calibrated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+    }
     store.write_text(uri, json.dumps(record, indent=2), storage)
     return uri
 
@@ -120,9 +133,18 @@ class Gallery:
 
     def __init__(self, model: str, enrollments: pa.Table | None = None):
         self.model = model
-        self.enrollments = enrollments if enrollments is not None else pa.table(
-            {NAME: pa.array([], pa.string()), PHOTO: pa.array([], pa.string()),
-             EMBEDDING: pa.array([], pa.list_(pa.float32())), ENROLLED_AT: pa.array([], pa.timestamp("us", tz="UTC"))})
+        self.enrollments = (
+            enrollments
+            if enrollments is not None
+            else pa.table(
+                {
+                    NAME: pa.array([], pa.string()),
+                    PHOTO: pa.array([], pa.string()),
+                    EMBEDDING: pa.array([], pa.list_(pa.float32())),
+                    ENROLLED_AT: pa.array([], pa.timestamp("us", tz="UTC")),
+                }
+            )
+        )
         self._index: VectorIndex | None = None
 
     @property
@@ -136,9 +158,14 @@ class Gallery:
         if replace:
             self.remove(name)
         now = dt.datetime.now(dt.timezone.utc)
-        rows = pa.table({NAME: [name] * len(photos), PHOTO: photos,
-                         EMBEDDING: pa.array([list(map(float, e)) for e in embeddings], pa.list_(pa.float32())),
-                         ENROLLED_AT: pa.array([now] * len(photos), pa.timestamp("us", tz="UTC"))})
+        rows = pa.table(
+            {
+                NAME: [name] * len(photos),
+                PHOTO: photos,
+                EMBEDDING: pa.array([list(map(float, e)) for e in embeddings], pa.list_(pa.float32())),
+                ENROLLED_AT: pa.array([now] * len(photos), pa.timestamp("us", tz="UTC")),
+            }
+        )
         self.enrollments = pa.concat_tables([self.enrollments, rows.cast(self.enrollments.schema)])
         self._index = None
 
@@ -199,7 +226,9 @@ class Gallery:
         except FileNotFoundError:
             if create:
                 return cls(model)
-            raise ConfigError(f"no gallery at {uri}: enroll someone first (facepipe enroll --gallery {uri} ...)") from None
+            raise ConfigError(
+                f"no gallery at {uri}: enroll someone first (facepipe enroll --gallery {uri} ...)"
+            ) from None
         recorded = (table.schema.metadata or {}).get(b"facepipe.model", b"").decode()
         if recorded != model:
             raise ConfigError(f"the gallery at {uri} was enrolled with model {recorded}, this run uses {model}")
@@ -225,14 +254,24 @@ def verify_photos(photo_a: str, photo_b: str, config: Config, reader: FaceReader
     a, b = reader([photo_a, photo_b])
     missing = [p.uri for p in (a, b) if not p.faces]
     if missing:
-        return {"same": False, "similarity": None, "threshold": threshold,
-                "error": "no face found in " + " and ".join(missing)}
+        return {
+            "same": False,
+            "similarity": None,
+            "threshold": threshold,
+            "error": "no face found in " + " and ".join(missing),
+        }
     verdict = verify(a.faces[0].embedding, b.faces[0].embedding, threshold)
     return {"same": verdict.same, "similarity": round(verdict.similarity, 4), "threshold": threshold}
 
 
-def enroll_photos(gallery_uri: str, name: str, photos: list[str], config: Config, replace: bool = False,
-                  reader: FaceReader | None = None) -> dict:
+def enroll_photos(
+    gallery_uri: str,
+    name: str,
+    photos: list[str],
+    config: Config,
+    replace: bool = False,
+    reader: FaceReader | None = None,
+) -> dict:
     """Enroll ``name`` from the largest face of each photo. Photos without a face are skipped and
     reported; ConfigError when none has one."""
     reader = reader or FaceReader(config)
@@ -244,9 +283,14 @@ def enroll_photos(gallery_uri: str, name: str, photos: list[str], config: Config
         raise ConfigError(f"no face found in any photo of {name}: nothing enrolled")
     gallery.enroll(name, [p.uri for p in used], np.stack([p.faces[0].embedding for p in used]), replace=replace)
     gallery.save(gallery_uri, config)
-    return {"name": name, "enrolled_photos": [p.uri for p in used], "skipped": skipped,
-            "photos_of_name": int(pc.sum(pc.equal(gallery.enrollments[NAME], name)).as_py()),
-            "people": len(gallery.names), "model": reader.model_id}
+    return {
+        "name": name,
+        "enrolled_photos": [p.uri for p in used],
+        "skipped": skipped,
+        "photos_of_name": int(pc.sum(pc.equal(gallery.enrollments[NAME], name)).as_py()),
+        "people": len(gallery.names),
+        "model": reader.model_id,
+    }
 
 
 def unenroll(gallery_uri: str, name: str, config: Config, model: str) -> dict:
@@ -259,7 +303,9 @@ def unenroll(gallery_uri: str, name: str, config: Config, model: str) -> dict:
     return {"name": name, "removed_photos": dropped, "people": len(gallery.names)}
 
 
-def identify_photos(gallery_uri: str, photos: list[str], config: Config, reader: FaceReader | None = None) -> list[dict]:
+def identify_photos(
+    gallery_uri: str, photos: list[str], config: Config, reader: FaceReader | None = None
+) -> list[dict]:
     """Per face of each photo: uri, bbox, identity (None when not recognised) and similarity to the
     most similar enrolled person, at the threshold calibrated at config.recognize.far."""
     reader = reader or FaceReader(config)
@@ -268,10 +314,23 @@ def identify_photos(gallery_uri: str, photos: list[str], config: Config, reader:
     answers = []
     for photo in reader(photos):
         if not photo.faces:
-            answers.append({"uri": photo.uri, "bbox": None, "identity": None, "similarity": None,
-                            "error": photo.error or "no face found"})
+            answers.append(
+                {
+                    "uri": photo.uri,
+                    "bbox": None,
+                    "identity": None,
+                    "similarity": None,
+                    "error": photo.error or "no face found",
+                }
+            )
             continue
         for face, match in zip(photo.faces, gallery.identify(np.stack([f.embedding for f in photo.faces]), threshold)):
-            answers.append({"uri": photo.uri, "bbox": _round_box(face.bbox), "identity": match.identity,
-                            "similarity": round(match.similarity, 4)})
+            answers.append(
+                {
+                    "uri": photo.uri,
+                    "bbox": _round_box(face.bbox),
+                    "identity": match.identity,
+                    "similarity": round(match.similarity, 4),
+                }
+            )
     return answers

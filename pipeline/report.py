@@ -1,5 +1,6 @@
 """A static HTML gallery of the people found by `facepipe cluster`: one page, face thumbnails per
 person, sizes and links to the photos; it opens in a browser without a server."""
+
 from __future__ import annotations
 
 import html
@@ -67,7 +68,9 @@ def write_report(tables: str, output: str, config: Config, max_people: int = 200
         for row in members:
             by_photo.setdefault(row[S.URI], []).append(row[S.FACE_ID])
     written = _write_thumbnails(by_photo, box_of, output, config)
-    page = _page(persons.to_pylist(), shown, written, int(np.sum(np.asarray(clusters[S.CLUSTER_ID]) == S.NOISE_CLUSTER)))
+    page = _page(
+        persons.to_pylist(), shown, written, int(np.sum(np.asarray(clusters[S.CLUSTER_ID]) == S.NOISE_CLUSTER))
+    )
     store.write_text(store.join(output, "index.html"), page, storage)
     return {"people": persons.num_rows, "thumbnails": len(written), "page": store.join(output, "index.html")}
 
@@ -85,7 +88,11 @@ def _write_thumbnails(by_photo: dict[str, list[str]], box_of: dict, output: str,
                 continue
             scale = decoded.width / decoded.pixels.shape[1]
             for face_id in by_photo[uri]:
-                store.write_bytes(store.join(output, "thumbs", f"{face_id}.jpg"), _thumbnail(decoded.pixels, box_of[face_id], scale), storage)
+                store.write_bytes(
+                    store.join(output, "thumbs", f"{face_id}.jpg"),
+                    _thumbnail(decoded.pixels, box_of[face_id], scale),
+                    storage,
+                )
                 written.add(face_id)
     return written
 
@@ -100,13 +107,15 @@ def _page(persons: list[dict], shown: dict[int, list[dict]], written: set[str], 
 
     nav = "".join(
         f'<a class="person" href="#person-{p[S.CLUSTER_ID]}">{thumbnail(p[S.COVER_FACE])}'
-        f'<br>person {p[S.CLUSTER_ID]} ({p[S.SIZE_FACES]})</a>'
+        f"<br>person {p[S.CLUSTER_ID]} ({p[S.SIZE_FACES]})</a>"
         for p in persons
     )
     sections = []
     for p in persons:
         members = shown.get(p[S.CLUSTER_ID], [])
-        faces = "".join(image(m[S.FACE_ID], m[S.URI], f"{m[S.URI]} (confidence {m[S.CONFIDENCE]:.2f})") for m in members)
+        faces = "".join(
+            image(m[S.FACE_ID], m[S.URI], f"{m[S.URI]} (confidence {m[S.CONFIDENCE]:.2f})") for m in members
+        )
         more = p[S.SIZE_FACES] - len(members)
         extra = f'<p class="more">and {more} more faces</p>' if more > 0 else ""
         sections.append(

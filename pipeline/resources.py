@@ -1,4 +1,5 @@
 """Samples a node's memory, and GPU utilisation and memory where nvidia-smi answers, while work runs."""
+
 from __future__ import annotations
 
 import subprocess
@@ -25,8 +26,12 @@ class ResourceSampler:
     @staticmethod
     def _gpu() -> tuple[float, float] | None:
         try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits"],
-                                 capture_output=True, text=True, timeout=5).stdout
+            out = subprocess.run(
+                ["nvidia-smi", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout
             util, memory = (float(v) for v in out.strip().splitlines()[0].split(","))
             return util, memory
         except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):

@@ -1,4 +1,5 @@
 """Column names, Arrow types and status values of every table facepipe writes."""
+
 from __future__ import annotations
 
 import pyarrow as pa

@@ -3,6 +3,7 @@
 Local folders and s3:// prefixes go through fsspec (s3fs), so an S3-compatible endpoint works the
 same as AWS. This is the only module, beside tables, that touches the photo store or DST.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -136,7 +137,9 @@ def ensure_writable(dst: str, storage: StorageConfig) -> None:
         fs.pipe_file(probe, b"ok")
         fs.rm_file(probe)
     except Exception as exc:
-        raise ConfigError(f"output {dst} is not writable ({type(exc).__name__}: {exc}): pick another --output or fix its permissions") from exc
+        raise ConfigError(
+            f"output {dst} is not writable ({type(exc).__name__}: {exc}): pick another --output or fix its permissions"
+        ) from exc
 
 
 def write_bytes(uri: str, data: bytes, storage: StorageConfig) -> None:

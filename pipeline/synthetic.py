@@ -1,6 +1,7 @@
 """Seeded synthetic face-like embeddings: identities as directions on the unit sphere, faces scattered
 around them, plus faces of nobody. For index, clustering and mining tests and benchmarks at scales
 no photo collection here reaches."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

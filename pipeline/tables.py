@@ -8,6 +8,7 @@ Commit protocol (every step is one Delta transaction):
 steps never shows half a batch; the next run deletes any faces written after the last images commit
 that do not belong to a committed photo, then carries on.
 """
+
 from __future__ import annotations
 
 import json
@@ -227,7 +228,10 @@ class FaceTables:
             )
         else:
             write_deltalake(
-                self.images, images_rows, mode="append", storage_options=self.options,
+                self.images,
+                images_rows,
+                mode="append",
+                storage_options=self.options,
                 commit_properties=_pin(self.faces.version()),
             )
         self.images.update_incremental()
@@ -263,20 +267,35 @@ class FaceTables:
 
     def write_metadata(self, name: str, content: dict) -> None:
         """A JSON document beside the tables (resolved config, model ids, run summary)."""
-        store.write_text(store.join(self.dst, "_facepipe", name), json.dumps(content, indent=2, default=str), self.storage)
+        store.write_text(
+            store.join(self.dst, "_facepipe", name), json.dumps(content, indent=2, default=str), self.storage
+        )
 
 
 CLUSTER_TABLES = {"clusters": S.CLUSTERS_SCHEMA, "persons": S.PERSONS_SCHEMA}
 
 
-def write_clustering(dst: str, clusters: pa.Table, persons: pa.Table, storage: StorageConfig, faces_version: int) -> None:
+def write_clustering(
+    dst: str, clusters: pa.Table, persons: pa.Table, storage: StorageConfig, faces_version: int
+) -> None:
     """Replace the clusters and persons tables at DST (one Delta overwrite each; persons last, and
     it records the faces version the clustering was made from)."""
     options = store.delta_storage_options(dst, storage)
-    write_deltalake(store.join(dst, "clusters"), clusters.cast(S.CLUSTERS_SCHEMA), mode="overwrite",
-                    schema_mode="overwrite", storage_options=options)
-    write_deltalake(store.join(dst, "persons"), persons.cast(S.PERSONS_SCHEMA), mode="overwrite",
-                    schema_mode="overwrite", storage_options=options, commit_properties=_pin(faces_version))
+    write_deltalake(
+        store.join(dst, "clusters"),
+        clusters.cast(S.CLUSTERS_SCHEMA),
+        mode="overwrite",
+        schema_mode="overwrite",
+        storage_options=options,
+    )
+    write_deltalake(
+        store.join(dst, "persons"),
+        persons.cast(S.PERSONS_SCHEMA),
+        mode="overwrite",
+        schema_mode="overwrite",
+        storage_options=options,
+        commit_properties=_pin(faces_version),
+    )
 
 
 def read_clustering(dst: str, name: str, storage: StorageConfig | None = None) -> pa.Table:

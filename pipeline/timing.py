@@ -1,5 +1,6 @@
 """Busy seconds per stage, carried with each photo through the pipeline (its share of its batch),
 so that a run can say where its time went without a profiler."""
+
 from __future__ import annotations
 
 import time

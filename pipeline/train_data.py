@@ -2,6 +2,7 @@
 people.txt sets), and their aligned 112x112 crops, made by the embed pipeline itself: the embed job
 detects every photo (into tables beside the training output, reused on reruns), and each labelled
 photo's central face is warped with its landmarks exactly as embed warps it."""
+
 from __future__ import annotations
 
 import logging
@@ -62,7 +63,9 @@ def lfw_split(lfw_dir: str, test_fold: int) -> tuple[dict[str, str], list[LfwPai
         raise ConfigError(f"train.test_fold must be 0..{len(sets) - 1}")
     train_people = {name for k, names in enumerate(sets) if k != test_fold for name in names}
     images = root / "images"
-    train = {str(photo.resolve()): name for name in sorted(train_people) for photo in sorted((images / name).glob("*.jpg"))}
+    train = {
+        str(photo.resolve()): name for name in sorted(train_people) for photo in sorted((images / name).glob("*.jpg"))
+    }
     pairs = [pair for pair in read_lfw_pairs(root / "pairs.txt") if pair.fold == test_fold]
     test = {str((images / rel).resolve()): rel.split("/")[0] for pair in pairs for rel in (pair.a, pair.b)}
     if set(test.values()) & train_people:
@@ -70,7 +73,9 @@ def lfw_split(lfw_dir: str, test_fold: int) -> tuple[dict[str, str], list[LfwPai
     return train, pairs, test
 
 
-def aligned_crops(photos: dict[str, str], tables: str, config: Config, people: list[str] | None = None) -> LabelledCrops:
+def aligned_crops(
+    photos: dict[str, str], tables: str, config: Config, people: list[str] | None = None
+) -> LabelledCrops:
     """The central face of each photo in ``photos`` (uri -> person), aligned; photos without a face
     are left out (and counted in the log). Detection runs as the embed job into ``tables``."""
     storage = config.resolved_storage()
@@ -84,8 +89,12 @@ def aligned_crops(photos: dict[str, str], tables: str, config: Config, people: l
     if listing.num_rows != len(uris):
         raise ConfigError(f"{len(uris) - listing.num_rows} labelled photos are missing below {root}")
     embedded = run_embed(root, tables, config, listing=listing)
-    log.info("embed job for training photos: %d listed, %d processed, %d unchanged", embedded.listed,
-             embedded.processed, embedded.unchanged)
+    log.info(
+        "embed job for training photos: %d listed, %d processed, %d unchanged",
+        embedded.listed,
+        embedded.processed,
+        embedded.unchanged,
+    )
     images, faces = read_table(tables, "images", storage), read_table(tables, "faces", storage)
     images = images.filter(pc.is_in(images[S.URI], value_set=listing[S.URI]))
     central = central_faces_index(images, faces)

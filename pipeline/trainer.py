@@ -7,6 +7,7 @@ rerun resumes from the latest), ``metrics.jsonl`` (a line per step: loss, active
 and step seconds, images/s; a line per held-out evaluation), ``triplets/step-NNNNNN.parquet`` (each
 offline mining's triplets), ``pack/`` (the model pack) and ``summary.json``.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,7 @@ import torch.nn.functional as F
 
 from pipeline.config import Config, ConfigError, TrainConfig
 from pipeline.evaluate import LfwPair, roc_curve, verification_metrics
-from pipeline.losses import (batch_hard_triplet_loss, batch_semi_hard_triplet_loss, contrastive_loss,
-                             triplet_loss)
+from pipeline.losses import batch_hard_triplet_loss, batch_semi_hard_triplet_loss, contrastive_loss, triplet_loss
 from pipeline.mining import mine_triplets
 from pipeline.model_pack import build_network, write_pack
 from pipeline.pk_sampler import PKSampler
@@ -67,28 +67,41 @@ def embed_crops(network: torch.nn.Module, crops: np.ndarray, device: torch.devic
     was_training = network.training
     network.eval()
     with torch.no_grad():
-        out = [embed(network, to_pixels(crops[i : i + EMBED_BATCH], device)).cpu().numpy()
-               for i in range(0, len(crops), EMBED_BATCH)]
+        out = [
+            embed(network, to_pixels(crops[i : i + EMBED_BATCH], device)).cpu().numpy()
+            for i in range(0, len(crops), EMBED_BATCH)
+        ]
     network.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, 128), np.float32)
 
 
-def held_out_metrics(network: torch.nn.Module, crops: dict[str, np.ndarray], pairs: list[LfwPair], images: str,
-                     device: torch.device) -> dict:
+def held_out_metrics(
+    network: torch.nn.Module, crops: dict[str, np.ndarray], pairs: list[LfwPair], images: str, device: torch.device
+) -> dict:
     """Accuracy and VAL at FAR 1e-3 on held-out pairs (10-fold cross-validated thresholds within
     them; a pair with a faceless photo counts as an error), and the ROC's area (which moves before
     accuracy does early in training from scratch)."""
     uris = sorted(crops)
     vectors = dict(zip(uris, embed_crops(network, np.stack([crops[u] for u in uris]), device)))
     resolve = lambda rel: str((Path(images) / rel).resolve())  # noqa: E731
-    similarity = np.array([float(vectors[resolve(p.a)] @ vectors[resolve(p.b)])
-                           if resolve(p.a) in vectors and resolve(p.b) in vectors else np.nan for p in pairs])
+    similarity = np.array(
+        [
+            float(vectors[resolve(p.a)] @ vectors[resolve(p.b)])
+            if resolve(p.a) in vectors and resolve(p.b) in vectors
+            else np.nan
+            for p in pairs
+        ]
+    )
     same = np.array([p.same for p in pairs])
     metrics = verification_metrics(similarity, same, np.arange(len(pairs)) % 10)
     far, tar, _ = roc_curve(similarity, same)
     auc = float(np.trapezoid(np.r_[0.0, tar, 1.0], np.r_[0.0, far, 1.0]))
-    return {"accuracy": round(metrics["accuracy"], 4), "val_at_far_0.001": round(metrics["val_at_far_0.001"], 4),
-            "auc": round(auc, 4), "pairs": len(pairs)}
+    return {
+        "accuracy": round(metrics["accuracy"], 4),
+        "val_at_far_0.001": round(metrics["val_at_far_0.001"], 4),
+        "auc": round(auc, 4),
+        "pairs": len(pairs),
+    }
 
 
 # --- checkpoints -----------------------------------------------------------------------------
@@ -97,14 +110,17 @@ def latest_checkpoint(output: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def save_checkpoint(output: Path, step: int, network: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    trained_s: float) -> Path:
+def save_checkpoint(
+    output: Path, step: int, network: torch.nn.Module, optimizer: torch.optim.Optimizer, trained_s: float
+) -> Path:
     """Written to a temporary name and renamed: a kill mid-write never leaves a torn checkpoint."""
     path = output / CHECKPOINTS / f"step-{step:06d}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    torch.save({"step": step, "train_s": trained_s, "network": network.state_dict(), "optimizer": optimizer.state_dict()},
-               partial)
+    torch.save(
+        {"step": step, "train_s": trained_s, "network": network.state_dict(), "optimizer": optimizer.state_dict()},
+        partial,
+    )
     os.replace(partial, path)
     return path
 
@@ -146,7 +162,9 @@ class _Step:
         if cfg.objective.startswith("offline"):
             subset, found = self.triplets
             pick = self.rng.choice(len(found), max(1, self.batch_size // 3), replace=len(found) < self.batch_size // 3)
-            rows = np.concatenate([subset[found.anchor[pick]], subset[found.positive[pick]], subset[found.negative[pick]]])
+            rows = np.concatenate(
+                [subset[found.anchor[pick]], subset[found.positive[pick]], subset[found.negative[pick]]]
+            )
             a, p, n = embed(model, self.pixels(rows)).chunk(3)
             return (*triplet_loss(a, p, n, cfg.margin), len(rows))
         rows, persons = self.sampler.batch()
@@ -159,8 +177,12 @@ class _Step:
         # contrastive: each face paired with another face of its person and with a face of someone else
         k = cfg.faces_per_person
         own = torch.arange(len(rows), device=self.device)
-        partner = (own // k) * k + (own % k + 1 + torch.from_numpy(self.rng.integers(0, k - 1, len(rows))).to(self.device)) % k
-        other = (own + k * torch.from_numpy(self.rng.integers(1, cfg.people_per_batch, len(rows))).to(self.device)) % len(rows)
+        partner = (own // k) * k + (
+            own % k + 1 + torch.from_numpy(self.rng.integers(0, k - 1, len(rows))).to(self.device)
+        ) % k
+        other = (
+            own + k * torch.from_numpy(self.rng.integers(1, cfg.people_per_batch, len(rows))).to(self.device)
+        ) % len(rows)
         first = torch.cat([vectors, vectors])
         second = torch.cat([vectors[partner], vectors[other]])
         same = torch.cat([torch.ones(len(rows)), torch.zeros(len(rows))]).to(self.device)
@@ -227,7 +249,10 @@ def _worker(args: dict) -> None:
                 import pyarrow.parquet as pq
 
                 subset, triplets = step_state.triplets
-                pq.write_table(triplets.table(np.array(args["train_uris"])[subset], step), output / TRIPLETS / f"step-{step:06d}.parquet")
+                pq.write_table(
+                    triplets.table(np.array(args["train_uris"])[subset], step),
+                    output / TRIPLETS / f"step-{step:06d}.parquet",
+                )
             if not found:
                 raise RuntimeError("offline mining found no triplets: raise train.mine_people or train.mine_neighbours")
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
@@ -245,10 +270,18 @@ def _worker(args: dict) -> None:
             stacked = torch.stack(gathered)
             totals = torch.cat([stacked[:, :2].mean(0), stacked[:, 2:3].sum(0), stacked[:, 3:].max(0).values])
         if rank == 0:
-            _append(output, {"step": step, "loss": round(totals[0].item(), 5), "active": round(totals[1].item(), 4),
-                             "mining_s": round(mining_s, 3), "step_s": round(step_s, 3),
-                             "images_per_s_per_worker": round(totals[2].item() / world / step_s, 2),
-                             "train_s": round(totals[3].item(), 1)})
+            _append(
+                output,
+                {
+                    "step": step,
+                    "loss": round(totals[0].item(), 5),
+                    "active": round(totals[1].item(), 4),
+                    "mining_s": round(mining_s, 3),
+                    "step_s": round(step_s, 3),
+                    "images_per_s_per_worker": round(totals[2].item() / world / step_s, 2),
+                    "train_s": round(totals[3].item(), 1),
+                },
+            )
         out_of_time = cfg.time_budget_s is not None and totals[3].item() >= cfg.time_budget_s
         last = step >= cfg.steps or out_of_time
         if rank == 0 and (step % cfg.checkpoint_every == 0 or last):
@@ -274,8 +307,10 @@ def _follow(path: Path, total: int, done: threading.Event) -> None:
         seen = len(lines)
         for record in steps:
             if "loss" in record:
-                sys.stderr.write(f"\rstep {record['step']}/{total}  loss {record['loss']:.4f}  active {record['active']:.2f}"
-                                 f"  {record['images_per_s_per_worker']:.1f} img/s/worker  {record['train_s']:.0f} s   ")
+                sys.stderr.write(
+                    f"\rstep {record['step']}/{total}  loss {record['loss']:.4f}  active {record['active']:.2f}"
+                    f"  {record['images_per_s_per_worker']:.1f} img/s/worker  {record['train_s']:.0f} s   "
+                )
             else:
                 sys.stderr.write(f"\nheld-out at step {record['step']}: {record['eval']}\n")
         sys.stderr.flush()
@@ -311,13 +346,25 @@ def run_training(config: Config, output: str) -> dict:
     if pairs:
         test = aligned_crops(test_photos, str(out / "tables" / "held-out"), config)
         # absolute: the workers resolve the pairs' photos from another working directory
-        test_ref = ray.put((dict(zip(test.uris.tolist(), test.crops)), pairs, str((Path(cfg.lfw) / "images").resolve())))
-    args = {"train": cfg.model_dump(), "output": str(out), "train_data": ray.put((train.crops, train.labels)),
-            "test_data": test_ref, "train_uris": train.uris.tolist()}
+        test_ref = ray.put(
+            (dict(zip(test.uris.tolist(), test.crops)), pairs, str((Path(cfg.lfw) / "images").resolve()))
+        )
+    args = {
+        "train": cfg.model_dump(),
+        "output": str(out),
+        "train_data": ray.put((train.crops, train.labels)),
+        "test_data": test_ref,
+        "train_uris": train.uris.tolist(),
+    }
     trainer = TorchTrainer(
-        _worker, train_loop_config=args,
-        scaling_config=ScalingConfig(num_workers=cfg.workers, use_gpu=use_gpu, resources_per_worker={"CPU": cfg.cpus_per_worker}),
-        run_config=RunConfig(name="facepipe-train", storage_path=str(out / "ray"), failure_config=FailureConfig(max_failures=2)),
+        _worker,
+        train_loop_config=args,
+        scaling_config=ScalingConfig(
+            num_workers=cfg.workers, use_gpu=use_gpu, resources_per_worker={"CPU": cfg.cpus_per_worker}
+        ),
+        run_config=RunConfig(
+            name="facepipe-train", storage_path=str(out / "ray"), failure_config=FailureConfig(max_failures=2)
+        ),
     )
     done = threading.Event()
     follower = threading.Thread(target=_follow, args=(out / METRICS, cfg.steps, done), daemon=True)
@@ -333,12 +380,23 @@ def run_training(config: Config, output: str) -> dict:
     steps = [r for r in records if "loss" in r]
     evals = [r for r in records if "eval" in r]
     mining = sum(r["mining_s"] for r in steps)
-    summary = {"output": str(out), "pack": str(out / PACK), "objective": cfg.objective, "model": cfg.model,
-               "workers": cfg.workers, "device": "cuda" if use_gpu else "cpu", "train_faces": len(train.labels),
-               "train_people": int(len(np.unique(train.labels))), "steps": steps[-1]["step"] if steps else 0,
-               "seconds_this_run": round(time.monotonic() - started, 1),
-               "images_per_s_per_worker": round(float(np.median([r["images_per_s_per_worker"] for r in steps])), 2) if steps else 0,
-               "mining_share_of_step_time": round(mining / max(sum(r["step_s"] for r in steps), 1e-9), 4),
-               "held_out_before": evals[0]["eval"] if evals else None, "held_out_after": evals[-1]["eval"] if evals else None}
+    summary = {
+        "output": str(out),
+        "pack": str(out / PACK),
+        "objective": cfg.objective,
+        "model": cfg.model,
+        "workers": cfg.workers,
+        "device": "cuda" if use_gpu else "cpu",
+        "train_faces": len(train.labels),
+        "train_people": int(len(np.unique(train.labels))),
+        "steps": steps[-1]["step"] if steps else 0,
+        "seconds_this_run": round(time.monotonic() - started, 1),
+        "images_per_s_per_worker": round(float(np.median([r["images_per_s_per_worker"] for r in steps])), 2)
+        if steps
+        else 0,
+        "mining_share_of_step_time": round(mining / max(sum(r["step_s"] for r in steps), 1e-9), 4),
+        "held_out_before": evals[0]["eval"] if evals else None,
+        "held_out_after": evals[-1]["eval"] if evals else None,
+    }
     (out / SUMMARY).write_text(json.dumps(summary, indent=2))
     return summary

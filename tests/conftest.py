@@ -1,4 +1,5 @@
 """Shared fixtures: the shared data sets, a local Ray, a real S3 endpoint (moto server)."""
+
 from __future__ import annotations
 
 import os
@@ -64,7 +65,12 @@ def s3_endpoint():
                 server.kill()
                 raise RuntimeError("moto server did not start")
             time.sleep(0.2)
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": url}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": url,
+    }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     yield url

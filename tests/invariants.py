@@ -1,4 +1,5 @@
 """Checks every table invariant of the embed job against the photos actually present in SRC."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,9 @@ def check_tables(dst: str, photos: dict[str, bytes], storage: StorageConfig | No
     faces = read_table(dst, "faces", storage).to_pylist()
     uris = [row["uri"] for row in images]
     assert len(uris) == len(set(uris)), "an images row is duplicated"
-    assert set(uris) == set(photos), f"rows differ from SRC: extra {set(uris) - set(photos)}, missing {set(photos) - set(uris)}"
+    assert set(uris) == set(photos), (
+        f"rows differ from SRC: extra {set(uris) - set(photos)}, missing {set(photos) - set(uris)}"
+    )
     by_uri = {row["uri"]: row for row in images}
     face_count = Counter(face["uri"] for face in faces)
     for uri, row in by_uri.items():

@@ -1,4 +1,5 @@
 """Test photos made on the fly: real LFW faces and every kind of bad input the embed job must survive."""
+
 from __future__ import annotations
 
 import io
@@ -17,8 +18,18 @@ BAD_INPUTS = {
     "blank.png": ("no_face", None),
 }
 ODD_FORMATS = (
-    "gray.jpg", "cmyk.jpg", "sixteen_bit.png", "alpha.png", "palette.png",
-    "exif_rotated.jpg", "animated.gif", "animated.webp", "group.jpg", "UPPER.JPEG", "photo.bmp", "photo.tiff",
+    "gray.jpg",
+    "cmyk.jpg",
+    "sixteen_bit.png",
+    "alpha.png",
+    "palette.png",
+    "exif_rotated.jpg",
+    "animated.gif",
+    "animated.webp",
+    "group.jpg",
+    "UPPER.JPEG",
+    "photo.bmp",
+    "photo.tiff",
 )
 
 

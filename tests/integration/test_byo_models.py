@@ -1,4 +1,5 @@
 """Bring-your-own ONNX models (an InsightFace SCRFD detector and a MobileFaceNet) through the embed job."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,11 @@ def test_embed_with_scrfd_and_mobilefacenet(byo_models, lfw_images: Path, tmp_pa
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes((lfw_images / person / target.name).read_bytes())
     settings = [
-        "models.detector=scrfd", f"models.detector_path={byo_models['detector']}",
-        "models.embedder=arcface", f"models.embedder_path={byo_models['embedder']}", "models.embedder_std=128",
+        "models.detector=scrfd",
+        f"models.detector_path={byo_models['detector']}",
+        "models.embedder=arcface",
+        f"models.embedder_path={byo_models['embedder']}",
+        "models.embedder_std=128",
     ]
     code = main(["embed", "--input", str(src), "--output", str(dst), *sum((["--set", s] for s in settings), [])])
     assert code == 0, capsys.readouterr().out
@@ -48,7 +52,10 @@ def test_embed_with_scrfd_and_mobilefacenet(byo_models, lfw_images: Path, tmp_pa
 
     def central(uri_part: str) -> np.ndarray:
         rows = [f for f in faces.to_pylist() if uri_part in f["uri"]]
-        best = min(rows, key=lambda f: abs((f["bbox"][0] + f["bbox"][2]) / 2 - 125) + abs((f["bbox"][1] + f["bbox"][3]) / 2 - 125))
+        best = min(
+            rows,
+            key=lambda f: abs((f["bbox"][0] + f["bbox"][2]) / 2 - 125) + abs((f["bbox"][1] + f["bbox"][3]) / 2 - 125),
+        )
         return np.asarray(best["embedding"])
 
     blair, blair2, serena = central("Tony_Blair_0001"), central("Tony_Blair_0002"), central("Serena_Williams_0001")
@@ -57,6 +64,16 @@ def test_embed_with_scrfd_and_mobilefacenet(byo_models, lfw_images: Path, tmp_pa
 
 def test_byo_models_need_their_files(tmp_path: Path, capsys):
     (tmp_path / "photos").mkdir()
-    code = main(["embed", "--input", str(tmp_path / "photos"), "--output", str(tmp_path / "o"), "--set", "models.embedder=arcface"])
+    code = main(
+        [
+            "embed",
+            "--input",
+            str(tmp_path / "photos"),
+            "--output",
+            str(tmp_path / "o"),
+            "--set",
+            "models.embedder=arcface",
+        ]
+    )
     assert code == 2
     assert "models.embedder_path" in capsys.readouterr().err

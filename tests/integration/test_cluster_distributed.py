@@ -1,5 +1,6 @@
 """The graph method spread over a local multi-node Ray cluster gives the one-machine clusters, and
 survives losing a node."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """`facepipe embed` end to end on a local Ray: real photos, every bad input, incremental reruns, crashes."""
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,9 @@ def source(tmp_path: Path, lfw_images: Path) -> Path:
     src = tmp_path / "photos"
     copy_lfw(lfw_images, src, 30)
     face = lfw_face(lfw_images)
-    others = [lfw_face(lfw_images, p, 1) for p in ("Abdullah_Gul", "Adam_Sandler", "Al_Gore", "Alan_Greenspan", "Ali_Naimi")]
+    others = [
+        lfw_face(lfw_images, p, 1) for p in ("Abdullah_Gul", "Adam_Sandler", "Al_Gore", "Alan_Greenspan", "Ali_Naimi")
+    ]
     write_bad_inputs(src / "bad", face)
     write_odd_formats(src / "odd", face, others)
     (src / "notes.txt").write_text("not listed: no image extension")
@@ -91,8 +94,22 @@ def test_embed_then_add_change_remove(source: Path, tmp_path: Path, lfw_images: 
 def test_crash_mid_run_then_rerun_completes(tmp_path: Path, lfw_images: Path, local_ray):
     src, dst = tmp_path / "photos", tmp_path / "tables"
     copy_lfw(lfw_images, src, 60, start=200)
-    command = [sys.executable, "-m", "jobs.cli", "embed", "--input", str(src), "--output", str(dst),
-               "--set", "output.commit_every=8", "--set", "ray.model_batch_size=8", "--set", "ray.read_batch_size=8"]
+    command = [
+        sys.executable,
+        "-m",
+        "jobs.cli",
+        "embed",
+        "--input",
+        str(src),
+        "--output",
+        str(dst),
+        "--set",
+        "output.commit_every=8",
+        "--set",
+        "ray.model_batch_size=8",
+        "--set",
+        "ray.read_batch_size=8",
+    ]
     job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     log = dst / "images" / "_delta_log"
     deadline = time.monotonic() + 240
@@ -114,8 +131,9 @@ def test_crash_mid_run_then_rerun_completes(tmp_path: Path, lfw_images: Path, lo
     (ray_tmp / "ray").mkdir()
     (ray_tmp / "ray" / "ray_current_cluster").write_text("127.0.0.1:9")
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "RAY_TMPDIR": str(ray_tmp)})
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=300, env={**os.environ, "RAY_TMPDIR": str(ray_tmp)}
+        )
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -1,4 +1,5 @@
 """`facepipe embed` with input and output both on a real S3 endpoint (moto's server)."""
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,18 @@ pytestmark = pytest.mark.timeout(420)
 
 
 def run_embed_cli(src: str, dst: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "jobs.cli", "embed", "--input", src, "--output", dst, "--set", "output.commit_every=10"]
+    command = [
+        sys.executable,
+        "-m",
+        "jobs.cli",
+        "embed",
+        "--input",
+        src,
+        "--output",
+        dst,
+        "--set",
+        "output.commit_every=10",
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=360, env=dict(os.environ))
 
 

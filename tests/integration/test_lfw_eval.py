@@ -1,4 +1,5 @@
 """`facepipe eval lfw` on a slice of the real pairs protocol (the full run is a benchmark command)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The embed job on a local three-node Ray cluster, with a worker node killed mid-run."""
+
 from __future__ import annotations
 
 import threading
@@ -35,8 +36,13 @@ def test_worker_node_killed_mid_run(cluster, tmp_path: Path, lfw_images: Path):
     src, dst = tmp_path / "photos", tmp_path / "tables"
     copy_lfw(lfw_images, src, 80, start=1000)
     config = load_config(
-        overrides=["output.commit_every=8", "ray.read_batch_size=4", "ray.model_batch_size=4",
-                   "ray.model_actors=2", "ray.actor_cpus=0.5"]
+        overrides=[
+            "output.commit_every=8",
+            "ray.read_batch_size=4",
+            "ray.model_batch_size=4",
+            "ray.model_actors=2",
+            "ray.actor_cpus=0.5",
+        ]
     )
     log = dst / "images" / "_delta_log"
 

@@ -1,4 +1,5 @@
 """`facepipe cluster` and `facepipe eval cluster` end to end on real LFW photos."""
+
 from __future__ import annotations
 
 import csv
@@ -23,7 +24,9 @@ LONERS = ["Zico", "Aaron_Eckhart", "Abdullah_Gul"]  # one photo each: noise, not
 
 
 def facepipe(*args: str) -> dict:
-    done = subprocess.run([sys.executable, "-m", "jobs.cli", *args], capture_output=True, text=True, timeout=420, env=dict(os.environ))
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", *args], capture_output=True, text=True, timeout=420, env=dict(os.environ)
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -45,8 +48,13 @@ def embedded(lfw_images: Path, tmp_path_factory) -> tuple[Path, Path, Path]:
         writer = csv.DictWriter(handle, fieldnames=["uri", "person"])
         writer.writeheader()
         writer.writerows(rows)
-    done = subprocess.run([sys.executable, "-m", "jobs.cli", "embed", "--input", str(photos), "--output", str(root / "tables")],
-                          capture_output=True, text=True, timeout=420, env=dict(os.environ))
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "embed", "--input", str(photos), "--output", str(root / "tables")],
+        capture_output=True,
+        text=True,
+        timeout=420,
+        env=dict(os.environ),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return photos, root / "tables", labels
 
@@ -69,8 +77,17 @@ def test_cluster_groups_the_people_and_eval_scores_it(embedded, method: str) -> 
     scores = facepipe("eval", "cluster", "--tables", str(tables), "--labels", str(labels))
     assert scores["labelled_photos"] == sum(PEOPLE.values()) + len(LONERS)
     assert scores["bcubed_f"] >= 0.95 and scores["pairwise_precision"] >= 0.95, scores
-    assert set(scores) >= {"pairwise_precision", "pairwise_recall", "pairwise_f", "bcubed_precision", "bcubed_recall",
-                           "bcubed_f", "nmi", "clusters", "noise_fraction"}
+    assert set(scores) >= {
+        "pairwise_precision",
+        "pairwise_recall",
+        "pairwise_f",
+        "bcubed_precision",
+        "bcubed_recall",
+        "bcubed_f",
+        "nmi",
+        "clusters",
+        "noise_fraction",
+    }
 
 
 def test_cluster_on_ray_gives_the_same_clusters(embedded) -> None:
@@ -81,7 +98,8 @@ def test_cluster_on_ray_gives_the_same_clusters(embedded) -> None:
     spread = read_clustering(str(tables), "clusters")
     assert summary["clusters"] == len(PEOPLE) and spread[S.RUN_ID][0] != here[S.RUN_ID][0]
     assert dict(zip(spread[S.FACE_ID].to_pylist(), spread[S.CLUSTER_ID].to_pylist())) == dict(
-        zip(here[S.FACE_ID].to_pylist(), here[S.CLUSTER_ID].to_pylist())), "a full recluster keeps the ids it overlaps"
+        zip(here[S.FACE_ID].to_pylist(), here[S.CLUSTER_ID].to_pylist())
+    ), "a full recluster keeps the ids it overlaps"
 
 
 def test_incremental_and_full_reclusters_keep_cluster_ids(embedded, lfw_images: Path) -> None:
@@ -91,13 +109,20 @@ def test_incremental_and_full_reclusters_keep_cluster_ids(embedded, lfw_images: 
     for person, count in PEOPLE.items():  # two more photos of everyone
         for number in (count + 1, count + 2):
             shutil.copy(lfw_images / person / f"{person}_{number:04d}.jpg", photos / f"{person}_{number}.jpg")
-    done = subprocess.run([sys.executable, "-m", "jobs.cli", "embed", "--input", str(photos), "--output", str(tables)],
-                          capture_output=True, text=True, timeout=420, env=dict(os.environ))
+    done = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "embed", "--input", str(photos), "--output", str(tables)],
+        capture_output=True,
+        text=True,
+        timeout=420,
+        env=dict(os.environ),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     summary = facepipe("cluster", "--tables", str(tables), "--incremental")
     assert summary["incremental"] is True
     after = {r[S.FACE_ID]: (r[S.CLUSTER_ID], r[S.URI]) for r in read_clustering(str(tables), "clusters").to_pylist()}
-    assert all(after[face][0] == cluster for face, cluster in before.items() if cluster >= 0), "an earlier cluster was renumbered"
+    assert all(after[face][0] == cluster for face, cluster in before.items() if cluster >= 0), (
+        "an earlier cluster was renumbered"
+    )
     added = [face for face in after if face not in before]
     assert len(added) >= 2 * len(PEOPLE)
     cluster_of_person = {}
@@ -106,8 +131,13 @@ def test_incremental_and_full_reclusters_keep_cluster_ids(embedded, lfw_images: 
             cluster_of_person.setdefault(Path(after[face][1]).stem.rsplit("_", 1)[0], cluster)
     person_of = lambda uri: Path(uri).stem.rsplit("_", 1)[0]  # noqa: E731
     new_photos = {after[face][1] for face in added}
-    joined = [any(after[f][0] == cluster_of_person.get(person_of(uri)) for f in added if after[f][1] == uri) for uri in new_photos]
-    assert len(new_photos) == 2 * len(PEOPLE) and sum(joined) >= 0.8 * len(new_photos), "new photos of known people join their clusters"
+    joined = [
+        any(after[f][0] == cluster_of_person.get(person_of(uri)) for f in added if after[f][1] == uri)
+        for uri in new_photos
+    ]
+    assert len(new_photos) == 2 * len(PEOPLE) and sum(joined) >= 0.8 * len(new_photos), (
+        "new photos of known people join their clusters"
+    )
     facepipe("cluster", "--tables", str(tables))  # a full recluster matches new clusters to old ones
     full = {r[S.FACE_ID]: r[S.CLUSTER_ID] for r in read_clustering(str(tables), "clusters").to_pylist()}
     kept = [full[face] == cluster for face, cluster in before.items() if cluster >= 0]
@@ -124,14 +154,23 @@ def test_report_shows_every_person_with_faces_in_a_browser(embedded, tmp_path: P
     report = facepipe("report", "--tables", str(tables), "--output", str(tmp_path / "report"))
     assert report["people"] == persons.num_rows
     page = (tmp_path / "report" / "index.html").as_uri()
-    browser = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000"]
+    browser = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--virtual-time-budget=5000",
+    ]
     dom = subprocess.run([*browser, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
     assert f"<h1>{persons.num_rows} people</h1>" in dom
     for person in persons.to_pylist():
         assert f'id="person-{person["cluster_id"]}" data-size="{person["size"]}"' in dom
-        assert f'thumbs/{person["cover_face_id"]}.jpg' in dom
+        assert f"thumbs/{person['cover_face_id']}.jpg" in dom
     shot = tmp_path / "shot.png"
-    subprocess.run([*browser, "--window-size=1000,1400", f"--screenshot={shot}", page], capture_output=True, timeout=120)
+    subprocess.run(
+        [*browser, "--window-size=1000,1400", f"--screenshot={shot}", page], capture_output=True, timeout=120
+    )
     pixels = np.asarray(Image.open(shot).convert("L"), np.float32)
     top = pixels[: pixels.shape[0] // 2]
     assert top.std() > 25, "the page shows pictures, not a blank or broken page"

@@ -1,5 +1,6 @@
 """Index, search, calibrate, verify, enroll, identify: the CLI end to end on real LFW photos, the
 index also on a real S3 endpoint (moto's server)."""
+
 from __future__ import annotations
 
 import json
@@ -76,7 +77,9 @@ def test_search_finds_the_person_and_updates_never_return_removed_faces(library,
     uris = {n["uri"] for n in everything}
     assert not uris & {str(p) for p in removed}, "faces of removed photos came back"
     assert len(everything) == updated["live"]
-    assert [Path(n["uri"]).parent.name for n in neighbours_of(index, photo(lfw_images, NEWCOMER, 4), k=3)] == [NEWCOMER] * 3
+    assert [Path(n["uri"]).parent.name for n in neighbours_of(index, photo(lfw_images, NEWCOMER, 4), k=3)] == [
+        NEWCOMER
+    ] * 3
     [unchanged] = json_lines(facepipe("index", "--tables", str(tables), "--output", index))
     assert unchanged["action"] == "unchanged"
 
@@ -95,24 +98,61 @@ def test_index_on_s3_is_built_and_searched(library, lfw_images: Path, s3_endpoin
 def test_calibrate_then_verify_enroll_identify_and_unenroll(lfw_dir: Path, lfw_images: Path, tmp_path: Path):
     config = [f"recognize.calibrations={tmp_path / 'calibrations'}", "recognize.far=0.002"]
     gallery = str(tmp_path / "gallery")
-    refused = facepipe("verify", str(photo(lfw_images, "Colin_Powell", 1)), str(photo(lfw_images, "Colin_Powell", 2)), config=config)
+    refused = facepipe(
+        "verify", str(photo(lfw_images, "Colin_Powell", 1)), str(photo(lfw_images, "Colin_Powell", 2)), config=config
+    )
     assert refused.returncode == 2 and "no threshold calibrated at FAR 0.002" in refused.stderr
 
-    [calibrated] = json_lines(facepipe("calibrate", "--lfw-dir", str(lfw_dir), "--pairs", str(lfw_dir / "pairsDevTest.txt"),
-                                       "--far", "0.002", "--output", str(tmp_path / "cal"), config=config))
+    [calibrated] = json_lines(
+        facepipe(
+            "calibrate",
+            "--lfw-dir",
+            str(lfw_dir),
+            "--pairs",
+            str(lfw_dir / "pairsDevTest.txt"),
+            "--far",
+            "0.002",
+            "--output",
+            str(tmp_path / "cal"),
+            config=config,
+        )
+    )
     assert calibrated["measured_far"] <= 0.002 and calibrated["different_pairs"] == 500  # LFW's View 1 test split
     assert calibrated["model"].startswith("sface:")
 
-    [same] = json_lines(facepipe("verify", str(photo(lfw_images, "Colin_Powell", 1)), str(photo(lfw_images, "Colin_Powell", 9)), config=config))
-    [different] = json_lines(facepipe("verify", str(photo(lfw_images, "Colin_Powell", 1)), str(photo(lfw_images, "Tony_Blair", 9)), config=config))
+    [same] = json_lines(
+        facepipe(
+            "verify",
+            str(photo(lfw_images, "Colin_Powell", 1)),
+            str(photo(lfw_images, "Colin_Powell", 9)),
+            config=config,
+        )
+    )
+    [different] = json_lines(
+        facepipe(
+            "verify", str(photo(lfw_images, "Colin_Powell", 1)), str(photo(lfw_images, "Tony_Blair", 9)), config=config
+        )
+    )
     assert same["same"] is True and different["same"] is False
     assert same["threshold"] == different["threshold"] == calibrated["threshold"]
     assert same["similarity"] > calibrated["threshold"] > different["similarity"]
 
     for person in PEOPLE:  # one photo each: one-shot enrollment
-        [enrolled] = json_lines(facepipe("enroll", "--gallery", gallery, "--name", person, str(photo(lfw_images, person, 1)), config=config))
+        [enrolled] = json_lines(
+            facepipe("enroll", "--gallery", gallery, "--name", person, str(photo(lfw_images, person, 1)), config=config)
+        )
         assert enrolled["enrolled_photos"] == [str(photo(lfw_images, person, 1))]
-    [refined] = json_lines(facepipe("enroll", "--gallery", gallery, "--name", "Colin_Powell", str(photo(lfw_images, "Colin_Powell", 2)), config=config))
+    [refined] = json_lines(
+        facepipe(
+            "enroll",
+            "--gallery",
+            gallery,
+            "--name",
+            "Colin_Powell",
+            str(photo(lfw_images, "Colin_Powell", 2)),
+            config=config,
+        )
+    )
     assert refined["photos_of_name"] == 2 and refined["people"] == 4
 
     probes = [str(photo(lfw_images, person, 10)) for person in PEOPLE] + [str(photo(lfw_images, STRANGER, 1))]

@@ -1,5 +1,6 @@
 """`facepipe train` on a small real subset of LFW: 2 Ray Train workers (DDP over gloo), the held-out
 fold's pairs improve, the model pack runs in embed, and a killed run resumes from its checkpoint."""
+
 from __future__ import annotations
 
 import csv
@@ -38,15 +39,33 @@ def labelled(lfw_dir: Path, tmp_path_factory) -> tuple[Path, Path]:
         writer.writerow(["uri", "person"])
         writer.writerows(rows)
     warm = folder / "warm"
-    _train(folder / "people.csv", lfw_dir, warm, ["train.steps=1", "train.workers=1", "train.model=mobilefacenet",
-                                                   "train.objective=batch_hard", "train.eval_every=100"])
+    _train(
+        folder / "people.csv",
+        lfw_dir,
+        warm,
+        [
+            "train.steps=1",
+            "train.workers=1",
+            "train.model=mobilefacenet",
+            "train.objective=batch_hard",
+            "train.eval_every=100",
+        ],
+    )
     return folder / "people.csv", warm / "tables"
 
 
 def _command(data: Path, lfw_dir: Path, output: Path, settings: list[str]) -> list[str]:
     # LFW as a user types it, relative to where the command runs (Ray Train workers run elsewhere)
     sets = [f"train.data={data}", f"train.lfw={os.path.relpath(lfw_dir)}", *settings]
-    return [sys.executable, "-m", "jobs.cli", "train", "--output", str(output), *[a for s in sets for a in ("--set", s)]]
+    return [
+        sys.executable,
+        "-m",
+        "jobs.cli",
+        "train",
+        "--output",
+        str(output),
+        *[a for s in sets for a in ("--set", s)],
+    ]
 
 
 def _train(data: Path, lfw_dir: Path, output: Path, settings: list[str], tables: Path | None = None) -> dict:
@@ -71,9 +90,22 @@ def test_two_worker_training_improves_held_out_pairs_and_packs_a_usable_model(la
     out = tmp_path / "run"
     # contrastive from scratch: measured here, the held-out AUC went 0.688 -> 0.737 -> 0.750 over 30
     # steps, where batch-hard from scratch had not moved yet (its loss stays near the margin at first)
-    summary = _train(data, lfw_dir, out, ["train.model=mobilefacenet", "train.objective=contrastive", "train.steps=30",
-                                          "train.learning_rate=0.001", "train.people_per_batch=8", "train.eval_every=30",
-                                          "train.workers=2", "train.cpus_per_worker=1"], tables)
+    summary = _train(
+        data,
+        lfw_dir,
+        out,
+        [
+            "train.model=mobilefacenet",
+            "train.objective=contrastive",
+            "train.steps=30",
+            "train.learning_rate=0.001",
+            "train.people_per_batch=8",
+            "train.eval_every=30",
+            "train.workers=2",
+            "train.cpus_per_worker=1",
+        ],
+        tables,
+    )
     assert summary["workers"] == 2 and summary["steps"] == 30 and summary["train_people"] == PEOPLE
     before, after = summary["held_out_before"], summary["held_out_after"]
     assert before["pairs"] == after["pairs"] == 600
@@ -84,8 +116,23 @@ def test_two_worker_training_improves_held_out_pairs_and_packs_a_usable_model(la
     photos.mkdir()
     for uri in list(csv.DictReader(open(data)))[:3]:
         shutil.copy(uri["uri"], photos)
-    embedded = subprocess.run([sys.executable, "-m", "jobs.cli", "embed", "--input", str(photos), "--output", str(tmp_path / "t"),
-                               "--set", f"models.embedder={summary['pack']}"], capture_output=True, text=True, timeout=300)
+    embedded = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobs.cli",
+            "embed",
+            "--input",
+            str(photos),
+            "--output",
+            str(tmp_path / "t"),
+            "--set",
+            f"models.embedder={summary['pack']}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert embedded.returncode == 0, embedded.stderr[-3000:]
     faces = pq.read_table(next((tmp_path / "t" / "faces").glob("*.parquet")))
     assert faces.num_rows >= 3 and set(faces["model"].to_pylist()) == {next(iter(set(faces["model"].to_pylist())))}
@@ -95,12 +142,25 @@ def test_two_worker_training_improves_held_out_pairs_and_packs_a_usable_model(la
 def test_killed_offline_mining_run_resumes_from_its_last_checkpoint(labelled, lfw_dir: Path, tmp_path: Path):
     data, tables = labelled
     out = tmp_path / "run"
-    settings = ["train.model=mobilefacenet", "train.objective=offline_semi_hard", "train.steps=8", "train.checkpoint_every=2",
-                "train.mine_every=4", "train.mine_people=40", "train.eval_every=100", "train.learning_rate=0.001",
-                "train.people_per_batch=8", "train.workers=2"]
+    settings = [
+        "train.model=mobilefacenet",
+        "train.objective=offline_semi_hard",
+        "train.steps=8",
+        "train.checkpoint_every=2",
+        "train.mine_every=4",
+        "train.mine_people=40",
+        "train.eval_every=100",
+        "train.learning_rate=0.001",
+        "train.people_per_batch=8",
+        "train.workers=2",
+    ]
     shutil.copytree(tables, out / "tables")
-    job = subprocess.Popen(_command(data, lfw_dir, out, settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           start_new_session=True)
+    job = subprocess.Popen(
+        _command(data, lfw_dir, out, settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 400
     while not (out / "checkpoints" / "step-000004.pt").exists():
         assert job.poll() is None, "the run ended before it could be killed"

@@ -1,4 +1,5 @@
 """5-point similarity alignment against exact transforms and OpenCV's own SFace alignCrop."""
+
 from __future__ import annotations
 
 import cv2

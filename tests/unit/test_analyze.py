@@ -1,4 +1,5 @@
 """The model stage on decoded batches, including photos decoded at a reduced JPEG scale."""
+
 from __future__ import annotations
 
 import io
@@ -22,11 +23,20 @@ def jpeg(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def analyze_all(files: list[bytes], reduce_to: int | None, models: ModelsConfig = ModelsConfig(),
-                device_min_pixels: int | None = None) -> list[dict]:
+def analyze_all(
+    files: list[bytes],
+    reduce_to: int | None,
+    models: ModelsConfig = ModelsConfig(),
+    device_min_pixels: int | None = None,
+) -> list[dict]:
     n = len(files)
-    columns = {S.URI: [f"{i}.jpg" for i in range(n)], S.IMAGE_ID: [str(i) for i in range(n)], S.ERROR: [None] * n,
-               S.BYTES: files, S.SECONDS: zero_seconds(n)}
+    columns = {
+        S.URI: [f"{i}.jpg" for i in range(n)],
+        S.IMAGE_ID: [str(i) for i in range(n)],
+        S.ERROR: [None] * n,
+        S.BYTES: files,
+        S.SECONDS: zero_seconds(n),
+    }
     read = pa.table(columns, schema=S.READ_SCHEMA)
     return AnalyzeFaces(models)(decode_photos(read, 10**9, reduce_to, device_min_pixels)).to_pylist()
 
@@ -57,7 +67,9 @@ def test_reduced_decode_gives_the_faces_of_a_full_decode(lfw_images):
 def _photos_for_device(lfw_images) -> list[bytes]:
     """Two 1000x1000 LFW photos, a 250x250 one and a damaged 1000x1000 JPEG."""
     people = ("Colin_Powell/Colin_Powell_0001.jpg", "Serena_Williams/Serena_Williams_0001.jpg")
-    large = [jpeg(Image.open(lfw_images / p).convert("RGB").resize((1000, 1000), Image.Resampling.BICUBIC)) for p in people]
+    large = [
+        jpeg(Image.open(lfw_images / p).convert("RGB").resize((1000, 1000), Image.Resampling.BICUBIC)) for p in people
+    ]
     small = (lfw_images / "Tony_Blair" / "Tony_Blair_0001.jpg").read_bytes()
     return [*large, small, large[0][: len(large[0]) // 3]]
 

@@ -1,4 +1,5 @@
 """Padding GPU batches to a few sizes leaves every real row's result unchanged."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Clustering methods, cannot-link and metrics on seeded face-like vectors, against brute force."""
+
 from __future__ import annotations
 
 import itertools
@@ -46,8 +47,12 @@ def test_linkage_split_by_components_equals_one_linkage(faces) -> None:
     a, b, similarities = undirected_edges(*knn_graph(vectors, 10))
     whole = average_linkage(a, b, similarities, len(vectors), 0.45)
     groups = linkage_groups(a, b, similarities, len(vectors), 0.45, groups=4)
-    split = join_groups(len(vectors), groups, [average_linkage(g.a, g.b, g.similarities, len(g.nodes), 0.45) for g in groups])
-    assert len(groups) == 4 and np.unique(np.stack([whole, split]), axis=1).shape[1] == len(np.unique(whole)) == len(np.unique(split))
+    split = join_groups(
+        len(vectors), groups, [average_linkage(g.a, g.b, g.similarities, len(g.nodes), 0.45) for g in groups]
+    )
+    assert len(groups) == 4 and np.unique(np.stack([whole, split]), axis=1).shape[1] == len(np.unique(whole)) == len(
+        np.unique(split)
+    )
     assert len(np.unique(whole)) < len(vectors) / 3, "there are clusters to find"
     weakest = min(g.similarities.min() for g in groups)
     assert weakest < 0.45, "groups keep their components' weak edges: they count in the means"
@@ -57,7 +62,9 @@ def test_graph_method_with_every_edge_equals_full_average_linkage(faces) -> None
     vectors, _ = faces
     config = ClusterConfig(neighbours=len(vectors) - 1, min_cluster_size=1, cannot_link=False)
     ours = cluster_faces(vectors, np.arange(len(vectors)).astype(str), config).labels
-    reference = fcluster(linkage(vectors, method="average", metric="cosine"), t=1 - config.similarity, criterion="distance")
+    reference = fcluster(
+        linkage(vectors, method="average", metric="cosine"), t=1 - config.similarity, criterion="distance"
+    )
     assert clustering_metrics(ours, reference)["bcubed_f"] == pytest.approx(1.0)
 
 
@@ -105,9 +112,12 @@ def _brute_force_metrics(clusters: np.ndarray, labels: np.ndarray) -> dict:
     same_label = np.array([labels[i] == labels[j] for i, j in pairs])
     precision = [np.mean(labels[clusters == clusters[i]] == labels[i]) for i in range(len(labels))]
     recall = [np.mean(clusters[labels == labels[i]] == clusters[i]) for i in range(len(labels))]
-    return {"pairwise_precision": (same_cluster & same_label).sum() / same_cluster.sum(),
-            "pairwise_recall": (same_cluster & same_label).sum() / same_label.sum(),
-            "bcubed_precision": np.mean(precision), "bcubed_recall": np.mean(recall)}
+    return {
+        "pairwise_precision": (same_cluster & same_label).sum() / same_cluster.sum(),
+        "pairwise_recall": (same_cluster & same_label).sum() / same_label.sum(),
+        "bcubed_precision": np.mean(precision),
+        "bcubed_recall": np.mean(recall),
+    }
 
 
 def test_metrics_equal_counting_every_pair_and_item() -> None:
@@ -138,7 +148,9 @@ def test_incremental_runs_place_new_faces_without_renumbering(faces) -> None:
     previous = np.full(len(vectors), NEW)
     previous[first] = before
     after = assign_incrementally(vectors, photos, previous, config).labels
-    assert np.array_equal(after[first & (previous >= 0)], previous[first & (previous >= 0)]), "earlier faces kept their ids"
+    assert np.array_equal(after[first & (previous >= 0)], previous[first & (previous >= 0)]), (
+        "earlier faces kept their ids"
+    )
     full = cluster_faces(vectors, photos, config).labels
     assert clustering_metrics(after, truth)["bcubed_f"] >= clustering_metrics(full, truth)["bcubed_f"] - 0.01
     joined = ~first & (after >= 0) & np.isin(after, before)

@@ -1,4 +1,5 @@
 """Tests for the typed configuration: defaults, strict keys, --set overrides, files, storage env."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Tests for decoding photo bytes: odd modes and formats, EXIF orientation, animation, bad input."""
+
 from __future__ import annotations
 
 import io
@@ -333,9 +334,14 @@ def test_large_jpegs_are_left_for_the_gpu_with_their_upright_size() -> None:
     large, small = _encode(_noise(2000, 1200, seed=6), "JPEG"), _encode(_noise(W, H, seed=7), "JPEG")
     cmyk = _encode(_noise(2000, 1200, seed=8).convert("CMYK"), "JPEG")
     png = _encode(_noise(2000, 1200, seed=9), "PNG")
-    rows = [("/src/large.jpg", "a", None, large), ("/src/rotated.jpg", "b", None, rotated.getvalue()),
-            ("/src/small.jpg", "c", None, small), ("/src/cmyk.jpg", "d", None, cmyk), ("/src/big.png", "e", None, png),
-            ("/src/bomb.jpg", "f", None, large)]
+    rows = [
+        ("/src/large.jpg", "a", None, large),
+        ("/src/rotated.jpg", "b", None, rotated.getvalue()),
+        ("/src/small.jpg", "c", None, small),
+        ("/src/cmyk.jpg", "d", None, cmyk),
+        ("/src/big.png", "e", None, png),
+        ("/src/bomb.jpg", "f", None, large),
+    ]
 
     decoded = decode_photos(_read_batch(rows[:5]), LIMIT, reduce_to=640, device_min_pixels=1_000_000).to_pylist()
     bomb = decode_photos(_read_batch(rows[5:]), 2_000_000, device_min_pixels=1_000_000).to_pylist()[0]

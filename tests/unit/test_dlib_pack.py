@@ -1,4 +1,5 @@
 """The dlib pack on real photos: detection, the five table landmarks from 68 points, descriptors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,11 @@ pytest.importorskip("dlib", reason="the dlib pack is the [dlib] extra")
 
 def test_dlib_pack_finds_one_face_with_ordered_landmarks_and_separates_people(lfw_images):
     analyzer = AnalyzeFaces(ModelsConfig(detector="dlib_hog", embedder="dlib"))
-    names = ["Tony_Blair/Tony_Blair_0001.jpg", "Tony_Blair/Tony_Blair_0002.jpg", "Serena_Williams/Serena_Williams_0001.jpg"]
+    names = [
+        "Tony_Blair/Tony_Blair_0001.jpg",
+        "Tony_Blair/Tony_Blair_0002.jpg",
+        "Serena_Williams/Serena_Williams_0001.jpg",
+    ]
     faces = analyzer.faces_of([np.asarray(Image.open(lfw_images / n).convert("RGB")) for n in names])
     assert [len(f) for f in faces] == [1, 1, 1]
     for (face,) in faces:

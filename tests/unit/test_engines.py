@@ -1,4 +1,5 @@
 """The torch and onnxruntime engines against OpenCV's reference on real photos (CPU float32)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,7 +48,9 @@ def test_alignment_on_the_device_matches_warp_affine(lfw_images):
         image = np.asarray(Image.open(path).convert("RGB"))
         found = detector.detect(image)
         expected = align_faces(image, found.landmarks).astype(np.float64)
-        crops = align_faces_torch(torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float(), np.zeros(len(found), int), found.landmarks)
+        crops = align_faces_torch(
+            torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float(), np.zeros(len(found), int), found.landmarks
+        )
         got = crops.round().clamp(0, 255).permute(0, 2, 3, 1).numpy()
         assert np.abs(got - expected).mean() < 1.0, path
 

@@ -1,4 +1,5 @@
 """Tests for the LFW verification protocol: pairs parsing, k-fold accuracy, VAL@FAR, ROC, plots."""
+
 from __future__ import annotations
 
 import math
@@ -47,9 +48,7 @@ def _brute_force_accuracy(similarity: list, same: list, folds: list) -> list[flo
         candidates.append(math.nextafter(scores[-1], math.inf))
 
         def correct(pairs: list, threshold: float) -> int:
-            return sum(
-                not math.isnan(s) and (s >= threshold) == t for s, t in pairs
-            )
+            return sum(not math.isnan(s) and (s >= threshold) == t for s, t in pairs)
 
         best, best_correct = None, -1
         for threshold in candidates:
@@ -63,11 +62,7 @@ def _brute_force_accuracy(similarity: list, same: list, folds: list) -> list[flo
 def test_read_lfw_pairs_assigns_folds_and_paths(tmp_path: Path) -> None:
     pairs_file = tmp_path / "pairs.txt"
     pairs_file.write_text(
-        "2\t1\n"
-        "Aaron_Eckhart\t1\t2\n"
-        "Abel_Pacheco\t3\tZico\t12\n"
-        "Zico\t2\t3\n"
-        "Ana_Guevara\t1\tDean_Barker\t104\n"
+        "2\t1\nAaron_Eckhart\t1\t2\nAbel_Pacheco\t3\tZico\t12\nZico\t2\t3\nAna_Guevara\t1\tDean_Barker\t104\n"
     )
     assert read_lfw_pairs(pairs_file) == [
         LfwPair(0, True, "Aaron_Eckhart/Aaron_Eckhart_0001.jpg", "Aaron_Eckhart/Aaron_Eckhart_0002.jpg"),

@@ -1,4 +1,5 @@
 """Tests for sizing the model actor pool from cluster resources (no Ray started)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The vector index: recall against exact search for every kind, removal, growth, storage."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +30,9 @@ def _entries(count: int, prefix: str = "f") -> pa.Table:
 
 def _build(vectors: np.ndarray, **settings) -> VectorIndex:
     config = IndexConfig(**settings)
-    return VectorIndex.build(batches_of(_entries(len(vectors)), vectors, 50_000), len(vectors), vectors.shape[1], config)
+    return VectorIndex.build(
+        batches_of(_entries(len(vectors)), vectors, 50_000), len(vectors), vectors.shape[1], config
+    )
 
 
 def _rows(index: VectorIndex, positions: np.ndarray) -> np.ndarray:
@@ -87,7 +90,7 @@ def test_removed_vectors_never_come_back_and_added_ones_are_found(kind: str, tmp
         keys = np.array(candidate.entries[KEY].to_pylist())
         returned = set(keys[positions[positions >= 0]])
         assert not returned & set(gone)
-        self_hits = keys[positions[len(first):, 0]]
+        self_hits = keys[positions[len(first) :, 0]]
         assert np.mean(self_hits == [f"new{i}" for i in range(len(later))]) > 0.95, "added vectors find themselves"
         assert candidate.live == len(first) - len(gone) + len(later)
     assert set(loaded.keys()) == set(index.keys())

@@ -1,4 +1,5 @@
 """The closed-form index choice for sizes and memory budgets."""
+
 from __future__ import annotations
 
 import pytest
@@ -51,7 +52,9 @@ def test_a_budget_nothing_fits_in_says_how_much_is_needed() -> None:
 
 
 def test_a_forced_kind_is_kept_with_its_parameters_from_the_rules() -> None:
-    assert plan_index(1_000, 128, GiB, kind="ivf_flat").nlist == ivf_lists(1_000) == 25  # 128 wanted, 1000 // 39 trainable
+    assert (
+        plan_index(1_000, 128, GiB, kind="ivf_flat").nlist == ivf_lists(1_000) == 25
+    )  # 128 wanted, 1000 // 39 trainable
     assert plan_index(500_000, 128, GiB, kind="flat").factory == "Flat"
     with pytest.raises(ConfigError, match="index.kind"):
         plan_index(10, 128, GiB, kind="lsh")

@@ -1,4 +1,5 @@
 """Turning per-photo outcome rows into images and faces rows."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,9 +17,13 @@ def test_split_rows_explodes_faces_in_order():
     face = lambda k: {S.BBOX: [k, k, k + 1, k + 1], S.LANDMARKS: [k] * 10, S.DET_SCORE: 0.5, S.EMBEDDING: [1, 0, 0, 0]}  # noqa: E731
     analyzed = pa.table(
         {
-            S.URI: ["a", "b", "c"], S.IMAGE_ID: ["ia", "ib", None], S.STATUS: ["ok", "no_face", "error"],
-            S.ERROR: [None, None, "decode_failed: x"], S.WIDTH: pa.array([9, 9, None], pa.int32()),
-            S.HEIGHT: pa.array([9, 9, None], pa.int32()), S.FACES: [[face(0), face(1), face(2)], [], []],
+            S.URI: ["a", "b", "c"],
+            S.IMAGE_ID: ["ia", "ib", None],
+            S.STATUS: ["ok", "no_face", "error"],
+            S.ERROR: [None, None, "decode_failed: x"],
+            S.WIDTH: pa.array([9, 9, None], pa.int32()),
+            S.HEIGHT: pa.array([9, 9, None], pa.int32()),
+            S.FACES: [[face(0), face(1), face(2)], [], []],
             S.SECONDS: zero_seconds(3),
         },
         schema=S.analyzed_schema(dim),

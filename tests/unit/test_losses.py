@@ -1,4 +1,5 @@
 """Losses and in-batch miners against brute-force enumeration of every triplet on small tensors."""
+
 from __future__ import annotations
 
 import itertools
@@ -7,13 +8,20 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.losses import (batch_hard_triplet_loss, batch_semi_hard_triplet_loss, contrastive_loss, squared_distances,
-                             triplet_loss)
+from pipeline.losses import (
+    batch_hard_triplet_loss,
+    batch_semi_hard_triplet_loss,
+    contrastive_loss,
+    squared_distances,
+    triplet_loss,
+)
 
 
 def _batch(seed: int, people: int = 4, per_person: int = 3, dim: int = 8):
     generator = torch.Generator().manual_seed(seed)
-    embeddings = torch.nn.functional.normalize(torch.randn(people * per_person, dim, generator=generator, dtype=torch.float64), dim=1)
+    embeddings = torch.nn.functional.normalize(
+        torch.randn(people * per_person, dim, generator=generator, dtype=torch.float64), dim=1
+    )
     labels = torch.arange(people).repeat_interleave(per_person)
     return embeddings, labels
 

@@ -1,4 +1,5 @@
 """Offline mining against brute force over every (anchor, positive, negative) of a small set."""
+
 from __future__ import annotations
 
 import numpy as np

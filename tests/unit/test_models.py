@@ -1,4 +1,5 @@
 """Default models on real LFW photos: detection in original pixels, embeddings equal to OpenCV's reference."""
+
 from __future__ import annotations
 
 import cv2
@@ -53,7 +54,9 @@ def test_embeddings_equal_opencv_reference_and_separate_people(lfw_images):
         found = detector.detect(image)
         vector = embedder(align_faces(image, found.landmarks[:1]))[0]
         bgr = np.ascontiguousarray(image[:, :, ::-1])
-        row = np.concatenate([found.boxes[0, :2], found.boxes[0, 2:] - found.boxes[0, :2], found.landmarks[0], found.scores[:1]])
+        row = np.concatenate(
+            [found.boxes[0, :2], found.boxes[0, 2:] - found.boxes[0, :2], found.landmarks[0], found.scores[:1]]
+        )
         reference = recognizer.feature(recognizer.alignCrop(bgr, row.astype(np.float32))).ravel()
         assert float(vector @ reference / np.linalg.norm(reference)) > 0.999
         assert abs(np.linalg.norm(vector) - 1) < 1e-5

@@ -1,4 +1,5 @@
 """The ONNX graph as a torch module under mixed precision, as training runs it on a GPU."""
+
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,5 @@
 """P x K batches and mining subsets."""
+
 from __future__ import annotations
 
 import numpy as np

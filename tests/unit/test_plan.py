@@ -1,4 +1,5 @@
 """Tests for incremental planning: new, changed, retried, unchanged and removed photos."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Calibration, verification and the gallery (enroll, identify, remove, storage) on seeded vectors."""
+
 from __future__ import annotations
 
 from pathlib import Path

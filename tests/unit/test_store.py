@@ -1,4 +1,5 @@
 """Tests for the image store on local folders: listing, reading, output checks, delta options."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """The Delta commit protocol: batches, replacement, removal, and what a crash between commits leaves."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,10 +21,17 @@ def images_rows(uris: list[str], image_id: str = "v1", faces: int = 1) -> pa.Tab
     n = len(uris)
     return pa.table(
         {
-            S.IMAGE_ID: [f"{u}-{image_id}" for u in uris], S.URI: uris, S.STATUS: ["ok"] * n, S.ERROR: [None] * n,
-            S.NUM_FACES: pa.array([faces] * n, pa.int32()), S.WIDTH: pa.array([100] * n, pa.int32()),
-            S.HEIGHT: pa.array([100] * n, pa.int32()), S.SIZE: pa.array([10] * n, pa.int64()),
-            S.MTIME: pa.array([now] * n, S.TIMESTAMP), S.ETAG: [None] * n, S.RUN_ID: ["r"] * n,
+            S.IMAGE_ID: [f"{u}-{image_id}" for u in uris],
+            S.URI: uris,
+            S.STATUS: ["ok"] * n,
+            S.ERROR: [None] * n,
+            S.NUM_FACES: pa.array([faces] * n, pa.int32()),
+            S.WIDTH: pa.array([100] * n, pa.int32()),
+            S.HEIGHT: pa.array([100] * n, pa.int32()),
+            S.SIZE: pa.array([10] * n, pa.int64()),
+            S.MTIME: pa.array([now] * n, S.TIMESTAMP),
+            S.ETAG: [None] * n,
+            S.RUN_ID: ["r"] * n,
             S.PROCESSED_AT: pa.array([now] * n, S.TIMESTAMP),
         },
         schema=S.IMAGES_SCHEMA,
@@ -36,13 +44,17 @@ def faces_rows(uris: list[str], image_id: str = "v1", faces: int = 1) -> pa.Tabl
     vectors = np.eye(DIM, dtype=np.float32)[np.arange(n) % DIM]
     return pa.table(
         {
-            S.FACE_ID: [f"{u}-{image_id}-{k}" for u, k in rows], S.IMAGE_ID: [f"{u}-{image_id}" for u, _ in rows],
-            S.URI: [u for u, _ in rows], S.FACE_INDEX: pa.array([k for _, k in rows], pa.int32()),
+            S.FACE_ID: [f"{u}-{image_id}-{k}" for u, k in rows],
+            S.IMAGE_ID: [f"{u}-{image_id}" for u, _ in rows],
+            S.URI: [u for u, _ in rows],
+            S.FACE_INDEX: pa.array([k for _, k in rows], pa.int32()),
             S.BBOX: pa.array([[1, 2, 30, 40]] * n, pa.list_(pa.float32(), 4)),
             S.LANDMARKS: pa.array([[5.0] * 10] * n, pa.list_(pa.float32(), 10)),
             S.DET_SCORE: pa.array([0.9] * n, pa.float32()),
             S.EMBEDDING: pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM),
-            S.MODEL: ["m"] * n, S.DETECTOR: ["d"] * n, S.RUN_ID: ["r"] * n,
+            S.MODEL: ["m"] * n,
+            S.DETECTOR: ["d"] * n,
+            S.RUN_ID: ["r"] * n,
         },
         schema=S.faces_schema(DIM),
     )
