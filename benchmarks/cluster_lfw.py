@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import schema as S
-from pipeline.cluster import NEW, assign_incrementally, cluster_faces, finish
-from pipeline.knn_graph import knn_graph
-from pipeline.cluster_metrics import clustering_metrics
 from pipeline.config import load_config
-from pipeline.lfw_eval import central_faces_index
-from pipeline.tables import read_table
+from pipeline.ingest.main_face import central_faces_index
+from pipeline.io.tables import TablesSnapshot
+from pipeline.metrics.clustering import clustering_metrics
+from pipeline.people.clustering import cluster_faces, finish
+from pipeline.people.incremental import NEW, assign_incrementally
+from pipeline.search.knn_graph import knn_graph
 
 
 def dbscan_baseline(vectors: np.ndarray, max_distance: float = 0.5, min_samples: int = 3, k: int = 64) -> np.ndarray:
@@ -63,11 +64,12 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="cluster.KEY=VALUE")
     args = parser.parse_args()
     config = load_config(None, args.set)
-    images, faces = read_table(args.tables, "images"), read_table(args.tables, "faces")
+    snapshot = TablesSnapshot(args.tables)
+    images, faces = snapshot.read(S.IMAGES_TABLE), snapshot.read(S.FACES_TABLE)
     central = central_faces_index(images, faces)
     uris = sorted(central)
     rows = np.array([central[u] for u in uris])
-    vectors = np.asarray(faces[S.EMBEDDING].combine_chunks().flatten().to_numpy()).reshape(faces.num_rows, -1)[rows]
+    vectors = S.matrix(faces[S.EMBEDDING])[rows]
     image_ids = np.array(faces[S.IMAGE_ID].to_pylist())[rows]
     people = np.array([Path(u).parent.name for u in uris])
     photos_per_person = Counter(Path(u).parent.name for u in images[S.URI].to_pylist())

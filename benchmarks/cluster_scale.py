@@ -23,10 +23,11 @@ import time
 
 import numpy as np
 
-from pipeline.cluster import cluster_faces
-from pipeline.cluster_metrics import clustering_metrics
 from pipeline.config import load_config
-from pipeline.synthetic import face_like_embeddings
+from pipeline.evaluate.synthetic import face_like_embeddings
+from pipeline.metrics.clustering import clustering_metrics
+from pipeline.people.clustering import cluster_faces
+from pipeline.runtime.ray_tasks import RayTasks
 
 
 def _start_local_cluster(nodes: int) -> None:
@@ -63,10 +64,14 @@ def main() -> None:
         noise_faces=int(expected * args.noise_fraction),
         seed=config.cluster.seed,
     )
+    tasks = None
     if config.cluster.distributed:
         _start_local_cluster(args.nodes)
+        tasks = RayTasks()
     started = time.perf_counter()
-    clustering = cluster_faces(data.vectors, np.arange(len(data.vectors)).astype(str), config.cluster, config.index)
+    clustering = cluster_faces(
+        data.vectors, np.arange(len(data.vectors)).astype(str), config.cluster, config.index, tasks
+    )
     seconds = time.perf_counter() - started
     truth = np.where(data.labels >= 0, data.labels, -1 - np.arange(len(data.labels)))  # each nobody is their own person
     metrics = clustering_metrics(clustering.labels, truth)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cv2
 
-from pipeline.decode import decode_image
+from pipeline.ingest.decode import decode_image
 
 
 def _best_ms(payloads: list[bytes], reduce_to: int | None, repeats: int = 3) -> float:

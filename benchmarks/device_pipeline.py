@@ -23,10 +23,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.analyze import AnalyzeFaces
-from pipeline.resources import ResourceSampler
 from pipeline.config import ModelsConfig
-from pipeline.decode import decode_image, decode_jpegs_on_device
+from pipeline.ingest.analyze import AnalyzeFaces
+from pipeline.ingest.decode import decode_image, decode_jpegs_on_device
+from pipeline.models.registry import resolve_models
+from pipeline.runtime.resources import ResourceSampler
 
 
 def _upscaled_jpeg(args: tuple[bytes, int]) -> bytes:
@@ -86,7 +87,7 @@ def main() -> None:
         images = pool.map(_decode, payloads, chunksize=16)
 
         models = ModelsConfig(device=args.device, detector_engine=args.engine, embedder_engine=args.engine)
-        analyzer = AnalyzeFaces(models, threads=1 if args.device == "cuda" else args.workers)
+        analyzer = AnalyzeFaces(resolve_models(models), threads=1 if args.device == "cuda" else args.workers)
         for start in range(0, len(images), args.batch):  # warm-up: kernels for every batch shape, allocator
             analyzer.faces_of(images[start : start + args.batch])
         t = time.perf_counter()

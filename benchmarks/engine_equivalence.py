@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipeline.align import align_faces
 from pipeline.config import ModelsConfig
-from pipeline.models import create_detector, create_embedder
+from pipeline.models.align import align_faces
+from pipeline.models.registry import load_detector, load_embedder, resolve_models
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -37,8 +37,8 @@ def load(path: Path) -> np.ndarray:
 
 def opencv_reference(photos: list[Path]) -> dict[str, np.ndarray]:
     """OpenCV's detections and embeddings: counts per photo, then boxes, landmarks, embeddings per face."""
-    detector = create_detector(ModelsConfig(device="cpu", detector_engine="opencv"))
-    embedder = create_embedder(ModelsConfig(device="cpu", embedder_engine="opencv"))
+    detector = load_detector(resolve_models(ModelsConfig(device="cpu", detector_engine="opencv")))
+    embedder = load_embedder(resolve_models(ModelsConfig(device="cpu", embedder_engine="opencv")))
     counts, boxes, landmarks, embeddings = [], [], [], []
     for path in photos:
         image = load(path)
@@ -57,11 +57,11 @@ def opencv_reference(photos: list[Path]) -> dict[str, np.ndarray]:
 
 def compare(photos: list[Path], device: str, reference: dict[str, np.ndarray], batch: int = 32) -> dict:
     """Equivalence figures of the torch (and on CPU onnxruntime, OpenVINO) engines against ``reference``."""
-    detector = create_detector(ModelsConfig(device=device, detector_engine="torch"))
-    engines = {"torch": create_embedder(ModelsConfig(device=device, embedder_engine="torch"))}
+    detector = load_detector(resolve_models(ModelsConfig(device=device, detector_engine="torch")))
+    engines = {"torch": load_embedder(resolve_models(ModelsConfig(device=device, embedder_engine="torch")))}
     if device == "cpu":
         for engine in ("onnxruntime", "openvino"):
-            engines[engine] = create_embedder(ModelsConfig(device="cpu", embedder_engine=engine))
+            engines[engine] = load_embedder(resolve_models(ModelsConfig(device="cpu", embedder_engine=engine)))
     starts = np.cumsum([0, *reference["counts"]])
     ious, errors, mismatched = [], [], 0
     cosines: dict[str, list[float]] = {name: [] for name in engines}

@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.config import load_config
-from pipeline.index import KEY, VectorIndex, batches_of
-from pipeline.synthetic import face_like_embeddings
+from pipeline.evaluate.synthetic import face_like_embeddings
+from pipeline.search.vector_index import KEY, VectorIndex, batches_of
 
 QUERIES = 1000
 

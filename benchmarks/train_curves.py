@@ -20,7 +20,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pipeline.config import load_config
-from pipeline.trainer import METRICS, run_training
+from pipeline.train.loop import METRICS
+from pipeline.train.train_job import run_training
 
 
 def _curves(output: Path, objectives: list[str]) -> None:

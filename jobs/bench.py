@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from pipeline.bench import run_bench
 from pipeline.config import load_config
-from pipeline.graph import connect
+from pipeline.ingest.bench import run_bench
+from pipeline.runtime.ray_cluster import connect
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

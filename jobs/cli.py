@@ -6,9 +6,8 @@ import argparse
 import logging
 import sys
 
-from pipeline.config import ConfigError
-
 from jobs import bench, cluster, embed, evaluate, index, recognize, report, search, train
+from pipeline.config import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from pipeline.config import load_config
-from pipeline.people import run_cluster
+from pipeline.people.cluster_job import run_cluster
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

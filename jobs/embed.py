@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from pipeline.config import load_config
-from pipeline.graph import connect
-from pipeline.ingest import run_embed
+from pipeline.ingest.embed_job import run_embed
+from pipeline.runtime.ray_cluster import connect
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,9 +7,9 @@ import argparse
 import json
 
 from pipeline.config import ConfigError, load_config
-from pipeline.graph import connect
-from pipeline.lfw_eval import evaluate_lfw, evaluate_lfw_identification
-from pipeline.people import evaluate_clusters
+from pipeline.evaluate.clusters import evaluate_clusters
+from pipeline.evaluate.lfw import evaluate_lfw, evaluate_lfw_identification
+from pipeline.runtime.ray_cluster import connect
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from pipeline import store
 from pipeline.config import load_config
-from pipeline.face_index import update_face_index
+from pipeline.io import store
+from pipeline.search.face_index import update_face_index
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

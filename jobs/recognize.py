@@ -6,10 +6,10 @@ import argparse
 import json
 
 from pipeline.config import load_config
-from pipeline.graph import connect
-from pipeline.lfw_eval import calibrate_on_lfw
-from pipeline.photo_faces import FaceReader
-from pipeline.recognize import enroll_photos, identify_photos, unenroll, verify_photos
+from pipeline.evaluate.lfw import calibrate_on_lfw
+from pipeline.ingest.photo_faces import FaceReader
+from pipeline.recognize.photos import enroll_photos, identify_photos, unenroll, verify_photos
+from pipeline.runtime.ray_cluster import connect
 
 
 def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from pipeline.config import load_config
-from pipeline.report import write_report
+from pipeline.people.report import write_report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from pipeline.config import load_config
-from pipeline.face_index import search_photos
+from pipeline.search.face_index import search_photos
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

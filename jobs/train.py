@@ -6,7 +6,7 @@ import argparse
 import json
 
 from pipeline.config import load_config
-from pipeline.trainer import run_training
+from pipeline.train.train_job import run_training
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

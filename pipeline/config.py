@@ -36,12 +36,14 @@ class StorageConfig(_Section):
 class RayConfig(_Section):
     address: str | None = Field(
         default=None,
-        description="Ray cluster to attach to ('auto': the cluster this node runs; 'ray://host:10001'); default: RAY_ADDRESS, else a fresh local Ray.",
+        description="Ray cluster to attach to ('auto': the cluster this node runs; 'ray://host:10001'); "
+        "default: RAY_ADDRESS, else a fresh local Ray.",
     )
     model_actors: int | None = Field(
         default=None,
         ge=1,
-        description="Model actors; default: one per GPU, else one per CPU. More actors than GPUs share them (fractional GPUs).",
+        description="Model actors; default: one per GPU, else one per CPU. More actors than GPUs share them "
+        "(fractional GPUs).",
     )
     actor_cpus: float | None = Field(
         default=None,
@@ -149,7 +151,8 @@ class ClusterConfig(_Section):
         gt=0,
         le=1,
         description="graph: recall the kNN graph's index is tuned to, over the neighbours at most "
-        "0.1 below cluster.similarity (index.target_recall is for search; a face missing one of 30 neighbours still joins its person).",
+        "0.1 below cluster.similarity (index.target_recall is for search; a face missing one of 30 neighbours still "
+        "joins its person).",
     )
     distributed: bool = Field(
         default=False,
@@ -159,8 +162,8 @@ class ClusterConfig(_Section):
     shard_faces: int = Field(
         default=2_000_000,
         ge=1000,
-        description="graph, distributed: faces per kNN-graph index shard (a worker holds one shard "
-        "at a time: about 1 GB per million 128-d faces on HNSW; more shards cost search time).",
+        description="graph: faces per kNN-graph index shard (a task holds one shard at a time: "
+        "about 1 GB per million 128-d faces on HNSW; more shards cost search time).",
     )
     min_cluster_size: int = Field(default=2, ge=1, description="Smaller clusters become noise (cluster_id -1).")
     min_face_side: float = Field(
@@ -194,7 +197,8 @@ class TrainConfig(_Section):
     )
     objective: Literal["offline_semi_hard", "offline_hard", "batch_hard", "batch_semi_hard", "contrastive"] = Field(
         default="offline_semi_hard",
-        description="Triplets mined offline every mine_every steps (semi-hard or hard), in the batch, or contrastive pairs.",
+        description="Triplets mined offline every mine_every steps (semi-hard or hard), in the batch, or contrastive "
+        "pairs.",
     )
     margin: float = Field(default=0.2, gt=0, description="Triplet margin alpha (squared distances of unit vectors).")
     contrastive_margin: float = Field(
@@ -246,10 +250,17 @@ class Config(_Section):
 
     def resolved_storage(self) -> StorageConfig:
         """The storage section with the standard AWS environment variables filled in."""
-        return StorageConfig(
-            endpoint_url=self.storage.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
-            region=self.storage.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
-        )
+        return resolve_storage(self.storage)
+
+
+def resolve_storage(storage: StorageConfig | None = None) -> StorageConfig:
+    """``storage`` (default: none given) with the standard AWS environment variables filling what it
+    leaves unset: the one resolution the CLI and the Python API share."""
+    storage = storage or StorageConfig()
+    return StorageConfig(
+        endpoint_url=storage.endpoint_url or os.environ.get("AWS_ENDPOINT_URL"),
+        region=storage.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+    )
 
 
 def _parse_override(item: str) -> tuple[list[str], Any]:

@@ -1,13 +1,32 @@
-"""Column names, Arrow types and status values of every table facepipe writes."""
+"""Names of every table facepipe writes, their columns, Arrow types, status values and error reasons."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
+
+# Tables at DST (read any of them with pipeline.io.tables.read_table(DST, name)).
+IMAGES_TABLE = "images"
+FACES_TABLE = "faces"
+CLUSTERS_TABLE = "clusters"
+PERSONS_TABLE = "persons"
+METADATA_FOLDER = "_facepipe"  # JSON beside the tables: resolved config, model ids, run summaries
+
+# Commit metadata: the version of a companion table a commit is consistent with.
+FACES_VERSION_KEY = "facepipe.faces_version"
+CLUSTERS_VERSION_KEY = "facepipe.clusters_version"
 
 # Status of a photo in the images table.
 STATUS_OK = "ok"
 STATUS_NO_FACE = "no_face"
 STATUS_ERROR = "error"
+
+# Error reasons: the images table's ERROR is "<reason>: <message>".
+READ_FAILED = "read_failed"  # transient: a rerun tries the photo again
+EMPTY_FILE = "empty_file"
+NOT_AN_IMAGE = "not_an_image"
+DECODE_FAILED = "decode_failed"
+TOO_LARGE = "too_large"
 
 # images table
 IMAGE_ID = "image_id"
@@ -153,7 +172,7 @@ def analyzed_schema(dim: int) -> pa.Schema:
 # clusters table: one row per clustered face (plus FACE_ID, IMAGE_ID, URI, RUN_ID)
 CLUSTER_ID = "cluster_id"
 CONFIDENCE = "confidence"
-NOISE_CLUSTER = -1  # a face in no cluster
+NOISE_CLUSTER = -1  # a face in no cluster (and, in labels, an item of no group)
 
 CLUSTERS_SCHEMA = pa.schema(
     [
@@ -184,3 +203,19 @@ PERSONS_SCHEMA = pa.schema(
         pa.field(RUN_ID, pa.string()),
     ]
 )
+
+
+# A gallery's enrollments (recognize.gallery): one row per enrolled photo (plus EMBEDDING)
+NAME = "name"
+PHOTO = "photo"
+ENROLLED_AT = "enrolled_at"
+
+
+def matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The (rows, width) numpy array of a list column of equal-length rows (EMBEDDING, BBOX,
+    LANDMARKS); (0, 0) for an empty column."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    values = column.flatten().to_numpy(zero_copy_only=False)
+    return values.reshape(len(column), -1) if len(column) else values.reshape(0, 0)
+

@@ -63,7 +63,7 @@ def s3_endpoint():
         except OSError:
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
-                raise RuntimeError("moto server did not start")
+                raise RuntimeError("moto server did not start") from None
             time.sleep(0.2)
     env = {
         "AWS_ACCESS_KEY_ID": "testing",

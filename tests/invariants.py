@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 
 from pipeline.config import StorageConfig
-from pipeline.tables import read_table
+from pipeline.io.tables import read_table
 
 STATUSES = {"ok", "no_face", "error"}
 

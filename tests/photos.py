@@ -9,6 +9,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+# A folder tree for listing and reading: relative path -> content (not real images)
+TREE_PHOTOS = {
+    "A.JPG": b"upper-case jpg",
+    "b.Jpeg": b"mixed-case jpeg, a little longer",
+    "c.webp": b"webp",
+    "x/y/z.png": b"deeply nested png " * 10,
+}
+TREE_OTHERS = {"notes.txt": b"not a photo", "d.jpg/inside.txt": b"a folder named like a photo", "x/readme.md": b"#"}
+
 # name -> (expected status, expected error reason or None)
 BAD_INPUTS = {
     "empty.jpg": ("error", "empty_file"),

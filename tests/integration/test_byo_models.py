@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jobs.cli import main
-from pipeline.tables import read_table
+from pipeline.io.tables import read_table
 from tests.conftest import SHARED
 from tests.photos import copy_lfw
 

@@ -9,13 +9,13 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.cluster import cluster_faces
-from pipeline.cluster_metrics import clustering_metrics
 from pipeline.config import ClusterConfig, IndexConfig
-from pipeline.graph import knn_graph_on_ray, linkage_on_ray
-from pipeline.knn_graph import knn_graph
-from pipeline.linkage import average_linkage, undirected_edges
-from pipeline.synthetic import face_like_embeddings
+from pipeline.evaluate.synthetic import face_like_embeddings
+from pipeline.metrics.clustering import clustering_metrics
+from pipeline.people.clustering import cluster_faces
+from pipeline.people.linkage import average_linkage, grouped_linkage, undirected_edges
+from pipeline.runtime.ray_tasks import RayTasks
+from pipeline.search.knn_graph import knn_graph
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -50,7 +50,7 @@ def test_sharded_graph_equals_one_index(two_nodes, faces) -> None:
     vectors, _ = faces
     assert len(vectors) > 3000, "three shards of 1,000 faces or more"
     one = knn_graph(vectors, 30, IndexConfig(), floor=0.35)
-    sharded = knn_graph_on_ray(vectors, 30, IndexConfig(), floor=0.35, shard_faces=1000)
+    sharded = knn_graph(vectors, 30, IndexConfig(), floor=0.35, shard_faces=1000, tasks=RayTasks())
     assert np.mean(one[1] == sharded[1]) > 0.999  # exact search both ways: only float ties may differ
     np.testing.assert_allclose(np.sort(one[0], axis=1), np.sort(sharded[0], axis=1), atol=1e-5)
     assert not np.any(sharded[1] == np.arange(len(vectors))[:, None]), "a face is never its own neighbour"
@@ -60,7 +60,7 @@ def test_linkage_by_components_equals_one_linkage(two_nodes, faces) -> None:
     vectors, _ = faces
     a, b, similarities = undirected_edges(*knn_graph(vectors, 30))
     whole = average_linkage(a, b, similarities, len(vectors), 0.45)
-    split = linkage_on_ray(a, b, similarities, len(vectors), 0.45, tasks=3)
+    split = grouped_linkage(a, b, similarities, len(vectors), 0.45, RayTasks(), groups=3)
     assert _same_partition(whole, split)
     assert len(np.unique(whole)) < len(vectors) / 2, "the graph has clusters to find"
 
@@ -69,7 +69,7 @@ def test_distributed_graph_method_finds_the_same_people(two_nodes, faces) -> Non
     vectors, truth = faces
     photos = np.arange(len(vectors)).astype(str)
     here = cluster_faces(vectors, photos, ClusterConfig()).labels
-    spread = cluster_faces(vectors, photos, ClusterConfig(distributed=True, shard_faces=1000)).labels
+    spread = cluster_faces(vectors, photos, ClusterConfig(distributed=True, shard_faces=1000), tasks=RayTasks()).labels
     assert np.array_equal(here, spread), "the same clusters, numbered alike"
     assert clustering_metrics(spread, truth)["bcubed_f"] > 0.95
 
@@ -98,7 +98,7 @@ def test_a_node_lost_mid_graph_costs_nothing() -> None:
 
         killer = threading.Thread(target=kill_a_worker)
         killer.start()
-        sharded = knn_graph_on_ray(vectors, 30, IndexConfig(), floor=0.35, shard_faces=20_000)
+        sharded = knn_graph(vectors, 30, IndexConfig(), floor=0.35, shard_faces=20_000, tasks=RayTasks())
         finished.set()
         killer.join()
         assert killed_mid_run == [True], "the graph was done before the node was lost"

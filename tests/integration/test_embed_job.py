@@ -119,7 +119,7 @@ def test_crash_mid_run_then_rerun_completes(tmp_path: Path, lfw_images: Path, lo
         time.sleep(0.05)
     os.killpg(job.pid, signal.SIGKILL)
     job.wait()
-    from pipeline.tables import read_table
+    from pipeline.io.tables import read_table
 
     partial = read_table(str(dst), "images")
     assert 0 < partial.num_rows < 60

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_config
-from pipeline.ingest import run_embed
+from pipeline.ingest.embed_job import run_embed
 from tests.invariants import check_tables
 from tests.photos import copy_lfw
 

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from pipeline import schema as S
-from pipeline.tables import read_clustering, read_table
+from pipeline.io.tables import read_table
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -64,7 +64,7 @@ def test_cluster_groups_the_people_and_eval_scores_it(embedded, method: str) -> 
     _, tables, labels = embedded
     summary = facepipe("cluster", "--tables", str(tables), "--method", method)
     faces = read_table(str(tables), "faces")
-    clusters, persons = read_clustering(str(tables), "clusters"), read_clustering(str(tables), "persons")
+    clusters, persons = read_table(str(tables), "clusters"), read_table(str(tables), "persons")
     assert summary["faces"] == faces.num_rows == clusters.num_rows
     assert set(clusters[S.FACE_ID].to_pylist()) == set(faces[S.FACE_ID].to_pylist())
     assert summary["clusters"] == persons.num_rows >= len(PEOPLE)
@@ -93,9 +93,9 @@ def test_cluster_groups_the_people_and_eval_scores_it(embedded, method: str) -> 
 def test_cluster_on_ray_gives_the_same_clusters(embedded) -> None:
     _, tables, _ = embedded
     facepipe("cluster", "--tables", str(tables))
-    here = read_clustering(str(tables), "clusters")
+    here = read_table(str(tables), "clusters")
     summary = facepipe("cluster", "--tables", str(tables), "--set", "cluster.distributed=true")
-    spread = read_clustering(str(tables), "clusters")
+    spread = read_table(str(tables), "clusters")
     assert summary["clusters"] == len(PEOPLE) and spread[S.RUN_ID][0] != here[S.RUN_ID][0]
     assert dict(zip(spread[S.FACE_ID].to_pylist(), spread[S.CLUSTER_ID].to_pylist())) == dict(
         zip(here[S.FACE_ID].to_pylist(), here[S.CLUSTER_ID].to_pylist())
@@ -105,7 +105,7 @@ def test_cluster_on_ray_gives_the_same_clusters(embedded) -> None:
 def test_incremental_and_full_reclusters_keep_cluster_ids(embedded, lfw_images: Path) -> None:
     photos, tables, _ = embedded
     facepipe("cluster", "--tables", str(tables))
-    before = {r[S.FACE_ID]: r[S.CLUSTER_ID] for r in read_clustering(str(tables), "clusters").to_pylist()}
+    before = {r[S.FACE_ID]: r[S.CLUSTER_ID] for r in read_table(str(tables), "clusters").to_pylist()}
     for person, count in PEOPLE.items():  # two more photos of everyone
         for number in (count + 1, count + 2):
             shutil.copy(lfw_images / person / f"{person}_{number:04d}.jpg", photos / f"{person}_{number}.jpg")
@@ -119,7 +119,7 @@ def test_incremental_and_full_reclusters_keep_cluster_ids(embedded, lfw_images: 
     assert done.returncode == 0, done.stderr[-3000:]
     summary = facepipe("cluster", "--tables", str(tables), "--incremental")
     assert summary["incremental"] is True
-    after = {r[S.FACE_ID]: (r[S.CLUSTER_ID], r[S.URI]) for r in read_clustering(str(tables), "clusters").to_pylist()}
+    after = {r[S.FACE_ID]: (r[S.CLUSTER_ID], r[S.URI]) for r in read_table(str(tables), "clusters").to_pylist()}
     assert all(after[face][0] == cluster for face, cluster in before.items() if cluster >= 0), (
         "an earlier cluster was renumbered"
     )
@@ -129,7 +129,7 @@ def test_incremental_and_full_reclusters_keep_cluster_ids(embedded, lfw_images: 
     for face, cluster in before.items():
         if cluster >= 0:
             cluster_of_person.setdefault(Path(after[face][1]).stem.rsplit("_", 1)[0], cluster)
-    person_of = lambda uri: Path(uri).stem.rsplit("_", 1)[0]  # noqa: E731
+    person_of = lambda uri: Path(uri).stem.rsplit("_", 1)[0]
     new_photos = {after[face][1] for face in added}
     joined = [
         any(after[f][0] == cluster_of_person.get(person_of(uri)) for f in added if after[f][1] == uri)
@@ -139,7 +139,7 @@ def test_incremental_and_full_reclusters_keep_cluster_ids(embedded, lfw_images: 
         "new photos of known people join their clusters"
     )
     facepipe("cluster", "--tables", str(tables))  # a full recluster matches new clusters to old ones
-    full = {r[S.FACE_ID]: r[S.CLUSTER_ID] for r in read_clustering(str(tables), "clusters").to_pylist()}
+    full = {r[S.FACE_ID]: r[S.CLUSTER_ID] for r in read_table(str(tables), "clusters").to_pylist()}
     kept = [full[face] == cluster for face, cluster in before.items() if cluster >= 0]
     assert sum(kept) >= 0.95 * len(kept)
 
@@ -150,7 +150,7 @@ def test_report_shows_every_person_with_faces_in_a_browser(embedded, tmp_path: P
         pytest.skip("headless Chromium not installed (Debian package chromium)")
     _, tables, _ = embedded
     facepipe("cluster", "--tables", str(tables))
-    persons = read_clustering(str(tables), "persons")
+    persons = read_table(str(tables), "persons")
     report = facepipe("report", "--tables", str(tables), "--output", str(tmp_path / "report"))
     assert report["people"] == persons.num_rows
     page = (tmp_path / "report" / "index.html").as_uri()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.train_data import read_people_sets
+from pipeline.io.readers import read_people_sets
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -114,8 +114,9 @@ def test_two_worker_training_improves_held_out_pairs_and_packs_a_usable_model(la
     assert [r["step"] for r in steps] == list(range(1, 31)) and all(0 <= r["active"] <= 1 for r in steps)
     photos = tmp_path / "photos"
     photos.mkdir()
-    for uri in list(csv.DictReader(open(data)))[:3]:
-        shutil.copy(uri["uri"], photos)
+    with open(data, newline="") as handle:
+        for uri in list(csv.DictReader(handle))[:3]:
+            shutil.copy(uri["uri"], photos)
     embedded = subprocess.run(
         [
             sys.executable,

@@ -189,3 +189,13 @@ def test_shipped_config_files_load(path: Path) -> None:
 
 def test_base_yaml_equals_the_defaults() -> None:
     assert config_as_dict(load_config(CONFIGS / "base.yaml")) == config_as_dict(load_config())
+
+
+def test_base_yaml_lists_every_key_and_no_other() -> None:
+    import yaml
+
+    listed = yaml.safe_load((CONFIGS / "base.yaml").read_text())
+    sections = {name: field.annotation for name, field in Config.model_fields.items()}
+    assert set(listed) == set(sections), "sections of base.yaml against Config"
+    for name, section in sections.items():
+        assert set(listed[name]) == set(section.model_fields), f"keys of {name} in base.yaml against {section.__name__}"

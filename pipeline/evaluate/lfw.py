@@ -1,0 +1,168 @@
+"""LFW benchmarks through the embed pipeline: verification over a pairs file (10-fold protocol), and
+open-set identification with one enrolled photo per person."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline import schema as S
+from pipeline.config import Config, ConfigError
+from pipeline.evaluate.plots import plot_roc, plot_similarity_histogram
+from pipeline.ingest.embed_job import run_embed
+from pipeline.ingest.main_face import central_faces
+from pipeline.io import store
+from pipeline.io.readers import read_lfw_pairs
+from pipeline.io.tables import TablesSnapshot
+from pipeline.metrics.verification import open_set_metrics, verification_metrics
+from pipeline.recognize.calibration import calibrate, save_calibration
+from pipeline.recognize.gallery import Gallery
+
+log = logging.getLogger(__name__)
+
+
+def _embed_lfw(
+    root: Path, wanted: list[str] | None, output: str, config: Config
+) -> tuple[dict[str, np.ndarray], pa.Table]:
+    """Central-face embeddings (uri -> vector) of ``wanted`` LFW photos (all when None), through the
+    embed pipeline into OUTPUT/tables (reruns reuse them); and the faces table."""
+    listing = store.list_photos(str(root / "images"), config.resolved_storage(), config.input.extensions)
+    if wanted is not None:
+        listing = listing.filter(pc.is_in(listing[S.URI], value_set=pa.array(wanted)))
+        if listing.num_rows != len(wanted):
+            raise ConfigError(
+                f"{len(wanted) - listing.num_rows} photos named in the pairs are missing from {root / 'images'}"
+            )
+    tables = store.join(output, "tables")
+    summary = run_embed(str(root / "images"), tables, config, listing=listing)
+    log.info("embedded: %s", summary.as_dict())
+    snapshot = TablesSnapshot(tables, config.resolved_storage())
+    images, faces = snapshot.read(S.IMAGES_TABLE), snapshot.read(S.FACES_TABLE)
+    if wanted is None:
+        images = images.filter(pc.is_in(images[S.URI], value_set=listing[S.URI]))
+    return central_faces(images, faces), faces
+
+
+def lfw_pair_similarities(
+    lfw_dir: str, output: str, config: Config, pairs_file: str | None = None
+) -> tuple[list, np.ndarray, dict]:
+    """The pairs of ``pairs_file`` (default LFW_DIR/pairs.txt), the cosine similarity of each (NaN
+    where a photo has no face), and facts about the run (photos, photos without face, model ids)."""
+    root = Path(lfw_dir)
+    pairs_path = Path(pairs_file) if pairs_file else root / "pairs.txt"
+    if not pairs_path.is_file() or not (root / "images").is_dir():
+        raise ConfigError(f"{root} is not an LFW folder: expected {pairs_path} and {root / 'images'}/")
+    pairs = read_lfw_pairs(pairs_path)
+    resolve = lambda rel: str((root / "images" / rel).resolve())
+    wanted = sorted({resolve(p) for pair in pairs for p in (pair.a, pair.b)})
+    embeddings, faces = _embed_lfw(root, wanted, output, config)
+    similarity = np.array(
+        [
+            float(embeddings[resolve(p.a)] @ embeddings[resolve(p.b)])
+            if resolve(p.a) in embeddings and resolve(p.b) in embeddings
+            else np.nan
+            for p in pairs
+        ]
+    )
+    facts = {
+        "photos": len(wanted),
+        "photos_without_face": len(wanted) - len(embeddings),
+        "model": faces[S.MODEL][0].as_py() if faces.num_rows else None,
+        "detector": faces[S.DETECTOR][0].as_py() if faces.num_rows else None,
+        "pairs_file": str(pairs_path),
+    }
+    return pairs, similarity, facts
+
+
+def evaluate_lfw(lfw_dir: str, output: str, config: Config, pairs_file: str | None = None) -> dict:
+    """Accuracy (10-fold), VAL at FAR 1e-3 and counts for the pairs of ``pairs_file`` (default pairs.txt).
+
+    Tables go to OUTPUT/tables (reruns reuse them), plots and metrics.json to OUTPUT.
+    """
+    pairs, similarity, facts = lfw_pair_similarities(lfw_dir, output, config, pairs_file)
+    same = np.array([p.same for p in pairs])
+    folds = np.array([p.fold for p in pairs])
+    metrics = verification_metrics(similarity, same, folds)
+    scored = ~np.isnan(similarity)
+    if not scored.all():  # unscored pairs count as errors above; these figures leave them out
+        only_scored = verification_metrics(similarity[scored], same[scored], folds[scored])
+        metrics.update({f"{key}_scored_pairs_only": only_scored[key] for key in ("accuracy", "val_at_far_0.001")})
+    metrics.update(facts)
+    Path(output).mkdir(parents=True, exist_ok=True)
+    plot_roc(similarity, same, Path(output) / "roc.png")
+    plot_similarity_histogram(
+        similarity, same, Path(output) / "similarity_histogram.png", threshold=metrics["threshold"]
+    )
+    (Path(output) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def evaluate_lfw_identification(lfw_dir: str, output: str, config: Config) -> dict:
+    """Open-set identification on all LFW photos: the first photo (by file name) of every person with
+    two or more is enrolled (one-shot); probes are their other photos plus every photo of the people
+    with one photo (never enrolled). DIR at false-alarm rates 1% and 0.1%, and rank-1 accuracy."""
+    root = Path(lfw_dir)
+    if not (root / "images").is_dir():
+        raise ConfigError(f"{root} is not an LFW folder: expected {root / 'images'}/")
+    embeddings, faces = _embed_lfw(root, None, output, config)
+    photos_of = {
+        person.name: sorted(str(p.resolve()) for p in person.glob("*.jpg")) for person in (root / "images").iterdir()
+    }
+    enrolled = {
+        person: photos[0] for person, photos in photos_of.items() if len(photos) >= 2 and photos[0] in embeddings
+    }
+    gallery = Gallery(faces[S.MODEL][0].as_py() if faces.num_rows else "unknown")
+    for person, uri in sorted(enrolled.items()):
+        gallery.enroll(person, [uri], embeddings[uri][None])
+    genuine = [
+        (person, uri)
+        for person, photos in photos_of.items()
+        if person in enrolled
+        for uri in photos
+        if uri != enrolled[person]
+    ]
+    impostors = [photos[0] for photos in photos_of.values() if len(photos) == 1]
+
+    def best_matches(uris: list[str]) -> tuple[np.ndarray, list]:
+        """Top-1 similarity and identity per probe; a probe without a face matches nobody."""
+        with_face = [u for u in uris if u in embeddings]
+        found = (
+            dict(zip(with_face, gallery.identify(np.stack([embeddings[u] for u in with_face]), -np.inf)))
+            if with_face
+            else {}
+        )
+        return (
+            np.array([found[u].similarity if u in found else -np.inf for u in uris]),
+            [found[u].candidate if u in found else None for u in uris],
+        )
+
+    genuine_scores, candidates = best_matches([uri for _, uri in genuine])
+    metrics = open_set_metrics(
+        genuine_scores,
+        np.array([candidate == person for candidate, (person, _) in zip(candidates, genuine)], bool),
+        best_matches(impostors)[0],
+    )
+    people_without_face = sum(1 for person, photos in photos_of.items() if len(photos) >= 2 and person not in enrolled)
+    metrics.update(
+        enrolled_people=len(enrolled),
+        people_not_enrolled_no_face_in_first_photo=people_without_face,
+        photos_without_face=sum(len(p) for p in photos_of.values()) - len(embeddings),
+        model=gallery.model,
+    )
+    Path(output).mkdir(parents=True, exist_ok=True)
+    (Path(output) / "identification.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def calibrate_on_lfw(lfw_dir: str, output: str, config: Config, far: float, pairs_file: str | None = None) -> dict:
+    """Calibrate the configured model's threshold at ``far`` on an LFW-format pairs file (default
+    pairs.txt: 3,000 different-person pairs, so FAR down to 1/3000) and record it for that model."""
+    pairs, similarity, facts = lfw_pair_similarities(lfw_dir, output, config, pairs_file)
+    result = calibrate(similarity, np.array([p.same for p in pairs]), far)
+    where = save_calibration(config, facts["model"], result, source=facts["pairs_file"])
+    return {**result, "model": facts["model"], "detector": facts["detector"], "stored_at": where}

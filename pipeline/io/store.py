@@ -1,0 +1,170 @@
+"""The image store and output location: list photos, read their bytes, check and address outputs.
+
+Local folders and s3:// prefixes go through fsspec (s3fs), so an S3-compatible endpoint works the
+same as AWS. Storage settings are resolved here, for every caller alike (config, then the AWS
+environment variables). This module and ``tables`` are the only ones that touch SRC or DST.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+
+from pipeline import schema as S
+from pipeline.config import ConfigError, StorageConfig, resolve_storage
+
+
+def is_s3(uri: str) -> bool:
+    """True for s3:// (and s3a://) addresses."""
+    return uri.startswith(("s3://", "s3a://"))
+
+
+def filesystem(uri: str, storage: StorageConfig | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The fsspec filesystem serving ``uri`` and the path inside it."""
+    if is_s3(uri):
+        storage = resolve_storage(storage)
+        client_kwargs: dict[str, Any] = {}
+        if storage.endpoint_url:
+            client_kwargs["endpoint_url"] = storage.endpoint_url
+        if storage.region:
+            client_kwargs["region_name"] = storage.region
+        fs, path = fsspec.core.url_to_fs(uri, client_kwargs=client_kwargs, skip_instance_cache=True)
+        return fs, path
+    fs, path = fsspec.core.url_to_fs(os.path.abspath(os.path.expanduser(uri)))
+    return fs, path
+
+
+def _uri_of(fs: fsspec.AbstractFileSystem, path: str) -> str:
+    return f"s3://{path}" if "s3" in fs.protocol else path
+
+
+def _mtime(info: dict[str, Any]) -> dt.datetime | None:
+    value = info.get("mtime", info.get("LastModified"))
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.fromtimestamp(float(value), tz=dt.timezone.utc)
+
+
+def _follow_link(fs: fsspec.AbstractFileSystem, info: dict[str, Any]) -> dict[str, Any]:
+    """The target's details for a symbolic link (a broken link stays a 0-byte file whose read fails)."""
+    if not info.get("islink"):
+        return info
+    try:
+        return {**fs.info(info["name"]), "name": info["name"]}
+    except OSError:
+        return {"name": info["name"], "type": "file", "size": 0}
+
+
+def list_photos(src: str, storage: StorageConfig | None, extensions: tuple[str, ...]) -> pa.Table:
+    """Every photo below ``src`` (recursive), as a table of uri, size, mtime and etag, sorted by uri.
+
+    Raises ConfigError when ``src`` does not exist or cannot be listed.
+    """
+    fs, root = filesystem(src, storage)
+    try:
+        if not fs.exists(root) or not fs.isdir(root):
+            raise ConfigError(f"input {src} is not a readable folder or prefix: check the path and credentials")
+        found = fs.find(root, detail=True)
+    except (PermissionError, OSError) as exc:
+        raise ConfigError(f"input {src} cannot be listed ({exc}): check the path and credentials") from exc
+    suffixes = tuple(e.lower() for e in extensions)
+    rows = sorted(
+        (_follow_link(fs, info) for path, info in found.items() if path.lower().endswith(suffixes)),
+        key=lambda info: info["name"],
+    )
+    rows = [info for info in rows if info.get("type") == "file"]
+    return pa.table(
+        {
+            S.URI: [_uri_of(fs, info["name"]) for info in rows],
+            S.SIZE: [int(info.get("size") or 0) for info in rows],
+            S.MTIME: [_mtime(info) for info in rows],
+            S.ETAG: [str(info["ETag"]).strip('"') if info.get("ETag") else None for info in rows],
+        },
+        schema=S.LISTING_SCHEMA,
+    )
+
+
+def read_files(uris: list[str], storage: StorageConfig | None = None) -> list[bytes | Exception]:
+    """The bytes of each file, or the exception its read raised (one failure never stops the others)."""
+    fs = filesystem(uris[0], storage)[0] if uris else None
+    found: list[bytes | Exception] = []
+    for uri in uris:
+        try:
+            found.append(fs.cat_file(uri))
+        except Exception as exc:  # any read failure is that photo's outcome, not the batch's
+            found.append(exc)
+    return found
+
+
+def join(root: str, *parts: str) -> str:
+    """``root`` joined with path parts, for local paths and s3:// prefixes alike."""
+    return "/".join([root.rstrip("/"), *parts])
+
+
+def ensure_writable(dst: str, storage: StorageConfig | None) -> None:
+    """Create ``dst`` if needed and prove a file can be written and removed there.
+
+    Raises ConfigError saying what to fix when it cannot.
+    """
+    fs, root = filesystem(dst, storage)
+    probe = join(root, f".facepipe-write-probe-{uuid.uuid4().hex}")
+    try:
+        if not is_s3(dst):
+            fs.makedirs(root, exist_ok=True)
+        fs.pipe_file(probe, b"ok")
+        fs.rm_file(probe)
+    except Exception as exc:
+        raise ConfigError(
+            f"output {dst} is not writable ({type(exc).__name__}: {exc}): pick another --output or fix its permissions"
+        ) from exc
+
+
+def write_bytes(uri: str, data: bytes, storage: StorageConfig | None) -> None:
+    """Write a file (metadata, index files) at ``uri``, creating parent folders."""
+    fs, path = filesystem(uri, storage)
+    if not is_s3(uri):
+        fs.makedirs(os.path.dirname(path), exist_ok=True)
+    fs.pipe_file(path, data)
+
+
+def write_text(uri: str, text: str, storage: StorageConfig | None) -> None:
+    """Write a small text file (metadata beside the tables), creating parent folders."""
+    write_bytes(uri, text.encode(), storage)
+
+
+def read_bytes(uri: str, storage: StorageConfig | None) -> bytes:
+    """The bytes of the file at ``uri``; FileNotFoundError when there is none."""
+    fs, path = filesystem(uri, storage)
+    return fs.cat_file(path)
+
+
+def remove_file(uri: str, storage: StorageConfig | None) -> None:
+    """Delete the file at ``uri`` if it exists."""
+    fs, path = filesystem(uri, storage)
+    if fs.exists(path):
+        fs.rm_file(path)
+
+
+def delta_storage_options(uri: str, storage: StorageConfig | None = None) -> dict[str, str] | None:
+    """Storage options for deltalake (delta-rs) at ``uri``: endpoint, region and keys from config/env."""
+    if not is_s3(uri):
+        return None
+    storage = resolve_storage(storage)
+    options = {"AWS_S3_ALLOW_UNSAFE_RENAME": "true"}  # one writer per DST (documented), no lock table
+    if storage.endpoint_url:
+        options["AWS_ENDPOINT_URL"] = storage.endpoint_url
+        if storage.endpoint_url.startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+    if storage.region:
+        options["AWS_REGION"] = storage.region
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        if os.environ.get(key):
+            options[key] = os.environ[key]
+    return options

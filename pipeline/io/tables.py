@@ -1,0 +1,353 @@
+"""Every table facepipe writes at DST: Delta Lake tables written transactionally, read as Arrow
+through one API (``read_table(DST, name)``), always as a consistent snapshot.
+
+Tables come in groups written in order, the last table of a group being its commit point: its
+commit records the version of the others it is consistent with (commit metadata):
+- ``faces`` then ``images``: each embed batch writes its faces first (old faces of re-processed
+  photos deleted, new ones appended), then its images rows, whose commit records the faces version
+  (``facepipe.faces_version``). A crash between the two never shows half a batch; the next embed run
+  deletes faces written after the last images commit that belong to no committed photo.
+- ``clusters`` then ``persons``: each clustering overwrites clusters, then persons, whose commit
+  records the clusters version (``facepipe.clusters_version``) and the faces version it was made from.
+Reading a table opens its group's commit point at its latest version and the other tables at the
+versions it records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from pipeline import schema as S
+from pipeline.config import ConfigError, StorageConfig
+from pipeline.io import store
+
+
+def _pin(versions: dict[str, int]) -> CommitProperties:
+    """Commit metadata recording the companion tables' versions (keys: S.*_VERSION_KEY)."""
+    return CommitProperties(custom_metadata={key: str(version) for key, version in versions.items()})
+
+
+def _open(path: str, options: dict[str, str] | None, version: int | None = None) -> DeltaTable | None:
+    try:
+        return DeltaTable(path, version=version, storage_options=options)
+    except TableNotFoundError:
+        return None
+
+
+def _as_schema(table: pa.Table, target: pa.Schema) -> pa.Table:
+    """Delta stores fixed-size lists as lists: cast the columns back to the declared Arrow types."""
+    return table.select(target.names).cast(target)
+
+
+def faces_models(faces: DeltaTable) -> dict:
+    """The model ids and embedding dimension a faces table was created for (its table description)."""
+    return json.loads(faces.metadata().description or "{}").get("facepipe", {})
+
+
+def _pinned_version(commit_point: DeltaTable, key: str, required: bool) -> int | None:
+    """The version of a companion table that the commit point's last commit records (None when it
+    records none and none is required: tables written before the key existed)."""
+    last = commit_point.history(1)[0]
+    if key not in last:
+        if required:
+            raise ConfigError(f"{commit_point.table_uri} was not written by facepipe (no {key} in its last commit)")
+        return None
+    return int(last[key])
+
+
+@dataclass(frozen=True)
+class _TableSpec:
+    """A table: its Arrow schema (from the opened table), the table whose commit pins it, and the
+    command that makes it."""
+
+    schema: Callable[[DeltaTable], pa.Schema]
+    made_by: str
+    pinned_by: str | None = None
+    pin_key: str | None = None
+    pin_required: bool = False
+
+
+def _faces_schema(faces: DeltaTable) -> pa.Schema:
+    return S.faces_schema(faces_models(faces)["embedding_dim"])
+
+
+_EMBED, _CLUSTER = "facepipe embed --output {dst}", "facepipe cluster --tables {dst}"
+TABLES: dict[str, _TableSpec] = {
+    S.IMAGES_TABLE: _TableSpec(lambda _: S.IMAGES_SCHEMA, _EMBED),
+    S.FACES_TABLE: _TableSpec(_faces_schema, _EMBED, S.IMAGES_TABLE, S.FACES_VERSION_KEY, pin_required=True),
+    S.CLUSTERS_TABLE: _TableSpec(lambda _: S.CLUSTERS_SCHEMA, _CLUSTER, S.PERSONS_TABLE, S.CLUSTERS_VERSION_KEY),
+    S.PERSONS_TABLE: _TableSpec(lambda _: S.PERSONS_SCHEMA, _CLUSTER),
+}
+
+
+class TablesSnapshot:
+    """The committed tables at DST as of one moment: a table is opened on first use, at the version
+    its group's commit point (opened first, at its latest version) records, and kept: every read
+    through one snapshot sees the same versions."""
+
+    def __init__(self, dst: str, storage: StorageConfig | None = None):
+        self.dst = dst
+        self.options = store.delta_storage_options(dst, storage)
+        self._opened: dict[str, DeltaTable | None] = {}
+
+    def table(self, name: str) -> DeltaTable:
+        """The Delta table ``name`` at its committed version; FileNotFoundError saying what makes it."""
+        if name not in TABLES:
+            raise ValueError(f"unknown table {name!r}; expected one of {', '.join(TABLES)}")
+        spec = TABLES[name]
+        if name not in self._opened:
+            version = None
+            if spec.pinned_by:
+                version = _pinned_version(self.table(spec.pinned_by), spec.pin_key, spec.pin_required)
+            self._opened[name] = _open(store.join(self.dst, name), self.options, version)
+        opened = self._opened[name]
+        if opened is None:
+            what = "facepipe tables" if spec.made_by == _EMBED else f"{name} table"
+            raise FileNotFoundError(f"no {what} at {self.dst}: run `{spec.made_by.format(dst=self.dst)}` first")
+        return opened
+
+    def faces(self) -> FacesSnapshot:
+        """The faces table of the snapshot, to read in batches."""
+        faces = self.table(S.FACES_TABLE)
+        return FacesSnapshot(faces, faces_models(faces))
+
+    def read(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        """The rows of table ``name`` (only ``columns`` when given), in its declared Arrow types."""
+        table = self.table(name)
+        schema = TABLES[name].schema(table)
+        wanted = schema if columns is None else pa.schema([schema.field(c) for c in columns])
+        return _as_schema(table.to_pyarrow_table(columns=wanted.names), wanted)
+
+
+def read_table(dst: str, name: str, storage: StorageConfig | None = None) -> pa.Table:
+    """The committed rows of table ``name`` at ``dst`` (images, faces, clusters, persons) as a
+    pyarrow.Table. Tables of one group are consistent: the faces returned are exactly those of the
+    images returned, the clusters those of the persons. Storage: ``storage`` filled from the AWS
+    environment variables, as the CLI resolves it."""
+    return TablesSnapshot(dst, storage).read(name)
+
+
+@dataclass(frozen=True)
+class FacesSnapshot:
+    """The committed faces at DST (the version the last images commit pins), read in batches."""
+
+    table: DeltaTable
+    models: dict  # model, detector, embedding_dim
+
+    def read(self, columns: list[str], rows: int) -> pa.Table:
+        """All of the snapshot's rows, only ``columns``, read ``rows`` at a time."""
+        empty = S.faces_schema(self.models["embedding_dim"]).empty_table().select(columns)
+        return pa.concat_tables([empty, *self.batches(columns, rows)])
+
+    def batches(self, columns: list[str], rows: int, face_ids: pa.Array | None = None) -> Iterator[pa.Table]:
+        """The snapshot's rows (only ``columns``; only ``face_ids`` when given), ``rows`` at a time,
+        in a stable order."""
+        dataset = self.table.to_pyarrow_dataset()
+        where = pc.field(S.FACE_ID).isin(face_ids) if face_ids is not None else None
+        schema = S.faces_schema(self.models["embedding_dim"])
+        for batch in dataset.to_batches(columns=columns, filter=where, batch_size=rows):
+            if batch.num_rows:
+                yield _as_schema(pa.Table.from_batches([batch]), pa.schema([schema.field(c) for c in columns]))
+
+
+def committed_faces(dst: str, storage: StorageConfig | None = None) -> FacesSnapshot:
+    """The committed faces at ``dst``, for jobs that need them: ConfigError saying what to run when
+    there are none."""
+    try:
+        return TablesSnapshot(dst, storage).faces()
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+class FaceTables:
+    """Writer of the two tables at DST for one job run (single writer per DST)."""
+
+    def __init__(self, dst: str, storage: StorageConfig, dim: int, model: str, detector: str):
+        self.dst = dst
+        self.storage = storage
+        self.options = store.delta_storage_options(dst, storage)
+        self.images_path = store.join(dst, S.IMAGES_TABLE)
+        self.faces_path = store.join(dst, S.FACES_TABLE)
+        self.faces_schema = S.faces_schema(dim)
+        self.model, self.detector = model, detector
+        self._create_missing(dim)
+        self.images = DeltaTable(self.images_path, storage_options=self.options)
+        self.faces = DeltaTable(self.faces_path, storage_options=self.options)
+        self._check_models()
+
+    def _create_missing(self, dim: int) -> None:
+        faces = _open(self.faces_path, self.options)
+        if faces is None:
+            write_deltalake(
+                self.faces_path,
+                self.faces_schema.empty_table(),
+                mode="append",
+                storage_options=self.options,
+                description=json.dumps(
+                    {"facepipe": {"model": self.model, "detector": self.detector, "embedding_dim": dim}}
+                ),
+            )
+            faces = DeltaTable(self.faces_path, storage_options=self.options)
+        if _open(self.images_path, self.options) is None:
+            write_deltalake(
+                self.images_path,
+                S.IMAGES_SCHEMA.empty_table(),
+                mode="append",
+                storage_options=self.options,
+                commit_properties=_pin({S.FACES_VERSION_KEY: faces.version()}),
+            )
+
+    def _check_models(self) -> None:
+        recorded = faces_models(self.faces)
+        found = (recorded.get("model"), recorded.get("detector"))
+        if found != (self.model, self.detector):
+            raise ConfigError(
+                f"{self.dst} holds faces of models {found}, this run uses {(self.model, self.detector)}: "
+                "write to another --output (tables never mix embeddings of different models)"
+            )
+
+    def committed_images(self) -> pa.Table:
+        """The images rows as last committed (what incremental planning compares against)."""
+        return _as_schema(self.images.to_pyarrow_table(), S.IMAGES_SCHEMA)
+
+    def repair(self) -> int:
+        """Delete faces written after the last images commit that belong to no committed photo.
+
+        Returns the number of faces deleted (0 after a clean run).
+        """
+        self.images.update_incremental()
+        self.faces.update_incremental()
+        if self.faces.version() == _pinned_version(self.images, S.FACES_VERSION_KEY, required=True):
+            return 0
+        images = self.images.to_pyarrow_table(columns=[S.URI, S.IMAGE_ID, S.STATUS])
+        committed = images.filter(pc.equal(images[S.STATUS], S.STATUS_OK))
+        faces = self.faces.to_pyarrow_table(columns=[S.FACE_ID, S.URI, S.IMAGE_ID])
+        key = lambda t: pc.binary_join_element_wise(t[S.URI], t[S.IMAGE_ID], "\x00")
+        orphans = faces.filter(pc.invert(pc.is_in(key(faces), value_set=key(committed))))
+        if orphans.num_rows:
+            self._delete_faces_where(S.FACE_ID, orphans.select([S.FACE_ID]))
+        self._commit_images_pin()
+        return orphans.num_rows
+
+    def _faces_pin(self) -> CommitProperties:
+        return _pin({S.FACES_VERSION_KEY: self.faces.version()})
+
+    def _delete_faces_where(self, column: str, keys: pa.Table) -> None:
+        (
+            self.faces.merge(keys, predicate=f"t.{column} = s.{column}", source_alias="s", target_alias="t")
+            .when_matched_delete()
+            .execute()
+        )
+
+    def _commit_images_pin(self) -> None:
+        """An empty images commit that re-pins the (repaired) faces version."""
+        write_deltalake(
+            self.images,
+            S.IMAGES_SCHEMA.empty_table(),
+            mode="append",
+            storage_options=self.options,
+            commit_properties=self._faces_pin(),
+        )
+
+    def commit(self, images_rows: pa.Table, faces_rows: pa.Table, replaced_uris: list[str]) -> None:
+        """Write one batch: faces first, then images (the commit point).
+
+        ``replaced_uris`` are uris that already have rows (changed or retried photos): their old
+        faces and images rows are replaced.
+        """
+        replaced = pa.table({S.URI: pa.array(sorted(set(replaced_uris)), pa.string())})
+        if replaced.num_rows:
+            self._delete_faces_where(S.URI, replaced)
+        if faces_rows.num_rows:
+            write_deltalake(self.faces, faces_rows.cast(self.faces_schema), mode="append", storage_options=self.options)
+        self.faces.update_incremental()
+        images_rows = images_rows.cast(S.IMAGES_SCHEMA)
+        if replaced.num_rows:
+            (
+                self.images.merge(
+                    images_rows,
+                    predicate=f"t.{S.URI} = s.{S.URI}",
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=self._faces_pin(),
+                )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+        else:
+            write_deltalake(
+                self.images,
+                images_rows,
+                mode="append",
+                storage_options=self.options,
+                commit_properties=self._faces_pin(),
+            )
+        self.images.update_incremental()
+
+    def remove(self, uris: list[str]) -> None:
+        """Drop the rows of photos gone from SRC: their faces, then their images rows."""
+        if not uris:
+            return
+        gone = pa.table({S.URI: pa.array(sorted(set(uris)), pa.string())})
+        self._delete_faces_where(S.URI, gone)
+        self.faces.update_incremental()
+        (
+            self.images.merge(
+                gone,
+                predicate=f"t.{S.URI} = s.{S.URI}",
+                source_alias="s",
+                target_alias="t",
+                commit_properties=self._faces_pin(),
+            )
+            .when_matched_delete()
+            .execute()
+        )
+        self.images.update_incremental()
+
+    def compact(self) -> None:
+        """Merge the small files of many batch commits (faces first, then images re-pinned)."""
+        self.faces.optimize.compact()
+        self.faces.update_incremental()
+        self.images.optimize.compact(commit_properties=self._faces_pin())
+        self.images.update_incremental()
+        if self.images.history(1)[0].get(S.FACES_VERSION_KEY) != str(self.faces.version()):
+            self._commit_images_pin()
+
+    def write_metadata(self, name: str, content: dict) -> None:
+        """A JSON document beside the tables (resolved config, model ids, run summary)."""
+        store.write_text(
+            store.join(self.dst, S.METADATA_FOLDER, name), json.dumps(content, indent=2, default=str), self.storage
+        )
+
+
+def write_clustering(
+    dst: str, clusters: pa.Table, persons: pa.Table, storage: StorageConfig | None, faces_version: int
+) -> None:
+    """Replace the clusters and persons tables at DST: one Delta overwrite each, persons last (the
+    commit point), recording the clusters version and the faces version the clustering was made from."""
+    options = store.delta_storage_options(dst, storage)
+    clusters_path = store.join(dst, S.CLUSTERS_TABLE)
+    write_deltalake(
+        clusters_path,
+        clusters.cast(S.CLUSTERS_SCHEMA),
+        mode="overwrite",
+        schema_mode="overwrite",
+        storage_options=options,
+    )
+    clusters_version = DeltaTable(clusters_path, storage_options=options).version()
+    write_deltalake(
+        store.join(dst, S.PERSONS_TABLE),
+        persons.cast(S.PERSONS_SCHEMA),
+        mode="overwrite",
+        schema_mode="overwrite",
+        storage_options=options,
+        commit_properties=_pin({S.FACES_VERSION_KEY: faces_version, S.CLUSTERS_VERSION_KEY: clusters_version}),
+    )

@@ -1,0 +1,1 @@
+"""How results are scored: verification over labelled pairs, open-set identification, clustering."""

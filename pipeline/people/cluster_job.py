@@ -1,0 +1,108 @@
+"""The cluster job: the committed faces of a set of tables -> its clusters and persons tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline import schema as S
+from pipeline.config import Config
+from pipeline.io.tables import committed_faces, read_table, write_clustering
+from pipeline.people.clustering import Clustering, cluster_faces
+from pipeline.people.incremental import NEW, assign_incrementally, stable_ids
+from pipeline.runtime.ray_cluster import connect
+from pipeline.runtime.ray_tasks import RayTasks
+
+
+def persons_of(faces: pa.Table, clustering: Clustering, run_id: str, representatives: int) -> pa.Table:
+    """One row per cluster: size, the most central face ids, and the cover face (the most central of
+    the sharpest-detected half: a clear, typical face)."""
+    labels, confidence = clustering.labels, clustering.confidence
+    scores = faces[S.DET_SCORE].to_numpy()
+    face_ids, uris = np.array(faces[S.FACE_ID].to_pylist()), np.array(faces[S.URI].to_pylist())
+    boxes = S.matrix(faces[S.BBOX])
+    order = np.lexsort((-confidence, labels))
+    rows = []
+    for cluster in clustering.ids:
+        members = order[labels[order] == cluster]  # most central first
+        sharp = members[scores[members] >= np.median(scores[members])]
+        cover = sharp[0] if len(sharp) else members[0]
+        rows.append(
+            {
+                S.CLUSTER_ID: int(cluster),
+                S.SIZE_FACES: len(members),
+                S.REPRESENTATIVES: face_ids[members[:representatives]].tolist(),
+                S.COVER_FACE: face_ids[cover],
+                S.COVER_URI: uris[cover],
+                S.COVER_BBOX: boxes[cover].tolist(),
+                S.RUN_ID: run_id,
+            }
+        )
+    rows.sort(key=lambda row: (-row[S.SIZE_FACES], row[S.CLUSTER_ID]))
+    return pa.Table.from_pylist(rows, schema=S.PERSONS_SCHEMA)
+
+
+def _previous_labels(tables: str, face_ids: list[str], storage) -> np.ndarray | None:
+    """The last clustering's id of each face (NEW for faces it did not see), or None before any."""
+    try:
+        previous = read_table(tables, S.CLUSTERS_TABLE, storage)
+    except FileNotFoundError:
+        return None
+    known = dict(zip(previous[S.FACE_ID].to_pylist(), previous[S.CLUSTER_ID].to_pylist()))
+    return np.array([known.get(face_id, NEW) for face_id in face_ids], np.int64)
+
+
+def run_cluster(tables: str, config: Config, incremental: bool = False) -> dict:
+    """Cluster the committed faces at ``tables`` and replace its clusters and persons tables; returns a
+    summary. A full run keeps the ids of earlier clusters it overlaps; ``incremental`` only places
+    faces added since the last run (earlier clusters keep their ids and members)."""
+    started = time.perf_counter()
+    tasks = None
+    if config.cluster.distributed:
+        connect(config.ray)
+        tasks = RayTasks()
+    storage = config.resolved_storage()
+    snapshot = committed_faces(tables, storage)
+    faces = snapshot.read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.DET_SCORE, S.EMBEDDING], config.index.batch_rows)
+    vectors, boxes = S.matrix(faces[S.EMBEDDING]), S.matrix(faces[S.BBOX])
+    eligible = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= config.cluster.min_face_side
+    image_ids = np.array(faces[S.IMAGE_ID].to_pylist())
+    previous = _previous_labels(tables, faces[S.FACE_ID].to_pylist(), storage)
+    if incremental and previous is not None:
+        found = assign_incrementally(
+            vectors[eligible], image_ids[eligible], previous[eligible], config.cluster, config.index, tasks
+        )
+    else:
+        found = cluster_faces(vectors[eligible], image_ids[eligible], config.cluster, config.index, tasks)
+        if previous is not None:
+            found = Clustering(stable_ids(found.labels, previous[eligible]), found.confidence)
+    clustering = Clustering(np.full(faces.num_rows, S.NOISE_CLUSTER, np.int64), np.zeros(faces.num_rows, np.float32))
+    clustering.labels[eligible], clustering.confidence[eligible] = found.labels, found.confidence
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+    clusters = pa.table(
+        {
+            S.FACE_ID: faces[S.FACE_ID],
+            S.IMAGE_ID: faces[S.IMAGE_ID],
+            S.URI: faces[S.URI],
+            S.CLUSTER_ID: pa.array(clustering.labels, pa.int64()),
+            S.CONFIDENCE: pa.array(clustering.confidence, pa.float32()),
+            S.RUN_ID: pa.array([run_id] * faces.num_rows, pa.string()),
+        }
+    )
+    persons = persons_of(faces, clustering, run_id, config.cluster.representatives)
+    write_clustering(tables, clusters, persons, storage, snapshot.table.version())
+    return {
+        "run_id": run_id,
+        "method": config.cluster.method,
+        "incremental": bool(incremental and previous is not None),
+        "faces": faces.num_rows,
+        "clusters": clustering.clusters,
+        "noise_faces": int(np.sum(clustering.labels == S.NOISE_CLUSTER)),
+        "small_faces": int(np.sum(~eligible)),
+        "largest": int(persons[S.SIZE_FACES][0].as_py()) if persons.num_rows else 0,
+        "seconds": round(time.perf_counter() - started, 2),
+    }

@@ -1,0 +1,152 @@
+"""Identity clustering of face embeddings, without an n x n matrix.
+
+Methods (chosen from measured results on LFW, see the README):
+- graph (default): a kNN graph from a FAISS index (``knn_graph``), then average linkage constrained to the graph's
+  edges (``average_linkage``, by reciprocal best-neighbour rounds): two groups merge
+  while the mean similarity between their faces stays at or above ``cluster.similarity``. Average
+  linkage resists the chaining that single-linkage schemes (DBSCAN, connected components) suffer
+  between look-alikes. Both steps run as tasks: in this process, or on Ray (``cluster.distributed``).
+- hdbscan: the hdbscan package on the unit vectors (Euclidean distance, monotone in cosine).
+- kmeans: FAISS k-means on the unit vectors, k given or estimated by the graph method.
+Then: faces of one photo are split apart (cannot-link), clusters below ``min_cluster_size`` become
+noise (-1), ids are renumbered largest first, and each face gets a confidence (cosine to its
+cluster's mean direction).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from pipeline import schema as S
+from pipeline.config import ClusterConfig, IndexConfig
+from pipeline.people.linkage import grouped_linkage, undirected_edges
+from pipeline.runtime.tasks import LocalTasks, Tasks
+from pipeline.search.knn_graph import knn_graph
+
+log = logging.getLogger(__name__)
+
+NOISE = S.NOISE_CLUSTER
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Cluster id per face (NOISE for none, 0 = the largest cluster) and its confidence."""
+
+    labels: np.ndarray
+    confidence: np.ndarray
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The cluster ids in use, ascending."""
+        return np.unique(self.labels[self.labels >= 0])
+
+    @property
+    def clusters(self) -> int:
+        return len(self.ids)
+
+
+GRAPH_RECALL_MARGIN = (
+    0.1  # recall is tuned over neighbours this far below the merge threshold (at 0.2: twice the time, same F)
+)
+
+
+def hdbscan_labels(vectors: np.ndarray, min_cluster_size: int, min_samples: int) -> np.ndarray:
+    import hdbscan
+
+    return hdbscan.HDBSCAN(min_cluster_size=max(2, min_cluster_size), min_samples=min_samples).fit_predict(vectors)
+
+
+def kmeans_labels(vectors: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """FAISS spherical k-means (on the GPUs when FAISS sees any)."""
+    kmeans = faiss.Kmeans(
+        vectors.shape[1],
+        min(k, len(vectors)),
+        niter=20,
+        seed=seed,
+        spherical=True,
+        gpu=faiss.get_num_gpus() > 0,
+        max_points_per_centroid=1_000_000,
+    )
+    kmeans.train(vectors)
+    return kmeans.index.search(vectors, 1)[1][:, 0]
+
+
+def _centroids(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    sums = np.zeros((labels.max(initial=-1) + 1, vectors.shape[1]), np.float64)
+    kept = labels >= 0
+    np.add.at(sums, labels[kept], vectors[kept])
+    return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def centroid_similarity(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Cosine of each clustered face to its cluster's mean direction (0 for noise)."""
+    if not np.any(labels >= 0):
+        return np.zeros(len(labels), np.float32)
+    centroids = _centroids(vectors, labels)
+    return np.where(labels >= 0, np.einsum("ij,ij->i", vectors, centroids[np.maximum(labels, 0)]), 0.0).astype(
+        np.float32
+    )
+
+
+def separate_same_photo(vectors: np.ndarray, labels: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
+    """Cannot-link: where faces of one photo share a cluster, only the one nearest the cluster's mean
+    direction stays; the others become noise."""
+    labels = labels.copy()
+    score = np.where(labels >= 0, centroid_similarity(vectors, labels), -np.inf)
+    order = np.lexsort((-score, image_ids, labels))  # per (cluster, photo), the best first
+    ranked_labels, ranked_images = labels[order], image_ids[order]
+    repeat = np.r_[False, (ranked_labels[1:] == ranked_labels[:-1]) & (ranked_images[1:] == ranked_images[:-1])]
+    labels[order[repeat & (ranked_labels >= 0)]] = NOISE
+    return labels
+
+
+def finish(vectors: np.ndarray, labels: np.ndarray, min_size: int) -> Clustering:
+    """Small clusters to noise, ids renumbered by size (largest 0; equal sizes by their first face, so
+    the numbering depends on the grouping only), confidence = cosine to the mean."""
+    labels = np.asarray(labels, np.int64).copy()
+    labels[labels < 0] = NOISE
+    ids, first, counts = np.unique(labels[labels >= 0], return_index=True, return_counts=True)
+    first = np.flatnonzero(labels >= 0)[first]
+    keep = counts >= max(min_size, 1)
+    big = ids[keep][np.lexsort((first[keep], -counts[keep]))]
+    renumber = np.full(labels.max(initial=-1) + 2, NOISE, np.int64)
+    renumber[big] = np.arange(len(big))
+    labels = np.where(labels >= 0, renumber[np.maximum(labels, 0)], NOISE)
+    return Clustering(labels, centroid_similarity(vectors, labels))
+
+
+def cluster_faces(
+    vectors: np.ndarray,
+    image_ids: np.ndarray,
+    config: ClusterConfig,
+    index: IndexConfig | None = None,
+    tasks: Tasks | None = None,
+) -> Clustering:
+    """Cluster unit ``vectors`` (faces of photos ``image_ids``) with ``config.method``; the graph
+    method's kNN graph and linkage run as ``tasks`` (default: in this process; the same clusters
+    either way)."""
+    vectors = np.ascontiguousarray(vectors, np.float32)
+    if len(vectors) < 2:
+        return finish(vectors, np.full(len(vectors), NOISE), config.min_cluster_size)
+    if config.method == "hdbscan":
+        labels = hdbscan_labels(vectors, config.min_cluster_size, config.hdbscan_min_samples)
+    elif config.method == "kmeans" and config.kmeans_k:
+        labels = kmeans_labels(vectors, config.kmeans_k, config.seed)
+    else:
+        floor = config.similarity - GRAPH_RECALL_MARGIN
+        graph_index = (index or IndexConfig()).model_copy(update={"target_recall": config.graph_recall})
+        k = min(config.neighbours, len(vectors) - 1)
+        tasks = tasks or LocalTasks()
+        graph = knn_graph(vectors, k, graph_index, floor, config.shard_faces, tasks)
+        labels = grouped_linkage(*undirected_edges(*graph), len(vectors), config.similarity, tasks)
+        if config.method == "kmeans":  # k = the clusters the graph method finds
+            k = int(np.sum(np.bincount(labels) >= config.min_cluster_size)) or 1
+            log.info("k-means with k=%d", k)
+            labels = kmeans_labels(vectors, k, config.seed)
+    if config.cannot_link:
+        labels = separate_same_photo(vectors, labels, np.asarray(image_ids))
+    return finish(vectors, labels, config.min_cluster_size)

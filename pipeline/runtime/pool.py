@@ -1,0 +1,47 @@
+"""How many model actors a cluster runs and what each reserves, so that read tasks always keep CPU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.config import ConfigError, RayConfig
+
+READ_TASK_CPUS = 0.5  # read + decode is I/O and libjpeg: half a CPU each leaves room for the models
+
+
+@dataclass(frozen=True)
+class ModelPool:
+    """How many model actors run and what each reserves."""
+
+    actors: int
+    cpus: float
+    gpus: float
+
+    @property
+    def threads(self) -> int:
+        """Threads each actor's models may use: its CPUs, at least one."""
+        return max(1, round(self.cpus))
+
+
+def size_model_pool(cluster_cpus: float, cluster_gpus: float, cfg: RayConfig, use_gpu: bool) -> ModelPool:
+    """Model actors for a cluster: one per GPU, else one single-threaded actor per CPU, always leaving
+    READ_TASK_CPUS of the cluster for the read/decode tasks (fractional reservations). With more
+    actors than GPUs (ray.model_actors) the actors share the GPUs: their Python, NMS and host
+    transfers then overlap each other's GPU work.
+
+    Explicit ``cfg.model_actors`` / ``cfg.actor_cpus`` win. Raises ConfigError when the pool would
+    leave no CPU for the read tasks (the job would hang).
+    """
+    usable = cluster_cpus - READ_TASK_CPUS
+    if use_gpu:
+        actors = cfg.model_actors or max(1, int(cluster_gpus))
+    else:
+        actors = cfg.model_actors or max(1, int(cluster_cpus))
+    gpus = min(1.0, cluster_gpus / actors) if use_gpu else 0.0  # several actors may share a GPU
+    pool = ModelPool(actors, cfg.actor_cpus or min(1.0, usable / actors), gpus)
+    if pool.cpus <= 0 or pool.actors * pool.cpus > usable + 1e-9:
+        raise ConfigError(
+            f"{pool.actors} model actors x {pool.cpus} CPUs leave less than {READ_TASK_CPUS} of the cluster's "
+            f"{cluster_cpus} CPUs for reading: lower ray.model_actors or ray.actor_cpus"
+        )
+    return pool

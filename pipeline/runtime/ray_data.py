@@ -1,0 +1,40 @@
+"""Batch stages on Ray Data: stateless CPU stages as tasks feeding a pool of stateful actors (the
+models), results streamed back to the driver. Ray Data retries tasks and restarts actors lost with a
+node (its defaults: max_restarts=-1, max_task_retries=-1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyarrow as pa
+import ray
+
+from pipeline.runtime.pool import READ_TASK_CPUS, ModelPool
+from pipeline.runtime.stages import Stage
+
+
+def stream_on_ray(
+    blocks: list[pa.Table], cpu_stages: list[Stage], model_stage: Stage, pool: ModelPool
+) -> Iterator[pa.Table]:
+    """Run ``cpu_stages`` as tasks of READ_TASK_CPUS each, then ``model_stage`` in a pool of up to
+    ``pool.actors`` actors reserving ``pool.cpus`` / ``pool.gpus``, over ``blocks``; yield the model
+    stage's output batches as they come (in no particular order)."""
+    dataset = ray.data.from_arrow(blocks)
+    for stage in cpu_stages:
+        dataset = dataset.map_batches(
+            stage.fn,
+            fn_kwargs=stage.kwargs,
+            batch_format="pyarrow",
+            batch_size=stage.batch_size,
+            num_cpus=READ_TASK_CPUS,
+        )
+    dataset = dataset.map_batches(
+        model_stage.fn,
+        fn_constructor_kwargs=model_stage.kwargs,
+        batch_format="pyarrow",
+        batch_size=model_stage.batch_size,
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=pool.actors),
+        num_cpus=pool.cpus,
+        num_gpus=pool.gpus,
+    )
+    yield from dataset.iter_batches(batch_format="pyarrow", batch_size=None)
