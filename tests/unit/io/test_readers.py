@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline.io.readers import LfwPair, read_lfw_pairs
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-SHARED = Path(os.environ.get("FACEPIPE_SHARED", REPO.parent / "shared"))
-
-
-LFW_PAIRS = SHARED / "datasets" / "lfw" / "pairs.txt"
 
 
 def test_read_lfw_pairs_assigns_folds_and_paths(tmp_path: Path) -> None:
@@ -52,9 +43,8 @@ def test_read_lfw_pairs_rejects_malformed_files(tmp_path: Path, text: str) -> No
         read_lfw_pairs(pairs_file)
 
 
-@pytest.mark.skipif(not LFW_PAIRS.is_file(), reason=f"LFW pairs.txt not found at {LFW_PAIRS} (set FACEPIPE_SHARED)")
-def test_real_lfw_pairs_file_has_ten_folds_of_600() -> None:
-    pairs = read_lfw_pairs(LFW_PAIRS)
+def test_real_lfw_pairs_file_has_ten_folds_of_600(lfw_dir: Path) -> None:
+    pairs = read_lfw_pairs(lfw_dir / "pairs.txt")
     assert len(pairs) == 6000
     assert sum(p.same for p in pairs) == 3000
     assert np.bincount([p.fold for p in pairs]).tolist() == [600] * 10

@@ -131,7 +131,8 @@ def test_delta_storage_options_for_an_http_endpoint(monkeypatch: pytest.MonkeyPa
 
 
 def test_delta_storage_options_for_https_and_aws_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    # AWS itself: no endpoint or region in the config nor in the environment (an S3 test may have set them)
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
 
