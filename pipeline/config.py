@@ -139,11 +139,26 @@ class ClusterConfig(_Section):
     method: Literal["graph", "hdbscan", "kmeans"] = Field(
         default="graph", description="graph: average linkage along a kNN graph; hdbscan; kmeans (FAISS)."
     )
-    similarity: float = Field(
-        default=0.45,
+    similarity: float | None = Field(
+        default=None,
         gt=-1,
         lt=1,
-        description="graph: two groups merge while their faces' mean cosine similarity is at least this.",
+        description="graph: a fixed merge threshold (two groups merge while the mean cosine similarity of all pairs of "
+        "their faces is at least this); default: calibrated from the collection (single_margin, group_margin).",
+    )
+    single_margin: float = Field(
+        default=0.38,
+        gt=0,
+        lt=1,
+        description="graph, calibrated: two single faces merge when their similarity is this far above the "
+        "collection's different-person level (the median similarity of faces the first pass put in different groups).",
+    )
+    group_margin: float = Field(
+        default=0.27,
+        gt=0,
+        lt=1,
+        description="graph, calibrated: large groups merge this far above the level; groups of m and n faces at "
+        "group_margin + (single_margin - group_margin) / sqrt(m n).",
     )
     neighbours: int = Field(default=30, ge=2, description="graph: neighbours per face in the kNN graph.")
     graph_recall: float = Field(

@@ -15,6 +15,7 @@ METADATA_FOLDER = "_facepipe"  # JSON beside the tables: resolved config, model 
 # Commit metadata: the version of a companion table a commit is consistent with.
 FACES_VERSION_KEY = "facepipe.faces_version"
 CLUSTERS_VERSION_KEY = "facepipe.clusters_version"
+CLUSTERING_KEY = "facepipe.clustering"  # persons commits: how the clustering was made (JSON: method, merge rule)
 
 # Status of a photo in the images table.
 STATUS_OK = "ok"

@@ -35,6 +35,7 @@ def evaluate_clusters(tables: str, labels_csv: str, config: Config) -> dict:
     )
     metrics = clustering_metrics(predicted, np.array([labels[u] for u in uris]))
     metrics.update(
+        clustering=snapshot.details(S.PERSONS_TABLE, S.CLUSTERING_KEY),  # what the defaults chose, and why
         labelled_photos=len(uris),
         labelled_photos_without_face=len(uris) - len(central),
         labelled_photos_missing_from_tables=len(uris) - images.num_rows,

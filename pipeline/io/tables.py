@@ -113,6 +113,11 @@ class TablesSnapshot:
             raise FileNotFoundError(f"no {what} at {self.dst}: run `{spec.made_by.format(dst=self.dst)}` first")
         return opened
 
+    def details(self, name: str, key: str) -> dict:
+        """The JSON document that the last commit of table ``name`` (a commit point, read at its latest
+        version) records under ``key``; {} when it records none."""
+        return json.loads(self.table(name).history(1)[0].get(key, "{}"))
+
     def faces(self) -> FacesSnapshot:
         """The faces table of the snapshot, to read in batches."""
         faces = self.table(S.FACES_TABLE)
@@ -329,10 +334,11 @@ class FaceTables:
 
 
 def write_clustering(
-    dst: str, clusters: pa.Table, persons: pa.Table, storage: StorageConfig | None, faces_version: int
+    dst: str, clusters: pa.Table, persons: pa.Table, storage: StorageConfig | None, faces_version: int, details: dict
 ) -> None:
     """Replace the clusters and persons tables at DST: one Delta overwrite each, persons last (the
-    commit point), recording the clusters version and the faces version the clustering was made from."""
+    commit point), recording the clusters version, the faces version the clustering was made from, and
+    ``details``: how it was made (read back with TablesSnapshot.details(persons, S.CLUSTERING_KEY))."""
     options = store.delta_storage_options(dst, storage)
     clusters_path = store.join(dst, S.CLUSTERS_TABLE)
     write_deltalake(
@@ -349,5 +355,11 @@ def write_clustering(
         mode="overwrite",
         schema_mode="overwrite",
         storage_options=options,
-        commit_properties=_pin({S.FACES_VERSION_KEY: faces_version, S.CLUSTERS_VERSION_KEY: clusters_version}),
+        commit_properties=CommitProperties(
+            custom_metadata={
+                S.FACES_VERSION_KEY: str(faces_version),
+                S.CLUSTERS_VERSION_KEY: str(clusters_version),
+                S.CLUSTERING_KEY: json.dumps(details),
+            }
+        ),
     )

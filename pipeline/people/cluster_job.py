@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
 
 from pipeline import schema as S
-from pipeline.config import Config
-from pipeline.io.tables import committed_faces, read_table, write_clustering
+from pipeline.config import ClusterConfig, Config
+from pipeline.io.tables import TablesSnapshot, committed_faces, write_clustering
+from pipeline.people.calibration import Calibration, impostor_level, preliminary, rule_for, rule_from
 from pipeline.people.clustering import Clustering, cluster_faces
 from pipeline.people.incremental import NEW, assign_incrementally, stable_ids
 from pipeline.runtime.ray_cluster import connect
@@ -46,20 +48,37 @@ def persons_of(faces: pa.Table, clustering: Clustering, run_id: str, representat
     return pa.Table.from_pylist(rows, schema=S.PERSONS_SCHEMA)
 
 
-def _previous_labels(tables: str, face_ids: list[str], storage) -> np.ndarray | None:
-    """The last clustering's id of each face (NEW for faces it did not see), or None before any."""
+def _previous(tables: str, face_ids: list[str], storage) -> tuple[np.ndarray, dict] | None:
+    """The last clustering's id of each face (NEW for faces it did not see) and how it was made (its
+    persons commit's details), or None before any."""
+    snapshot = TablesSnapshot(tables, storage)
     try:
-        previous = read_table(tables, S.CLUSTERS_TABLE, storage)
+        previous = snapshot.read(S.CLUSTERS_TABLE)
+        details = snapshot.details(S.PERSONS_TABLE, S.CLUSTERING_KEY)
     except FileNotFoundError:
         return None
     known = dict(zip(previous[S.FACE_ID].to_pylist(), previous[S.CLUSTER_ID].to_pylist()))
-    return np.array([known.get(face_id, NEW) for face_id in face_ids], np.int64)
+    return np.array([known.get(face_id, NEW) for face_id in face_ids], np.int64), details
+
+
+def _earlier_rule(details: dict, vectors: np.ndarray, labels: np.ndarray, config: ClusterConfig) -> Calibration:
+    """The merge rule of the last clustering, so that an incremental run places faces as it would have;
+    for clusterings made before the rule was recorded, the rule their clusters calibrate (as a first pass)."""
+    chosen = details.get("merge_rule", {})
+    if "single_faces" in chosen:
+        return Calibration(rule_from(chosen), chosen.get("impostor_level"), chosen.get("pairs", 0))
+    if config.similarity is not None:
+        return preliminary(vectors, config)
+    groups = np.where(labels >= 0, labels, -2 - np.arange(len(labels)))  # each face of no cluster: its own group
+    level, pairs = impostor_level(vectors, groups, config.seed)
+    return Calibration(rule_for(level, config), level, pairs)
 
 
 def run_cluster(tables: str, config: Config, incremental: bool = False) -> dict:
     """Cluster the committed faces at ``tables`` and replace its clusters and persons tables; returns a
-    summary. A full run keeps the ids of earlier clusters it overlaps; ``incremental`` only places
-    faces added since the last run (earlier clusters keep their ids and members)."""
+    summary, with the merge rule chosen for the collection and why. A full run keeps the ids of
+    earlier clusters it overlaps; ``incremental`` only places faces added since the last run (earlier
+    clusters keep their ids and members, by the last run's rule)."""
     started = time.perf_counter()
     tasks = None
     if config.cluster.distributed:
@@ -71,15 +90,20 @@ def run_cluster(tables: str, config: Config, incremental: bool = False) -> dict:
     vectors, boxes = S.matrix(faces[S.EMBEDDING]), S.matrix(faces[S.BBOX])
     eligible = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= config.cluster.min_face_side
     image_ids = np.array(faces[S.IMAGE_ID].to_pylist())
-    previous = _previous_labels(tables, faces[S.FACE_ID].to_pylist(), storage)
-    if incremental and previous is not None:
+    previous = _previous(tables, faces[S.FACE_ID].to_pylist(), storage)
+    incremental = incremental and previous is not None
+    if incremental:
+        labels, details = previous[0][eligible], previous[1]
+        earlier = _earlier_rule(details, vectors[eligible], labels, config.cluster)
         found = assign_incrementally(
-            vectors[eligible], image_ids[eligible], previous[eligible], config.cluster, config.index, tasks
+            vectors[eligible], image_ids[eligible], labels, config.cluster, earlier.rule, config.index, tasks
         )
+        merge_rule = earlier.describe()
     else:
         found = cluster_faces(vectors[eligible], image_ids[eligible], config.cluster, config.index, tasks)
         if previous is not None:
-            found = Clustering(stable_ids(found.labels, previous[eligible]), found.confidence)
+            found = replace(found, labels=stable_ids(found.labels, previous[0][eligible]))
+        merge_rule = found.merge_rule
     clustering = Clustering(np.full(faces.num_rows, S.NOISE_CLUSTER, np.int64), np.zeros(faces.num_rows, np.float32))
     clustering.labels[eligible], clustering.confidence[eligible] = found.labels, found.confidence
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
@@ -94,11 +118,10 @@ def run_cluster(tables: str, config: Config, incremental: bool = False) -> dict:
         }
     )
     persons = persons_of(faces, clustering, run_id, config.cluster.representatives)
-    write_clustering(tables, clusters, persons, storage, snapshot.table.version())
+    details = {"run_id": run_id, "method": config.cluster.method, "incremental": incremental, "merge_rule": merge_rule}
+    write_clustering(tables, clusters, persons, storage, snapshot.table.version(), details)
     return {
-        "run_id": run_id,
-        "method": config.cluster.method,
-        "incremental": bool(incremental and previous is not None),
+        **details,
         "faces": faces.num_rows,
         "clusters": clustering.clusters,
         "noise_faces": int(np.sum(clustering.labels == S.NOISE_CLUSTER)),

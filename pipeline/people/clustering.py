@@ -1,11 +1,12 @@
 """Identity clustering of face embeddings, without an n x n matrix.
 
-Methods (chosen from measured results on LFW, see the README):
-- graph (default): a kNN graph from a FAISS index (``knn_graph``), then average linkage constrained to the graph's
-  edges (``average_linkage``, by reciprocal best-neighbour rounds): two groups merge
-  while the mean similarity between their faces stays at or above ``cluster.similarity``. Average
-  linkage resists the chaining that single-linkage schemes (DBSCAN, connected components) suffer
-  between look-alikes. Both steps run as tasks: in this process, or on Ray (``cluster.distributed``).
+Methods (chosen from measured results on LFW and pins, see the README):
+- graph (default): a kNN graph from a FAISS index (``knn_graph``), then average linkage along the
+  graph's edges (``average_linkage``, by reciprocal best-neighbour rounds): two groups merge while the
+  mean similarity of all pairs of their faces passes the merge rule the collection calibrates
+  (``calibration``), a threshold that falls from single faces to large groups. Average linkage
+  resists the chaining that single-linkage schemes (DBSCAN, connected components) suffer between
+  look-alikes. Both steps run as tasks: in this process, or on Ray (``cluster.distributed``).
 - hdbscan: the hdbscan package on the unit vectors (Euclidean distance, monotone in cosine).
 - kmeans: FAISS k-means on the unit vectors, k given or estimated by the graph method.
 Then: faces of one photo are split apart (cannot-link), clusters below ``min_cluster_size`` become
@@ -16,14 +17,15 @@ cluster's mean direction).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import faiss
 import numpy as np
 
 from pipeline import schema as S
 from pipeline.config import ClusterConfig, IndexConfig
-from pipeline.people.linkage import grouped_linkage, undirected_edges
+from pipeline.people.calibration import Calibration, calibrate, preliminary
+from pipeline.people.linkage import MergeRule, grouped_linkage, undirected_edges
 from pipeline.runtime.tasks import LocalTasks, Tasks
 from pipeline.search.knn_graph import knn_graph
 
@@ -38,6 +40,7 @@ class Clustering:
 
     labels: np.ndarray
     confidence: np.ndarray
+    merge_rule: dict = field(default_factory=dict)  # the graph method's rule and what it was chosen from
 
     @property
     def ids(self) -> np.ndarray:
@@ -49,9 +52,9 @@ class Clustering:
         return len(self.ids)
 
 
-GRAPH_RECALL_MARGIN = (
-    0.1  # recall is tuned over neighbours this far below the merge threshold (at 0.2: twice the time, same F)
-)
+# the kNN graph's recall is tuned over neighbours this far below the lowest merge threshold
+# (0.2: twice the time, the same F)
+GRAPH_RECALL_MARGIN = 0.1
 
 
 def hdbscan_labels(vectors: np.ndarray, min_cluster_size: int, min_samples: int) -> np.ndarray:
@@ -125,28 +128,36 @@ def cluster_faces(
     config: ClusterConfig,
     index: IndexConfig | None = None,
     tasks: Tasks | None = None,
+    rule: MergeRule | None = None,
 ) -> Clustering:
     """Cluster unit ``vectors`` (faces of photos ``image_ids``) with ``config.method``; the graph
     method's kNN graph and linkage run as ``tasks`` (default: in this process; the same clusters
-    either way)."""
+    either way), with ``rule`` when given (an earlier run's), else the rule the faces calibrate."""
     vectors = np.ascontiguousarray(vectors, np.float32)
     if len(vectors) < 2:
         return finish(vectors, np.full(len(vectors), NOISE), config.min_cluster_size)
+    chosen: dict = {}
     if config.method == "hdbscan":
         labels = hdbscan_labels(vectors, config.min_cluster_size, config.hdbscan_min_samples)
     elif config.method == "kmeans" and config.kmeans_k:
         labels = kmeans_labels(vectors, config.kmeans_k, config.seed)
     else:
-        floor = config.similarity - GRAPH_RECALL_MARGIN
-        graph_index = (index or IndexConfig()).model_copy(update={"target_recall": config.graph_recall})
-        k = min(config.neighbours, len(vectors) - 1)
         tasks = tasks or LocalTasks()
-        graph = knn_graph(vectors, k, graph_index, floor, config.shard_faces, tasks)
-        labels = grouped_linkage(*undirected_edges(*graph), len(vectors), config.similarity, tasks)
+        graph_index = (index or IndexConfig()).model_copy(update={"target_recall": config.graph_recall})
+        first = Calibration(rule, None, 0) if rule else preliminary(vectors, config)
+        floor = first.rule.group - GRAPH_RECALL_MARGIN
+        graph = knn_graph(
+            vectors, min(config.neighbours, len(vectors) - 1), graph_index, floor, config.shard_faces, tasks
+        )
+        edges = undirected_edges(*graph)
+        calibration = calibrate(vectors, edges, first, config, tasks)
+        log.info("merge rule: %s", calibration.describe())
+        labels = grouped_linkage(*edges, vectors, calibration.rule, tasks)
+        chosen = calibration.describe()
         if config.method == "kmeans":  # k = the clusters the graph method finds
             k = int(np.sum(np.bincount(labels) >= config.min_cluster_size)) or 1
             log.info("k-means with k=%d", k)
             labels = kmeans_labels(vectors, k, config.seed)
     if config.cannot_link:
         labels = separate_same_photo(vectors, labels, np.asarray(image_ids))
-    return finish(vectors, labels, config.min_cluster_size)
+    return replace(finish(vectors, labels, config.min_cluster_size), merge_rule=chosen)

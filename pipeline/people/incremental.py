@@ -8,6 +8,7 @@ import numpy as np
 
 from pipeline.config import ClusterConfig, IndexConfig
 from pipeline.people.clustering import NOISE, Clustering, centroid_similarity, cluster_faces
+from pipeline.people.linkage import MergeRule
 from pipeline.runtime.tasks import Tasks
 
 NEW = -2  # in ``previous`` label arrays: a face the last clustering did not see
@@ -39,15 +40,16 @@ def assign_incrementally(
     image_ids: np.ndarray,
     previous: np.ndarray,
     config: ClusterConfig,
+    rule: MergeRule,
     index: IndexConfig | None = None,
     tasks: Tasks | None = None,
 ) -> Clustering:
     """Extend an earlier clustering (``previous``: its cluster id per face, NOISE, or NEW) without
-    renumbering it, by the same average-linkage rule as the graph method: a new face joins the cluster,
-    among those of its nearest clustered faces, whose faces it resembles most on average, when that
-    mean similarity reaches ``config.similarity`` (never a cluster holding a face of its photo). New
-    faces left over and earlier noise are then clustered among themselves; a group whose mean
-    similarity to an earlier cluster reaches the threshold joins it, the others of
+    renumbering it, by the earlier clustering's merge ``rule``: a new face joins the cluster, among
+    those of its nearest clustered faces, whose faces it resembles most on average, when that mean
+    similarity passes the rule (never a cluster holding a face of its photo). New faces left over and
+    earlier noise are then clustered among themselves by the same rule; a group whose mean
+    similarity to an earlier cluster passes it joins that cluster, the others of
     ``min_cluster_size`` become new clusters."""
     vectors = np.ascontiguousarray(vectors, np.float32)
     labels = np.where(previous == NEW, NOISE, previous).astype(np.int64)
@@ -67,7 +69,7 @@ def assign_incrementally(
             if not (config.cannot_link and any((c, p) in photos_in for p in photos))
         ]
         score, cluster = max(scored, default=(-np.inf, None))
-        return cluster if score >= config.similarity else None
+        return cluster if cluster is not None and score >= rule.threshold(size, counts[cluster]) else None
 
     def join(members: np.ndarray, cluster: int) -> None:
         labels[members] = cluster
@@ -88,7 +90,7 @@ def assign_incrementally(
                 join(np.array([face]), cluster)
     loose = np.flatnonzero(labels == NOISE)
     if len(loose) >= max(2, config.min_cluster_size):
-        grouped = cluster_faces(vectors[loose], image_ids[loose], config, index, tasks).labels
+        grouped = cluster_faces(vectors[loose], image_ids[loose], config, index, tasks, rule).labels
         next_id = int(max(labels.max(initial=-1), previous.max(initial=-1))) + 1
         for group in np.unique(grouped[grouped >= 0]):
             members = loose[grouped == group]

@@ -51,10 +51,13 @@ def _link(uri: str) -> str:
 
 def write_report(tables: str, output: str, config: Config, max_people: int = 200, faces_per_person: int = 24) -> dict:
     """Write OUTPUT/index.html and OUTPUT/thumbs/ for the ``max_people`` largest people at ``tables``
-    (each with its ``faces_per_person`` most central faces) and the count of noise faces."""
+    (each with its ``faces_per_person`` most central faces), the count of faces in no cluster, and
+    how the clustering was made (the merge rule chosen for the collection, and why)."""
     storage = config.resolved_storage()
     snapshot = TablesSnapshot(tables, storage)
     clusters, persons = snapshot.read(S.CLUSTERS_TABLE), snapshot.read(S.PERSONS_TABLE)
+    noise = int(np.sum(np.asarray(clusters[S.CLUSTER_ID]) == S.NOISE_CLUSTER))  # before keeping the people shown
+    made = snapshot.details(S.PERSONS_TABLE, S.CLUSTERING_KEY)
     persons = persons.sort_by([(S.SIZE_FACES, "descending"), (S.CLUSTER_ID, "ascending")]).slice(0, max_people)
     faces = snapshot.faces().read([S.FACE_ID, S.BBOX], config.index.batch_rows)
     box_of = dict(zip(faces[S.FACE_ID].to_pylist(), faces[S.BBOX].to_pylist()))
@@ -69,11 +72,14 @@ def write_report(tables: str, output: str, config: Config, max_people: int = 200
         for row in members:
             by_photo.setdefault(row[S.URI], []).append(row[S.FACE_ID])
     written = _write_thumbnails(by_photo, box_of, output, config)
-    page = _page(
-        persons.to_pylist(), shown, written, int(np.sum(np.asarray(clusters[S.CLUSTER_ID]) == S.NOISE_CLUSTER))
-    )
+    page = _page(persons.to_pylist(), shown, written, noise, made.get("merge_rule", {}).get("why"))
     store.write_text(store.join(output, "index.html"), page, storage)
-    return {"people": persons.num_rows, "thumbnails": len(written), "page": store.join(output, "index.html")}
+    return {
+        "people": persons.num_rows,
+        "noise_faces": noise,
+        "thumbnails": len(written),
+        "page": store.join(output, "index.html"),
+    }
 
 
 def _write_thumbnails(by_photo: dict[str, list[str]], box_of: dict, output: str, config: Config) -> set[str]:
@@ -92,7 +98,7 @@ def _write_thumbnails(by_photo: dict[str, list[str]], box_of: dict, output: str,
     return written
 
 
-def _page(persons: list[dict], shown: dict[int, list[dict]], written: set[str], noise: int) -> str:
+def _page(persons: list[dict], shown: dict[int, list[dict]], written: set[str], noise: int, why: str | None) -> str:
     def thumbnail(face_id: str) -> str:
         source = f"thumbs/{face_id}.jpg" if face_id in written else ""
         return f'<img src="{source}" alt="face {face_id[:8]}">'
@@ -121,5 +127,6 @@ def _page(persons: list[dict], shown: dict[int, list[dict]], written: set[str], 
         "<!doctype html><html><head><meta charset='utf-8'><title>facepipe: people</title>"
         f"<style>{STYLE}</style></head><body><h1>{len(persons)} people</h1>"
         f"<p>{noise} faces belong to no one (seen once, or too unlike anyone).</p>"
-        f"<nav>{nav}</nav>{''.join(sections)}</body></html>"
+        + (f'<p class="rule">How alike faces must be to be one person here: {html.escape(why)}.</p>' if why else "")
+        + f"<nav>{nav}</nav>{''.join(sections)}</body></html>"
     )

@@ -13,7 +13,7 @@ from pipeline.config import ClusterConfig, IndexConfig
 from pipeline.evaluate.synthetic import face_like_embeddings
 from pipeline.metrics.clustering import clustering_metrics
 from pipeline.people.clustering import cluster_faces
-from pipeline.people.linkage import average_linkage, grouped_linkage, undirected_edges
+from pipeline.people.linkage import MergeRule, average_linkage, grouped_linkage, undirected_edges
 from pipeline.runtime.ray_tasks import RayTasks
 from pipeline.search.knn_graph import knn_graph
 
@@ -59,8 +59,10 @@ def test_sharded_graph_equals_one_index(two_nodes, faces) -> None:
 def test_linkage_by_components_equals_one_linkage(two_nodes, faces) -> None:
     vectors, _ = faces
     a, b, similarities = undirected_edges(*knn_graph(vectors, 30))
-    whole = average_linkage(a, b, similarities, len(vectors), 0.45)
-    split = grouped_linkage(a, b, similarities, len(vectors), 0.45, RayTasks(), groups=3)
+    rule = MergeRule(single=0.5, group=0.35)
+    candidates = similarities >= rule.group
+    whole = average_linkage(a[candidates], b[candidates], vectors, rule)
+    split = grouped_linkage(a, b, similarities, vectors, rule, RayTasks(), groups=3)
     assert _same_partition(whole, split)
     assert len(np.unique(whole)) < len(vectors) / 2, "the graph has clusters to find"
 

@@ -160,7 +160,7 @@ def test_every_table_reads_through_one_api_with_storage_from_the_environment(s3_
     dst = "s3://tables-api/library"
     tables = FaceTables(dst, StorageConfig(), DIM, "m", "d")
     tables.commit(images_rows(["a", "b"]), faces_rows(["a", "b"], faces=2), [])
-    write_clustering(dst, *clustering_rows(read_table(dst, S.FACES_TABLE), 0, "c1"), None, 1)
+    write_clustering(dst, *clustering_rows(read_table(dst, S.FACES_TABLE), 0, "c1"), None, 1, {"method": "graph"})
 
     read = {name: read_table(dst, name) for name in (S.IMAGES_TABLE, S.FACES_TABLE, S.CLUSTERS_TABLE, S.PERSONS_TABLE)}
     assert read[S.IMAGES_TABLE].num_rows == 2 and read[S.FACES_TABLE].num_rows == 4
@@ -171,10 +171,11 @@ def test_every_table_reads_through_one_api_with_storage_from_the_environment(s3_
 def test_a_crash_between_clusters_and_persons_leaves_the_last_clustering(tables: FaceTables):
     tables.commit(images_rows(["a", "b"]), faces_rows(["a", "b"]), [])
     faces = read_table(tables.dst, S.FACES_TABLE)
-    write_clustering(tables.dst, *clustering_rows(faces, 0, "first"), StorageConfig(), 1)
+    write_clustering(tables.dst, *clustering_rows(faces, 0, "first"), StorageConfig(), 1, {"run_id": "first"})
     clusters, _ = clustering_rows(faces, 7, "crashed")
     write_deltalake(f"{tables.dst}/{S.CLUSTERS_TABLE}", clusters, mode="overwrite")  # persons never written
 
     snapshot = TablesSnapshot(tables.dst)
     assert set(snapshot.read(S.CLUSTERS_TABLE)[S.RUN_ID].to_pylist()) == {"first"}
     assert snapshot.read(S.PERSONS_TABLE)[S.RUN_ID].to_pylist() == ["first"]
+    assert snapshot.details(S.PERSONS_TABLE, S.CLUSTERING_KEY) == {"run_id": "first"}

@@ -6,8 +6,10 @@ import numpy as np
 
 from pipeline.config import ClusterConfig
 from pipeline.metrics.clustering import clustering_metrics
+from pipeline.people.calibration import rule_from
 from pipeline.people.clustering import cluster_faces
 from pipeline.people.incremental import NEW, assign_incrementally, stable_ids
+from pipeline.people.linkage import MergeRule
 
 
 def test_a_full_recluster_keeps_the_ids_of_the_clusters_it_overlaps() -> None:
@@ -23,10 +25,11 @@ def test_incremental_runs_place_new_faces_without_renumbering(faces) -> None:
     photos = np.arange(len(vectors)).astype(str)
     first = np.random.default_rng(2).random(len(vectors)) < 0.5
     config = ClusterConfig()
-    before = cluster_faces(vectors[first], photos[first], config).labels
+    earlier = cluster_faces(vectors[first], photos[first], config)
+    before = earlier.labels
     previous = np.full(len(vectors), NEW)
     previous[first] = before
-    after = assign_incrementally(vectors, photos, previous, config).labels
+    after = assign_incrementally(vectors, photos, previous, config, rule_from(earlier.merge_rule)).labels
     assert np.array_equal(after[first & (previous >= 0)], previous[first & (previous >= 0)]), (
         "earlier faces kept their ids"
     )
@@ -43,5 +46,5 @@ def test_incremental_never_puts_a_new_face_beside_a_face_of_its_photo(faces) -> 
     photos[person[1]] = photos[person[0]]
     previous = np.full(len(vectors), NEW)
     previous[person[0]], previous[person[2:]] = 0, 0
-    after = assign_incrementally(vectors, photos, previous, ClusterConfig()).labels
+    after = assign_incrementally(vectors, photos, previous, ClusterConfig(), MergeRule(0.3, 0.3)).labels
     assert after[person[1]] != 0

@@ -1,0 +1,99 @@
+"""The merge rule a collection calibrates for itself: how similar two groups of faces must be to be
+one person, measured against how similar the collection's faces of different people are.
+
+The different-person level (``impostor_level``) is the median cosine similarity of random pairs of
+faces that a conservative first clustering put in different groups: most random pairs of a
+collection are two different people, and leaving out the pairs the first pass grouped keeps a
+library dominated by a few people (whose random pairs are often the same person) from looking more
+alike than it is. Two single faces then merge when their similarity exceeds that level by
+``cluster.single_margin``; larger groups by less, down to ``cluster.group_margin`` (the mean of many
+pairs of two different people strays less from their level). Chosen by measurement on LFW and pins
+(README: People): LFW's faces of different people sit at 0.09, pins' at 0.06, and a threshold fixed
+for one collection splits people on the other or merges them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.config import ClusterConfig
+from pipeline.people.linkage import MergeRule, grouped_linkage
+from pipeline.runtime.tasks import Tasks
+
+SAMPLED_PAIRS = 200_000  # random pairs behind the level: its standard error is then about 0.0003
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The merge rule chosen for a collection, and what it was chosen from (for summaries and reports)."""
+
+    rule: MergeRule
+    impostor_level: float | None  # None: cluster.similarity fixed the rule
+    pairs: int
+
+    def describe(self) -> dict:
+        if self.impostor_level is None:
+            return {"source": "cluster.similarity", "single_faces": self.rule.single, "large_groups": self.rule.group}
+        return {
+            "source": "calibrated",
+            "impostor_level": round(self.impostor_level, 4),
+            "pairs": self.pairs,
+            "single_faces": round(self.rule.single, 4),
+            "large_groups": round(self.rule.group, 4),
+            "why": (
+                f"faces of different people in this collection are {self.impostor_level:.3f} similar (median of "
+                f"{self.pairs} random pairs outside the first pass's groups): two single faces merge from "
+                f"{self.rule.single:.3f}, large groups from {self.rule.group:.3f}"
+            ),
+        }
+
+
+def rule_from(described: dict) -> MergeRule:
+    """The rule a clustering's ``Calibration.describe()`` recorded."""
+    return MergeRule(described["single_faces"], described["large_groups"])
+
+
+def impostor_level(vectors: np.ndarray, groups: np.ndarray | None = None, seed: int = 0) -> tuple[float, int]:
+    """(median cosine similarity, pairs used) of SAMPLED_PAIRS random pairs of distinct unit ``vectors``,
+    leaving out pairs of one group when ``groups`` (a group id per face) is given."""
+    rng = np.random.default_rng(seed)
+    first, second = rng.integers(0, len(vectors), (2, SAMPLED_PAIRS))
+    kept = first != second
+    if groups is not None:
+        kept &= groups[first] != groups[second]
+    if not kept.any():
+        return 0.0, 0
+    similarities = np.einsum("ij,ij->i", vectors[first[kept]], vectors[second[kept]])
+    return float(np.median(similarities)), int(kept.sum())
+
+
+def rule_for(level: float, config: ClusterConfig) -> MergeRule:
+    """The merge rule at a collection's different-person level."""
+    return MergeRule(single=level + config.single_margin, group=level + config.group_margin)
+
+
+def preliminary(vectors: np.ndarray, config: ClusterConfig) -> Calibration:
+    """The rule from all random pairs (before any grouping), or the fixed one of cluster.similarity."""
+    if config.similarity is not None:
+        return Calibration(MergeRule(config.similarity, config.similarity), None, 0)
+    level, pairs = impostor_level(vectors, seed=config.seed)
+    return Calibration(rule_for(level, config), level, pairs)
+
+
+def calibrate(
+    vectors: np.ndarray,
+    edges: tuple[np.ndarray, np.ndarray, np.ndarray],
+    first: Calibration,
+    config: ClusterConfig,
+    tasks: Tasks,
+) -> Calibration:
+    """The rule for clustering ``vectors`` along their kNN graph's ``edges`` (a, b, similarities): the
+    ``first`` (preliminary) rule's clustering is the conservative first pass whose groups the level
+    leaves out (its level is at least the final one: pairs of one person only raise a median)."""
+    if first.impostor_level is None:
+        return first
+    groups = grouped_linkage(*edges, vectors, first.rule, tasks)
+    level, pairs = impostor_level(vectors, groups, config.seed)
+    return Calibration(rule_for(level, config), level, pairs)
