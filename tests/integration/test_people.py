@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import pytest
 from PIL import Image
 
@@ -88,6 +89,11 @@ def test_cluster_groups_the_people_and_eval_scores_it(embedded, method: str) -> 
         "clusters",
         "noise_fraction",
     }
+    assert scores["clustering"]["merge_rule"] == summary["merge_rule"], "eval says what the defaults chose"
+    if method == "graph":
+        chosen = summary["merge_rule"]
+        assert chosen["source"] == "calibrated" and 0 < chosen["impostor_level"] < 0.2
+        assert chosen["single_faces"] > chosen["large_groups"] > chosen["impostor_level"] and chosen["why"]
 
 
 def test_cluster_on_ray_gives_the_same_clusters(embedded) -> None:
@@ -149,10 +155,12 @@ def test_report_shows_every_person_with_faces_in_a_browser(embedded, tmp_path: P
     if chromium is None:
         pytest.skip("headless Chromium not installed (Debian package chromium)")
     _, tables, _ = embedded
-    facepipe("cluster", "--tables", str(tables))
-    persons = read_table(str(tables), "persons")
+    chosen = facepipe("cluster", "--tables", str(tables))["merge_rule"]
+    persons, clusters = read_table(str(tables), "persons"), read_table(str(tables), "clusters")
     report = facepipe("report", "--tables", str(tables), "--output", str(tmp_path / "report"))
     assert report["people"] == persons.num_rows
+    noise = clusters.filter(pc.equal(clusters["cluster_id"], -1)).num_rows
+    assert report["noise_faces"] == noise > 0, "the loners' faces belong to no one"
     page = (tmp_path / "report" / "index.html").as_uri()
     browser = [
         chromium,
@@ -164,6 +172,8 @@ def test_report_shows_every_person_with_faces_in_a_browser(embedded, tmp_path: P
     ]
     dom = subprocess.run([*browser, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
     assert f"<h1>{persons.num_rows} people</h1>" in dom
+    assert f"<p>{noise} faces belong to no one" in dom
+    assert f"large groups from {chosen['large_groups']:.3f}" in dom, "the page says how alike faces must be"
     for person in persons.to_pylist():
         assert f'id="person-{person["cluster_id"]}" data-size="{person["size"]}"' in dom
         assert f"thumbs/{person['cover_face_id']}.jpg" in dom
