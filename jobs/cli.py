@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from jobs import bench, cluster, embed, evaluate, index, recognize, report, search, train
+from jobs import bench, cluster, dedup, embed, evaluate, index, recognize, report, search, train
 from pipeline.config import ConfigError
 
 
@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cluster.add_arguments(
         verbs.add_parser("cluster", parents=[common], help="group the faces of a set of tables into people")
+    )
+    dedup.add_arguments(
+        verbs.add_parser("dedup", parents=[common], help="find duplicate photos; apply, undo, review"), common
     )
     report.add_arguments(verbs.add_parser("report", parents=[common], help="a static HTML gallery of the people found"))
     train.add_arguments(
@@ -65,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         "index": index.main,
         "search": search.main,
         "cluster": cluster.main,
+        "dedup": dedup.main,
         "report": report.main,
         "train": train.main,
         "calibrate": recognize.calibrate_main,

@@ -1,5 +1,5 @@
-"""`facepipe eval lfw | identify | cluster`: LFW verification (10-fold), open-set identification, and
-clustering quality against known identities."""
+"""`facepipe eval lfw | identify | cluster | dedup`: LFW verification (10-fold), open-set identification,
+clustering quality against known identities, duplicate groups against known copies."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 
 from pipeline.config import ConfigError, load_config
 from pipeline.evaluate.clusters import evaluate_clusters
+from pipeline.evaluate.dedup import evaluate_dedup
 from pipeline.evaluate.lfw import evaluate_lfw, evaluate_lfw_identification
 from pipeline.runtime.ray_cluster import connect
 
@@ -15,13 +16,14 @@ from pipeline.runtime.ray_cluster import connect
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "benchmark",
-        choices=["lfw", "identify", "cluster"],
+        choices=["lfw", "identify", "cluster", "dedup"],
         help="lfw: verification on the pairs; identify: open-set identification on all LFW photos; "
-        "cluster: the clusters of --tables against --labels",
+        "cluster: the clusters of --tables against --labels; dedup: the duplicates of --tables against --truth",
     )
     parser.add_argument("--lfw-dir", help="LFW folder holding images/ and pairs.txt (lfw, identify)")
-    parser.add_argument("--tables", help="tables clustered by `facepipe cluster` (cluster)")
+    parser.add_argument("--tables", help="tables clustered by `facepipe cluster` (cluster) or deduplicated (dedup)")
     parser.add_argument("--labels", help="CSV with columns uri,person (cluster)")
+    parser.add_argument("--truth", help="CSV with columns uri,original,kind,person,faces (dedup)")
     parser.add_argument("--pairs", help="pairs file (default: LFW_DIR/pairs.txt, the 10-fold View 2 protocol)")
     parser.add_argument("--output", default="lfw-eval", help="folder for tables, plots and metrics.json")
 
@@ -32,6 +34,11 @@ def main(args: argparse.Namespace) -> int:
         if not (args.tables and args.labels):
             raise ConfigError("eval cluster needs --tables and --labels")
         print(json.dumps(evaluate_clusters(args.tables, args.labels, config)))
+        return 0
+    if args.benchmark == "dedup":
+        if not (args.tables and args.truth):
+            raise ConfigError("eval dedup needs --tables and --truth")
+        print(json.dumps(evaluate_dedup(args.tables, args.truth, config)))
         return 0
     if not args.lfw_dir:
         raise ConfigError(f"eval {args.benchmark} needs --lfw-dir")

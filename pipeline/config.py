@@ -69,6 +69,11 @@ class DecodeConfig(_Section):
         description="With model actors on GPUs: JPEGs of at least this many pixels travel undecoded "
         "and are decoded on the GPU by nvJPEG (torchvision); null: every photo decodes on the CPU.",
     )
+    signals: bool = Field(
+        default=True,
+        description="Compute what `facepipe dedup` needs (hashes of bytes and pixels, PDQ, EXIF capture time and "
+        "camera, JPEG quality) while decoding; off: those columns stay empty and dedup refuses the tables.",
+    )
 
 
 class ModelsConfig(_Section):
@@ -195,6 +200,52 @@ class ClusterConfig(_Section):
     seed: int = Field(default=0, description="Seed of k-means.")
 
 
+class DedupConfig(_Section):
+    pdq_distance: int = Field(
+        default=52,
+        ge=0,
+        le=128,
+        description="Two photos are copies when a PDQ hash of one (as is, mirrored, rotated, centre-cropped or "
+        "unframed) is at most this many of 256 bits from the other's.",
+    )
+    min_pdq_quality: int = Field(
+        default=50,
+        ge=0,
+        le=100,
+        description="Photos whose PDQ quality is lower (flat, nearly uniform) join groups by their bytes or "
+        "pixels only.",
+    )
+    landmark_tolerance: float = Field(
+        default=0.06,
+        gt=0,
+        description="Photos with faces: the faces of a copy sit where one similarity transform puts the other's, "
+        "within this share of the face's size; farther (a face moved: a burst shot) and the pair is only similar.",
+    )
+    similar_distance: int = Field(
+        default=64,
+        ge=0,
+        le=128,
+        description="Photos not copies but within this PDQ distance, with faces of the same people, are stacked "
+        "as similar.",
+    )
+    exposure_residual: float = Field(
+        default=0.35,
+        ge=0,
+        description="Candidate copies of one size and framing are read back and compared at 64 x 64: differing by "
+        "more than this (grey levels, in standard deviations, in some 8 x 8 block) they are two exposures, "
+        "similar; 0: never read photos back.",
+    )
+    burst_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="Photos of one camera captured this close in time (EXIF) are stacked as similar.",
+    )
+    candidates: int = Field(default=16, ge=1, description="Nearest hashes looked up per photo and variant.")
+    distributed: bool = Field(
+        default=False, description="Run the candidate search as Ray tasks over blocks of photos (ray.address)."
+    )
+
+
 class OutputConfig(_Section):
     commit_every: int = Field(default=1000, ge=1, description="Photos per table commit (progress survives a crash).")
 
@@ -261,6 +312,7 @@ class Config(_Section):
     index: IndexConfig = IndexConfig()
     recognize: RecognizeConfig = RecognizeConfig()
     cluster: ClusterConfig = ClusterConfig()
+    dedup: DedupConfig = DedupConfig()
     train: TrainConfig = TrainConfig()
 
     def resolved_storage(self) -> StorageConfig:

@@ -10,11 +10,16 @@ IMAGES_TABLE = "images"
 FACES_TABLE = "faces"
 CLUSTERS_TABLE = "clusters"
 PERSONS_TABLE = "persons"
+DUPLICATES_TABLE = "duplicates"
+SIMILAR_TABLE = "similar"
 METADATA_FOLDER = "_facepipe"  # JSON beside the tables: resolved config, model ids, run summaries
 
 # Commit metadata: the version of a companion table a commit is consistent with.
 FACES_VERSION_KEY = "facepipe.faces_version"
 CLUSTERS_VERSION_KEY = "facepipe.clusters_version"
+SIMILAR_VERSION_KEY = "facepipe.similar_version"
+IMAGES_VERSION_KEY = "facepipe.images_version"  # duplicates commits: the images version dedup compared
+DEDUP_KEY = "facepipe.dedup"  # duplicates commits: the dedup settings and summary (JSON)
 CLUSTERING_KEY = "facepipe.clustering"  # persons commits: how the clustering was made (JSON: method, merge rule)
 
 # Status of a photo in the images table.
@@ -43,6 +48,35 @@ ETAG = "etag"
 RUN_ID = "run_id"
 PROCESSED_AT = "processed_at"
 
+# images table: the signals dedup needs, computed by the decode stage while it holds the photo
+SHA256 = "sha256"  # of the file's bytes
+PIXEL_SHA256 = "pixel_sha256"  # of the decoded upright RGB pixels (and the decode scale)
+PDQ = "pdq"  # PDQ perceptual hash of the upright photo (32 bytes)
+PDQ_QUALITY = "pdq_quality"  # PDQ's own 0-100 quality (low: flat photos whose hash says little)
+PDQ_VARIANTS = "pdq_variants"  # PDQ hashes of the photo transformed as PDQ_VARIANT_NAMES say, in that order
+CAPTURED_AT = "captured_at"  # EXIF DateTimeOriginal (+ SubSecTimeOriginal, OffsetTimeOriginal), UTC
+CAMERA = "camera"  # EXIF make and model
+FORMAT = "format"  # the container: JPEG, PNG, WEBP, ...
+JPEG_QUALITY = "jpeg_quality"  # the JPEG quality its quantisation tables correspond to (libjpeg scale)
+GREYSCALE = "greyscale"  # no colour in the pixels
+CONTENT_FRACTION = "content_fraction"  # share of the area inside a uniform frame (1.0: no frame)
+EXIF_FIELDS = "exif_fields"  # EXIF tags the file carries
+PDQ_VARIANT_NAMES = ("mirrored", "rotated_90", "rotated_180", "rotated_270", "crop_90", "crop_75", "unframed")
+SIGNALS = (
+    SHA256,
+    PIXEL_SHA256,
+    PDQ,
+    PDQ_QUALITY,
+    PDQ_VARIANTS,
+    CAPTURED_AT,
+    CAMERA,
+    FORMAT,
+    JPEG_QUALITY,
+    GREYSCALE,
+    CONTENT_FRACTION,
+    EXIF_FIELDS,
+)
+
 # faces table (plus IMAGE_ID, URI, RUN_ID)
 FACE_ID = "face_id"
 FACE_INDEX = "face_index"
@@ -59,13 +93,30 @@ PIXELS = "pixels"
 PIXELS_WIDTH = "pixels_width"
 PIXELS_HEIGHT = "pixels_height"
 FACES = "faces"
+SIGNALS_COLUMN = "signals"  # the photo's SIGNALS as one struct (null when it could not be decoded)
 
 # Stages timed inside the pipeline, and the column that carries each photo's share of their seconds.
-STAGES = ("read", "decode", "detect", "align", "embed")
+STAGES = ("read", "decode", "signals", "detect", "align", "embed")
 SECONDS = "seconds"
 SECONDS_TYPE = pa.struct([pa.field(stage, pa.float64()) for stage in STAGES])
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+SIGNAL_FIELDS = [
+    pa.field(SHA256, pa.string()),
+    pa.field(PIXEL_SHA256, pa.string()),
+    pa.field(PDQ, pa.binary()),
+    pa.field(PDQ_QUALITY, pa.int32()),
+    pa.field(PDQ_VARIANTS, pa.list_(pa.binary())),
+    pa.field(CAPTURED_AT, TIMESTAMP),
+    pa.field(CAMERA, pa.string()),
+    pa.field(FORMAT, pa.string()),
+    pa.field(JPEG_QUALITY, pa.int32()),
+    pa.field(GREYSCALE, pa.bool_()),
+    pa.field(CONTENT_FRACTION, pa.float32()),
+    pa.field(EXIF_FIELDS, pa.int32()),
+]
+SIGNALS_TYPE = pa.struct(SIGNAL_FIELDS)
 
 LISTING_SCHEMA = pa.schema(
     [
@@ -101,6 +152,7 @@ DECODED_SCHEMA = pa.schema(
         pa.field(PIXELS_HEIGHT, pa.int32()),
         pa.field(PIXELS, pa.large_binary()),
         pa.field(BYTES, pa.large_binary()),
+        pa.field(SIGNALS_COLUMN, SIGNALS_TYPE),
         pa.field(SECONDS, SECONDS_TYPE),
     ]
 )
@@ -119,6 +171,7 @@ IMAGES_SCHEMA = pa.schema(
         pa.field(ETAG, pa.string()),
         pa.field(RUN_ID, pa.string()),
         pa.field(PROCESSED_AT, TIMESTAMP),
+        *SIGNAL_FIELDS,
     ]
 )
 
@@ -165,6 +218,7 @@ def analyzed_schema(dim: int) -> pa.Schema:
             pa.field(WIDTH, pa.int32()),
             pa.field(HEIGHT, pa.int32()),
             pa.field(FACES, pa.list_(face_struct_type(dim))),
+            pa.field(SIGNALS_COLUMN, SIGNALS_TYPE),
             pa.field(SECONDS, SECONDS_TYPE),
         ]
     )
@@ -205,6 +259,46 @@ PERSONS_SCHEMA = pa.schema(
     ]
 )
 
+
+# duplicates table: one row per photo in a group of copies (plus IMAGE_ID, URI, SIZE, SHA256, RUN_ID)
+GROUP_ID = "group_id"
+KIND = "kind"
+ROLE = "role"
+SCORE = "score"
+EVIDENCE = "evidence"  # JSON: the signals that agreed, and why the keeper won
+KIND_EXACT = "exact"  # the same file bytes
+KIND_SAME_PIXELS = "same_pixels"  # the same decoded pixels in another container or with other metadata
+KIND_NEAR_DUPLICATE = "near_duplicate"  # resized, recompressed, cropped, framed, mirrored, recoloured
+KINDS = (KIND_EXACT, KIND_SAME_PIXELS, KIND_NEAR_DUPLICATE)  # strongest first
+ROLE_KEEP = "keep"
+ROLE_DUPLICATE = "duplicate"
+
+DUPLICATES_SCHEMA = pa.schema(
+    [
+        pa.field(GROUP_ID, pa.string()),
+        pa.field(IMAGE_ID, pa.string()),
+        pa.field(URI, pa.string()),
+        pa.field(KIND, pa.string()),
+        pa.field(ROLE, pa.string()),
+        pa.field(SCORE, pa.float32()),
+        pa.field(EVIDENCE, pa.string()),
+        pa.field(SIZE, pa.int64()),
+        pa.field(SHA256, pa.string()),
+        pa.field(RUN_ID, pa.string()),
+    ]
+)
+
+# similar table: burst-like photos (taken moments apart, faces moved): stacked together, never removed
+SIMILAR_SCHEMA = pa.schema(
+    [
+        pa.field(GROUP_ID, pa.string()),
+        pa.field(IMAGE_ID, pa.string()),
+        pa.field(URI, pa.string()),
+        pa.field(SCORE, pa.float32()),
+        pa.field(EVIDENCE, pa.string()),
+        pa.field(RUN_ID, pa.string()),
+    ]
+)
 
 # A gallery's enrollments (recognize.gallery): one row per enrolled photo (plus EMBEDDING)
 NAME = "name"

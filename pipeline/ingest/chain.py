@@ -16,6 +16,7 @@ from pipeline.config import Config, StorageConfig
 from pipeline.ingest.analyze import AnalyzeFaces
 from pipeline.ingest.decode import Decoded, DecodeError, decode_photos, pixels_of
 from pipeline.ingest.read import read_photos
+from pipeline.ingest.signals import signals_only
 from pipeline.models.registry import ModelChoices
 from pipeline.runtime.stages import Stage
 
@@ -32,10 +33,11 @@ class PhotoChain:
     read_batch: int
     model_batch: int
     models: ModelChoices | None = None
+    signals: bool = False  # compute the dedup signals while decoding
 
     @classmethod
-    def of(cls, config: Config, models: ModelChoices | None = None) -> PhotoChain:
-        """The chain as ``config`` sets it up."""
+    def of(cls, config: Config, models: ModelChoices | None = None, signals: bool = False) -> PhotoChain:
+        """The chain as ``config`` sets it up (with the dedup signals when ``signals`` and decode.signals)."""
         return cls(
             config.resolved_storage(),
             config.decode.max_pixels,
@@ -43,6 +45,7 @@ class PhotoChain:
             config.ray.read_batch_size,
             config.ray.model_batch_size,
             models,
+            signals and config.decode.signals,
         )
 
     def decoding(self, device_min_pixels: int | None = None) -> list[Stage]:
@@ -52,9 +55,18 @@ class PhotoChain:
             Stage(
                 decode_photos,
                 self.read_batch,
-                {"max_pixels": self.max_pixels, "reduce_to": self.reduce_to, "device_min_pixels": device_min_pixels},
+                {
+                    "max_pixels": self.max_pixels,
+                    "reduce_to": self.reduce_to,
+                    "device_min_pixels": device_min_pixels,
+                    "signals": self.signals,
+                },
             ),
         ]
+
+    def signing(self) -> list[Stage]:
+        """Read, decode and keep only the dedup signals (photos whose faces are already committed)."""
+        return [*replace(self, signals=True).decoding(), Stage(signals_only, self.read_batch)]
 
     def analysing(self, threads: int) -> Stage:
         """Detect, align and embed (the models load once per instance, each using ``threads``)."""
@@ -65,7 +77,7 @@ class PhotoChain:
     def decoded(self, uris: list[str], reduce_to: int | None = None) -> Iterator[tuple[str, Decoded | DecodeError]]:
         """Each photo read and decoded in this process (at ``reduce_to``, default full size): its pixels
         and full upright size, or why it failed."""
-        read, decode = (stage.ready() for stage in replace(self, reduce_to=reduce_to).decoding())
+        read, decode = (stage.ready() for stage in replace(self, reduce_to=reduce_to, signals=False).decoding())
         for start in range(0, len(uris), self.read_batch):
             rows = decode(read(pa.table({S.URI: pa.array(uris[start : start + self.read_batch], pa.string())})))
             names = (S.URI, S.STATUS, S.ERROR, S.WIDTH, S.HEIGHT, S.PIXELS_WIDTH, S.PIXELS_HEIGHT, S.PIXELS)

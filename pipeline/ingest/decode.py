@@ -17,6 +17,7 @@ import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline import schema as S
+from pipeline.ingest.signals import HASH_SIDE, photo_signals
 from pipeline.ingest.timing import add_seconds
 
 Image.MAX_IMAGE_PIXELS = None  # our own, configurable limit applies (DecodeError "too_large")
@@ -157,17 +158,33 @@ def is_for_device(pixels_width: int | None) -> bool:
     return pixels_width == 0
 
 
+def _signals_of(data: bytes, decoded: Decoded | None, max_pixels: int) -> dict | None:
+    """The photo's dedup signals; a JPEG left for the GPU (``decoded`` None) is decoded here at the
+    smallest DCT scale the perceptual hashes allow."""
+    if decoded is None:
+        decoded = decode_image(data, max_pixels, reduce_to=2 * HASH_SIDE)
+        if not isinstance(decoded, Decoded):
+            return None
+    return photo_signals(data, decoded.pixels, max(1, round(decoded.width / decoded.pixels.shape[1])))
+
+
 def decode_photos(
-    batch: pa.Table, max_pixels: int, reduce_to: int | None = None, device_min_pixels: int | None = None
+    batch: pa.Table,
+    max_pixels: int,
+    reduce_to: int | None = None,
+    device_min_pixels: int | None = None,
+    signals: bool = True,
 ) -> pa.Table:
     """Stage: read rows (uri, image_id, error, bytes) in, decoded rows (DECODED_SCHEMA) out.
 
     Rows whose pixels were decoded at a reduced scale keep their bytes, for faces that need the
     full resolution; the others drop them. With ``device_min_pixels`` (GPU model actors), JPEGs of
     at least that many pixels are not decoded here: their rows carry the file's bytes and 0 x 0
-    pixels, and the model actor decodes them on the GPU (nvJPEG).
+    pixels, and the model actor decodes them on the GPU (nvJPEG). With ``signals`` every decodable
+    photo's dedup signals (SIGNALS_COLUMN) are computed (timed as the "signals" stage).
     """
     started = time.perf_counter()
+    signal_seconds = 0.0
     rows: dict[str, list] = {name: [] for name in S.DECODED_SCHEMA.names if name != S.SECONDS}
     for uri, image_id, error, data in zip(
         *(batch.column(name).to_pylist() for name in (S.URI, S.IMAGE_ID, S.ERROR, S.BYTES))
@@ -187,6 +204,9 @@ def decode_photos(
                 (S.BYTES, data),
             ):
                 rows[name].append(value)
+            signed = time.perf_counter()
+            rows[S.SIGNALS_COLUMN].append(_signals_of(data, None, max_pixels) if signals else None)
+            signal_seconds += time.perf_counter() - signed
             continue
         decoded = decode_image(data, max_pixels, reduce_to) if error is None else None
         ok = isinstance(decoded, Decoded)
@@ -201,7 +221,11 @@ def decode_photos(
         rows[S.PIXELS_HEIGHT].append(decoded.pixels.shape[0] if ok else None)
         rows[S.PIXELS].append(decoded.pixels.tobytes() if ok else b"")
         rows[S.BYTES].append(data if reduced else b"")
-    rows[S.SECONDS] = add_seconds(batch.column(S.SECONDS), {"decode": time.perf_counter() - started})
+        signed = time.perf_counter()
+        rows[S.SIGNALS_COLUMN].append(_signals_of(data, decoded, max_pixels) if signals and ok else None)
+        signal_seconds += time.perf_counter() - signed
+    spent = {"decode": time.perf_counter() - started - signal_seconds, "signals": signal_seconds}
+    rows[S.SECONDS] = add_seconds(batch.column(S.SECONDS), spent)
     return pa.table(rows, schema=S.DECODED_SCHEMA)
 
 

@@ -40,6 +40,7 @@ class EmbedSummary:
     retried: int = 0
     unchanged: int = 0
     removed: int = 0
+    signed: int = 0  # unchanged photos given the dedup signals an earlier version did not compute
     processed: int = 0
     missing: int = 0
     status: dict[str, int] = field(default_factory=lambda: {S.STATUS_OK: 0, S.STATUS_NO_FACE: 0, S.STATUS_ERROR: 0})
@@ -62,7 +63,7 @@ class EmbedSummary:
             [
                 f"facepipe embed run {self.run_id}",
                 f"  photos listed {self.listed}: new {self.new}, changed {self.changed}, retried {self.retried}, "
-                f"unchanged {self.unchanged}; removed {self.removed}",
+                f"unchanged {self.unchanged}; removed {self.removed}; signals added to {self.signed}",
                 f"  processed {self.processed}: ok {self.status[S.STATUS_OK]}, "
                 f"no_face {self.status[S.STATUS_NO_FACE]}, error {self.status[S.STATUS_ERROR]}; missing {self.missing}",
                 f"  faces {self.faces}",
@@ -85,6 +86,7 @@ def split_rows(
     faces_col = analyzed[S.FACES].combine_chunks()
     counts = pc.list_value_length(faces_col).fill_null(0).to_numpy().astype(np.int32)
     now = dt.datetime.now(dt.timezone.utc)
+    signals = analyzed[S.SIGNALS_COLUMN].combine_chunks().flatten()  # a null struct: every field null
     images = pa.table(
         {
             S.IMAGE_ID: analyzed[S.IMAGE_ID],
@@ -99,6 +101,7 @@ def split_rows(
             S.ETAG: meta[S.ETAG],
             S.RUN_ID: pa.array([run_id] * analyzed.num_rows, pa.string()),
             S.PROCESSED_AT: pa.array([now] * analyzed.num_rows, S.TIMESTAMP),
+            **dict(zip(S.SIGNALS, signals)),
         },
         schema=S.IMAGES_SCHEMA,
     )
@@ -135,11 +138,39 @@ def analyze_photos(uris: list[str], config: Config, models: ModelChoices) -> Ite
     on_gpu = models.embedder.device == "cuda"
     pool = size_model_pool(cpus, gpus, config.ray, on_gpu)
     log.info("model pool: %s", pool)
-    chain = PhotoChain.of(config, models)
+    chain = PhotoChain.of(config, models, signals=True)
     step = config.ray.read_batch_size
     blocks = [pa.table({S.URI: pa.array(uris[i : i + step], pa.string())}) for i in range(0, len(uris), step)]
     cpu_stages = chain.decoding(config.decode.device_min_pixels if on_gpu else None)
     yield from stream_on_ray(blocks, cpu_stages, chain.analysing(pool.threads), pool)
+
+
+def add_missing_signals(uris: list[str], config: Config, tables: FaceTables) -> int:
+    """Read and decode committed photos that lack the dedup signals (tables of an earlier version)
+    and fill them in, without detecting faces again; returns how many photos gained them."""
+    if not uris:
+        return 0
+    log.info("adding the dedup signals to %d photos committed without them", len(uris))
+    step = config.ray.read_batch_size
+    blocks = [pa.table({S.URI: pa.array(uris[i : i + step], pa.string())}) for i in range(0, len(uris), step)]
+    signed, pending = 0, []
+    for batch in stream_on_ray(blocks, PhotoChain.of(config).signing()):
+        pending.append(batch.filter(pc.is_valid(batch[S.SIGNALS_COLUMN])))
+        if sum(t.num_rows for t in pending) >= config.output.commit_every:
+            signed += _commit_signals(pending, tables)
+    return signed + _commit_signals(pending, tables)
+
+
+def _commit_signals(pending: list[pa.Table], tables: FaceTables) -> int:
+    if not pending:
+        return 0
+    rows = pa.concat_tables(pending)
+    pending.clear()
+    if not rows.num_rows:
+        return 0
+    fields = rows[S.SIGNALS_COLUMN].combine_chunks().flatten()
+    tables.add_signals(pa.table({S.URI: rows[S.URI], S.IMAGE_ID: rows[S.IMAGE_ID], **dict(zip(S.SIGNALS, fields))}))
+    return rows.num_rows
 
 
 def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = None) -> EmbedSummary:
@@ -160,7 +191,7 @@ def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = Non
     tables = FaceTables(dst, storage, models.embedder.dim, models.embedder.model_id, models.detector.model_id)
     summary = EmbedSummary(run_id=run_id, repaired_faces=tables.repair(), models=models.describe())
     summary.stage_seconds["list"] = spent["list"]
-    plan = plan_run(listing, tables.committed_images())
+    plan = plan_run(listing, tables.committed_images(), config.decode.signals)
     summary.listed, summary.unchanged, summary.removed = listing.num_rows, plan.unchanged, len(plan.removed)
     summary.new, summary.changed, summary.retried = len(plan.new), len(plan.changed), len(plan.retried)
     log.info(
@@ -190,6 +221,7 @@ def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = Non
             commit()
     if pending:
         commit()
+    summary.signed = add_missing_signals(plan.unsigned, config, tables)
     with timed(summary.stage_seconds, "write"):
         tables.remove(plan.removed)
         tables.compact()

@@ -8,8 +8,11 @@ environment variables). This module and ``tables`` are the only ones that touch 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
+import shutil
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import fsspec
@@ -168,3 +171,71 @@ def delta_storage_options(uri: str, storage: StorageConfig | None = None) -> dic
         if os.environ.get(key):
             options[key] = os.environ[key]
     return options
+
+
+def _filesystems(storage: StorageConfig | None) -> Callable[[str], tuple[fsspec.AbstractFileSystem, str]]:
+    """A resolver of uris to (filesystem, path) that opens one filesystem per kind (local, S3) and
+    reuses it: opening an S3 filesystem costs far more than one request."""
+    opened: dict[bool, fsspec.AbstractFileSystem] = {}
+
+    def resolve(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+        s3 = is_s3(uri)
+        if s3 not in opened:
+            opened[s3] = filesystem(uri, storage)[0]
+        fs = opened[s3]
+        return fs, fs._strip_protocol(uri) if s3 else os.path.abspath(os.path.expanduser(uri))
+
+    return resolve
+
+
+def file_sha256s(uris: list[str], storage: StorageConfig | None) -> list[str | Exception]:
+    """The hex sha256 of each file's bytes, or the exception its read raised (FileNotFoundError when
+    there is no file; one failure never stops the others)."""
+    resolve = _filesystems(storage)
+    found: list[str | Exception] = []
+    for uri in uris:
+        fs, path = resolve(uri)
+        try:
+            found.append(hashlib.sha256(fs.cat_file(path)).hexdigest())
+        except Exception as exc:  # any read failure is that file's outcome
+            found.append(exc)
+    return found
+
+
+def _move_one(src: str, dst: str, resolve: Callable[[str], tuple[fsspec.AbstractFileSystem, str]]) -> None:
+    src_fs, src_path = resolve(src)
+    dst_fs, dst_path = resolve(dst)
+    if dst_fs.exists(dst_path):
+        raise FileExistsError(f"{dst} already exists: not overwritten")
+    if not src_fs.isfile(src_path):
+        raise FileNotFoundError(src)
+    if not is_s3(dst):
+        os.makedirs(os.path.dirname(dst_path), exist_ok=True)
+    if not is_s3(src) and not is_s3(dst):
+        # a rename on one device; across devices shutil copies (with its times) and only then unlinks
+        shutil.move(src_path, dst_path)
+        return
+    if is_s3(src) and is_s3(dst):
+        src_fs.copy(src_path, dst_path)  # server-side copy: one endpoint serves both (one storage config)
+    else:
+        dst_fs.pipe_file(dst_path, src_fs.cat_file(src_path))
+    copied, original = dst_fs.info(dst_path).get("size"), src_fs.info(src_path).get("size")
+    if copied != original:
+        raise OSError(f"copy of {src} to {dst} is incomplete ({copied} of {original} bytes): source kept")
+    src_fs.rm_file(src_path)
+
+
+def move_files(moves: Iterable[tuple[str, str]], storage: StorageConfig | None) -> Iterator[Exception | None]:
+    """Move each file (source uri, destination uri; local paths and s3:// alike, either side), creating
+    parent folders, yielding after each move None or the exception it raised: FileExistsError when the
+    destination holds something (never overwritten), FileNotFoundError when the source holds no file.
+    A source is removed only once its copy is complete (S3: copy, then delete); a failed move keeps it.
+    """
+    resolve = _filesystems(storage)
+    for src, dst in moves:
+        try:
+            _move_one(src, dst, resolve)
+        except Exception as exc:  # one failed move is that file's outcome; the caller goes on
+            yield exc
+        else:
+            yield None

@@ -42,7 +42,11 @@ def _open(path: str, options: dict[str, str] | None, version: int | None = None)
 
 
 def _as_schema(table: pa.Table, target: pa.Schema) -> pa.Table:
-    """Delta stores fixed-size lists as lists: cast the columns back to the declared Arrow types."""
+    """Delta stores fixed-size lists as lists: cast the columns back to the declared Arrow types.
+    Columns a table written by an earlier version lacks come back as nulls."""
+    for field in target:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     return table.select(target.names).cast(target)
 
 
@@ -79,11 +83,14 @@ def _faces_schema(faces: DeltaTable) -> pa.Schema:
 
 
 _EMBED, _CLUSTER = "facepipe embed --output {dst}", "facepipe cluster --tables {dst}"
+_DEDUP = "facepipe dedup --tables {dst}"
 TABLES: dict[str, _TableSpec] = {
     S.IMAGES_TABLE: _TableSpec(lambda _: S.IMAGES_SCHEMA, _EMBED),
     S.FACES_TABLE: _TableSpec(_faces_schema, _EMBED, S.IMAGES_TABLE, S.FACES_VERSION_KEY, pin_required=True),
     S.CLUSTERS_TABLE: _TableSpec(lambda _: S.CLUSTERS_SCHEMA, _CLUSTER, S.PERSONS_TABLE, S.CLUSTERS_VERSION_KEY),
     S.PERSONS_TABLE: _TableSpec(lambda _: S.PERSONS_SCHEMA, _CLUSTER),
+    S.DUPLICATES_TABLE: _TableSpec(lambda _: S.DUPLICATES_SCHEMA, _DEDUP),
+    S.SIMILAR_TABLE: _TableSpec(lambda _: S.SIMILAR_SCHEMA, _DEDUP, S.DUPLICATES_TABLE, S.SIMILAR_VERSION_KEY),
 }
 
 
@@ -124,11 +131,13 @@ class TablesSnapshot:
         return FacesSnapshot(faces, faces_models(faces))
 
     def read(self, name: str, columns: list[str] | None = None) -> pa.Table:
-        """The rows of table ``name`` (only ``columns`` when given), in its declared Arrow types."""
+        """The rows of table ``name`` (only ``columns`` when given), in its declared Arrow types
+        (columns the stored table lacks, written by an earlier version, as nulls)."""
         table = self.table(name)
         schema = TABLES[name].schema(table)
         wanted = schema if columns is None else pa.schema([schema.field(c) for c in columns])
-        return _as_schema(table.to_pyarrow_table(columns=wanted.names), wanted)
+        stored = set(table.schema().to_arrow().names)
+        return _as_schema(table.to_pyarrow_table(columns=[c for c in wanted.names if c in stored]), wanted)
 
 
 def read_table(dst: str, name: str, storage: StorageConfig | None = None) -> pa.Table:
@@ -281,6 +290,7 @@ class FaceTables:
                     predicate=f"t.{S.URI} = s.{S.URI}",
                     source_alias="s",
                     target_alias="t",
+                    merge_schema=True,
                     commit_properties=self._faces_pin(),
                 )
                 .when_matched_update_all()
@@ -292,9 +302,30 @@ class FaceTables:
                 self.images,
                 images_rows,
                 mode="append",
+                schema_mode="merge",  # tables of an earlier version gain the new columns
                 storage_options=self.options,
                 commit_properties=self._faces_pin(),
             )
+        self.images.update_incremental()
+
+    def add_signals(self, rows: pa.Table) -> None:
+        """Fill in the dedup signals (S.SIGNALS) of committed photos: ``rows`` hold URI, IMAGE_ID and the
+        signals; a photo whose row changed since (another image_id) is left alone. Faces are untouched."""
+        rows = rows.select([S.URI, S.IMAGE_ID, *S.SIGNALS]).cast(
+            pa.schema([S.IMAGES_SCHEMA.field(name) for name in (S.URI, S.IMAGE_ID, *S.SIGNALS)])
+        )
+        (
+            self.images.merge(
+                rows,
+                predicate=f"t.{S.URI} = s.{S.URI} AND t.{S.IMAGE_ID} = s.{S.IMAGE_ID}",
+                source_alias="s",
+                target_alias="t",
+                merge_schema=True,
+                commit_properties=self._faces_pin(),
+            )
+            .when_matched_update({name: f"s.{name}" for name in S.SIGNALS})
+            .execute()
+        )
         self.images.update_incremental()
 
     def remove(self, uris: list[str]) -> None:
@@ -333,33 +364,45 @@ class FaceTables:
         )
 
 
+def _overwrite_group(
+    dst: str,
+    storage: StorageConfig | None,
+    companion: tuple[str, pa.Table],
+    commit_point: tuple[str, pa.Table],
+    metadata: dict[str, str],
+) -> None:
+    """Overwrite a companion table, then its group's commit point, whose commit records the
+    companion's new version (under the TABLES key that pins it) and ``metadata``."""
+    options = store.delta_storage_options(dst, storage)
+    path = store.join(dst, companion[0])
+    schema = TABLES[companion[0]].schema(None)
+    write_deltalake(path, companion[1].cast(schema), mode="overwrite", schema_mode="overwrite", storage_options=options)
+    version = DeltaTable(path, storage_options=options).version()
+    write_deltalake(
+        store.join(dst, commit_point[0]),
+        commit_point[1].cast(TABLES[commit_point[0]].schema(None)),
+        mode="overwrite",
+        schema_mode="overwrite",
+        storage_options=options,
+        commit_properties=CommitProperties(custom_metadata={TABLES[companion[0]].pin_key: str(version), **metadata}),
+    )
+
+
 def write_clustering(
     dst: str, clusters: pa.Table, persons: pa.Table, storage: StorageConfig | None, faces_version: int, details: dict
 ) -> None:
     """Replace the clusters and persons tables at DST: one Delta overwrite each, persons last (the
     commit point), recording the clusters version, the faces version the clustering was made from, and
     ``details``: how it was made (read back with TablesSnapshot.details(persons, S.CLUSTERING_KEY))."""
-    options = store.delta_storage_options(dst, storage)
-    clusters_path = store.join(dst, S.CLUSTERS_TABLE)
-    write_deltalake(
-        clusters_path,
-        clusters.cast(S.CLUSTERS_SCHEMA),
-        mode="overwrite",
-        schema_mode="overwrite",
-        storage_options=options,
-    )
-    clusters_version = DeltaTable(clusters_path, storage_options=options).version()
-    write_deltalake(
-        store.join(dst, S.PERSONS_TABLE),
-        persons.cast(S.PERSONS_SCHEMA),
-        mode="overwrite",
-        schema_mode="overwrite",
-        storage_options=options,
-        commit_properties=CommitProperties(
-            custom_metadata={
-                S.FACES_VERSION_KEY: str(faces_version),
-                S.CLUSTERS_VERSION_KEY: str(clusters_version),
-                S.CLUSTERING_KEY: json.dumps(details),
-            }
-        ),
-    )
+    metadata = {S.FACES_VERSION_KEY: str(faces_version), S.CLUSTERING_KEY: json.dumps(details)}
+    _overwrite_group(dst, storage, (S.CLUSTERS_TABLE, clusters), (S.PERSONS_TABLE, persons), metadata)
+
+
+def write_dedup(
+    dst: str, duplicates: pa.Table, similar: pa.Table, storage: StorageConfig | None, images_version: int, details: dict
+) -> None:
+    """Replace the duplicates and similar tables at DST: similar first, then duplicates (the commit
+    point), recording the similar version, the images version dedup compared and ``details`` (read
+    back with TablesSnapshot.details(duplicates, S.DEDUP_KEY))."""
+    metadata = {S.IMAGES_VERSION_KEY: str(images_version), S.DEDUP_KEY: json.dumps(details)}
+    _overwrite_group(dst, storage, (S.SIMILAR_TABLE, similar), (S.DUPLICATES_TABLE, duplicates), metadata)

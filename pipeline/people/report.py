@@ -4,9 +4,7 @@ person, sizes and links to the photos; it opens in a browser without a server.""
 from __future__ import annotations
 
 import html
-import io
 import logging
-from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
@@ -16,6 +14,7 @@ from pipeline import schema as S
 from pipeline.config import Config
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.decode import Decoded
+from pipeline.ingest.thumbnails import PAGE_STYLE, link, write_thumbnail
 from pipeline.io import store
 from pipeline.io.tables import TablesSnapshot
 
@@ -24,29 +23,22 @@ log = logging.getLogger(__name__)
 THUMB_SIDE = 112
 MARGIN = 0.25  # context around the face box, as a fraction of its side
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 1.5em; background: #fafafa; color: #222; }
-h1 { font-size: 1.4em; } nav { display: flex; flex-wrap: wrap; }
+STYLE = (
+    PAGE_STYLE
+    + """
+nav { display: flex; flex-wrap: wrap; } img { width: 112px; height: 112px; border-radius: 4px; }
 nav a.person { margin: 0 .6em .6em 0; text-align: center; font-size: .8em; color: #222; text-decoration: none; }
-section { background: #fff; border: 1px solid #ddd; border-radius: 6px; margin: 1em 0; padding: .8em; }
-section h2 { font-size: 1.1em; margin: 0 0 .5em; } img { width: 112px; height: 112px; border-radius: 4px; }
-.faces a { margin: 0 4px 4px 0; display: inline-block; } .more { color: #666; font-size: .9em; }
+.faces a { margin: 0 4px 4px 0; display: inline-block; }
 """
+)
 
 
-def _thumbnail(pixels: np.ndarray, bbox: list[float], scale: float) -> bytes:
+def _thumbnail(pixels: np.ndarray, bbox: list[float], scale: float) -> Image.Image:
     x1, y1, x2, y2 = (v / scale for v in bbox)
     side = max(x2 - x1, y2 - y1) * (1 + 2 * MARGIN)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     box = [int(round(v)) for v in (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)]
-    crop = Image.fromarray(pixels).crop(box).resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    crop.save(buffer, "JPEG", quality=85)
-    return buffer.getvalue()
-
-
-def _link(uri: str) -> str:
-    return uri if "://" in uri else Path(uri).resolve().as_uri()
+    return Image.fromarray(pixels).crop(box).resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
 
 
 def write_report(tables: str, output: str, config: Config, max_people: int = 200, faces_per_person: int = 24) -> dict:
@@ -92,8 +84,7 @@ def _write_thumbnails(by_photo: dict[str, list[str]], box_of: dict, output: str,
             continue
         scale = decoded.width / decoded.pixels.shape[1]
         for face_id in by_photo[uri]:
-            thumbnail = _thumbnail(decoded.pixels, box_of[face_id], scale)
-            store.write_bytes(store.join(output, "thumbs", f"{face_id}.jpg"), thumbnail, storage)
+            write_thumbnail(output, face_id, _thumbnail(decoded.pixels, box_of[face_id], scale), storage)
             written.add(face_id)
     return written
 
@@ -104,7 +95,7 @@ def _page(persons: list[dict], shown: dict[int, list[dict]], written: set[str], 
         return f'<img src="{source}" alt="face {face_id[:8]}">'
 
     def image(face_id: str, uri: str, title: str) -> str:
-        return f'<a href="{html.escape(_link(uri))}" title="{html.escape(title)}">{thumbnail(face_id)}</a>'
+        return f'<a href="{html.escape(link(uri))}" title="{html.escape(title)}">{thumbnail(face_id)}</a>'
 
     nav = "".join(
         f'<a class="person" href="#person-{p[S.CLUSTER_ID]}">{thumbnail(p[S.COVER_FACE])}'

@@ -14,11 +14,11 @@ from pipeline.runtime.stages import Stage
 
 
 def stream_on_ray(
-    blocks: list[pa.Table], cpu_stages: list[Stage], model_stage: Stage, pool: ModelPool
+    blocks: list[pa.Table], cpu_stages: list[Stage], model_stage: Stage | None = None, pool: ModelPool | None = None
 ) -> Iterator[pa.Table]:
-    """Run ``cpu_stages`` as tasks of READ_TASK_CPUS each, then ``model_stage`` in a pool of up to
-    ``pool.actors`` actors reserving ``pool.cpus`` / ``pool.gpus``, over ``blocks``; yield the model
-    stage's output batches as they come (in no particular order)."""
+    """Run ``cpu_stages`` as tasks of READ_TASK_CPUS each, then ``model_stage`` (when given) in a pool
+    of up to ``pool.actors`` actors reserving ``pool.cpus`` / ``pool.gpus``, over ``blocks``; yield the
+    last stage's output batches as they come (in no particular order)."""
     dataset = ray.data.from_arrow(blocks)
     for stage in cpu_stages:
         dataset = dataset.map_batches(
@@ -28,6 +28,9 @@ def stream_on_ray(
             batch_size=stage.batch_size,
             num_cpus=READ_TASK_CPUS,
         )
+    if model_stage is None:
+        yield from dataset.iter_batches(batch_format="pyarrow", batch_size=None)
+        return
     dataset = dataset.map_batches(
         model_stage.fn,
         fn_constructor_kwargs=model_stage.kwargs,

@@ -21,21 +21,6 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def two_nodes():
-    import ray
-    from ray.cluster_utils import Cluster
-
-    ray.shutdown()
-    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    nodes.add_node(num_cpus=1)
-    nodes.wait_for_nodes()
-    ray.init(address=nodes.address, log_to_driver=False)
-    yield nodes
-    ray.shutdown()
-    nodes.shutdown()
-
-
-@pytest.fixture(scope="module")
 def faces():
     data = face_like_embeddings(150, faces_per_identity=(1, 40), noise_faces=200, seed=4)
     return data.vectors, np.where(data.labels >= 0, data.labels, -1 - np.arange(len(data.labels)))

@@ -10,13 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pyarrow.compute as pc
 import pytest
 from PIL import Image
 
 from pipeline import schema as S
 from pipeline.io.tables import read_table
+from tests.browser import Browser
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -151,9 +151,7 @@ def test_incremental_and_full_reclusters_keep_cluster_ids(embedded, lfw_images: 
 
 
 def test_report_shows_every_person_with_faces_in_a_browser(embedded, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("headless Chromium not installed (Debian package chromium)")
+    browser = Browser()
     _, tables, _ = embedded
     chosen = facepipe("cluster", "--tables", str(tables))["merge_rule"]
     persons, clusters = read_table(str(tables), "persons"), read_table(str(tables), "clusters")
@@ -162,28 +160,14 @@ def test_report_shows_every_person_with_faces_in_a_browser(embedded, tmp_path: P
     noise = clusters.filter(pc.equal(clusters["cluster_id"], -1)).num_rows
     assert report["noise_faces"] == noise > 0, "the loners' faces belong to no one"
     page = (tmp_path / "report" / "index.html").as_uri()
-    browser = [
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        "--virtual-time-budget=5000",
-    ]
-    dom = subprocess.run([*browser, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
+    dom = browser.dom(page)
     assert f"<h1>{persons.num_rows} people</h1>" in dom
     assert f"<p>{noise} faces belong to no one" in dom
     assert f"large groups from {chosen['large_groups']:.3f}" in dom, "the page says how alike faces must be"
     for person in persons.to_pylist():
         assert f'id="person-{person["cluster_id"]}" data-size="{person["size"]}"' in dom
         assert f"thumbs/{person['cover_face_id']}.jpg" in dom
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        [*browser, "--window-size=1000,1400", f"--screenshot={shot}", page], capture_output=True, timeout=120
-    )
-    pixels = np.asarray(Image.open(shot).convert("L"), np.float32)
-    top = pixels[: pixels.shape[0] // 2]
-    assert top.std() > 25, "the page shows pictures, not a blank or broken page"
+    assert browser.top_half_contrast(page, tmp_path / "shot.png") > 25, "the page shows pictures, not a blank page"
     thumbs = sorted((tmp_path / "report" / "thumbs").glob("*.jpg"))
     assert len(thumbs) >= sum(min(p["size"], 24) for p in persons.to_pylist())
     assert Image.open(thumbs[0]).size == (112, 112)

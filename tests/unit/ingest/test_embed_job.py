@@ -12,6 +12,10 @@ from pipeline.ingest.embed_job import face_ids, split_rows
 from pipeline.ingest.timing import zero_seconds
 
 
+def signals(name: str) -> dict:
+    return {S.SHA256: f"sha-{name}", S.PDQ: b"\x01" * 32, S.PDQ_VARIANTS: [b"\x02" * 32] * 7, S.GREYSCALE: False}
+
+
 def test_split_rows_explodes_faces_in_order():
     dim = 4
     face = lambda k: {S.BBOX: [k, k, k + 1, k + 1], S.LANDMARKS: [k] * 10, S.DET_SCORE: 0.5, S.EMBEDDING: [1, 0, 0, 0]}
@@ -24,6 +28,7 @@ def test_split_rows_explodes_faces_in_order():
             S.WIDTH: pa.array([9, 9, None], pa.int32()),
             S.HEIGHT: pa.array([9, 9, None], pa.int32()),
             S.FACES: [[face(0), face(1), face(2)], [], []],
+            S.SIGNALS_COLUMN: [signals("a"), signals("b"), None],
             S.SECONDS: zero_seconds(3),
         },
         schema=S.analyzed_schema(dim),
@@ -35,6 +40,9 @@ def test_split_rows_explodes_faces_in_order():
     images, faces = split_rows(analyzed, listing, "run", "model", "det")
     assert images[S.NUM_FACES].to_pylist() == [3, 0, 0]
     assert images[S.SIZE].to_pylist() == [1, 2, 3]
+    assert images[S.SHA256].to_pylist() == ["sha-a", "sha-b", None], "each photo's signals, none for an error"
+    assert images[S.PDQ_VARIANTS].to_pylist()[1] == [b"\x02" * 32] * 7
+    assert images[S.JPEG_QUALITY].to_pylist() == [None] * 3
     assert faces[S.URI].to_pylist() == ["a", "a", "a"]
     assert faces[S.FACE_INDEX].to_pylist() == [0, 1, 2]
     assert [b[0] for b in faces[S.BBOX].to_pylist()] == [0, 1, 2]

@@ -33,6 +33,7 @@ def images_rows(uris: list[str], image_id: str = "v1", faces: int = 1) -> pa.Tab
             S.ETAG: [None] * n,
             S.RUN_ID: ["r"] * n,
             S.PROCESSED_AT: pa.array([now] * n, S.TIMESTAMP),
+            **{name: pa.nulls(n, S.IMAGES_SCHEMA.field(name).type) for name in S.SIGNALS},
         },
         schema=S.IMAGES_SCHEMA,
     )

@@ -1,0 +1,126 @@
+"""Candidate pairs of copies: photos whose PDQ hash lies near a PDQ hash of another photo as it is or
+transformed (mirrored, rotated, centre-cropped, unframed), found in a FAISS binary index without
+comparing every pair. Blocks of queries run as tasks (one process, or Ray)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import faiss
+import numpy as np
+
+from pipeline import schema as S
+from pipeline.runtime.tasks import LocalTasks, Tasks, task_report
+
+log = logging.getLogger(__name__)
+
+HASH_BYTES = 32
+FLAT_LIMIT = 200_000  # codes up to which the index is exact (a flat scan); above, an inverted file
+PROBES = 16  # inverted lists searched per query: copies land in their original's list or a neighbour's
+QUERY_BLOCK = 50_000
+VARIANTS = ("as_is", *S.PDQ_VARIANT_NAMES)  # code k of a photo: its hash (0) or its variant k-1
+
+
+def hash_codes(hashes: list[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 32) uint8 codes of PDQ hashes, and which of them exist (b"" or None: no hash)."""
+    present = np.array([bool(h) and len(h) == HASH_BYTES for h in hashes], bool)
+    codes = np.zeros((len(hashes), HASH_BYTES), np.uint8)
+    if present.any():
+        codes[present] = np.frombuffer(b"".join(h for h, p in zip(hashes, present) if p), np.uint8).reshape(
+            -1, HASH_BYTES
+        )
+    return codes, present
+
+
+def library_codes(
+    pdq: list[bytes | None], variants: list[list[bytes] | None], photos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every code of ``photos`` (each one's hash and its variants' hashes) and, per code, its
+    photo * len(VARIANTS) + variant."""
+    per_photo = len(VARIANTS)
+    flat = [
+        code for i in photos for code in [pdq[i], *((variants[i] or []) + [b""] * (per_photo - 1))[: per_photo - 1]]
+    ]
+    codes, present = hash_codes(flat)
+    keys = (np.repeat(photos, per_photo) * per_photo + np.tile(np.arange(per_photo), len(photos)))[present]
+    return codes[present], keys
+
+
+def _index(codes: np.ndarray, threads: int) -> faiss.IndexBinary:
+    faiss.omp_set_num_threads(threads)
+    if len(codes) <= FLAT_LIMIT:
+        index = faiss.IndexBinaryFlat(HASH_BYTES * 8)
+    else:
+        lists = int(4 * math.sqrt(len(codes)))
+        index = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(HASH_BYTES * 8), HASH_BYTES * 8, lists)
+        sample = np.random.default_rng(0).choice(len(codes), min(len(codes), 64 * lists), replace=False)
+        index.train(codes[np.sort(sample)])
+        index.nprobe = PROBES
+    index.add(codes)
+    return index
+
+
+def _search_block(
+    threads: int,
+    index_bytes: np.ndarray,
+    queries: np.ndarray,
+    owners: np.ndarray,
+    keys: np.ndarray,
+    k: int,
+    radius: int,
+) -> tuple[np.ndarray, dict]:
+    """(query photo, code key, distance) of the codes within ``radius`` of each query's ``k`` nearest."""
+    started = time.perf_counter()
+    faiss.omp_set_num_threads(threads)
+    index = faiss.deserialize_index_binary(index_bytes)
+    if isinstance(index, faiss.IndexBinaryIVF):
+        index.nprobe = PROBES
+    distances, found = index.search(queries, k)
+    near = (found >= 0) & (distances <= radius)
+    rows, cols = np.nonzero(near)
+    hits = np.stack([owners[rows], keys[found[rows, cols]], distances[rows, cols]], axis=1).astype(np.int64)
+    return hits, task_report(started, queries=len(queries), hits=len(hits))
+
+
+def near_pairs(
+    pdq: list[bytes | None],
+    variants: list[list[bytes] | None],
+    radius: int,
+    k: int,
+    queries: np.ndarray | None = None,
+    targets: np.ndarray | None = None,
+    tasks: Tasks | None = None,
+) -> np.ndarray:
+    """Pairs of photos (i < j) with a hash of one within ``radius`` bits of a hash (as is or a variant)
+    of the other, among each query's ``k`` nearest codes: rows (i, j, distance, variant), the variant
+    (index into VARIANTS) of the code that matched, the smallest distance per pair. ``queries``: the
+    photos whose hashes are looked up, ``targets``: the photos whose codes are indexed (default: all)."""
+    tasks = tasks or LocalTasks()
+    everyone = np.arange(len(pdq))
+    codes, keys = library_codes(pdq, variants, everyone if targets is None else np.asarray(targets, np.int64))
+    own, present = hash_codes(pdq)
+    asked = everyone if queries is None else np.asarray(queries, np.int64)
+    asked = asked[present[asked]]
+    if not len(codes) or not len(asked):
+        return np.zeros((0, 4), np.int64)
+    index = tasks.put(faiss.serialize_index_binary(_index(codes, tasks.node_cpus)))
+    shared_keys = tasks.put(keys)
+    nearest = min(k + len(VARIANTS), len(codes))  # a photo's own codes are among its nearest
+    blocks = [asked[start : start + QUERY_BLOCK] for start in range(0, len(asked), QUERY_BLOCK)]
+    handles = [
+        tasks.submit(_search_block, index, own[block], block, shared_keys, nearest, radius, returns=2)
+        for block in blocks
+    ]
+    found = tasks.get([hits for hits, _ in handles])
+    log.info("pair search: %s", tasks.get([report for _, report in handles]))
+    hits = np.concatenate(found) if found else np.zeros((0, 3), np.int64)
+    other, variant = hits[:, 1] // len(VARIANTS), hits[:, 1] % len(VARIANTS)
+    hits = np.stack([hits[:, 0], other, hits[:, 2], variant], axis=1)[hits[:, 0] != other]
+    lo, hi = np.minimum(hits[:, 0], hits[:, 1]), np.maximum(hits[:, 0], hits[:, 1])
+    order = np.lexsort((hits[:, 2], hi, lo))
+    hits = np.stack([lo, hi, hits[:, 2], hits[:, 3]], axis=1)[order]
+    first = np.ones(len(hits), bool)
+    first[1:] = (hits[1:, 0] != hits[:-1, 0]) | (hits[1:, 1] != hits[:-1, 1])
+    return hits[first]

@@ -1,0 +1,315 @@
+"""The dedup job: read the images (and faces) tables at DST, link copies (bytes, pixels, PDQ
+hashes), group them, choose each group's keeper, stack burst-like photos apart, and write the
+duplicates and similar tables. After an embed run it compares only the new photos with the library."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import resource
+import time
+import uuid
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+
+from pipeline import schema as S
+from pipeline.config import Config, ConfigError
+from pipeline.dedup.candidates import near_pairs
+from pipeline.dedup.exposures import two_exposures
+from pipeline.dedup.groups import connected_groups, stable_ids
+from pipeline.dedup.keeper import ORDER, Copy, choose_keeper
+from pipeline.dedup.pairs import TWO_EXPOSURES, Links, Photos, equal_value_links, judge, same_framing
+from pipeline.ingest.chain import PhotoChain
+from pipeline.ingest.main_face import central_faces_index
+from pipeline.io import store
+from pipeline.io.tables import TablesSnapshot, write_dedup
+from pipeline.runtime.ray_cluster import connect
+from pipeline.runtime.ray_tasks import RayTasks
+from pipeline.runtime.tasks import Tasks
+
+log = logging.getLogger(__name__)
+
+KIND_ORDER = {kind: rank for rank, kind in enumerate(S.KINDS)}
+
+
+def _signals_missing(photos: pa.Table, dst: str) -> None:
+    unsigned = photos.filter(pc.is_null(photos[S.SHA256])).num_rows
+    if unsigned:
+        raise ConfigError(
+            f"{unsigned} of {photos.num_rows} photos at {dst} have no dedup signals (tables written by an earlier "
+            f"facepipe, or with decode.signals off): run `facepipe embed --input SRC --output {dst}` to add them "
+            "(faces are not detected again)"
+        )
+
+
+def _photos(images: pa.Table, snapshot: TablesSnapshot) -> Photos:
+    """The arrays the pair rules read, central faces included (when the tables hold faces)."""
+    n = images.num_rows
+    captured = images[S.CAPTURED_AT].cast(pa.int64()).to_numpy(zero_copy_only=False)
+    captured = np.where(pc.is_null(images[S.CAPTURED_AT]).to_numpy(zero_copy_only=False), np.nan, captured / 1e6)
+    faces = snapshot.read(S.FACES_TABLE, [S.URI, S.BBOX, S.EMBEDDING])
+    central = central_faces_index(images, faces)
+    dim = S.matrix(faces[S.EMBEDDING]).shape[1] if faces.num_rows else 1
+    face = np.zeros((n, dim), np.float32)
+    has_face = np.zeros(n, bool)
+    if central:
+        vectors = S.matrix(faces[S.EMBEDDING])
+        for row, uri in enumerate(images[S.URI].to_pylist()):
+            if uri in central:
+                face[row], has_face[row] = vectors[central[uri]], True
+    quality = images[S.PDQ_QUALITY].fill_null(-1).to_numpy(zero_copy_only=False)
+    return Photos(
+        np.asarray(images[S.SHA256].to_pylist(), object),
+        np.asarray(images[S.PIXEL_SHA256].to_pylist(), object),
+        quality,
+        captured,
+        np.asarray(images[S.CAMERA].to_pylist(), object),
+        face,
+        has_face,
+        images[S.WIDTH].fill_null(0).to_numpy(zero_copy_only=False),
+        images[S.HEIGHT].fill_null(0).to_numpy(zero_copy_only=False),
+    )
+
+
+def _earlier(snapshot: TablesSnapshot, dst: str, settings: dict, images: pa.Table) -> dict | None:
+    """The last dedup run made with the same settings: its groups (uri -> group id), similar stacks
+    and the photos it compared; None when there is none (or its images version is gone)."""
+    try:
+        details = snapshot.details(S.DUPLICATES_TABLE, S.DEDUP_KEY)
+        duplicates, similar = snapshot.read(S.DUPLICATES_TABLE), snapshot.read(S.SIMILAR_TABLE)
+    except FileNotFoundError:
+        return None
+    if details.get("settings") != settings:
+        return None
+    version = snapshot.table(S.DUPLICATES_TABLE).history(1)[0].get(S.IMAGES_VERSION_KEY)
+    try:
+        then = DeltaTable(
+            store.join(dst, S.IMAGES_TABLE), version=int(version), storage_options=snapshot.options
+        ).to_pyarrow_table(columns=[S.URI, S.IMAGE_ID])
+    except Exception as exc:  # an old version vacuumed away: compare everything again
+        log.info("earlier images version %s unreadable (%s): a full run", version, exc)
+        return None
+    return {
+        "groups": dict(zip(duplicates[S.URI].to_pylist(), duplicates[S.GROUP_ID].to_pylist())),
+        "stacks": dict(zip(similar[S.URI].to_pylist(), similar[S.GROUP_ID].to_pylist())),
+        "compared": set(zip(then[S.URI].to_pylist(), then[S.IMAGE_ID].to_pylist())),
+    }
+
+
+def _chains(labels_by_uri: dict[str, str], uris: list[str]) -> Links:
+    """Links chaining the photos (still present) of each earlier group: earlier verdicts kept."""
+    index = {uri: k for k, uri in enumerate(uris)}
+    members: dict[str, list[int]] = {}
+    for uri, group in labels_by_uri.items():
+        if uri in index:
+            members.setdefault(group, []).append(index[uri])
+    pairs = [(a, b) for rows in members.values() for a, b in zip(sorted(rows)[:-1], sorted(rows)[1:])]
+    if not pairs:
+        return Links.empty()
+    i, j = np.array(pairs, np.int64).T
+    zeros = np.zeros(len(i), np.int64)
+    return Links(i, j, np.full(len(i), "earlier", object), zeros, zeros - 1)
+
+
+def _best_links(links: Links, photos: int) -> dict[int, tuple[int, int]]:
+    """Per photo, its strongest link (exact, then same pixels, then the nearest hash): (link, other photo)."""
+    best: dict[int, tuple[tuple, int, int]] = {}
+    for k in range(len(links.i)):
+        strength = (KIND_ORDER.get(links.kind[k], len(KIND_ORDER)), links.distance[k])
+        for me, other in ((links.i[k], links.j[k]), (links.j[k], links.i[k])):
+            if int(me) not in best or strength < best[int(me)][0]:
+                best[int(me)] = (strength, k, int(other))
+    return {photo: (k, other) for photo, (_, k, other) in best.items()}
+
+
+def _duplicate_rows(images: pa.Table, links: Links, ids: dict[int, str], labels: np.ndarray, run_id: str) -> list[dict]:
+    grouped = np.flatnonzero(labels >= 0)
+    grouped = grouped[np.argsort(labels[grouped], kind="stable")]
+    rows = images.select([S.URI, S.IMAGE_ID, S.SIZE, S.SHA256, S.PIXEL_SHA256]).take(grouped).to_pylist()
+    copies = [Copy.of(row) for row in images.select(list(Copy.COLUMNS)).take(grouped).to_pylist()]
+    at = {int(photo): k for k, photo in enumerate(grouped)}  # photo -> its row here
+    best = {at[photo]: (k, at[other]) for photo, (k, other) in _best_links(links, len(labels)).items() if photo in at}
+    out = []
+    starts = np.flatnonzero(np.r_[True, labels[grouped][1:] != labels[grouped][:-1]])
+    for first, stop in zip(starts, [*starts[1:], len(grouped)]):
+        group = labels[grouped[first]]
+        members = list(range(first, stop))
+        keeper_at, decided = choose_keeper([copies[p] for p in members])
+        keeper = members[keeper_at]
+        kinds = {}
+        for p in members:
+            if rows[p][S.SHA256] == rows[keeper][S.SHA256]:
+                kinds[p] = S.KIND_EXACT
+            elif rows[p][S.PIXEL_SHA256] == rows[keeper][S.PIXEL_SHA256]:
+                kinds[p] = S.KIND_SAME_PIXELS
+            else:
+                kinds[p] = S.KIND_NEAR_DUPLICATE
+        for p in members:
+            k, other = best[p]
+            if p == keeper:
+                kind = min((kinds[m] for m in members if m != keeper), key=KIND_ORDER.get)
+                evidence = {"keeper_order": list(ORDER), "decided_by": decided, "keeper": copies[p].evidence()}
+                score = 1.0
+            else:
+                kind = kinds[p]
+                evidence = {"matched": rows[other][S.URI], **links.evidence(k), "copy": copies[p].evidence()}
+                score = 1.0 if kind != S.KIND_NEAR_DUPLICATE else 1.0 - float(links.distance[k]) / 256
+            out.append(
+                {
+                    S.GROUP_ID: ids[int(group)],
+                    S.IMAGE_ID: rows[p][S.IMAGE_ID],
+                    S.URI: rows[p][S.URI],
+                    S.KIND: kind,
+                    S.ROLE: S.ROLE_KEEP if p == keeper else S.ROLE_DUPLICATE,
+                    S.SCORE: score,
+                    S.EVIDENCE: json.dumps(evidence),
+                    S.SIZE: rows[p][S.SIZE],
+                    S.SHA256: rows[p][S.SHA256],
+                    S.RUN_ID: run_id,
+                }
+            )
+    return out
+
+
+def _similar_rows(images: pa.Table, links: Links, ids: dict[int, str], labels: np.ndarray, run_id: str) -> list[dict]:
+    uris, image_ids = images[S.URI].to_pylist(), images[S.IMAGE_ID].to_pylist()
+    best = _best_links(links, len(uris))
+    out = []
+    for p in np.flatnonzero(labels >= 0):
+        k, other = best[int(p)]
+        evidence = {"with": uris[other], **links.evidence(k)}
+        out.append(
+            {
+                S.GROUP_ID: ids[int(labels[p])],
+                S.IMAGE_ID: image_ids[p],
+                S.URI: uris[p],
+                S.SCORE: 1.0 - float(links.distance[k]) / 256,
+                S.EVIDENCE: json.dumps(evidence),
+                S.RUN_ID: run_id,
+            }
+        )
+    return out
+
+
+def _separate_exposures(near: Links, photos: Photos, uris: list[str], config: Config) -> tuple[Links, Links]:
+    """(copies, two exposures): near duplicates of one size and framing read back and compared."""
+    if not config.dedup.exposure_residual:
+        return near, Links.empty()
+    checked = np.flatnonzero(same_framing(near, photos))
+    pairs = [(int(near.i[k]), int(near.j[k])) for k in checked]
+    apart = np.zeros(len(near.i), bool)
+    if pairs:
+        apart[checked] = two_exposures(pairs, uris, PhotoChain.of(config), config.dedup.exposure_residual)
+        log.info("%d same-size candidate pairs read back: %d are two exposures", len(pairs), int(apart.sum()))
+    return near.take(~apart), near.take(apart, TWO_EXPOSURES)
+
+
+def _between_keepers(links: Links, labels: np.ndarray, duplicates: pa.Table, uris: list[str]) -> Links:
+    """Similar links with each copy standing for its group's keeper, between different groups only:
+    a stack shows each photo once, by its best copy."""
+    at = {uri: k for k, uri in enumerate(uris)}
+    stand_in = np.arange(len(uris))
+    keepers = duplicates.filter(pc.equal(duplicates[S.ROLE], S.ROLE_KEEP))[S.URI].to_pylist()
+    keeper_of = {int(labels[at[uri]]): at[uri] for uri in keepers}
+    grouped = labels >= 0
+    stand_in[grouped] = [keeper_of[int(group)] for group in labels[grouped]]
+    i, j = stand_in[links.i], stand_in[links.j]
+    apart = i != j
+    moved = Links(np.minimum(i, j), np.maximum(i, j), links.kind, links.distance, links.variant)
+    return moved.take(apart)
+
+
+def run_dedup(dst: str, config: Config, tasks: Tasks | None = None, full: bool = False) -> dict:
+    """Write the duplicates and similar tables at ``dst``; a JSON-able summary. Compares only the
+    photos added since the last run with the same settings, unless ``full`` (or there is none).
+
+    Raises ConfigError when the images table lacks the dedup signals (tables of an earlier version).
+    """
+    started = time.monotonic()
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+    storage = config.resolved_storage()
+    snapshot = TablesSnapshot(dst, storage)
+    images = snapshot.read(S.IMAGES_TABLE)
+    images_version = snapshot.table(S.IMAGES_TABLE).version()
+    errors = images.filter(pc.equal(images[S.STATUS], S.STATUS_ERROR))
+    images = images.filter(pc.not_equal(images[S.STATUS], S.STATUS_ERROR))
+    _signals_missing(images, dst)
+    settings = config.dedup.model_dump(exclude={"distributed"})
+    if tasks is None and config.dedup.distributed:
+        connect(config.ray)
+        tasks = RayTasks()
+    earlier = None if full else _earlier(snapshot, dst, settings, images)
+    uris = images[S.URI].to_pylist()
+    photos = _photos(images, snapshot)
+    pdq, variants = images[S.PDQ].to_pylist(), images[S.PDQ_VARIANTS].to_pylist()
+    radius = max(config.dedup.pdq_distance, config.dedup.similar_distance)
+    search = {"radius": radius, "k": config.dedup.candidates, "tasks": tasks}
+    if earlier is None:
+        candidates = near_pairs(pdq, variants, **search)
+        carried = [Links.empty(), Links.empty()]
+        compared_new = len(uris)
+    else:
+        new = np.array(
+            [k for k, key in enumerate(zip(uris, images[S.IMAGE_ID].to_pylist())) if key not in earlier["compared"]],
+            np.int64,
+        )
+        old = np.setdiff1d(np.arange(len(uris)), new)
+        candidates = np.concatenate(
+            [
+                near_pairs(pdq, variants, queries=new, **search),
+                near_pairs(pdq, variants, queries=old, targets=new, **search),
+            ]
+        )
+        carried = [_chains(earlier["groups"], uris), _chains(earlier["stacks"], uris)]
+        compared_new = len(new)
+    near, similar = judge(candidates, photos, config.dedup)
+    near, exposures = _separate_exposures(near, photos, uris, config)
+    similar = Links.concat([similar, exposures])
+    copies = Links.concat(
+        [
+            equal_value_links(photos.sha256, S.KIND_EXACT),
+            equal_value_links(photos.pixel_sha256, S.KIND_SAME_PIXELS),
+            near,
+            carried[0],
+        ]
+    )
+    labels = connected_groups(len(uris), copies.i, copies.j)
+    ids = stable_ids(labels, uris, earlier["groups"] if earlier else {})
+    duplicates = pa.Table.from_pylist(_duplicate_rows(images, copies, ids, labels, run_id), schema=S.DUPLICATES_SCHEMA)
+    stacked = _between_keepers(Links.concat([similar, carried[1]]), labels, duplicates, uris)
+    stack_labels = connected_groups(len(uris), stacked.i, stacked.j)
+    stack_ids = stable_ids(stack_labels, uris, earlier["stacks"] if earlier else {})
+    similar_rows = pa.Table.from_pylist(
+        _similar_rows(images, stacked, stack_ids, stack_labels, run_id), schema=S.SIMILAR_SCHEMA
+    )
+    summary = _summary(duplicates, similar_rows, errors, images.num_rows, compared_new, earlier is not None)
+    summary.update(run_id=run_id, seconds=round(time.monotonic() - started, 1))
+    summary["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    write_dedup(dst, duplicates, similar_rows, storage, images_version, {"settings": settings, "summary": summary})
+    return summary
+
+
+def _summary(
+    duplicates: pa.Table, similar: pa.Table, errors: pa.Table, photos: int, compared: int, incremental: bool
+) -> dict:
+    rows = duplicates.to_pylist()
+    removable = [r for r in rows if r[S.ROLE] == S.ROLE_DUPLICATE]
+    groups_by_kind = Counter(kind for kind, _ in {(r[S.KIND], r[S.GROUP_ID]) for r in removable})
+    return {
+        "mode": "incremental" if incremental else "full",
+        "photos": photos,
+        "compared": compared,
+        "groups": len({r[S.GROUP_ID] for r in rows}),
+        "groups_by_kind": {kind: groups_by_kind.get(kind, 0) for kind in S.KINDS},
+        "photos_in_groups": len(rows),
+        "duplicates_by_kind": {kind: sum(r[S.KIND] == kind for r in removable) for kind in S.KINDS},
+        "bytes_reclaimable": int(sum(r[S.SIZE] or 0 for r in removable)),
+        "similar_stacks": len(set(similar[S.GROUP_ID].to_pylist())),
+        "similar_photos": similar.num_rows,
+        "errors_apart": {"photos": errors.num_rows, "uris": errors[S.URI].to_pylist()[:20]},
+    }

@@ -1,0 +1,51 @@
+"""Groups of photos joined by links (connected components), with ids that stay the same from run to
+run: a group keeps the id of the earlier group most of its photos were in."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+
+def connected_groups(photos: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Per photo, its group's number (0..), or -1 for a photo linked to no other."""
+    if not len(i):
+        return np.full(photos, -1, np.int64)
+    graph = coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(photos, photos))
+    _, labels = connected_components(graph, directed=False)
+    sizes = np.bincount(labels)
+    linked = sizes[labels] > 1
+    out = np.full(photos, -1, np.int64)
+    _, out[linked] = np.unique(labels[linked], return_inverse=True)
+    return out
+
+
+def new_group_id(uris: list[str]) -> str:
+    """An id for a group seen for the first time: a hash of its first uri."""
+    return hashlib.sha256(min(uris).encode()).hexdigest()[:16]
+
+
+def stable_ids(labels: np.ndarray, uris: list[str], earlier: dict[str, str]) -> dict[int, str]:
+    """Group number -> id: the id of the earlier group (``earlier``: uri -> group id) holding most of
+    its photos, each earlier id given to one group at most (the largest share first); else a new id."""
+    members: dict[int, list[int]] = {}
+    for photo in np.flatnonzero(labels >= 0):
+        members.setdefault(int(labels[photo]), []).append(int(photo))
+    claims = []
+    for group, photos in members.items():
+        for old, count in Counter(earlier[uris[p]] for p in photos if uris[p] in earlier).items():
+            claims.append((-count, old, group))
+    ids: dict[int, str] = {}
+    taken: set[str] = set()
+    for _, old, group in sorted(claims):
+        if group not in ids and old not in taken:
+            ids[group] = old
+            taken.add(old)
+    for group, photos in members.items():
+        if group not in ids:
+            ids[group] = new_group_id([uris[p] for p in photos])
+    return ids

@@ -1,0 +1,115 @@
+"""Which pairs of photos are copies of one photo, and which are only alike (burst shots).
+
+A pair is found by its bytes (exact), its decoded pixels (same_pixels) or its PDQ hashes (a candidate
+from pipeline.dedup.candidates). A candidate is a near duplicate when the distance is within
+dedup.pdq_distance, both hashes are trustworthy (PDQ quality), and the photos are not two exposures:
+two photos of one camera with different EXIF capture times are never copies (a copy keeps its
+capture time or loses it), those within dedup.burst_seconds are similar. Farther candidates, up to
+dedup.similar_distance, whose central faces are of one person are similar too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline import schema as S
+from pipeline.config import DedupConfig
+from pipeline.dedup.candidates import VARIANTS
+
+TWO_EXPOSURES = "two_exposures"  # similar links: copies by their hashes, two shots by their pixels
+SAME_PERSON = 0.5  # cosine similarity of two central faces above which they are taken for one person
+
+
+@dataclass(frozen=True)
+class Photos:
+    """The signals of the photos being compared, as arrays indexed by photo."""
+
+    sha256: np.ndarray  # object: hex strings
+    pixel_sha256: np.ndarray
+    pdq_quality: np.ndarray  # int, -1 without a hash
+    captured: np.ndarray  # float seconds since the epoch, nan without EXIF capture time
+    camera: np.ndarray  # object
+    face: np.ndarray  # (n, dim) float32 central face embedding, zeros without a face
+    has_face: np.ndarray  # bool
+    width: np.ndarray  # int, upright pixels
+    height: np.ndarray
+
+
+@dataclass(frozen=True)
+class Links:
+    """Pairs (i < j) of one kind: ``kind`` per pair, a distance (0 for exact and same pixels) and the
+    variant of the hash that matched (-1 when none did)."""
+
+    i: np.ndarray
+    j: np.ndarray
+    kind: np.ndarray  # object: S.KIND_*
+    distance: np.ndarray
+    variant: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Links:
+        none = np.zeros(0, np.int64)
+        return cls(none, none, np.zeros(0, object), none, none)
+
+    @classmethod
+    def concat(cls, parts: list[Links]) -> Links:
+        if not parts:
+            return cls.empty()
+        return cls(
+            *(np.concatenate([getattr(p, name) for p in parts]) for name in ("i", "j", "kind", "distance", "variant"))
+        )
+
+    def take(self, chosen: np.ndarray, kind: str | None = None) -> Links:
+        """The links ``chosen`` (a mask or indexes), relabelled ``kind`` when given."""
+        kinds = self.kind[chosen] if kind is None else np.full(len(self.i[chosen]), kind, object)
+        return Links(self.i[chosen], self.j[chosen], kinds, self.distance[chosen], self.variant[chosen])
+
+    def evidence(self, k: int) -> dict:
+        """What made pair ``k`` a link."""
+        if self.variant[k] >= 0:
+            found = {"pdq_distance": int(self.distance[k]), "variant": VARIANTS[self.variant[k]]}
+            return {**found, "two_exposures": True} if self.kind[k] == TWO_EXPOSURES else found
+        if self.kind[k] in (S.KIND_EXACT, S.KIND_SAME_PIXELS):
+            return {"same": "bytes" if self.kind[k] == S.KIND_EXACT else "decoded pixels"}
+        return {"linked": "by an earlier run"}
+
+
+def equal_value_links(values: np.ndarray, kind: str) -> Links:
+    """Pairs chaining the photos that share a value (a hash): each photo linked to the previous one."""
+    present = np.array([v is not None for v in values], bool)
+    idx = np.flatnonzero(present)
+    if not len(idx):
+        return Links.empty()
+    order = idx[np.argsort(values[idx].astype(str), kind="stable")]
+    same = values[order][1:] == values[order][:-1]
+    i, j = order[:-1][same], order[1:][same]
+    zeros = np.zeros(len(i), np.int64)
+    return Links(np.minimum(i, j), np.maximum(i, j), np.full(len(i), kind, object), zeros, zeros - 1)
+
+
+def judge(candidates: np.ndarray, photos: Photos, config: DedupConfig) -> tuple[Links, Links]:
+    """Candidate rows (i, j, distance, variant) -> (near-duplicate links, similar links)."""
+    i, j, distance, variant = (candidates[:, c] for c in range(4))
+    trusted = (photos.pdq_quality[i] >= config.min_pdq_quality) & (photos.pdq_quality[j] >= config.min_pdq_quality)
+    timed = ~np.isnan(photos.captured[i]) & ~np.isnan(photos.captured[j]) & (photos.camera[i] == photos.camera[j])
+    apart = np.where(timed, np.abs(photos.captured[i] - photos.captured[j]), 0.0)
+    two_exposures = timed & (apart > 0)
+    burst = two_exposures & (apart <= config.burst_seconds)
+    near = trusted & ~two_exposures & (distance <= config.pdq_distance)
+    faces = photos.has_face[i] & photos.has_face[j]
+    same_person = faces & (np.einsum("ij,ij->i", photos.face[i], photos.face[j]) >= SAME_PERSON)
+    similar = ~near & (burst | (trusted & same_person & (distance <= config.similar_distance)))
+
+    found = Links(i, j, np.full(len(i), S.KIND_NEAR_DUPLICATE, object), distance, variant)
+    return found.take(near), found.take(similar, "similar")
+
+
+def same_framing(links: Links, photos: Photos) -> np.ndarray:
+    """Which links matched as is (no variant) between photos of one size: where a burst shot looks
+    like a copy."""
+    return (
+        (links.variant == 0)
+        & (photos.width[links.i] == photos.width[links.j])
+        & (photos.height[links.i] == photos.height[links.j])
+    )
