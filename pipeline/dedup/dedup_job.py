@@ -129,6 +129,8 @@ def _best_links(links: Links, photos: int) -> dict[int, tuple[int, int]]:
 
 def _duplicate_rows(images: pa.Table, links: Links, ids: dict[int, str], labels: np.ndarray, run_id: str) -> list[dict]:
     grouped = np.flatnonzero(labels >= 0)
+    if not len(grouped):
+        return []
     grouped = grouped[np.argsort(labels[grouped], kind="stable")]
     rows = images.select([S.URI, S.IMAGE_ID, S.SIZE, S.SHA256, S.PIXEL_SHA256]).take(grouped).to_pylist()
     copies = [Copy.of(row) for row in images.select(list(Copy.COLUMNS)).take(grouped).to_pylist()]
