@@ -24,6 +24,7 @@ from pathlib import Path
 from benchmarks.dedup_baseline import run_baselines
 from benchmarks.dedup_library import COPY_KINDS, add_arguments, build_library
 from pipeline.config import Config, load_config
+from pipeline.dedup.dedup_job import run_dedup
 from pipeline.evaluate.dedup import DedupTruth, evaluate_dedup, read_dedup_truth
 from pipeline.ingest.embed_job import run_embed
 from pipeline.metrics.dedup import ORIGINAL
@@ -112,15 +113,13 @@ def main() -> None:
     truth_csv = str(library / "truth.csv")
     truth = read_dedup_truth(truth_csv)
 
-    from pipeline.dedup.dedup_job import run_dedup  # being written alongside this benchmark
-
     tables = str(args.output / "tables")
     _start_ray(config, args.cpus)
     started = time.perf_counter()
     embedded = run_embed(str((library / "photos").absolute()), tables, config)
     seconds["embed"] = time.perf_counter() - started
     started = time.perf_counter()
-    deduplicated = run_dedup(tables, config)
+    deduplicated = run_dedup(tables, config, full=True)
     seconds["dedup"] = time.perf_counter() - started
     facepipe = evaluate_dedup(tables, truth_csv, config)
 

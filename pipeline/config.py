@@ -202,24 +202,24 @@ class ClusterConfig(_Section):
 
 class DedupConfig(_Section):
     pdq_distance: int = Field(
+        default=40,
+        ge=0,
+        le=128,
+        description="Two photos are copies when a PDQ hash of one (as is, mirrored, rotated or centre-cropped) is "
+        "at most this many of 256 bits from the other's.",
+    )
+    unframed_distance: int = Field(
         default=52,
         ge=0,
         le=128,
-        description="Two photos are copies when a PDQ hash of one (as is, mirrored, rotated, centre-cropped or "
-        "unframed) is at most this many of 256 bits from the other's.",
+        description="The same for the hash of a photo taken out of its uniform frame (a smaller, noisier hash).",
     )
     min_pdq_quality: int = Field(
-        default=50,
+        default=30,
         ge=0,
         le=100,
         description="Photos whose PDQ quality is lower (flat, nearly uniform) join groups by their bytes or "
         "pixels only.",
-    )
-    landmark_tolerance: float = Field(
-        default=0.06,
-        gt=0,
-        description="Photos with faces: the faces of a copy sit where one similarity transform puts the other's, "
-        "within this share of the face's size; farther (a face moved: a burst shot) and the pair is only similar.",
     )
     similar_distance: int = Field(
         default=64,
@@ -231,9 +231,9 @@ class DedupConfig(_Section):
     exposure_residual: float = Field(
         default=0.35,
         ge=0,
-        description="Candidate copies of one size and framing are read back and compared at 64 x 64: differing by "
-        "more than this (grey levels, in standard deviations, in some 8 x 8 block) they are two exposures, "
-        "similar; 0: never read photos back.",
+        description="Candidate copies are read back and compared at 64 x 64 (turned and centre-cropped to line "
+        "up): differing by more than this (grey levels, in standard deviations, in some 8 x 8 block) at every "
+        "framing they are two exposures, similar, and never in one group; 0: never read photos back.",
     )
     burst_seconds: float = Field(
         default=2.0,

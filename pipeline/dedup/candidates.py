@@ -93,9 +93,9 @@ def near_pairs(
     targets: np.ndarray | None = None,
     tasks: Tasks | None = None,
 ) -> np.ndarray:
-    """Pairs of photos (i < j) with a hash of one within ``radius`` bits of a hash (as is or a variant)
-    of the other, among each query's ``k`` nearest codes: rows (i, j, distance, variant), the variant
-    (index into VARIANTS) of the code that matched, the smallest distance per pair. ``queries``: the
+    """Pairs of photos with the hash of one (i) within ``radius`` bits of a hash of the other (j) as it
+    is or as a variant, among each query's ``k`` nearest codes: rows (i, j, distance, variant), the
+    variant (index into VARIANTS) of j's code that matched; one row per pair, its smallest distance. ``queries``: the
     photos whose hashes are looked up, ``targets``: the photos whose codes are indexed (default: all)."""
     tasks = tasks or LocalTasks()
     everyone = np.arange(len(pdq))
@@ -120,7 +120,7 @@ def near_pairs(
     hits = np.stack([hits[:, 0], other, hits[:, 2], variant], axis=1)[hits[:, 0] != other]
     lo, hi = np.minimum(hits[:, 0], hits[:, 1]), np.maximum(hits[:, 0], hits[:, 1])
     order = np.lexsort((hits[:, 2], hi, lo))
-    hits = np.stack([lo, hi, hits[:, 2], hits[:, 3]], axis=1)[order]
+    hits, lo, hi = hits[order], lo[order], hi[order]
     first = np.ones(len(hits), bool)
-    first[1:] = (hits[1:, 0] != hits[:-1, 0]) | (hits[1:, 1] != hits[:-1, 1])
+    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
     return hits[first]

@@ -19,11 +19,11 @@ from deltalake import DeltaTable
 
 from pipeline import schema as S
 from pipeline.config import Config, ConfigError
-from pipeline.dedup.candidates import near_pairs
-from pipeline.dedup.exposures import two_exposures
-from pipeline.dedup.groups import connected_groups, stable_ids
+from pipeline.dedup.candidates import VARIANTS, near_pairs
+from pipeline.dedup.exposures import TURNED, two_exposures
+from pipeline.dedup.groups import connected_groups, constrained_groups, stable_ids
 from pipeline.dedup.keeper import ORDER, Copy, choose_keeper
-from pipeline.dedup.pairs import TWO_EXPOSURES, Links, Photos, equal_value_links, judge, same_framing
+from pipeline.dedup.pairs import TWO_EXPOSURES, Links, Photos, equal_value_links, judge
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.main_face import central_faces_index
 from pipeline.io import store
@@ -199,15 +199,16 @@ def _similar_rows(images: pa.Table, links: Links, ids: dict[int, str], labels: n
 
 
 def _separate_exposures(near: Links, photos: Photos, uris: list[str], config: Config) -> tuple[Links, Links]:
-    """(copies, two exposures): near duplicates of one size and framing read back and compared."""
+    """(copies, two exposures): near duplicates read back and compared, but for those matched out of a
+    frame."""
     if not config.dedup.exposure_residual:
         return near, Links.empty()
-    checked = np.flatnonzero(same_framing(near, photos))
-    pairs = [(int(near.i[k]), int(near.j[k])) for k in checked]
+    checked = np.flatnonzero(np.isin(near.variant, [VARIANTS.index(name) for name in TURNED]))
+    pairs = [(int(near.i[k]), int(near.j[k]), VARIANTS[near.variant[k]]) for k in checked]
     apart = np.zeros(len(near.i), bool)
     if pairs:
         apart[checked] = two_exposures(pairs, uris, PhotoChain.of(config), config.dedup.exposure_residual)
-        log.info("%d same-size candidate pairs read back: %d are two exposures", len(pairs), int(apart.sum()))
+        log.info("%d candidate copies read back: %d are two exposures", len(pairs), int(apart.sum()))
     return near.take(~apart), near.take(apart, TWO_EXPOSURES)
 
 
@@ -249,7 +250,7 @@ def run_dedup(dst: str, config: Config, tasks: Tasks | None = None, full: bool =
     uris = images[S.URI].to_pylist()
     photos = _photos(images, snapshot)
     pdq, variants = images[S.PDQ].to_pylist(), images[S.PDQ_VARIANTS].to_pylist()
-    radius = max(config.dedup.pdq_distance, config.dedup.similar_distance)
+    radius = max(config.dedup.pdq_distance, config.dedup.unframed_distance, config.dedup.similar_distance)
     search = {"radius": radius, "k": config.dedup.candidates, "tasks": tasks}
     if earlier is None:
         candidates = near_pairs(pdq, variants, **search)
@@ -272,15 +273,19 @@ def run_dedup(dst: str, config: Config, tasks: Tasks | None = None, full: bool =
     near, similar = judge(candidates, photos, config.dedup)
     near, exposures = _separate_exposures(near, photos, uris, config)
     similar = Links.concat([similar, exposures])
+    near = near.take(np.argsort(near.distance, kind="stable"))  # the closest copies join first
     copies = Links.concat(
         [
             equal_value_links(photos.sha256, S.KIND_EXACT),
             equal_value_links(photos.pixel_sha256, S.KIND_SAME_PIXELS),
-            near,
             carried[0],
+            near,
         ]
     )
-    labels = connected_groups(len(uris), copies.i, copies.j)
+    two_shots = similar.take(similar.kind == TWO_EXPOSURES)
+    labels = constrained_groups(len(uris), copies.i, copies.j, np.stack([two_shots.i, two_shots.j], axis=1))
+    joined = (labels[copies.i] == labels[copies.j]) & (labels[copies.i] >= 0)
+    copies = copies.take(joined)  # a link skipped is no evidence of a group
     ids = stable_ids(labels, uris, earlier["groups"] if earlier else {})
     duplicates = pa.Table.from_pylist(_duplicate_rows(images, copies, ids, labels, run_id), schema=S.DUPLICATES_SCHEMA)
     stacked = _between_keepers(Links.concat([similar, carried[1]]), labels, duplicates, uris)

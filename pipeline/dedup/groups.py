@@ -16,11 +16,14 @@ def connected_groups(photos: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     if not len(i):
         return np.full(photos, -1, np.int64)
     graph = coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(photos, photos))
-    _, labels = connected_components(graph, directed=False)
-    sizes = np.bincount(labels)
-    linked = sizes[labels] > 1
-    out = np.full(photos, -1, np.int64)
-    _, out[linked] = np.unique(labels[linked], return_inverse=True)
+    return _numbered(connected_components(graph, directed=False)[1])
+
+
+def _numbered(components: np.ndarray) -> np.ndarray:
+    """Components of two photos or more numbered 0.., the others -1."""
+    linked = np.bincount(components)[components] > 1
+    out = np.full(len(components), -1, np.int64)
+    _, out[linked] = np.unique(components[linked], return_inverse=True)
     return out
 
 
@@ -49,3 +52,32 @@ def stable_ids(labels: np.ndarray, uris: list[str], earlier: dict[str, str]) -> 
         if group not in ids:
             ids[group] = new_group_id([uris[p] for p in photos])
     return ids
+
+
+def constrained_groups(photos: int, i: np.ndarray, j: np.ndarray, apart: np.ndarray) -> np.ndarray:
+    """Per photo, its group's number (0..), or -1: links (``i``, ``j``) joined in the order given,
+    strongest first, each skipped when it would put two photos of an ``apart`` row (k, 2) in one
+    group (two exposures linked through a copy of one of them)."""
+    parent = np.arange(photos)
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    others: dict[int, set[int]] = {}  # a group's root -> photos that must stay out of it
+    for a, b in apart:
+        others.setdefault(int(a), set()).add(int(b))
+        others.setdefault(int(b), set()).add(int(a))
+    for a, b in zip(i.tolist(), j.tolist()):
+        ra, rb = root(a), root(b)
+        if ra == rb:
+            continue
+        if any(root(x) == rb for x in others.get(ra, ())) or any(root(x) == ra for x in others.get(rb, ())):
+            continue
+        parent[rb] = ra
+        if rb in others:
+            others.setdefault(ra, set()).update(others.pop(rb))
+    roots = np.array([root(x) for x in range(photos)], np.int64)
+    return _numbered(roots)

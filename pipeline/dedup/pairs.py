@@ -2,10 +2,11 @@
 
 A pair is found by its bytes (exact), its decoded pixels (same_pixels) or its PDQ hashes (a candidate
 from pipeline.dedup.candidates). A candidate is a near duplicate when the distance is within
-dedup.pdq_distance, both hashes are trustworthy (PDQ quality), and the photos are not two exposures:
-two photos of one camera with different EXIF capture times are never copies (a copy keeps its
-capture time or loses it), those within dedup.burst_seconds are similar. Farther candidates, up to
-dedup.similar_distance, whose central faces are of one person are similar too."""
+dedup.pdq_distance (dedup.unframed_distance for a photo out of its frame), both hashes are
+trustworthy (PDQ quality), and the photos are not two exposures: two photos of one camera with
+different EXIF capture times are never copies (a copy keeps its capture time or loses it), those
+within dedup.burst_seconds are similar. Farther candidates, up to dedup.similar_distance, whose
+central faces are of one person are similar too (pipeline.dedup.exposures reads back the rest)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ class Links:
     j: np.ndarray
     kind: np.ndarray  # object: S.KIND_*
     distance: np.ndarray
-    variant: np.ndarray
+    variant: np.ndarray  # of j's hash: j transformed so looks like i
 
     @classmethod
     def empty(cls) -> Links:
@@ -89,27 +90,21 @@ def equal_value_links(values: np.ndarray, kind: str) -> Links:
 
 
 def judge(candidates: np.ndarray, photos: Photos, config: DedupConfig) -> tuple[Links, Links]:
-    """Candidate rows (i, j, distance, variant) -> (near-duplicate links, similar links)."""
+    """Candidate rows (i, j, distance, variant) -> (near-duplicate links, similar links: kind
+    TWO_EXPOSURES for two capture times of one camera, "similar" for the rest)."""
     i, j, distance, variant = (candidates[:, c] for c in range(4))
     trusted = (photos.pdq_quality[i] >= config.min_pdq_quality) & (photos.pdq_quality[j] >= config.min_pdq_quality)
     timed = ~np.isnan(photos.captured[i]) & ~np.isnan(photos.captured[j]) & (photos.camera[i] == photos.camera[j])
     apart = np.where(timed, np.abs(photos.captured[i] - photos.captured[j]), 0.0)
     two_exposures = timed & (apart > 0)
     burst = two_exposures & (apart <= config.burst_seconds)
-    near = trusted & ~two_exposures & (distance <= config.pdq_distance)
+    unframed = variant == VARIANTS.index("unframed")
+    near = trusted & ~two_exposures & (distance <= np.where(unframed, config.unframed_distance, config.pdq_distance))
     faces = photos.has_face[i] & photos.has_face[j]
     same_person = faces & (np.einsum("ij,ij->i", photos.face[i], photos.face[j]) >= SAME_PERSON)
     similar = ~near & (burst | (trusted & same_person & (distance <= config.similar_distance)))
 
     found = Links(i, j, np.full(len(i), S.KIND_NEAR_DUPLICATE, object), distance, variant)
-    return found.take(near), found.take(similar, "similar")
-
-
-def same_framing(links: Links, photos: Photos) -> np.ndarray:
-    """Which links matched as is (no variant) between photos of one size: where a burst shot looks
-    like a copy."""
-    return (
-        (links.variant == 0)
-        & (photos.width[links.i] == photos.width[links.j])
-        & (photos.height[links.i] == photos.height[links.j])
-    )
+    stacked = found.take(similar, "similar")
+    stacked.kind[two_exposures[similar]] = TWO_EXPOSURES
+    return found.take(near), stacked

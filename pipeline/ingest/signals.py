@@ -76,7 +76,8 @@ def _unframed(pixels: np.ndarray) -> np.ndarray | None:
     return pixels[top:bottom, left:right]
 
 
-def _centre(pixels: np.ndarray, area: float) -> np.ndarray:
+def centre_crop(pixels: np.ndarray, area: float) -> np.ndarray:
+    """The centred crop keeping ``area`` of the photo's area (the same share of each side)."""
     height, width = pixels.shape[:2]
     side = area**0.5
     crop_h, crop_w = max(1, int(height * side)), max(1, int(width * side))
@@ -104,7 +105,7 @@ def perceptual_hashes(small: np.ndarray) -> tuple[bytes, int, list[bytes], float
     packed = [np.packbits(bits.astype(np.uint8)).tobytes() for bits in dihedral]
     variants = {name: packed[i] for name, i in _DIHEDRAL.items()}
     for name, area in _CROPS.items():
-        variants[name] = _pdq(_centre(small, area))[0]
+        variants[name] = _pdq(centre_crop(small, area))[0]
     inner = _unframed(small)
     variants["unframed"] = _pdq(inner)[0] if inner is not None else b""
     content = inner.shape[0] * inner.shape[1] / (small.shape[0] * small.shape[1]) if inner is not None else 1.0

@@ -47,7 +47,9 @@ def test_near_pairs_find_every_planted_copy_as_brute_force_does(monkeypatch, fla
     monkeypatch.setattr(candidates, "FLAT_LIMIT", flat_limit)
     pdq, variants, planted = _library(300, 40)
     rows = near_pairs(pdq, variants, radius=32, k=8)
-    found = {(int(i), int(j)): (int(d), int(v)) for i, j, d, v in rows}
+    found = {(min(int(i), int(j)), max(int(i), int(j))): (int(d), int(v)) for i, j, d, v in rows}
+    owners = {(min(int(i), int(j)), max(int(i), int(j))): int(j) for i, j, _, v in rows if v}
+    assert all(owners[pair] == pair[0] for pair, which in planted.items() if which), "j: whose variant matched"
     truth = _brute_force(pdq, variants, 32)
     assert set(planted) <= set(found), "every planted copy is found"
     if flat_limit > 10**6:
@@ -59,9 +61,9 @@ def test_queries_and_targets_limit_the_search():
     pdq, variants, planted = _library(200, 20, seed=1)
     new = np.arange(200, 220)
     only_new = near_pairs(pdq, variants, radius=32, k=8, queries=new)
-    assert {(int(i), int(j)) for i, j, _, _ in only_new} == set(planted)
+    assert {(int(j), int(i)) for i, j, _, _ in only_new} == set(planted), "j: the source whose variant matched"
     old_against_new = near_pairs(pdq, variants, radius=32, k=8, queries=np.arange(200), targets=new)
-    found = {(int(i), int(j)) for i, j, _, _ in old_against_new}
+    found = {(min(int(i), int(j)), max(int(i), int(j))) for i, j, _, _ in old_against_new}
     as_is = {pair for pair, which in planted.items() if which == 0}
     assert as_is <= found <= set(planted), "old hashes find the new copies of themselves as they are"
     assert len(near_pairs([], [], radius=32, k=8)) == 0

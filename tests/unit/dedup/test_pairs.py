@@ -6,7 +6,7 @@ import numpy as np
 
 from pipeline import schema as S
 from pipeline.config import DedupConfig
-from pipeline.dedup.pairs import Links, Photos, equal_value_links, judge, same_framing
+from pipeline.dedup.pairs import Photos, equal_value_links, judge
 
 T = 1_700_000_000.0
 
@@ -55,15 +55,3 @@ def test_flat_photos_join_by_bytes_or_pixels_only():
     assert len(near.i) == len(similar.i) == 0
     links = equal_value_links(np.array(["x", None, "x", "y", "x"], object), S.KIND_EXACT)
     assert sorted(zip(links.i, links.j)) == [(0, 2), (2, 4)]
-
-
-def test_same_framing_is_an_as_is_match_of_one_size():
-    links = Links(
-        np.array([0, 0, 0]),
-        np.array([1, 2, 3]),
-        np.full(3, S.KIND_NEAR_DUPLICATE, object),
-        np.array([9, 9, 9]),
-        np.array([0, 5, 0]),
-    )
-    sized = photos(4, width=np.array([250, 250, 250, 125]), height=np.array([250, 250, 250, 125]))
-    assert same_framing(links, sized).tolist() == [True, False, False]
