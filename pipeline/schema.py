@@ -12,6 +12,8 @@ CLUSTERS_TABLE = "clusters"
 PERSONS_TABLE = "persons"
 DUPLICATES_TABLE = "duplicates"
 SIMILAR_TABLE = "similar"
+TAGS_TABLE = "tags"
+SUGGESTIONS_TABLE = "suggestions"
 METADATA_FOLDER = "_facepipe"  # JSON beside the tables: resolved config, model ids, run summaries
 
 # Commit metadata: the version of a companion table a commit is consistent with.
@@ -304,6 +306,44 @@ SIMILAR_SCHEMA = pa.schema(
 NAME = "name"
 PHOTO = "photo"
 ENROLLED_AT = "enrolled_at"
+
+# tags table: what people said of a face (plus FACE_ID, NAME): a tag, or their verdict on a suggestion
+VERDICT = "verdict"
+VERDICT_TAG = "tag"  # the person named the face
+VERDICT_ACCEPTED = "accepted"  # a suggestion accepted: a tag
+VERDICT_REJECTED = "rejected"  # a suggestion rejected: never suggested again, evidence against the name nearby
+VERDICTS = (VERDICT_TAG, VERDICT_ACCEPTED, VERDICT_REJECTED)
+SOURCE = "source"  # the file (or tool) the row came from
+TAGGED_BY = "tagged_by"
+TAGGED_AT = "tagged_at"
+
+TAGS_SCHEMA = pa.schema(
+    [
+        pa.field(FACE_ID, pa.string()),
+        pa.field(NAME, pa.string()),
+        pa.field(VERDICT, pa.string()),
+        pa.field(SOURCE, pa.string()),
+        pa.field(TAGGED_BY, pa.string()),
+        pa.field(TAGGED_AT, TIMESTAMP),
+    ]
+)
+
+# suggestions table: at most one name per untagged face (plus FACE_ID, IMAGE_ID, URI, BBOX, NAME, SCORE, RUN_ID)
+METHOD = "method"  # (EVIDENCE here: the face_ids of the tagged faces that support the name)
+
+SUGGESTIONS_SCHEMA = pa.schema(
+    [
+        pa.field(FACE_ID, pa.string()),
+        pa.field(IMAGE_ID, pa.string()),
+        pa.field(URI, pa.string()),
+        pa.field(BBOX, pa.list_(pa.float32(), 4)),
+        pa.field(NAME, pa.string()),
+        pa.field(SCORE, pa.float32()),
+        pa.field(EVIDENCE, pa.list_(pa.string())),
+        pa.field(METHOD, pa.string()),
+        pa.field(RUN_ID, pa.string()),
+    ]
+)
 
 
 def matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -84,6 +84,7 @@ def _faces_schema(faces: DeltaTable) -> pa.Schema:
 
 _EMBED, _CLUSTER = "facepipe embed --output {dst}", "facepipe cluster --tables {dst}"
 _DEDUP = "facepipe dedup --tables {dst}"
+_TAGS, _SUGGEST = "facepipe tags add --tables {dst} --tags FILE", "facepipe tags suggest --tables {dst}"
 TABLES: dict[str, _TableSpec] = {
     S.IMAGES_TABLE: _TableSpec(lambda _: S.IMAGES_SCHEMA, _EMBED),
     S.FACES_TABLE: _TableSpec(_faces_schema, _EMBED, S.IMAGES_TABLE, S.FACES_VERSION_KEY, pin_required=True),
@@ -91,6 +92,8 @@ TABLES: dict[str, _TableSpec] = {
     S.PERSONS_TABLE: _TableSpec(lambda _: S.PERSONS_SCHEMA, _CLUSTER),
     S.DUPLICATES_TABLE: _TableSpec(lambda _: S.DUPLICATES_SCHEMA, _DEDUP),
     S.SIMILAR_TABLE: _TableSpec(lambda _: S.SIMILAR_SCHEMA, _DEDUP, S.DUPLICATES_TABLE, S.SIMILAR_VERSION_KEY),
+    S.TAGS_TABLE: _TableSpec(lambda _: S.TAGS_SCHEMA, _TAGS),
+    S.SUGGESTIONS_TABLE: _TableSpec(lambda _: S.SUGGESTIONS_SCHEMA, _SUGGEST),
 }
 
 
