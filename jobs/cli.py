@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from jobs import bench, cluster, dedup, embed, evaluate, index, recognize, report, search, train
+from jobs import bench, cluster, dedup, embed, evaluate, index, recognize, report, search, tags, train
 from pipeline.config import ConfigError
 
 
@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dedup.add_arguments(
         verbs.add_parser("dedup", parents=[common], help="find duplicate photos; apply, undo, review"), common
+    )
+    tags.add_arguments(
+        verbs.add_parser("tags", parents=[common], help="name faces: add from a file, remove, rename"), common
     )
     report.add_arguments(verbs.add_parser("report", parents=[common], help="a static HTML gallery of the people found"))
     train.add_arguments(
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         "search": search.main,
         "cluster": cluster.main,
         "dedup": dedup.main,
+        "tags": tags.main,
         "report": report.main,
         "train": train.main,
         "calibrate": recognize.calibrate_main,

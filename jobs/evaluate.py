@@ -1,5 +1,6 @@
-"""`facepipe eval lfw | identify | cluster | dedup`: LFW verification (10-fold), open-set identification,
-clustering quality against known identities, duplicate groups against known copies."""
+"""`facepipe eval lfw | identify | cluster | dedup | tags`: LFW verification (10-fold), open-set identification,
+clustering quality against known identities, duplicate groups against known copies, suggested names against known
+people."""
 
 from __future__ import annotations
 
@@ -10,20 +11,27 @@ from pipeline.config import ConfigError, load_config
 from pipeline.evaluate.clusters import evaluate_clusters
 from pipeline.evaluate.dedup import evaluate_dedup
 from pipeline.evaluate.lfw import evaluate_lfw, evaluate_lfw_identification
+from pipeline.evaluate.tags import evaluate_tags
 from pipeline.runtime.ray_cluster import connect
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "benchmark",
-        choices=["lfw", "identify", "cluster", "dedup"],
+        choices=["lfw", "identify", "cluster", "dedup", "tags"],
         help="lfw: verification on the pairs; identify: open-set identification on all LFW photos; "
-        "cluster: the clusters of --tables against --labels; dedup: the duplicates of --tables against --truth",
+        "cluster: the clusters of --tables against --labels; dedup: the duplicates of --tables against --truth; "
+        "tags: the suggestions of --tables against --truth",
     )
     parser.add_argument("--lfw-dir", help="LFW folder holding images/ and pairs.txt (lfw, identify)")
-    parser.add_argument("--tables", help="tables clustered by `facepipe cluster` (cluster) or deduplicated (dedup)")
+    parser.add_argument(
+        "--tables", help="tables clustered by `facepipe cluster` (cluster), deduplicated (dedup) or tagged (tags)"
+    )
     parser.add_argument("--labels", help="CSV with columns uri,person (cluster)")
-    parser.add_argument("--truth", help="CSV with columns uri,original,kind,person,faces (dedup)")
+    parser.add_argument(
+        "--truth",
+        help="CSV with columns uri,original,kind,person,faces (dedup) or uri,person (tags: the photos' main faces)",
+    )
     parser.add_argument("--pairs", help="pairs file (default: LFW_DIR/pairs.txt, the 10-fold View 2 protocol)")
     parser.add_argument("--output", default="lfw-eval", help="folder for tables, plots and metrics.json")
 
@@ -39,6 +47,11 @@ def main(args: argparse.Namespace) -> int:
         if not (args.tables and args.truth):
             raise ConfigError("eval dedup needs --tables and --truth")
         print(json.dumps(evaluate_dedup(args.tables, args.truth, config)))
+        return 0
+    if args.benchmark == "tags":
+        if not (args.tables and args.truth):
+            raise ConfigError("eval tags needs --tables and --truth")
+        print(json.dumps(evaluate_tags(args.tables, args.truth, config)))
         return 0
     if not args.lfw_dir:
         raise ConfigError(f"eval {args.benchmark} needs --lfw-dir")

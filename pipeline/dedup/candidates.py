@@ -1,11 +1,11 @@
 """Candidate pairs of copies: photos whose PDQ hash lies near a PDQ hash of another photo as it is or
-transformed (mirrored, rotated, centre-cropped, unframed), found in a FAISS binary index without
-comparing every pair. Blocks of queries run as tasks (one process, or Ray)."""
+transformed (mirrored, rotated, centre-cropped, unframed), found in a FAISS binary index (a flat scan
+for small libraries, multi-index hashing beyond) without comparing every pair. Blocks of queries run
+as tasks (one process, or Ray)."""
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 import faiss
@@ -17,8 +17,8 @@ from pipeline.runtime.tasks import LocalTasks, Tasks, task_report
 log = logging.getLogger(__name__)
 
 HASH_BYTES = 32
-FLAT_LIMIT = 200_000  # codes up to which the index is exact (a flat scan); above, an inverted file
-PROBES = 16  # inverted lists searched per query: copies land in their original's list or a neighbour's
+FLAT_LIMIT = 200_000  # codes up to which the index is a flat scan; above, multi-index hashing
+SUBSTRINGS, FLIPS = 16, 0  # 16 hash tables of 16 bits, each probed with the query's own substring
 QUERY_BLOCK = 50_000
 VARIANTS = ("as_is", *S.PDQ_VARIANT_NAMES)  # code k of a photo: its hash (0) or its variant k-1
 
@@ -53,11 +53,14 @@ def _index(codes: np.ndarray, threads: int) -> faiss.IndexBinary:
     if len(codes) <= FLAT_LIMIT:
         index = faiss.IndexBinaryFlat(HASH_BYTES * 8)
     else:
-        lists = int(4 * math.sqrt(len(codes)))
-        index = faiss.IndexBinaryIVF(faiss.IndexBinaryFlat(HASH_BYTES * 8), HASH_BYTES * 8, lists)
-        sample = np.random.default_rng(0).choice(len(codes), min(len(codes), 64 * lists), replace=False)
-        index.train(codes[np.sort(sample)])
-        index.nprobe = PROBES
+        # Multi-index hashing: two codes within 15 bits agree on one of 16 substrings (pigeonhole);
+        # with d bits flipped at random, some substring is untouched with probability
+        # 1 - (1 - (15/16)^d)^16: 0.98 at 24 bits, 0.72 at 40. Measured on 200k random hashes with
+        # copies up to 24 bits off: 99.4% of them found in 30 s; probing every 1-bit change too
+        # (exact up to 31 bits) found 99.5% in 179 s, and an inverted file (k-means lists, 16
+        # probes) 92%, its training growing with lists^2.
+        index = faiss.IndexBinaryMultiHash(HASH_BYTES * 8, SUBSTRINGS, HASH_BYTES * 8 // SUBSTRINGS)
+        index.nflip = FLIPS
     index.add(codes)
     return index
 
@@ -75,8 +78,8 @@ def _search_block(
     started = time.perf_counter()
     faiss.omp_set_num_threads(threads)
     index = faiss.deserialize_index_binary(index_bytes)
-    if isinstance(index, faiss.IndexBinaryIVF):
-        index.nprobe = PROBES
+    if isinstance(index, faiss.IndexBinaryMultiHash):
+        index.nflip = FLIPS
     distances, found = index.search(queries, k)
     near = (found >= 0) & (distances <= radius)
     rows, cols = np.nonzero(near)

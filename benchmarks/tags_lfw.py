@@ -1,0 +1,155 @@
+"""Suggested names on LFW under the seeded tagging protocol: each method's precision, coverage, false alarm.
+
+    python -m benchmarks.tags_lfw --tables DST [--seed 0] [--output FOLDER] [--wrong-share 0.01]
+
+DST holds LFW embedded by `facepipe embed` (each photo's person is its folder). benchmarks.tags_protocol
+draws the known people, their tagged photos (each photo's central face) and the wrongly named tags;
+each method of METHODS names the untagged faces from the tagged ones, and pipeline.evaluate.tags
+scores the names on every photo's central face. Prints one JSON object: the protocol's counts, the
+headline figures side by side (``side_by_side``, ``by_tags_per_person``) and each method's full
+metrics and seconds. With --output, writes the draw as FOLDER/tags.csv (face_id,name) and
+FOLDER/truth.csv (uri,person).
+
+A method is one entry of METHODS: a function of the tagged collection (TaggedFaces: the tables,
+every face's id and embedding, the tags) returning face id -> name for the faces it names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.tags_baselines import name_untagged_faces, nearest_tagged_name, weighted_vote_name
+from benchmarks.tags_protocol import WRONG_SHARE, draw_tags, lfw_person, write_protocol
+from pipeline import schema as S
+from pipeline.config import load_config
+from pipeline.evaluate.tags import central_face_persons, score_tags
+from pipeline.io.tables import TablesSnapshot
+from pipeline.metrics.tags import BUCKETS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaggedFaces:
+    """A tagged collection: the tables at ``dst``, every face's id and (L2-normalised) embedding, and
+    ``tags`` (face id -> name)."""
+
+    dst: str
+    face_ids: list[str]
+    embeddings: np.ndarray
+    tags: Mapping[str, str]
+
+
+Method = Callable[[TaggedFaces], Mapping[str, str]]
+
+
+def _rule(rule, collection: TaggedFaces) -> Mapping[str, str]:
+    return name_untagged_faces(collection.face_ids, collection.embeddings, collection.tags, rule)
+
+
+METHODS: dict[str, Method] = {
+    "nearest_within_0.5": partial(_rule, nearest_tagged_name),  # a popular self-hosted app's rule
+    "vote_of_5_within_0.5": partial(_rule, weighted_vote_name),  # a popular desktop app's recogniser
+}
+
+
+def names_from_wrong_tags(truth: Mapping[str, str], wrong: Mapping[str, str], predicted: Mapping[str, str]) -> int:
+    """How many faces are given the wrong name that a tag on another photo of their person carries
+    (a mistaken tag spreading to the person's other photos)."""
+    spread = {(truth[face], name) for face, name in wrong.items() if face in truth}
+    return sum(
+        1
+        for face, name in predicted.items()
+        if face in truth and face not in wrong and name != truth[face] and (truth[face], name) in spread
+    )
+
+
+def run_benchmark(dst: str, seed: int, output: Path | None = None, wrong_share: float = WRONG_SHARE) -> dict:
+    """The protocol drawn with ``seed`` on the LFW tables at ``dst``, every method of METHODS scored."""
+    config = load_config(None, [])
+    snapshot = TablesSnapshot(dst, config.resolved_storage())
+    images = snapshot.read(S.IMAGES_TABLE, [S.URI, S.WIDTH, S.HEIGHT])
+    faces = snapshot.faces().read([S.FACE_ID, S.URI, S.BBOX, S.EMBEDDING], config.index.batch_rows)
+    persons = {uri: lfw_person(uri) for uri in images[S.URI].to_pylist()}
+    truth = central_face_persons(images, faces, persons)  # face id -> person, one face a photo
+    faces_by_person: dict[str, list[str]] = {}
+    for face, person in truth.items():
+        faces_by_person.setdefault(person, []).append(face)
+    protocol = draw_tags(faces_by_person, seed, wrong_share=wrong_share)
+    tagged_counts = Counter(truth[face] for face in protocol.tags)
+    counts = {
+        "photos": images.num_rows,
+        "faces": faces.num_rows,
+        "scored_faces": len(truth),
+        "people": len(faces_by_person),
+        "people_with_2_photos": protocol.eligible,
+        "known_people": len(protocol.known),
+        "never_tagged_people": len(faces_by_person) - len(protocol.known),
+        "tags": len(protocol.tags),
+        "wrong_tags": len(protocol.wrong),
+        "known_people_by_tags": dict(sorted(Counter(tagged_counts.values()).items())),
+    }
+    if output is not None:
+        tags_csv, truth_csv = write_protocol(protocol, persons, output)
+        counts["files"] = {"tags": str(tags_csv), "truth": str(truth_csv)}
+    collection = TaggedFaces(dst, faces[S.FACE_ID].to_pylist(), S.matrix(faces[S.EMBEDDING]), protocol.tags)
+    results = {}
+    for name, method in METHODS.items():
+        started = time.perf_counter()
+        predicted = method(collection)
+        seconds = time.perf_counter() - started
+        results[name] = {
+            **score_tags(truth, protocol.tags, predicted),
+            "names_from_wrong_tags": names_from_wrong_tags(truth, protocol.wrong, predicted),
+            "seconds": seconds,
+        }
+        log.info("%s: precision %.4f, coverage %.4f", name, results[name]["precision"], results[name]["coverage"])
+    headline = ("precision", "coverage", "false_alarm")
+    return {
+        "tables": dst,
+        "seed": seed,
+        "wrong_share": wrong_share,
+        "protocol": counts,
+        "side_by_side": {name: {key: m[key] for key in headline} for name, m in results.items()},
+        "by_tags_per_person": {
+            bucket: {
+                name: {key: m["by_tags_per_person"][bucket][key] for key in headline} for name, m in results.items()
+            }
+            for bucket in BUCKETS
+        },
+        "methods": results,
+    }
+
+
+def _rounded(value):
+    """``value`` with every float rounded to 4 decimals (nested dicts too)."""
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", required=True, help="LFW embedded by `facepipe embed` (the DST)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the protocol's draw")
+    parser.add_argument("--output", type=Path, help="folder for the draw's tags.csv and truth.csv")
+    parser.add_argument("--wrong-share", type=float, default=WRONG_SHARE, help="share of tags with a wrong name")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # progress on stderr
+    print(json.dumps(_rounded(run_benchmark(args.tables, args.seed, args.output, args.wrong_share))))
+
+
+if __name__ == "__main__":
+    main()
