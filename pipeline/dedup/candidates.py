@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 HASH_BYTES = 32
 FLAT_LIMIT = 200_000  # codes up to which the index is a flat scan; above, multi-index hashing
 SUBSTRINGS, FLIPS = 16, 0  # 16 hash tables of 16 bits, each probed with the query's own substring
-QUERY_BLOCK = 50_000
+MIN_QUERY_BLOCK = 50_000  # a task searches at least this many photos: each loads the whole index first
 VARIANTS = ("as_is", *S.PDQ_VARIANT_NAMES)  # code k of a photo: its hash (0) or its variant k-1
 
 
@@ -111,7 +111,8 @@ def near_pairs(
     index = tasks.put(faiss.serialize_index_binary(_index(codes, tasks.node_cpus)))
     shared_keys = tasks.put(keys)
     nearest = min(k + len(VARIANTS), len(codes))  # a photo's own codes are among its nearest
-    blocks = [asked[start : start + QUERY_BLOCK] for start in range(0, len(asked), QUERY_BLOCK)]
+    parts = max(1, min(-(-len(asked) // MIN_QUERY_BLOCK), 2 * tasks.cpus if tasks.cpus > 1 else 1))
+    blocks = np.array_split(asked, parts)
     handles = [
         tasks.submit(_search_block, index, own[block], block, shared_keys, nearest, radius, returns=2)
         for block in blocks

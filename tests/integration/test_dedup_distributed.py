@@ -27,7 +27,7 @@ def _groups(dst: str) -> set[frozenset]:
 
 
 def test_ray_tasks_find_the_groups_of_one_process(two_nodes, tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(candidates, "QUERY_BLOCK", 1000)  # several search tasks
+    monkeypatch.setattr(candidates, "MIN_QUERY_BLOCK", 1000)  # several search tasks
     config = load_config(None, ["dedup.exposure_residual=0"])
     images, source = synthetic_images(5000, 0.2, seed=3)
     found = []
