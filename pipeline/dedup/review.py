@@ -39,7 +39,8 @@ figure a { text-decoration: none; } figure img { display: block; margin: 0 auto 
 .placeholder { height: 150px; margin-bottom: 4px; background: #eee; color: #a33; display: flex;
   align-items: center; justify-content: center; text-align: center; overflow-wrap: anywhere; }
 .name { font-weight: 600; overflow-wrap: anywhere; } dl.evidence { margin: .3em 0 0; color: #444; }
-dl.evidence dt { display: inline; font-weight: 600; } dl.evidence dd { display: inline; margin: 0 0 0 .3em; }
+dl.evidence dt { display: inline; font-weight: 600; }
+dl.evidence dd { display: inline; margin: 0 0 0 .3em; overflow-wrap: anywhere; }
 dl.evidence dd::after { content: ""; display: block; }
 """
 )

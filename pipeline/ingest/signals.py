@@ -181,7 +181,7 @@ def photo_signals(data: bytes, pixels: np.ndarray, scale: int = 1) -> dict:
         S.PDQ: hashed,
         S.PDQ_QUALITY: quality,
         S.PDQ_VARIANTS: variants,
-        S.GREYSCALE: is_greyscale(small),
+        S.GREYSCALE: is_greyscale(_unframed(small) if content < 1.0 else small),  # a white frame has no colour
         S.CONTENT_FRACTION: content,
         **_metadata(data),
     }

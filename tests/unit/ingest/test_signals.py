@@ -97,3 +97,4 @@ def test_a_framed_copy_unframed_hashes_near_its_original(original: bytes):
     assert distance(variant(second, "unframed"), first[S.PDQ]) <= 40
     assert 0.4 < second[S.CONTENT_FRACTION] < 0.6, "the photo fills about half the framed copy (70% a side)"
     assert first[S.CONTENT_FRACTION] == 1.0 and variant(first, "unframed") == b""
+    assert not second[S.GREYSCALE], "a white frame around a colour photo takes no colour from it"
