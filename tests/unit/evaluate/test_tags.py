@@ -6,7 +6,6 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
@@ -15,6 +14,7 @@ from pipeline import schema as S
 from pipeline.config import ConfigError, StorageConfig, load_config
 from pipeline.evaluate.tags import evaluate_tags, read_truth_persons, tags_in_force
 from pipeline.io.tables import FaceTables
+from tests.tables import faces_table, images_table
 
 DIM = 4
 CENTRED, CORNER = [30.0, 30.0, 70.0, 70.0], [0.0, 0.0, 20.0, 20.0]  # boxes in a 100 x 100 photo
@@ -22,47 +22,13 @@ NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def _images(uris: list[str], faces: list[int]) -> pa.Table:
-    n = len(uris)
-    columns = {
-        S.IMAGE_ID: [f"id-{u}" for u in uris],
-        S.URI: uris,
-        S.STATUS: [S.STATUS_OK if k else S.STATUS_NO_FACE for k in faces],
-        S.NUM_FACES: faces,
-        S.WIDTH: [100] * n,
-        S.HEIGHT: [100] * n,
-        S.MTIME: [NOW] * n,
-        S.RUN_ID: ["r"] * n,
-        S.PROCESSED_AT: [NOW] * n,
-    }
-    return pa.table(
-        {
-            f.name: pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(n, f.type)
-            for f in S.IMAGES_SCHEMA
-        },
-        schema=S.IMAGES_SCHEMA,
-    )
+    return images_table(uris, [f"id-{u}" for u in uris], faces)
 
 
 def _faces(rows: list[tuple[str, str, int, list[float]]]) -> pa.Table:
     """Faces rows (face id, uri, index, box)."""
-    n = len(rows)
-    vectors = np.eye(DIM, dtype=np.float32)[np.arange(n) % DIM]
-    return pa.table(
-        {
-            S.FACE_ID: [r[0] for r in rows],
-            S.IMAGE_ID: [f"id-{r[1]}" for r in rows],
-            S.URI: [r[1] for r in rows],
-            S.FACE_INDEX: pa.array([r[2] for r in rows], pa.int32()),
-            S.BBOX: pa.array([r[3] for r in rows], pa.list_(pa.float32(), 4)),
-            S.LANDMARKS: pa.array([[5.0] * 10] * n, pa.list_(pa.float32(), 10)),
-            S.DET_SCORE: pa.array([0.9] * n, pa.float32()),
-            S.EMBEDDING: pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM),
-            S.MODEL: ["m"] * n,
-            S.DETECTOR: ["d"] * n,
-            S.RUN_ID: ["r"] * n,
-        },
-        schema=S.faces_schema(DIM),
-    )
+    ids, uris, indexes, boxes = (list(column) for column in zip(*rows)) if rows else ([], [], [], [])
+    return faces_table(ids, [f"id-{u}" for u in uris], uris, indexes, boxes, DIM)
 
 
 def _tags(rows: list[tuple[str, str, str, int]]) -> pa.Table:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-import numpy as np
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
@@ -12,52 +9,24 @@ from deltalake import write_deltalake
 from pipeline import schema as S
 from pipeline.config import ConfigError, StorageConfig
 from pipeline.io.tables import FaceTables, TablesSnapshot, read_table, write_clustering
+from tests.tables import faces_table, images_table
 
 DIM = 8
 
 
 def images_rows(uris: list[str], image_id: str = "v1", faces: int = 1) -> pa.Table:
-    now = dt.datetime.now(dt.timezone.utc)
-    n = len(uris)
-    return pa.table(
-        {
-            S.IMAGE_ID: [f"{u}-{image_id}" for u in uris],
-            S.URI: uris,
-            S.STATUS: ["ok"] * n,
-            S.ERROR: [None] * n,
-            S.NUM_FACES: pa.array([faces] * n, pa.int32()),
-            S.WIDTH: pa.array([100] * n, pa.int32()),
-            S.HEIGHT: pa.array([100] * n, pa.int32()),
-            S.SIZE: pa.array([10] * n, pa.int64()),
-            S.MTIME: pa.array([now] * n, S.TIMESTAMP),
-            S.ETAG: [None] * n,
-            S.RUN_ID: ["r"] * n,
-            S.PROCESSED_AT: pa.array([now] * n, S.TIMESTAMP),
-            **{name: pa.nulls(n, S.IMAGES_SCHEMA.field(name).type) for name in S.SIGNALS},
-        },
-        schema=S.IMAGES_SCHEMA,
-    )
+    return images_table(uris, [f"{u}-{image_id}" for u in uris], [faces] * len(uris))
 
 
 def faces_rows(uris: list[str], image_id: str = "v1", faces: int = 1) -> pa.Table:
     rows = [(u, k) for u in uris for k in range(faces)]
-    n = len(rows)
-    vectors = np.eye(DIM, dtype=np.float32)[np.arange(n) % DIM]
-    return pa.table(
-        {
-            S.FACE_ID: [f"{u}-{image_id}-{k}" for u, k in rows],
-            S.IMAGE_ID: [f"{u}-{image_id}" for u, _ in rows],
-            S.URI: [u for u, _ in rows],
-            S.FACE_INDEX: pa.array([k for _, k in rows], pa.int32()),
-            S.BBOX: pa.array([[1, 2, 30, 40]] * n, pa.list_(pa.float32(), 4)),
-            S.LANDMARKS: pa.array([[5.0] * 10] * n, pa.list_(pa.float32(), 10)),
-            S.DET_SCORE: pa.array([0.9] * n, pa.float32()),
-            S.EMBEDDING: pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM),
-            S.MODEL: ["m"] * n,
-            S.DETECTOR: ["d"] * n,
-            S.RUN_ID: ["r"] * n,
-        },
-        schema=S.faces_schema(DIM),
+    return faces_table(
+        [f"{u}-{image_id}-{k}" for u, k in rows],
+        [f"{u}-{image_id}" for u, _ in rows],
+        [u for u, _ in rows],
+        [k for _, k in rows],
+        [[1, 2, 30, 40]] * len(rows),
+        DIM,
     )
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
@@ -16,6 +14,7 @@ from pipeline.io import store
 from pipeline.io.tables import FaceTables, read_table
 from pipeline.tags.tag_file import AMBIGUOUS, NO_FACE, NO_OVERLAP, SEVERAL_FACES, TagFileError, add_tag_file
 from pipeline.tags.tags_table import read_tags, remove_tags, rename_tags
+from tests.tables import faces_table, images_table
 
 DIM = 4
 # photo -> boxes of its faces; the face ids are "<photo>-<k>"
@@ -24,45 +23,22 @@ LIBRARY = {"solo.jpg": [[10, 10, 50, 50]], "pair.jpg": [[0, 0, 40, 40], [60, 0, 
 
 def write_library(dst: str, storage: StorageConfig, root: str) -> None:
     """A faces table at ``dst`` of the photos of LIBRARY under ``root`` (no embedding job)."""
-    now = dt.datetime.now(dt.timezone.utc)
     photos = list(LIBRARY)
-    n = len(photos)
-    images = pa.table(
-        {
-            S.IMAGE_ID: [f"sha-{photo}" for photo in photos],
-            S.URI: [store.join(root, photo) for photo in photos],
-            S.STATUS: [S.STATUS_OK if LIBRARY[photo] else S.STATUS_NO_FACE for photo in photos],
-            S.ERROR: pa.nulls(n, pa.string()),
-            S.NUM_FACES: pa.array([len(LIBRARY[photo]) for photo in photos], pa.int32()),
-            S.WIDTH: pa.array([120] * n, pa.int32()),
-            S.HEIGHT: pa.array([120] * n, pa.int32()),
-            S.SIZE: pa.array([1000] * n, pa.int64()),
-            S.MTIME: pa.array([now] * n, S.TIMESTAMP),
-            S.ETAG: pa.nulls(n, pa.string()),
-            S.RUN_ID: ["r"] * n,
-            S.PROCESSED_AT: pa.array([now] * n, S.TIMESTAMP),
-            **{name: pa.nulls(n, S.IMAGES_SCHEMA.field(name).type) for name in S.SIGNALS},
-        },
-        schema=S.IMAGES_SCHEMA,
+    images = images_table(
+        [store.join(root, photo) for photo in photos],
+        [f"sha-{photo}" for photo in photos],
+        [len(LIBRARY[photo]) for photo in photos],
+        side=120,
+        size=1000,
     )
     faces = [(photo, k, box) for photo, boxes in LIBRARY.items() for k, box in enumerate(boxes)]
-    m = len(faces)
-    vectors = np.eye(DIM, dtype=np.float32)[np.arange(m) % DIM]
-    faces_rows = pa.table(
-        {
-            S.FACE_ID: [f"{photo}-{k}" for photo, k, _ in faces],
-            S.IMAGE_ID: [f"sha-{photo}" for photo, _, _ in faces],
-            S.URI: [store.join(root, photo) for photo, _, _ in faces],
-            S.FACE_INDEX: pa.array([k for _, k, _ in faces], pa.int32()),
-            S.BBOX: pa.array([box for _, _, box in faces], pa.list_(pa.float32(), 4)),
-            S.LANDMARKS: pa.array([[0.0] * 10] * m, pa.list_(pa.float32(), 10)),
-            S.DET_SCORE: pa.array([0.9] * m, pa.float32()),
-            S.EMBEDDING: pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM),
-            S.MODEL: ["m"] * m,
-            S.DETECTOR: ["d"] * m,
-            S.RUN_ID: ["r"] * m,
-        },
-        schema=S.faces_schema(DIM),
+    faces_rows = faces_table(
+        [f"{photo}-{k}" for photo, k, _ in faces],
+        [f"sha-{photo}" for photo, _, _ in faces],
+        [store.join(root, photo) for photo, _, _ in faces],
+        [k for _, k, _ in faces],
+        [box for _, _, box in faces],
+        DIM,
     )
     FaceTables(dst, storage, DIM, "m", "d").commit(images, faces_rows, [])
 
