@@ -76,7 +76,7 @@ def _photos(images: pa.Table, snapshot: TablesSnapshot) -> Photos:
     )
 
 
-def _earlier(snapshot: TablesSnapshot, dst: str, settings: dict, images: pa.Table) -> dict | None:
+def _earlier(snapshot: TablesSnapshot, dst: str, settings: dict) -> dict | None:
     """The last dedup run made with the same settings: its groups (uri -> group id), similar stacks
     and the photos it compared; None when there is none (or its images version is gone)."""
     try:
@@ -116,7 +116,7 @@ def _chains(labels_by_uri: dict[str, str], uris: list[str]) -> Links:
     return Links(i, j, np.full(len(i), "earlier", object), zeros, zeros - 1)
 
 
-def _best_links(links: Links, photos: int) -> dict[int, tuple[int, int]]:
+def _best_links(links: Links) -> dict[int, tuple[int, int]]:
     """Per photo, its strongest link (exact, then same pixels, then the nearest hash): (link, other photo)."""
     best: dict[int, tuple[tuple, int, int]] = {}
     for k in range(len(links.i)):
@@ -135,7 +135,7 @@ def _duplicate_rows(images: pa.Table, links: Links, ids: dict[int, str], labels:
     rows = images.select([S.URI, S.IMAGE_ID, S.SIZE, S.SHA256, S.PIXEL_SHA256]).take(grouped).to_pylist()
     copies = [Copy.of(row) for row in images.select(list(Copy.COLUMNS)).take(grouped).to_pylist()]
     at = {int(photo): k for k, photo in enumerate(grouped)}  # photo -> its row here
-    best = {at[photo]: (k, at[other]) for photo, (k, other) in _best_links(links, len(labels)).items() if photo in at}
+    best = {at[photo]: (k, at[other]) for photo, (k, other) in _best_links(links).items() if photo in at}
     out = []
     starts = np.flatnonzero(np.r_[True, labels[grouped][1:] != labels[grouped][:-1]])
     for first, stop in zip(starts, [*starts[1:], len(grouped)]):
@@ -180,7 +180,7 @@ def _duplicate_rows(images: pa.Table, links: Links, ids: dict[int, str], labels:
 
 def _similar_rows(images: pa.Table, links: Links, ids: dict[int, str], labels: np.ndarray, run_id: str) -> list[dict]:
     uris, image_ids = images[S.URI].to_pylist(), images[S.IMAGE_ID].to_pylist()
-    best = _best_links(links, len(uris))
+    best = _best_links(links)
     out = []
     for p in np.flatnonzero(labels >= 0):
         k, other = best[int(p)]
@@ -246,7 +246,7 @@ def run_dedup(dst: str, config: Config, tasks: Tasks | None = None, full: bool =
     if tasks is None and config.dedup.distributed:
         connect(config.ray)
         tasks = RayTasks()
-    earlier = None if full else _earlier(snapshot, dst, settings, images)
+    earlier = None if full else _earlier(snapshot, dst, settings)
     uris = images[S.URI].to_pylist()
     photos = _photos(images, snapshot)
     pdq, variants = images[S.PDQ].to_pylist(), images[S.PDQ_VARIANTS].to_pylist()
