@@ -4,14 +4,15 @@
 
 DST holds LFW embedded by `facepipe embed` (each photo's person is its folder). benchmarks.tags_protocol
 draws the known people, their tagged photos (each photo's central face) and the wrongly named tags;
-each method of METHODS names the untagged faces from the tagged ones, and pipeline.evaluate.tags
+each method of METHODS (facepipe's suggester, the two rules of benchmarks.tags_baselines)
+names the untagged faces from the tagged ones, and pipeline.evaluate.tags
 scores the names on every photo's central face. Prints one JSON object: the protocol's counts, the
 headline figures side by side (``side_by_side``, ``by_tags_per_person``) and each method's full
 metrics and seconds. With --output, writes the draw as FOLDER/tags.csv (face_id,name) and
 FOLDER/truth.csv (uri,person).
 
-A method is one entry of METHODS: a function of the tagged collection (TaggedFaces: the tables,
-every face's id and embedding, the tags) returning face id -> name for the faces it names.
+A method is one entry of METHODS: a function of the tagged collection (TaggedFaces: the labelled faces,
+the tags) returning face id -> name for the faces it names.
 """
 
 from __future__ import annotations
@@ -35,18 +36,63 @@ from pipeline.config import load_config
 from pipeline.evaluate.tags import central_face_persons, score_tags
 from pipeline.io.tables import TablesSnapshot
 from pipeline.metrics.tags import BUCKETS
+from pipeline.tags.propagation import NO_NAME
+from pipeline.tags.scores import shipped_prior
+from pipeline.tags.suggester import suggest_names
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class TaggedFaces:
-    """A tagged collection: the tables at ``dst``, every face's id and (L2-normalised) embedding, and
-    ``tags`` (face id -> name)."""
+class LabelledFaces:
+    """LFW (or a collection laid out like it) as embedded at ``dst``: every face's id, photo (an integer
+    id) and (L2-normalised) embedding, the embedding ``model``, each labelled photo's person (``persons``:
+    uri -> person) and the person of each photo's central face (``truth``: face id -> person)."""
 
     dst: str
     face_ids: list[str]
+    photos: np.ndarray
     embeddings: np.ndarray
+    model: str
+    persons: dict[str, str]
+    truth: dict[str, str]
+
+    @property
+    def faces_by_person(self) -> dict[str, list[str]]:
+        """person -> the central faces of their photos."""
+        faces: dict[str, list[str]] = {}
+        for face, person in self.truth.items():
+            faces.setdefault(person, []).append(face)
+        return faces
+
+
+def load_lfw_faces(dst: str) -> LabelledFaces:
+    """The faces of the tables at ``dst``, each photo's person its folder's name."""
+    config = load_config(None, [])
+    snapshot = TablesSnapshot(dst, config.resolved_storage())
+    images = snapshot.read(S.IMAGES_TABLE, [S.URI, S.WIDTH, S.HEIGHT])
+    columns = [S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.MODEL, S.EMBEDDING]
+    faces = snapshot.faces().read(columns, config.index.batch_rows)
+    models = set(faces[S.MODEL].to_pylist())
+    if len(models) != 1:
+        raise ValueError(f"the benchmark takes the faces of one model, {dst} holds {sorted(models)}")
+    persons = {uri: lfw_person(uri) for uri in images[S.URI].to_pylist()}
+    return LabelledFaces(
+        dst,
+        faces[S.FACE_ID].to_pylist(),
+        np.unique(np.array(faces[S.IMAGE_ID].to_pylist()), return_inverse=True)[1],
+        S.matrix(faces[S.EMBEDDING]),
+        models.pop(),
+        persons,
+        central_face_persons(images, faces, persons),
+    )
+
+
+@dataclass(frozen=True)
+class TaggedFaces:
+    """The labelled faces and ``tags`` (face id -> name) drawn on them."""
+
+    faces: LabelledFaces
     tags: Mapping[str, str]
 
 
@@ -54,10 +100,21 @@ Method = Callable[[TaggedFaces], Mapping[str, str]]
 
 
 def _rule(rule, collection: TaggedFaces) -> Mapping[str, str]:
-    return name_untagged_faces(collection.face_ids, collection.embeddings, collection.tags, rule)
+    return name_untagged_faces(collection.faces.face_ids, collection.faces.embeddings, collection.tags, rule)
+
+
+def _facepipe(collection: TaggedFaces) -> Mapping[str, str]:
+    """pipeline.tags.suggester with the default configuration and the model's shipped prior."""
+    faces, names = collection.faces, sorted(set(collection.tags.values()))
+    name_id = {name: i for i, name in enumerate(names)}
+    tags = np.array([name_id.get(collection.tags.get(face), NO_NAME) for face in faces.face_ids], np.int64)
+    config = load_config(None, [])
+    found = suggest_names(faces.embeddings, faces.photos, tags, [], config, shipped_prior(faces.model))
+    return {faces.face_ids[r]: names[found.naming.name[r]] for r in found.rows}
 
 
 METHODS: dict[str, Method] = {
+    "facepipe": _facepipe,
     "nearest_within_0.5": partial(_rule, nearest_tagged_name),  # a popular self-hosted app's rule
     "vote_of_5_within_0.5": partial(_rule, weighted_vote_name),  # a popular desktop app's recogniser
 }
@@ -76,20 +133,13 @@ def names_from_wrong_tags(truth: Mapping[str, str], wrong: Mapping[str, str], pr
 
 def run_benchmark(dst: str, seed: int, output: Path | None = None, wrong_share: float = WRONG_SHARE) -> dict:
     """The protocol drawn with ``seed`` on the LFW tables at ``dst``, every method of METHODS scored."""
-    config = load_config(None, [])
-    snapshot = TablesSnapshot(dst, config.resolved_storage())
-    images = snapshot.read(S.IMAGES_TABLE, [S.URI, S.WIDTH, S.HEIGHT])
-    faces = snapshot.faces().read([S.FACE_ID, S.URI, S.BBOX, S.EMBEDDING], config.index.batch_rows)
-    persons = {uri: lfw_person(uri) for uri in images[S.URI].to_pylist()}
-    truth = central_face_persons(images, faces, persons)  # face id -> person, one face a photo
-    faces_by_person: dict[str, list[str]] = {}
-    for face, person in truth.items():
-        faces_by_person.setdefault(person, []).append(face)
+    lfw = load_lfw_faces(dst)
+    truth, faces_by_person = lfw.truth, lfw.faces_by_person
     protocol = draw_tags(faces_by_person, seed, wrong_share=wrong_share)
     tagged_counts = Counter(truth[face] for face in protocol.tags)
     counts = {
-        "photos": images.num_rows,
-        "faces": faces.num_rows,
+        "photos": len(lfw.persons),
+        "faces": len(lfw.face_ids),
         "scored_faces": len(truth),
         "people": len(faces_by_person),
         "people_with_2_photos": protocol.eligible,
@@ -100,9 +150,9 @@ def run_benchmark(dst: str, seed: int, output: Path | None = None, wrong_share: 
         "known_people_by_tags": dict(sorted(Counter(tagged_counts.values()).items())),
     }
     if output is not None:
-        tags_csv, truth_csv = write_protocol(protocol, persons, output)
+        tags_csv, truth_csv = write_protocol(protocol, lfw.persons, output)
         counts["files"] = {"tags": str(tags_csv), "truth": str(truth_csv)}
-    collection = TaggedFaces(dst, faces[S.FACE_ID].to_pylist(), S.matrix(faces[S.EMBEDDING]), protocol.tags)
+    collection = TaggedFaces(lfw, protocol.tags)
     results = {}
     for name, method in METHODS.items():
         started = time.perf_counter()

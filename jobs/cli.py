@@ -37,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
         verbs.add_parser("dedup", parents=[common], help="find duplicate photos; apply, undo, review"), common
     )
     tags.add_arguments(
-        verbs.add_parser("tags", parents=[common], help="name faces: add from a file, remove, rename"), common
+        verbs.add_parser(
+            "tags", parents=[common], help="name faces: add from a file, remove, rename; suggest names for the rest"
+        ),
+        common,
     )
     report.add_arguments(verbs.add_parser("report", parents=[common], help="a static HTML gallery of the people found"))
     train.add_arguments(
@@ -47,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         (
             "calibrate",
             recognize.add_calibrate_arguments,
-            "threshold at a target false-accept rate for the configured model",
+            "FAR curve and thresholds of the configured model on labelled photos",
         ),
         ("verify", recognize.add_verify_arguments, "are two photos the same person (1:1)"),
         ("enroll", recognize.add_enroll_arguments, "add a person to a gallery from one or more photos"),

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "benchmark",
         choices=["lfw", "identify", "cluster", "dedup", "tags"],
-        help="lfw: verification on the pairs; identify: open-set identification on all LFW photos; "
+        help="lfw: verification on the pairs; identify: open-set identification on LFW_DIR/images/<person>/; "
         "cluster: the clusters of --tables against --labels; dedup: the duplicates of --tables against --truth; "
         "tags: the suggestions of --tables against --truth",
     )
@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CSV with columns uri,original,kind,person,faces (dedup) or uri,person (tags: the photos' main faces)",
     )
     parser.add_argument("--pairs", help="pairs file (default: LFW_DIR/pairs.txt, the 10-fold View 2 protocol)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the galleries and strangers drawn (identify)")
+    parser.add_argument("--draws", type=int, default=10, help="galleries drawn per size (identify)")
     parser.add_argument("--output", default="lfw-eval", help="folder for tables, plots and metrics.json")
 
 
@@ -57,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"eval {args.benchmark} needs --lfw-dir")
     connect(config.ray)
     if args.benchmark == "identify":
-        metrics = evaluate_lfw_identification(args.lfw_dir, args.output, config)
+        metrics = evaluate_lfw_identification(args.lfw_dir, args.output, config, args.seed, args.draws)
     else:
         metrics = evaluate_lfw(args.lfw_dir, args.output, config, pairs_file=args.pairs)
     print(json.dumps(metrics))

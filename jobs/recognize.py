@@ -1,21 +1,28 @@
-"""`facepipe calibrate | verify | enroll | unenroll | identify`: thresholds, 1:1 and 1:N recognition."""
+"""`facepipe calibrate | verify | enroll | unenroll | identify`: FAR curves and thresholds, 1:1 and 1:N recognition."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 
 from pipeline.config import load_config
-from pipeline.evaluate.lfw import calibrate_on_lfw
+from pipeline.evaluate.lfw import calibrate_on_all_pairs, calibrate_on_lfw
 from pipeline.ingest.photo_faces import FaceReader
 from pipeline.recognize.photos import enroll_photos, identify_photos, unenroll, verify_photos
 from pipeline.runtime.ray_cluster import connect
 
 
 def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lfw-dir", required=True, help="LFW-format folder: images/ and a pairs file")
+    parser.add_argument("--lfw-dir", required=True, help="LFW-format folder: images/<person>/ and a pairs file")
     parser.add_argument("--pairs", help="labelled pairs in LFW format (default: LFW_DIR/pairs.txt)")
-    parser.add_argument("--far", type=float, default=1e-3, help="target false-accept rate")
+    parser.add_argument("--far", type=float, default=1e-3, help="target false-accept rate (with a pairs file)")
+    parser.add_argument(
+        "--all-pairs",
+        action="store_true",
+        help="calibrate the FAR curve on every pair of photos of LFW_DIR/images (a photo's person: its folder)",
+    )
     parser.add_argument("--output", default="calibration", help="folder for the embedded tables (reused by reruns)")
 
 
@@ -44,7 +51,11 @@ def add_identify_arguments(parser: argparse.ArgumentParser) -> None:
 def calibrate_main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     connect(config.ray)
-    print(json.dumps(calibrate_on_lfw(args.lfw_dir, args.output, config, args.far, args.pairs)))
+    command = shlex.join(["facepipe", *sys.argv[1:]])
+    if args.all_pairs:
+        print(json.dumps(calibrate_on_all_pairs(args.lfw_dir, args.output, config, command)))
+    else:
+        print(json.dumps(calibrate_on_lfw(args.lfw_dir, args.output, config, args.far, command, args.pairs)))
     return 0
 
 

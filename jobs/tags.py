@@ -1,4 +1,5 @@
-"""`facepipe tags add | remove | rename`: name faces from a tag file, take tags back, rename a person."""
+"""`facepipe tags add | remove | rename | suggest`: name faces from a tag file, take tags back, rename a person,
+suggest names for the untagged faces."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import getpass
 import json
 
 from pipeline.config import load_config
+from pipeline.tags.suggest_job import run_suggest
 from pipeline.tags.tag_file import TagFileError, add_tag_file
 from pipeline.tags.tags_table import remove_tags, rename_tags
 
@@ -31,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     rename.add_argument("--tables", required=True, help="folder or s3:// prefix of the tables")
     rename.add_argument("--from", dest="old", required=True, help="the name to rename")
     rename.add_argument("--to", dest="new", required=True, help="its new name (may exist already)")
+    suggest = actions.add_parser("suggest", parents=[common], help="suggest names for the untagged faces")
+    suggest.add_argument("--tables", required=True, help="folder or s3:// prefix of the tables")
+    suggest.add_argument("--full", action="store_true", help="issue every suggestion anew (new run_id)")
 
 
 def _current_user() -> str | None:
@@ -41,9 +46,12 @@ def _current_user() -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    storage = load_config(args.config, args.set).resolved_storage()
+    config = load_config(args.config, args.set)
+    storage = config.resolved_storage()
     code = 0
-    if args.action == "add":
+    if args.action == "suggest":
+        result = run_suggest(args.tables, config, args.full)
+    elif args.action == "add":
         try:
             result = add_tag_file(args.tables, args.tags, storage, tagged_by=args.tagged_by or _current_user())
         except TagFileError as exc:  # the JSON for scripts; the CLI prints the message and exits 2

@@ -131,12 +131,18 @@ class IndexConfig(_Section):
 
 
 class RecognizeConfig(_Section):
-    far: float = Field(
-        default=1e-3, gt=0, lt=1, description="False-accept rate whose calibrated threshold verify and identify use."
+    far: float = Field(default=1e-3, gt=0, lt=1, description="False-accept rate whose threshold verify uses.")
+    fpir: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="False-positive identification rate of identify: the share of people not enrolled that are "
+        "named, whatever the gallery's size (the threshold rises with it).",
     )
     calibrations: str = Field(
         default="~/.cache/facepipe/calibrations",
-        description="Folder or s3:// prefix of the thresholds `facepipe calibrate` measured, one file per model.",
+        description="Folder or s3:// prefix of the calibrations `facepipe calibrate` measured, one file per model "
+        "(they override the ones shipped for the default models).",
     )
 
 
@@ -246,6 +252,65 @@ class DedupConfig(_Section):
     )
 
 
+class TagsConfig(_Section):
+    min_precision: float = Field(
+        default=0.99,
+        gt=0,
+        le=1,
+        description="Suggestions kept, best first, while their estimated precision (the mean of their scores, "
+        "cross-validated on the library's own tags) stays at least this.",
+    )
+    neighbours: int = Field(
+        default=20,
+        ge=1,
+        description="A name travels to a face only from its this many nearest faces (all faces, tagged or not): "
+        "a look-alike's tags never reach a face whose own people crowd closer.",
+    )
+    similarity: float = Field(
+        default=0.5,
+        gt=-1,
+        lt=1,
+        description="Cosine similarity a face needs to the named face it takes a name from (the default model's "
+        "scale; about FAR 8e-6 on LFW's different-person pairs).",
+    )
+    direct_similarity: float = Field(
+        default=0.45,
+        gt=-1,
+        lt=1,
+        description="Cosine similarity a face needs to the nearest tagged face of the name, however the name came.",
+    )
+    margin: float = Field(
+        default=0.1,
+        ge=0,
+        description="No name when another name's nearest face is within this similarity of the best one's.",
+    )
+    pass_on: float = Field(
+        default=0.55,
+        gt=-1,
+        lt=1,
+        description="A face named passes the name on to its own nearest faces only when it took the name at least "
+        "this similar (LFW, 10 draws: strangers named 0.35-0.52% against 0.39-0.60% when every name passes on).",
+    )
+    same_person: float = Field(
+        default=0.6,
+        gt=-1,
+        lt=1,
+        description="A tagged face is suspect (left out) when a face tagged with another name is at least this "
+        "similar and 0.1 nearer than any face of its own name, ...",
+    )
+    odd_one_out: float = Field(
+        default=0.35,
+        gt=-1,
+        lt=1,
+        description="... or when its name has other tagged faces and none is this similar to it (LFW, 10 draws: "
+        "0.35 kept every draw but one from spreading a wrong tag; 0.3 let one spread to 14 photos).",
+    )
+    folds: int = Field(
+        default=5, ge=2, description="Cross-validation folds of the tags that estimate each suggestion's score."
+    )
+    distributed: bool = Field(default=False, description="Build the kNN graph as Ray tasks (ray.address).")
+
+
 class OutputConfig(_Section):
     commit_every: int = Field(default=1000, ge=1, description="Photos per table commit (progress survives a crash).")
 
@@ -313,6 +378,7 @@ class Config(_Section):
     recognize: RecognizeConfig = RecognizeConfig()
     cluster: ClusterConfig = ClusterConfig()
     dedup: DedupConfig = DedupConfig()
+    tags: TagsConfig = TagsConfig()
     train: TrainConfig = TrainConfig()
 
     def resolved_storage(self) -> StorageConfig:

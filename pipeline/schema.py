@@ -22,6 +22,8 @@ CLUSTERS_VERSION_KEY = "facepipe.clusters_version"
 SIMILAR_VERSION_KEY = "facepipe.similar_version"
 IMAGES_VERSION_KEY = "facepipe.images_version"  # duplicates commits: the images version dedup compared
 DEDUP_KEY = "facepipe.dedup"  # duplicates commits: the dedup settings and summary (JSON)
+SUGGEST_KEY = "facepipe.suggest"  # suggestions commits: the run's settings, versions read and summary (JSON)
+TAGS_VERSION_KEY = "facepipe.tags_version"  # suggestions commits: the tags version the names came from
 CLUSTERING_KEY = "facepipe.clustering"  # persons commits: how the clustering was made (JSON: method, merge rule)
 
 # Status of a photo in the images table.

@@ -38,11 +38,19 @@ def images_table(
 
 
 def faces_table(
-    face_ids: list[str], image_ids: list[str], uris: list[str], indexes: list[int], boxes: list[list[float]], dim: int
+    face_ids: list[str],
+    image_ids: list[str],
+    uris: list[str],
+    indexes: list[int],
+    boxes: list[list[float]],
+    dim: int,
+    vectors: np.ndarray | None = None,
+    model: str = "m",
 ) -> pa.Table:
-    """Faces rows (faces_schema(dim)) with these ids and boxes; embeddings are unit axes in turn."""
+    """Faces rows (faces_schema(dim)) with these ids, boxes and embeddings (default: unit axes in turn)
+    of ``model``."""
     n = len(face_ids)
-    vectors = np.eye(dim, dtype=np.float32)[np.arange(n) % dim]
+    vectors = np.eye(dim, dtype=np.float32)[np.arange(n) % dim] if vectors is None else vectors.astype(np.float32)
     return pa.table(
         {
             S.FACE_ID: face_ids,
@@ -53,9 +61,24 @@ def faces_table(
             S.LANDMARKS: pa.array([[5.0] * 10] * n, pa.list_(pa.float32(), 10)),
             S.DET_SCORE: pa.array([0.9] * n, pa.float32()),
             S.EMBEDDING: pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), dim),
-            S.MODEL: ["m"] * n,
+            S.MODEL: [model] * n,
             S.DETECTOR: ["d"] * n,
             S.RUN_ID: ["r"] * n,
         },
         schema=S.faces_schema(dim),
     )
+
+
+def people_vectors(sizes: dict[str, int], dim: int = 64, seed: int = 0, spread: float = 0.4, like: dict | None = None):
+    """Unit embeddings of made-up people: (names, vectors), ``sizes[person]`` faces each, two faces of one
+    person about 1 / (1 + spread) similar (0.71), of two people about 0; ``like``: person -> (other,
+    similarity of their centres) for look-alikes."""
+    rng = np.random.default_rng(seed)
+    centres = {person: rng.normal(size=dim) for person in sizes}
+    centres = {person: c / np.linalg.norm(c) for person, c in centres.items()}
+    for person, (other, similarity) in (like or {}).items():
+        away = centres[person] - centres[person] @ centres[other] * centres[other]
+        centres[person] = similarity * centres[other] + np.sqrt(1 - similarity**2) * away / np.linalg.norm(away)
+    names = [person for person, count in sizes.items() for _ in range(count)]
+    vectors = np.array([centres[p] for p in names]) + rng.normal(scale=np.sqrt(spread / dim), size=(len(names), dim))
+    return names, (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)

@@ -1,5 +1,6 @@
-"""LFW benchmarks through the embed pipeline: verification over a pairs file (10-fold protocol), and
-open-set identification with one enrolled photo per person."""
+"""LFW benchmarks through the embed pipeline: verification over a pairs file (10-fold protocol), open-set
+identification with one enrolled photo per person; and calibrating a model's FAR curve on LFW-format
+labelled photos (a pairs file, or every pair of an LFW-format folder)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ import pyarrow.compute as pc
 
 from pipeline import schema as S
 from pipeline.config import Config, ConfigError
+from pipeline.evaluate.open_set import identification_report
 from pipeline.evaluate.plots import plot_roc, plot_similarity_histogram
 from pipeline.ingest.embed_job import run_embed
 from pipeline.ingest.main_face import central_faces
 from pipeline.io import store
 from pipeline.io.readers import read_lfw_pairs
 from pipeline.io.tables import TablesSnapshot
+from pipeline.metrics.far_curve import all_pair_counts, far_curve_points, pair_counts
 from pipeline.metrics.verification import open_set_metrics, verification_metrics
-from pipeline.recognize.calibration import calibrate, save_calibration
+from pipeline.recognize.calibration import calibrate, far_curve, save_calibration
 from pipeline.recognize.gallery import Gallery
 
 log = logging.getLogger(__name__)
@@ -102,13 +105,22 @@ def evaluate_lfw(lfw_dir: str, output: str, config: Config, pairs_file: str | No
     return metrics
 
 
-def evaluate_lfw_identification(lfw_dir: str, output: str, config: Config) -> dict:
-    """Open-set identification on all LFW photos: the first photo (by file name) of every person with
-    two or more is enrolled (one-shot); probes are their other photos plus every photo of the people
-    with one photo (never enrolled). DIR at false-alarm rates 1% and 0.1%, and rank-1 accuracy."""
+def _lfw_root(lfw_dir: str) -> Path:
     root = Path(lfw_dir)
     if not (root / "images").is_dir():
-        raise ConfigError(f"{root} is not an LFW folder: expected {root / 'images'}/")
+        raise ConfigError(f"{root} is not an LFW folder: expected {root / 'images'}/ (one folder per person)")
+    return root
+
+
+def evaluate_lfw_identification(lfw_dir: str, output: str, config: Config, seed: int = 0, draws: int = 10) -> dict:
+    """Open-set identification on all photos of an LFW-format folder (a photo's person: its folder).
+
+    With empirical thresholds: the first photo (by file name) of every person with two or more is
+    enrolled (one-shot); probes are their other photos plus every photo of the people with one photo
+    (never enrolled): DIR at false-alarm rates 1% and 0.1%, and rank-1 accuracy.
+    At the thresholds identify uses (the model's FAR curve): open_set.identification_report, ``draws``
+    draws seeded with ``seed``, at config.recognize.fpir."""
+    root = _lfw_root(lfw_dir)
     embeddings, faces = _embed_lfw(root, None, output, config)
     photos_of = {
         person.name: sorted(str(p.resolve()) for p in person.glob("*.jpg")) for person in (root / "images").iterdir()
@@ -154,15 +166,50 @@ def evaluate_lfw_identification(lfw_dir: str, output: str, config: Config) -> di
         photos_without_face=sum(len(p) for p in photos_of.values()) - len(embeddings),
         model=gallery.model,
     )
+    with_face = {person: [u for u in photos if u in embeddings] for person, photos in photos_of.items()}
+    with_face = {person: photos for person, photos in with_face.items() if photos}
+    curve = far_curve(config, gallery.model)
+    metrics.update(identification_report(with_face, embeddings, curve, config.recognize.fpir, seed, draws))
     Path(output).mkdir(parents=True, exist_ok=True)
     (Path(output) / "identification.json").write_text(json.dumps(metrics, indent=2))
     return metrics
 
 
-def calibrate_on_lfw(lfw_dir: str, output: str, config: Config, far: float, pairs_file: str | None = None) -> dict:
-    """Calibrate the configured model's threshold at ``far`` on an LFW-format pairs file (default
-    pairs.txt: 3,000 different-person pairs, so FAR down to 1/3000) and record it for that model."""
+def calibrate_on_lfw(
+    lfw_dir: str, output: str, config: Config, far: float, command: str, pairs_file: str | None = None
+) -> dict:
+    """Calibrate the configured model on an LFW-format pairs file (default pairs.txt: 3,000
+    different-person pairs, so FAR down to 1/3000): its threshold at ``far``, and its FAR curve at the
+    FARs the pairs can measure; recorded for that model with the ``command`` that made it."""
     pairs, similarity, facts = lfw_pair_similarities(lfw_dir, output, config, pairs_file)
-    result = calibrate(similarity, np.array([p.same for p in pairs]), far)
-    where = save_calibration(config, facts["model"], result, source=facts["pairs_file"])
-    return {**result, "model": facts["model"], "detector": facts["detector"], "stored_at": where}
+    same = np.array([p.same for p in pairs])
+    result = calibrate(similarity, same, far)
+    curve = far_curve_points(*pair_counts(similarity, same))
+    where = save_calibration(config, facts["model"], curve, facts["pairs_file"], command, threshold=result)
+    return {**result, "curve": curve, "model": facts["model"], "detector": facts["detector"], "stored_at": where}
+
+
+def calibrate_on_all_pairs(lfw_dir: str, output: str, config: Config, command: str) -> dict:
+    """Calibrate the configured model's FAR curve on every pair of photos of an LFW-format folder (a
+    photo's person: its folder; each photo stands for its central face): n (n - 1) / 2 pairs, so
+    13,233 LFW photos measure FAR down to about 1e-8. Recorded for that model, replacing what was
+    recorded before, with the ``command`` that made it."""
+    root = _lfw_root(lfw_dir)
+    embeddings, faces = _embed_lfw(root, None, output, config)
+    uris = sorted(embeddings)
+    persons = np.array([Path(uri).parent.name for uri in uris])
+    curve = far_curve_points(*all_pair_counts(np.stack([embeddings[u] for u in uris]), persons))
+    source = (
+        f"all pairs of central faces of {root.resolve().name}/images: {len(uris)} photos of "
+        f"{len(set(persons))} people (a photo's person: its folder)"
+    )
+    model = faces[S.MODEL][0].as_py()
+    where = save_calibration(config, model, curve, source, command)
+    return {
+        **curve,
+        "model": model,
+        "detector": faces[S.DETECTOR][0].as_py(),
+        "source": source,
+        "photos_without_face": len(list((root / "images").glob("*/*.jpg"))) - len(uris),
+        "stored_at": where,
+    }

@@ -17,10 +17,9 @@ from pipeline.ingest.main_face import central_faces_index
 from pipeline.io.store import is_s3
 from pipeline.io.tables import TablesSnapshot
 from pipeline.metrics.tags import tag_metrics
+from pipeline.tags.tags_table import tags_in_force
 
 log = logging.getLogger(__name__)
-
-TAGGING_VERDICTS = (S.VERDICT_TAG, S.VERDICT_ACCEPTED)  # the rows of the tags table that name a face
 
 
 def read_truth_persons(path: str) -> dict[str, str]:
@@ -41,18 +40,6 @@ def central_face_persons(images: pa.Table, faces: pa.Table, persons: Mapping[str
     labelled = images.filter(pc.is_in(images[S.URI], value_set=pa.array(list(persons), pa.string())))
     face_ids = faces[S.FACE_ID].to_pylist()
     return {face_ids[row]: persons[uri] for uri, row in central_faces_index(labelled, faces).items()}
-
-
-def tags_in_force(tags: pa.Table) -> dict[str, str]:
-    """face id -> name of the faces that ``tags`` (rows of the tags table) names: each face's latest
-    row whose verdict is a tag or an accepted suggestion (a rejection names no one)."""
-    rows = [
-        r
-        for r in tags.select([S.FACE_ID, S.NAME, S.VERDICT, S.TAGGED_AT]).to_pylist()
-        if r[S.VERDICT] in TAGGING_VERDICTS
-    ]
-    rows.sort(key=lambda r: (r[S.TAGGED_AT] is not None, r[S.TAGGED_AT]))  # undated first, then oldest to latest
-    return {row[S.FACE_ID]: row[S.NAME] for row in rows}
 
 
 def score_tags(truth: Mapping[str, str], tags: Mapping[str, str], predicted: Mapping[str, str | None]) -> dict:

@@ -409,3 +409,20 @@ def write_dedup(
     back with TablesSnapshot.details(duplicates, S.DEDUP_KEY))."""
     metadata = {S.IMAGES_VERSION_KEY: str(images_version), S.DEDUP_KEY: json.dumps(details)}
     _overwrite_group(dst, storage, (S.SIMILAR_TABLE, similar), (S.DUPLICATES_TABLE, duplicates), metadata)
+
+
+def write_suggestions(
+    dst: str, suggestions: pa.Table, storage: StorageConfig | None, versions: dict[str, int], details: dict
+) -> None:
+    """Replace the suggestions table at DST in one Delta overwrite whose commit records the faces and
+    tags versions the names came from (``versions``: S.*_VERSION_KEY -> version) and ``details`` (read
+    back with TablesSnapshot.details(suggestions, S.SUGGEST_KEY))."""
+    metadata = {**{key: str(version) for key, version in versions.items()}, S.SUGGEST_KEY: json.dumps(details)}
+    write_deltalake(
+        store.join(dst, S.SUGGESTIONS_TABLE),
+        suggestions.cast(S.SUGGESTIONS_SCHEMA),
+        mode="overwrite",
+        schema_mode="overwrite",
+        storage_options=store.delta_storage_options(dst, storage),
+        commit_properties=CommitProperties(custom_metadata=metadata),
+    )

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 from pipeline import schema as S
 from pipeline.config import Config, ConfigError
 from pipeline.ingest.photo_faces import FaceReader
-from pipeline.recognize.calibration import threshold_for
+from pipeline.recognize.calibration import far_curve, identification_threshold, threshold_for
 from pipeline.recognize.gallery import Gallery
 
 
@@ -35,8 +35,8 @@ def _round_box(box: np.ndarray) -> list[float]:
 
 
 def verify_photos(photo_a: str, photo_b: str, config: Config, reader: FaceReader | None = None) -> dict:
-    """Whether the largest faces of two photos are the same person, at the threshold calibrated for
-    the configured model at config.recognize.far. ``error`` says which photo had no face."""
+    """Whether the largest faces of two photos are the same person, at the configured model's threshold
+    at config.recognize.far (calibration.threshold_for). ``error`` says which photo had no face."""
     reader = reader or FaceReader(config)
     threshold = threshold_for(config, reader.model_id)
     a, b = reader([photo_a, photo_b])
@@ -94,11 +94,12 @@ def unenroll(gallery_uri: str, name: str, config: Config, model: str) -> dict:
 def identify_photos(
     gallery_uri: str, photos: list[str], config: Config, reader: FaceReader | None = None
 ) -> list[dict]:
-    """Per face of each photo: uri, bbox, identity (None when not recognised) and similarity to the
-    most similar enrolled person, at the threshold calibrated at config.recognize.far."""
+    """Per face of each photo: uri, bbox, identity (None when not recognised), similarity to the most
+    similar enrolled person and the threshold it was held against: the one at which a person not
+    enrolled is named with probability config.recognize.fpir, for this gallery's size."""
     reader = reader or FaceReader(config)
-    threshold = threshold_for(config, reader.model_id)
     gallery = Gallery.load(gallery_uri, config, reader.model_id)
+    threshold = identification_threshold(far_curve(config, reader.model_id), len(gallery.names), config.recognize.fpir)
     answers = []
     for photo in reader(photos):
         if not photo.faces:
@@ -119,6 +120,7 @@ def identify_photos(
                     "bbox": _round_box(face.bbox),
                     "identity": match.identity,
                     "similarity": round(match.similarity, 4),
+                    "threshold": round(threshold, 4),
                 }
             )
     return answers

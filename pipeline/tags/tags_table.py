@@ -90,6 +90,20 @@ def read_tags(dst: str, storage: StorageConfig | None = None) -> pa.Table:
     return _TagsTable(dst, storage).rows()
 
 
+def tags_in_force(tags: pa.Table) -> dict[str, str]:
+    """face id -> name of the faces that ``tags`` (rows of the tags table) names: each face's latest
+    row whose verdict is a tag or an accepted suggestion (a rejection names no one)."""
+    rows = [r for r in tags.select([S.FACE_ID, S.NAME, S.VERDICT, S.TAGGED_AT]).to_pylist() if r[S.VERDICT] in POSITIVE]
+    rows.sort(key=lambda r: (r[S.TAGGED_AT] is not None, r[S.TAGGED_AT]))  # undated first, then oldest to latest
+    return {row[S.FACE_ID]: row[S.NAME] for row in rows}
+
+
+def rejections(tags: pa.Table) -> set[Key]:
+    """The (face id, name) pairs that ``tags`` (rows of the tags table) records as rejected suggestions."""
+    rows = tags.filter(pc.equal(tags[S.VERDICT], S.VERDICT_REJECTED))
+    return set(zip(rows[S.FACE_ID].to_pylist(), rows[S.NAME].to_pylist()))
+
+
 @dataclass(frozen=True)
 class TagChanges:
     """What add_tags did: per row given, its outcome (ADDED, REPLACED, UNCHANGED, REPEATED) and the

@@ -1,5 +1,5 @@
-"""Index, search, calibrate, verify, enroll, identify: the CLI end to end on real LFW photos, the
-index also on a real S3 endpoint (moto's server)."""
+"""Index, search, verify, enroll, identify (with the shipped calibration, then a user's), calibrate: the
+CLI end to end on real LFW photos, the index also on a real S3 endpoint (moto's server)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -95,47 +97,23 @@ def test_index_on_s3_is_built_and_searched(library, lfw_images: Path, s3_endpoin
     assert [Path(n["uri"]).parent.name for n in found] == ["Colin_Powell"] * 3
 
 
-def test_calibrate_then_verify_enroll_identify_and_unenroll(lfw_dir: Path, lfw_images: Path, tmp_path: Path):
+def test_verify_and_identify_work_without_calibrating_and_a_calibration_overrides(
+    lfw_dir: Path, lfw_images: Path, tmp_path: Path
+):
     config = [f"recognize.calibrations={tmp_path / 'calibrations'}", "recognize.far=0.002"]
     gallery = str(tmp_path / "gallery")
-    refused = facepipe(
-        "verify", str(photo(lfw_images, "Colin_Powell", 1)), str(photo(lfw_images, "Colin_Powell", 2)), config=config
-    )
-    assert refused.returncode == 2 and "no threshold calibrated at FAR 0.002" in refused.stderr
+    [shipped_file] = (REPO / "pipeline" / "recognize" / "calibrations").glob("sface_*.json")  # the default model
+    curve = json.loads(shipped_file.read_text())["curve"]
+    shipped = dict(zip(curve["fars"], curve["thresholds"]))
 
-    [calibrated] = json_lines(
-        facepipe(
-            "calibrate",
-            "--lfw-dir",
-            str(lfw_dir),
-            "--pairs",
-            str(lfw_dir / "pairsDevTest.txt"),
-            "--far",
-            "0.002",
-            "--output",
-            str(tmp_path / "cal"),
-            config=config,
-        )
-    )
-    assert calibrated["measured_far"] <= 0.002 and calibrated["different_pairs"] == 500  # LFW's View 1 test split
-    assert calibrated["model"].startswith("sface:")
+    def verify(a: Path, b: Path, settings: list[str]) -> dict:
+        [answer] = json_lines(facepipe("verify", str(a), str(b), config=settings))
+        return answer
 
-    [same] = json_lines(
-        facepipe(
-            "verify",
-            str(photo(lfw_images, "Colin_Powell", 1)),
-            str(photo(lfw_images, "Colin_Powell", 9)),
-            config=config,
-        )
-    )
-    [different] = json_lines(
-        facepipe(
-            "verify", str(photo(lfw_images, "Colin_Powell", 1)), str(photo(lfw_images, "Tony_Blair", 9)), config=config
-        )
-    )
-    assert same["same"] is True and different["same"] is False
-    assert same["threshold"] == different["threshold"] == calibrated["threshold"]
-    assert same["similarity"] > calibrated["threshold"] > different["similarity"]
+    same = verify(photo(lfw_images, "Colin_Powell", 1), photo(lfw_images, "Colin_Powell", 9), config)
+    different = verify(photo(lfw_images, "Colin_Powell", 1), photo(lfw_images, "Tony_Blair", 9), config)
+    assert same["same"] is True and different["same"] is False  # right after install: the shipped curve
+    assert shipped[1e-3] > same["threshold"] == different["threshold"] > shipped[3e-3]  # FAR 0.002 lies between
 
     for person in PEOPLE:  # one photo each: one-shot enrollment
         [enrolled] = json_lines(
@@ -156,16 +134,53 @@ def test_calibrate_then_verify_enroll_identify_and_unenroll(lfw_dir: Path, lfw_i
     assert refined["photos_of_name"] == 2 and refined["people"] == 4
 
     probes = [str(photo(lfw_images, person, 10)) for person in PEOPLE] + [str(photo(lfw_images, STRANGER, 1))]
-    answers = json_lines(facepipe("identify", "--gallery", gallery, *probes, config=config))
-    largest = {}
-    for answer in answers:  # per photo, its faces largest first
-        largest.setdefault(answer["uri"], answer)
-    assert [largest[p]["identity"] for p in probes] == [*PEOPLE, None], (answers, calibrated)
-    strangers = [a for a in answers if a["uri"] == probes[-1]]
-    assert all(a["identity"] is None and a["similarity"] < calibrated["threshold"] for a in strangers)
+
+    def identify(settings: list[str]) -> dict:
+        """Per probe, its largest face's answer (faces come largest first); checks every stranger's face."""
+        answers = json_lines(facepipe("identify", "--gallery", gallery, *probes, config=settings))
+        largest = {}
+        for answer in answers:
+            largest.setdefault(answer["uri"], answer)
+        strangers = [a for a in answers if a["uri"] == probes[-1]]
+        assert all(a["identity"] is None and a["similarity"] < a["threshold"] for a in strangers)
+        return largest
+
+    # FPIR 1% against 4 people: FAR 0.25% per person, between the shipped thresholds at 0.3% and 0.1%
+    largest = identify(config)
+    assert [largest[p]["identity"] for p in probes] == [*PEOPLE, None], largest
+    assert shipped[1e-3] > largest[probes[0]]["threshold"] > shipped[3e-3]
     assert len(largest[probes[0]]["bbox"]) == 4
+
+    [calibrated] = json_lines(
+        facepipe(
+            "calibrate",
+            "--lfw-dir",
+            str(lfw_dir),
+            "--pairs",
+            str(lfw_dir / "pairsDevTest.txt"),
+            "--far",
+            "0.002",
+            "--output",
+            str(tmp_path / "cal"),
+            config=config,
+        )
+    )
+    assert calibrated["measured_far"] <= 0.002 and calibrated["different_pairs"] == 500  # LFW's View 1 test split
+    assert calibrated["model"].startswith("sface:")
+    assert calibrated["curve"]["fars"] == [0.1, 0.03, 0.01, 0.003]  # what 500 different pairs can measure
+
+    same = verify(photo(lfw_images, "Colin_Powell", 1), photo(lfw_images, "Colin_Powell", 9), config)
+    assert same["threshold"] == calibrated["threshold"] != shipped[1e-3]  # the user's calibration overrides
+    assert same["similarity"] > calibrated["threshold"]
+
+    refused = facepipe("identify", "--gallery", gallery, *probes, config=config)  # FAR 0.25% is not measured
+    assert refused.returncode == 2 and "needs FAR 0.00251 per person" in refused.stderr, refused.stderr
+    looser = [*config, "recognize.fpir=0.04"]  # FAR 1.02% per person: on the user's curve, near its 1% point
+    answers = identify(looser)
+    assert calibrated["curve"]["thresholds"][1] < answers[probes[0]]["threshold"] < calibrated["curve"]["thresholds"][2]
+    assert [answers[p]["identity"] for p in probes] == [*PEOPLE, None], answers
 
     [gone] = json_lines(facepipe("unenroll", "--gallery", gallery, "--name", "Tony_Blair", config=config))
     assert gone["removed_photos"] == 1 and gone["people"] == 3
-    after = json_lines(facepipe("identify", "--gallery", gallery, probes[1], config=config))
+    after = json_lines(facepipe("identify", "--gallery", gallery, probes[1], config=looser))
     assert after[0]["identity"] is None

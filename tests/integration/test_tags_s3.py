@@ -13,6 +13,7 @@ from pipeline import schema as S
 from pipeline.config import Config
 from pipeline.io import store
 from pipeline.io.tables import read_table
+from tests.unit.tags.test_suggest_job import people_library, suggested
 from tests.unit.tags.test_tags_table import write_library
 
 pytestmark = pytest.mark.timeout(300)
@@ -83,3 +84,30 @@ def test_tags_add_remove_rename_on_s3(s3_endpoint: str, capsys: pytest.CaptureFi
     assert code == 0 and removed["removed"] == 2 and tags() == set()
 
     assert main(["tags", "remove", "--tables", DST, "--name", "Bob"]) == 2  # no such name any more
+
+
+def test_suggest_and_score_suggestions_on_s3(s3_endpoint: str, capsys: pytest.CaptureFixture, tmp_path) -> None:
+    """Tags, suggestions and their evaluation with the tables on S3; a rejection holds across runs."""
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint})
+    fs.mkdir("tags-people")
+    dst, storage = "s3://tags-people/run", Config().resolved_storage()
+    faces = people_library(dst, storage)
+    fs.pipe("tags-people/tags.csv", b"face_id,name\nanna-0,anna\nanna-1,anna\nbob-15,bob\n")
+
+    assert run(capsys, "add", "--tables", dst, "--tags", "s3://tags-people/tags.csv")[0] == 0
+    code, summary, _ = run(capsys, "suggest", "--tables", dst)
+
+    assert code == 0 and summary["suggestions"] == 22 and summary["untagged_faces_without_suggestion"] == 12
+    assert {name for name, _ in suggested(dst, storage).values()} == {"anna", "bob"}
+    truth = tmp_path / "truth.csv"
+    truth.write_text("uri,person\n" + "".join(f"{dst}/photos/{f}.jpg,{f.split('-')[0]}\n" for f in faces))
+    assert main(["eval", "tags", "--tables", dst, "--truth", str(truth)]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (scores["precision"], scores["coverage"], scores["false_alarm"]) == (1.0, 1.0, 0.0)
+
+    fs.pipe("tags-people/no.csv", b"face_id,name,verdict\nanna-7,anna,rejected\n")
+    assert run(capsys, "add", "--tables", dst, "--tags", "s3://tags-people/no.csv")[0] == 0
+    for _ in range(2):
+        code, summary, _ = run(capsys, "suggest", "--tables", dst)
+        assert code == 0 and summary["rejections"] == 1 and "anna-7" not in suggested(dst, storage)
+        assert summary["new_suggestions"] == 0 and {f for f in suggested(dst, storage) if f.startswith("bob")}

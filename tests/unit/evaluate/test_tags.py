@@ -12,8 +12,9 @@ from deltalake import write_deltalake
 
 from pipeline import schema as S
 from pipeline.config import ConfigError, StorageConfig, load_config
-from pipeline.evaluate.tags import evaluate_tags, read_truth_persons, tags_in_force
+from pipeline.evaluate.tags import evaluate_tags, read_truth_persons
 from pipeline.io.tables import FaceTables
+from pipeline.tags.tags_table import tags_in_force
 from tests.tables import faces_table, images_table
 
 DIM = 4

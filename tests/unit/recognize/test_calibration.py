@@ -1,14 +1,30 @@
-"""Thresholds calibrated at a target false-accept rate, stored per model and FAR."""
+"""Thresholds calibrated at a target false-accept rate, stored per model and FAR; FAR curves (the user's
+over the shipped one) and thresholds at a false-positive identification rate."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline.config import ConfigError, load_config
-from pipeline.recognize.calibration import calibrate, save_calibration, threshold_for
+from pipeline.metrics.far_curve import far_curve_points, pair_counts
+from pipeline.models.catalog import model_id, packaged_model_file
+from pipeline.recognize.calibration import (
+    SHIPPED,
+    FarCurve,
+    calibrate,
+    far_curve,
+    identification_threshold,
+    save_calibration,
+    threshold_for,
+)
+
+CURVE = FarCurve(
+    "m", np.array([1e-2, 1e-3, 1e-4]), np.array([0.30, 0.36, 0.42]), np.array([0.99, 0.98, 0.95]), "made up"
+)
 
 
 def _pairs(seed: int = 0, same: int = 2000, different: int = 3000) -> tuple[np.ndarray, np.ndarray]:
@@ -35,18 +51,72 @@ def test_too_few_impostor_pairs_cannot_calibrate_a_small_far() -> None:
         calibrate(similarity, same, 1e-3)
 
 
+def _save(config, model: str, similarity: np.ndarray, same: np.ndarray, far: float) -> None:
+    curve = far_curve_points(*pair_counts(similarity, same))
+    save_calibration(config, model, curve, "synthetic", "test", threshold=calibrate(similarity, same, far))
+
+
 def test_thresholds_are_stored_per_model_and_far_and_missing_ones_say_so(tmp_path: Path) -> None:
     config = load_config(None, [f"recognize.calibrations={tmp_path / 'cal'}"])
     with pytest.raises(ConfigError, match="no threshold calibrated at FAR 0.001.*facepipe calibrate"):
         threshold_for(config, "sface:model@abc")
     similarity, same = _pairs()
-    save_calibration(config, "sface:model@abc", calibrate(similarity, same, 1e-3), source="synthetic")
-    save_calibration(config, "sface:model@abc", calibrate(similarity, same, 1e-2), source="synthetic")
+    _save(config, "sface:model@abc", similarity, same, 1e-3)
+    _save(config, "sface:model@abc", similarity, same, 1e-2)
     assert threshold_for(config, "sface:model@abc") == calibrate(similarity, same, 1e-3)["threshold"]
     looser = load_config(None, [f"recognize.calibrations={tmp_path / 'cal'}", "recognize.far=0.01"])
     assert threshold_for(looser, "sface:model@abc") < threshold_for(config, "sface:model@abc")
-    uncalibrated_far = load_config(None, [f"recognize.calibrations={tmp_path / 'cal'}", "recognize.far=0.1"])
-    with pytest.raises(ConfigError, match=r"calibrated: 0.001, 0.01\)"):
-        threshold_for(uncalibrated_far, "sface:model@abc")
+    # no threshold at 0.03: read from the curve of the same 3,000 different pairs, between its neighbours
+    between = load_config(None, [f"recognize.calibrations={tmp_path / 'cal'}", "recognize.far=0.03"])
+    assert threshold_for(looser, "sface:model@abc") > threshold_for(between, "sface:model@abc")
+    too_small = load_config(None, [f"recognize.calibrations={tmp_path / 'cal'}", "recognize.far=0.0001"])
+    with pytest.raises(ConfigError, match=r"calibrated: 0.001, 0.01\).*below the smallest FAR \(0.001\)"):
+        threshold_for(too_small, "sface:model@abc")
     with pytest.raises(ConfigError, match="calibrated: none"):
         threshold_for(config, "sface:model@def")
+
+
+def test_threshold_at_interpolates_in_log_far_and_never_invents_a_smaller_far() -> None:
+    assert CURVE.threshold_at(1e-3) == pytest.approx(0.36)
+    assert CURVE.threshold_at(10**-3.5) == pytest.approx(0.39)  # halfway in log FAR
+    assert CURVE.threshold_at(0.5) == pytest.approx(0.30)  # above the curve: its strictest end
+    with pytest.raises(ConfigError, match="FAR 5e-05 is below the smallest FAR \\(0.0001\\) calibrated for m"):
+        CURVE.threshold_at(5e-5)
+
+
+def test_far_at_inverts_threshold_at_and_clips_to_the_measured_range() -> None:
+    assert CURVE.far_at(0.39) == pytest.approx(10**-3.5)
+    assert CURVE.far_at(CURVE.threshold_at(2e-3)) == pytest.approx(2e-3)
+    np.testing.assert_allclose(CURVE.far_at(np.array([0.0, 0.36, 0.9])), [1e-2, 1e-3, 1e-4])
+
+
+def test_identification_threshold_names_a_stranger_with_probability_fpir() -> None:
+    # one person: the per-person FAR is the FPIR itself
+    assert identification_threshold(CURVE, 1, 1e-2) == pytest.approx(0.30)
+    # 10 people: a stranger passes one of 10 independent templates with probability 1 - (1 - far) ** 10
+    far = 1 - 0.99 ** (1 / 10)
+    assert 1 - (1 - far) ** 10 == pytest.approx(0.01)
+    assert identification_threshold(CURVE, 10, 1e-2) == pytest.approx(CURVE.threshold_at(far))
+    assert identification_threshold(CURVE, 100, 1e-2) > identification_threshold(CURVE, 10, 1e-2)
+    with pytest.raises(ConfigError, match="a gallery of 1000 people at FPIR 0.01 needs FAR 1.01e-05 per person"):
+        identification_threshold(CURVE, 1000, 1e-2)
+    with pytest.raises(ConfigError, match="empty"):
+        identification_threshold(CURVE, 0, 1e-2)
+
+
+def test_the_default_model_has_a_shipped_curve_that_a_user_calibration_overrides(tmp_path: Path) -> None:
+    default = model_id("sface", packaged_model_file("sface"))
+    config = load_config(None, [f"recognize.calibrations={tmp_path / 'cal'}"])
+    shipped = far_curve(config, default)
+    recorded = json.loads((SHIPPED / (default.replace(":", "_") + ".json")).read_text())["curve"]
+    assert recorded["different_pairs"] > 80_000_000 and "13233 photos" in shipped.source
+    assert shipped.fars[-1] == 1e-6 and np.all(np.diff(shipped.thresholds) > 0)
+    assert threshold_for(config, default) == pytest.approx(recorded["thresholds"][recorded["fars"].index(1e-3)])
+
+    similarity, same = _pairs()
+    _save(config, default, similarity, same, 1e-3)
+    mine = far_curve(config, default)
+    assert mine.source == "synthetic" and mine.fars[-1] == 1e-3  # 3e-4 of 3,000 different pairs is 0.9 of a pair
+    assert threshold_for(config, default) == calibrate(similarity, same, 1e-3)["threshold"]
+    with pytest.raises(ConfigError, match="needs FAR 3.35e-05 per person.*below the smallest FAR \\(0.001\\)"):
+        identification_threshold(mine, 300, 1e-2)

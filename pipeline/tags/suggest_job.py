@@ -1,0 +1,148 @@
+"""`facepipe tags suggest`: names for the untagged faces at DST, from the faces people tagged there.
+
+Per embedding model of the faces table, pipeline.tags.suggester names the faces. The suggestions table is
+replaced whole: a suggestion the last run made too (same face, same name) keeps its run_id, so a
+pending suggestion is never re-issued as a new one; a name whose tags were all removed is suggested
+nowhere; a rejected name never comes back for that face.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline import schema as S
+from pipeline.config import Config, ConfigError
+from pipeline.io.tables import TablesSnapshot, write_suggestions
+from pipeline.metrics.tags import BUCKETS, tags_bucket
+from pipeline.runtime.ray_cluster import connect
+from pipeline.runtime.ray_tasks import RayTasks
+from pipeline.tags.propagation import NO_NAME
+from pipeline.tags.scores import shipped_prior
+from pipeline.tags.suggester import suggest_names
+from pipeline.tags.tags_table import rejections, tags_in_force
+
+log = logging.getLogger(__name__)
+
+METHOD_DIRECT = "nearest-tagged"  # the name came from a tagged face among the face's nearest
+METHOD_CHAIN = "nearest-named"  # the name came through faces named on the way
+
+
+def _previous(snapshot: TablesSnapshot) -> dict[tuple[str, str], str]:
+    """(face id, name) -> run_id of the suggestions the last run left (empty before the first run)."""
+    try:
+        rows = snapshot.read(S.SUGGESTIONS_TABLE, [S.FACE_ID, S.NAME, S.RUN_ID])
+    except FileNotFoundError:
+        return {}
+    return dict(zip(zip(rows[S.FACE_ID].to_pylist(), rows[S.NAME].to_pylist()), rows[S.RUN_ID].to_pylist()))
+
+
+def _suggest_model(
+    model: str, faces: pa.Table, named: dict[str, str], rejected: set, config: Config, tasks
+) -> tuple[pa.Table, dict]:
+    """The suggestions for ``model``'s ``faces`` (FACE_ID, IMAGE_ID, URI, BBOX, EMBEDDING), with what was
+    decided on the way."""
+    face_ids = faces[S.FACE_ID].to_pylist()
+    row_of = {face: i for i, face in enumerate(face_ids)}
+    names = sorted(set(named.values()) | {name for _, name in rejected})
+    name_id = {name: i for i, name in enumerate(names)}
+    tags = np.full(len(face_ids), NO_NAME, np.int64)
+    for face, name in named.items():
+        if face in row_of:
+            tags[row_of[face]] = name_id[name]
+    found = suggest_names(
+        S.matrix(faces[S.EMBEDDING]),
+        np.unique(np.array(faces[S.IMAGE_ID].to_pylist()), return_inverse=True)[1],
+        tags,
+        [(row_of[f], name_id[n]) for f, n in rejected if f in row_of],
+        config,
+        shipped_prior(model),
+        tasks,
+    )
+    rows = found.rows
+    suggestions = pa.table(
+        {
+            S.FACE_ID: pa.array([face_ids[r] for r in rows], pa.string()),
+            S.IMAGE_ID: faces[S.IMAGE_ID].take(rows),
+            S.URI: faces[S.URI].take(rows),
+            S.BBOX: faces[S.BBOX].take(rows),
+            S.NAME: pa.array([names[found.naming.name[r]] for r in rows], pa.string()),
+            S.SCORE: pa.array(found.scores, pa.float32()),
+            S.EVIDENCE: pa.array([[face_ids[t] for t in e] for e in found.evidence()], pa.list_(pa.string())),
+            S.METHOD: pa.array(
+                [METHOD_DIRECT if h == 1 else METHOD_CHAIN for h in found.naming.hops[rows]], pa.string()
+            ),
+        }
+    )
+    described = {**found.describe(), "suspect_tags": sorted(face_ids[r] for r in found.suspects)}
+    if not len(found.table.edges):
+        described["why_none"] = "no tagged face could be named from the others and no score table ships for the model"
+    return suggestions, described
+
+
+def run_suggest(dst: str, config: Config, full: bool = False) -> dict:
+    """Suggest names for the untagged faces at ``dst`` and replace its suggestions table; returns the
+    summary. ``full``: every suggestion is issued anew (new run_id), pending ones included."""
+    started = time.perf_counter()
+    storage = config.resolved_storage()
+    tasks = None
+    if config.tags.distributed:
+        connect(config.ray)
+        tasks = RayTasks()
+    snapshot = TablesSnapshot(dst, storage)
+    try:
+        tag_rows = snapshot.read(S.TAGS_TABLE)
+    except FileNotFoundError as missing:
+        raise ConfigError(str(missing)) from None
+    named, rejected = tags_in_force(tag_rows), rejections(tag_rows)
+    faces = snapshot.faces().read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.MODEL, S.EMBEDDING], config.index.batch_rows)
+    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+    previous = {} if full else _previous(snapshot)
+    parts, by_model = [], {}
+    for model in sorted(set(faces[S.MODEL].to_pylist())):
+        mine = faces.filter(pc.equal(faces[S.MODEL], model))
+        if mine.num_rows < 2:
+            continue
+        suggestions, by_model[model] = _suggest_model(model, mine, named, rejected, config, tasks)
+        parts.append(suggestions)
+    suggestions = pa.concat_tables(parts) if parts else S.SUGGESTIONS_SCHEMA.empty_table().drop_columns([S.RUN_ID])
+    keys = list(zip(suggestions[S.FACE_ID].to_pylist(), suggestions[S.NAME].to_pylist()))
+    run_ids = [previous.get(key, run_id) for key in keys]
+    suggestions = suggestions.append_column(S.RUN_ID, pa.array(run_ids, pa.string())).select(S.SUGGESTIONS_SCHEMA.names)
+    tags_per_name = Counter(named.values())
+    by_bucket = Counter(tags_bucket(tags_per_name[name]) for name in suggestions[S.NAME].to_pylist())
+    untagged = faces.num_rows - sum(1 for face in faces[S.FACE_ID].to_pylist() if face in named)
+    summary = {
+        "run_id": run_id,
+        "full": full or not previous,
+        "faces": faces.num_rows,
+        "tags": len(named),
+        "names": len(set(named.values())),
+        "rejections": len(rejected),
+        "suggestions": suggestions.num_rows,
+        "new_suggestions": sum(1 for key in keys if key not in previous),
+        "kept_suggestions": sum(1 for key in keys if key in previous),
+        "dropped_suggestions": len(set(previous) - set(keys)),
+        "suggestions_by_tags_per_person": {bucket: by_bucket.get(bucket, 0) for bucket in BUCKETS},
+        "untagged_faces_without_suggestion": untagged - suggestions.num_rows,
+        "models": by_model,
+    }
+    versions = {S.FACES_VERSION_KEY: snapshot.table(S.FACES_TABLE).version()}
+    versions[S.TAGS_VERSION_KEY] = snapshot.table(S.TAGS_TABLE).version()
+    write_suggestions(dst, suggestions, storage, versions, {**summary, "settings": config.tags.model_dump()})
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    log.info(
+        "suggestions at %s: %d (%d new), %.1f s",
+        dst,
+        suggestions.num_rows,
+        summary["new_suggestions"],
+        summary["seconds"],
+    )
+    return summary
