@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.resources
+import re
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -78,6 +79,11 @@ def model_id(name: str, path: Path) -> str:
     """A model's identity as recorded in the tables: registry name, file stem and content hash.
     The same weights on another engine keep the same id (their outputs agree to cosine 0.999)."""
     return f"{name}:{path.stem}@{sha256_of(path)[:12]}"
+
+
+def model_file_stem(model: str) -> str:
+    """A model id as a file name's stem (what files kept per model are called)."""
+    return re.sub(r"[^A-Za-z0-9_.@-]", "_", model)
 
 
 def dlib_model_id(name: str) -> str:

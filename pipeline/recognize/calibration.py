@@ -13,7 +13,6 @@ import datetime as dt
 import importlib.resources
 import json
 import os
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,19 +20,16 @@ import numpy as np
 from pipeline.config import Config, ConfigError
 from pipeline.io import store
 from pipeline.metrics.verification import decision_rates, far_threshold
+from pipeline.models.catalog import model_file_stem
 
 SHIPPED = importlib.resources.files("pipeline.recognize") / "calibrations"
 HOW_TO_CALIBRATE = "facepipe calibrate --lfw-dir DIR --all-pairs"
 
 
-def _file_name(model: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.@-]", "_", model) + ".json"
-
-
 def _calibration_uri(config: Config, model: str) -> str:
     folder = config.recognize.calibrations
     folder = folder if store.is_s3(folder) else os.path.expanduser(folder)
-    return store.join(folder, _file_name(model))
+    return store.join(folder, model_file_stem(model) + ".json")
 
 
 def _user_record(config: Config, model: str) -> dict:
@@ -46,7 +42,7 @@ def _user_record(config: Config, model: str) -> dict:
 
 def _shipped_record(model: str) -> dict:
     """The calibration shipped with facepipe for ``model`` ({} when none)."""
-    shipped = SHIPPED / _file_name(model)
+    shipped = SHIPPED / model_file_stem(model) + ".json"
     return json.loads(shipped.read_text()) if shipped.is_file() else {}
 
 

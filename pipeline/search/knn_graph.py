@@ -150,3 +150,35 @@ def even_ranges(n: int, parts: int) -> list[tuple[int, int]]:
     """[start, stop) ranges cutting range(n) into ``parts`` near-equal non-empty pieces."""
     edges = np.linspace(0, n, parts + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def _exact_nearest(indexed: np.ndarray, rows: np.ndarray, queries: np.ndarray, k: int):
+    """(similarities, faces): the k nearest of ``indexed`` (faces ``rows``) to each query, by exact search."""
+    index = faiss.IndexFlatIP(indexed.shape[1])
+    index.add(np.ascontiguousarray(indexed, np.float32))
+    similarities, positions = index.search(np.ascontiguousarray(queries, np.float32), min(k, len(rows)))
+    return similarities, np.where(positions >= 0, rows[np.maximum(positions, 0)], -1)
+
+
+def extend_knn_graph(
+    vectors: np.ndarray, similarities: np.ndarray, neighbours: np.ndarray, fresh: np.ndarray, added: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A kNN graph (``similarities`` / ``neighbours``, n x k, -1 for none) brought up to date after faces
+    came and went: the ``fresh`` faces (added ones, and those whose lists lost faces that went) are
+    searched exactly against every face; every other face merges its list with an exact search of the
+    ``added`` faces. Costs the fresh faces times all faces, not a new graph."""
+    vectors = np.ascontiguousarray(vectors, np.float32)
+    similarities, neighbours = similarities.copy(), neighbours.copy()
+    everyone = np.arange(len(vectors))
+    fresh_rows, added_rows = np.flatnonzero(fresh), np.flatnonzero(added)
+    if len(fresh_rows):
+        found = _exact_nearest(vectors, everyone, vectors[fresh_rows], k + 1)
+        similarities[fresh_rows], neighbours[fresh_rows] = best_others([found[0]], [found[1]], fresh_rows, k)
+    kept = np.flatnonzero(~fresh)
+    if len(added_rows) and len(kept):
+        for start in range(0, len(kept), MIN_SEARCH_BLOCK):
+            rows = kept[start : start + MIN_SEARCH_BLOCK]
+            found = _exact_nearest(vectors[added_rows], added_rows, vectors[rows], k)
+            merged = best_others([similarities[rows], found[0]], [neighbours[rows], found[1]], rows, k)
+            similarities[rows], neighbours[rows] = merged
+    return similarities, neighbours

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.models.catalog import model_file_stem
 from pipeline.tags.propagation import NO_NAME, Naming
 
 PRIORS = importlib.resources.files("pipeline.tags") / "priors"
@@ -130,7 +130,7 @@ def table_from_record(rows: list[dict]) -> ScoreTable:
 
 def prior_file(model: str) -> str:
     """The file name of ``model``'s prior."""
-    return re.sub(r"[^A-Za-z0-9_.@-]", "_", model) + ".json"
+    return model_file_stem(model) + ".json"
 
 
 def shipped_prior(model: str) -> ScoreTable | None:

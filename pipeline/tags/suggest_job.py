@@ -1,6 +1,9 @@
 """`facepipe tags suggest`: names for the untagged faces at DST, from the faces people tagged there.
 
-Per embedding model of the faces table, pipeline.tags.suggester names the faces. The suggestions table is
+Per embedding model of the faces table, pipeline.tags.suggester names the faces, on the kNN graph the
+last run kept (pipeline.tags.face_graph) brought up to date for the faces added and removed since: the
+search, which is most of the time at scale, covers only them; the names, cheap next to it, are passed
+again over the whole graph, so an incremental run gives what a full one gives. The suggestions table is
 replaced whole: a suggestion the last run made too (same face, same name) keeps its run_id, so a
 pending suggestion is never re-issued as a new one; a name whose tags were all removed is suggested
 nowhere; a rejected name never comes back for that face.
@@ -24,9 +27,10 @@ from pipeline.io.tables import TablesSnapshot, write_suggestions
 from pipeline.metrics.tags import BUCKETS, tags_bucket
 from pipeline.runtime.ray_cluster import connect
 from pipeline.runtime.ray_tasks import RayTasks
+from pipeline.tags.face_graph import save_graph, updated_graph
 from pipeline.tags.propagation import NO_NAME
 from pipeline.tags.scores import shipped_prior
-from pipeline.tags.suggester import suggest_names
+from pipeline.tags.suggester import graph_neighbours, suggest_names
 from pipeline.tags.tags_table import rejections, tags_in_force
 
 log = logging.getLogger(__name__)
@@ -45,11 +49,15 @@ def _previous(snapshot: TablesSnapshot) -> dict[tuple[str, str], str]:
 
 
 def _suggest_model(
-    model: str, faces: pa.Table, named: dict[str, str], rejected: set, config: Config, tasks
+    dst: str, model: str, faces: pa.Table, named: dict[str, str], rejected: set, config: Config, tasks, full: bool
 ) -> tuple[pa.Table, dict]:
     """The suggestions for ``model``'s ``faces`` (FACE_ID, IMAGE_ID, URI, BBOX, EMBEDDING), with what was
-    decided on the way."""
+    decided on the way; the kNN graph the last run kept brought up to date unless ``full``."""
+    storage = config.resolved_storage()
     face_ids = faces[S.FACE_ID].to_pylist()
+    vectors = S.matrix(faces[S.EMBEDDING])
+    k = graph_neighbours(config.tags, len(face_ids))
+    kept = None if full else updated_graph(dst, storage, model, face_ids, vectors, k)
     row_of = {face: i for i, face in enumerate(face_ids)}
     names = sorted(set(named.values()) | {name for _, name in rejected})
     name_id = {name: i for i, name in enumerate(names)}
@@ -58,14 +66,16 @@ def _suggest_model(
         if face in row_of:
             tags[row_of[face]] = name_id[name]
     found = suggest_names(
-        S.matrix(faces[S.EMBEDDING]),
+        vectors,
         np.unique(np.array(faces[S.IMAGE_ID].to_pylist()), return_inverse=True)[1],
         tags,
         [(row_of[f], name_id[n]) for f, n in rejected if f in row_of],
         config,
         shipped_prior(model),
+        kept[0] if kept else None,
         tasks,
     )
+    save_graph(dst, storage, model, face_ids, (found.similarities, found.neighbours))
     rows = found.rows
     suggestions = pa.table(
         {
@@ -82,6 +92,7 @@ def _suggest_model(
         }
     )
     described = {**found.describe(), "suspect_tags": sorted(face_ids[r] for r in found.suspects)}
+    described["graph"] = {"kept": True, **kept[1]} if kept else {"kept": False}
     if not len(found.table.edges):
         described["why_none"] = "no tagged face could be named from the others and no score table ships for the model"
     return suggestions, described
@@ -89,7 +100,8 @@ def _suggest_model(
 
 def run_suggest(dst: str, config: Config, full: bool = False) -> dict:
     """Suggest names for the untagged faces at ``dst`` and replace its suggestions table; returns the
-    summary. ``full``: every suggestion is issued anew (new run_id), pending ones included."""
+    summary. The kNN graph the last run kept is brought up to date for the faces added and removed since;
+    ``full``: the graph is built anew and every suggestion issued anew (new run_id), pending ones included."""
     started = time.perf_counter()
     storage = config.resolved_storage()
     tasks = None
@@ -110,7 +122,7 @@ def run_suggest(dst: str, config: Config, full: bool = False) -> dict:
         mine = faces.filter(pc.equal(faces[S.MODEL], model))
         if mine.num_rows < 2:
             continue
-        suggestions, by_model[model] = _suggest_model(model, mine, named, rejected, config, tasks)
+        suggestions, by_model[model] = _suggest_model(dst, model, mine, named, rejected, config, tasks, full)
         parts.append(suggestions)
     suggestions = pa.concat_tables(parts) if parts else S.SUGGESTIONS_SCHEMA.empty_table().drop_columns([S.RUN_ID])
     keys = list(zip(suggestions[S.FACE_ID].to_pylist(), suggestions[S.NAME].to_pylist()))

@@ -14,7 +14,7 @@ from functools import partial
 
 import numpy as np
 
-from pipeline.config import Config
+from pipeline.config import Config, TagsConfig
 from pipeline.runtime.tasks import Tasks
 from pipeline.search.knn_graph import knn_graph
 from pipeline.tags.propagation import NO_NAME, Naming, propagate_names
@@ -25,13 +25,14 @@ from pipeline.tags.suspects import suspect_tags
 @dataclass(frozen=True)
 class Suggested:
     """The suggestions: ``rows`` (the faces named), their ``scores``; how they came (``naming``, over all
-    faces), the kNN graph's ``neighbours``, the tags used (``tags``: a name id per face), the rows of
+    faces), the kNN graph (``similarities``, ``neighbours``), the tags used (``tags``: a name id per face), the rows of
     the ``suspects`` left out, the ``table`` the scores came from, the ``cut`` (names dropped by
     tags.min_precision) and the graph's seconds."""
 
     rows: np.ndarray
     scores: np.ndarray
     naming: Naming
+    similarities: np.ndarray
     neighbours: np.ndarray
     tags: np.ndarray
     suspects: np.ndarray
@@ -67,11 +68,13 @@ def suggest_names(
     rejected,
     config: Config,
     prior: ScoreTable | None = None,
+    graph: tuple[np.ndarray, np.ndarray] | None = None,
     tasks: Tasks | None = None,
 ) -> Suggested:
     """Suggest names for the faces (unit ``vectors`` of ``photos``, an integer id each) that ``tags``
     (a name id per face, NO_NAME for untagged) leaves untagged; ``rejected``: (face row, name id) pairs
-    never to suggest; ``prior``: the model's score table measured beforehand (pipeline.tags.scores)."""
+    never to suggest; ``prior``: the model's score table measured beforehand (pipeline.tags.scores);
+    ``graph``: the faces' kNN graph when it is at hand (else built here, on ``tasks``)."""
     settings = config.tags
     vectors = np.ascontiguousarray(vectors, np.float32)
     tags = np.asarray(tags, np.int64)
@@ -80,9 +83,11 @@ def suggest_names(
     trusted = tags.copy()
     trusted[tagged[suspect]] = NO_NAME
     started = time.perf_counter()
-    reach = min(settings.similarity - settings.margin, settings.direct_similarity)
-    k = min(settings.neighbours, len(vectors) - 1)
-    similarities, neighbours = knn_graph(vectors, k, config.index, reach, config.cluster.shard_faces, tasks)
+    if graph is None:
+        reach = min(settings.similarity - settings.margin, settings.direct_similarity)
+        k = graph_neighbours(settings, len(vectors))
+        graph = knn_graph(vectors, k, config.index, reach, config.cluster.shard_faces, tasks)
+    similarities, neighbours = graph
     graph_seconds = time.perf_counter() - started
     name_faces = partial(
         propagate_names, vectors, similarities, neighbours, photos=photos, config=settings, rejected=rejected
@@ -93,5 +98,19 @@ def suggest_names(
     scores = table.score(naming.direct[rows])
     keep = precision_cut(scores, settings.min_precision)
     return Suggested(
-        rows[keep], scores[keep], naming, neighbours, trusted, tagged[suspect], table, int(np.sum(~keep)), graph_seconds
+        rows[keep],
+        scores[keep],
+        naming,
+        similarities,
+        neighbours,
+        trusted,
+        tagged[suspect],
+        table,
+        int(np.sum(~keep)),
+        graph_seconds,
     )
+
+
+def graph_neighbours(settings: TagsConfig, faces: int) -> int:
+    """How many neighbours the kNN graph of ``faces`` faces keeps per face."""
+    return min(settings.neighbours, faces - 1)

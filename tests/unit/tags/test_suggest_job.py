@@ -135,6 +135,8 @@ def test_an_incremental_run_matches_a_full_run_on_unchanged_faces(tmp_path: Path
     assert {face for face, name in names.items() if name == "carol"} == set(carol[1:])
     assert {f"anna-{i}" for i in (100, 101, 102)} <= set(names)
     assert incremental["kept_suggestions"] == first["suggestions"] and not full["kept_suggestions"]
+    graph = {"kept": True, "added": 13, "gone": 0, "searched_again": 0}
+    assert incremental["models"][MODEL]["graph"] == graph and full["models"][MODEL]["graph"] == {"kept": False}
     assert incremental["new_suggestions"] == 3 + 9
     assert all(
         run_id == first["run_id"]
