@@ -30,8 +30,7 @@ from pipeline.runtime.ray_tasks import RayTasks
 from pipeline.tags.propagation import NO_NAME
 from pipeline.tags.scores import shipped_prior
 from pipeline.tags.suggester import suggest_names
-
-DEFAULT_MODEL = "sface:face_recognition_sface_2021dec_int8bq@fb143eea0783"  # whose prior the run leans on
+from pipeline.tags.thresholds import MEASURED_ON
 
 
 def main() -> None:
@@ -59,7 +58,7 @@ def main() -> None:
         tasks = RayTasks()
     started = time.perf_counter()
     photos = np.arange(len(data.vectors))
-    found = suggest_names(data.vectors, photos, tags, [], config, shipped_prior(DEFAULT_MODEL), tasks)
+    found = suggest_names(data.vectors, photos, tags, [], config, shipped_prior(MEASURED_ON), tasks)
     seconds = time.perf_counter() - started
     truth = {str(row): str(label) if label >= 0 else f"nobody-{row}" for row, label in enumerate(data.labels)}
     predicted = {str(row): names[found.naming.name[row]] for row in found.rows}

@@ -311,6 +311,22 @@ class TagsConfig(_Section):
     distributed: bool = Field(default=False, description="Build the kNN graph as Ray tasks (ray.address).")
 
 
+NIGHTLY_STEPS = ("embed", "index", "cluster", "dedup", "tags", "report")
+
+
+class NightlyConfig(_Section):
+    steps: list[Literal["embed", "index", "cluster", "dedup", "tags", "report"]] = Field(
+        default=list(NIGHTLY_STEPS),
+        description="The steps `facepipe nightly` runs, in this order (each skipped when its inputs did not change).",
+    )
+    recluster_every: int = Field(
+        default=7,
+        ge=1,
+        description="Clustering is incremental (new faces placed among the people found) except every this many "
+        "nightly runs that cluster, when all faces are clustered again (--full: now).",
+    )
+
+
 class OutputConfig(_Section):
     commit_every: int = Field(default=1000, ge=1, description="Photos per table commit (progress survives a crash).")
 
@@ -379,6 +395,7 @@ class Config(_Section):
     cluster: ClusterConfig = ClusterConfig()
     dedup: DedupConfig = DedupConfig()
     tags: TagsConfig = TagsConfig()
+    nightly: NightlyConfig = NightlyConfig()
     train: TrainConfig = TrainConfig()
 
     def resolved_storage(self) -> StorageConfig:

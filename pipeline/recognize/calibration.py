@@ -42,7 +42,7 @@ def _user_record(config: Config, model: str) -> dict:
 
 def _shipped_record(model: str) -> dict:
     """The calibration shipped with facepipe for ``model`` ({} when none)."""
-    shipped = SHIPPED / model_file_stem(model) + ".json"
+    shipped = SHIPPED / (model_file_stem(model) + ".json")
     return json.loads(shipped.read_text()) if shipped.is_file() else {}
 
 

@@ -32,6 +32,7 @@ from pipeline.tags.propagation import NO_NAME
 from pipeline.tags.scores import shipped_prior
 from pipeline.tags.suggester import graph_neighbours, suggest_names
 from pipeline.tags.tags_table import rejections, tags_in_force
+from pipeline.tags.thresholds import thresholds_for
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ def _suggest_model(
     """The suggestions for ``model``'s ``faces`` (FACE_ID, IMAGE_ID, URI, BBOX, EMBEDDING), with what was
     decided on the way; the kNN graph the last run kept brought up to date unless ``full``."""
     storage = config.resolved_storage()
+    settings, chosen = thresholds_for(model, config)
+    config = config.model_copy(update={"tags": settings})
     face_ids = faces[S.FACE_ID].to_pylist()
     vectors = S.matrix(faces[S.EMBEDDING])
     k = graph_neighbours(config.tags, len(face_ids))
@@ -93,6 +96,7 @@ def _suggest_model(
     )
     described = {**found.describe(), "suspect_tags": sorted(face_ids[r] for r in found.suspects)}
     described["graph"] = {"kept": True, **kept[1]} if kept else {"kept": False}
+    described["thresholds"] = chosen
     if not len(found.table.edges):
         described["why_none"] = "no tagged face could be named from the others and no score table ships for the model"
     return suggestions, described
