@@ -20,7 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pipeline.config import load_config
-from pipeline.train.loop import METRICS
+from pipeline.train.checkpoint import METRICS
 from pipeline.train.train_job import run_training
 
 

@@ -6,8 +6,9 @@ import argparse
 import logging
 import sys
 
-from jobs import bench, cluster, dedup, embed, evaluate, index, recognize, report, search, tags, train
+from jobs import bench, cluster, dedup, embed, evaluate, index, nightly, recognize, report, search, tags, train
 from pipeline.config import ConfigError
+from pipeline.io.lease import LeaseHeld
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
         common,
     )
     report.add_arguments(verbs.add_parser("report", parents=[common], help="a static HTML gallery of the people found"))
+    nightly.add_arguments(
+        verbs.add_parser(
+            "nightly", parents=[common], help="the scheduled run: embed, index, cluster, dedup, suggest, report"
+        )
+    )
     train.add_arguments(
         verbs.add_parser("train", parents=[common], help="train or fine-tune the embedder (triplet loss, Ray Train)")
     )
@@ -63,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.command = ["facepipe", *(sys.argv[1:] if argv is None else argv)]  # what the runs table records
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -77,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "dedup": dedup.main,
         "tags": tags.main,
         "report": report.main,
+        "nightly": nightly.main,
         "train": train.main,
         "calibrate": recognize.calibrate_main,
         "verify": recognize.verify_main,
@@ -89,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"facepipe {args.verb}: {exc}", file=sys.stderr)
         return 2
+    except LeaseHeld as exc:
+        print(f"facepipe {args.verb}: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

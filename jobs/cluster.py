@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from jobs.library_run import library_run
 from pipeline.config import load_config
 from pipeline.people.cluster_job import run_cluster
 
@@ -23,5 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, [*args.set, *([f"cluster.method={args.method}"] if args.method else [])])
-    print(json.dumps(run_cluster(args.tables, config, incremental=args.incremental)))
+    with library_run(args.tables, args.command, config) as run, run.step("cluster") as counts:
+        summary = run_cluster(args.tables, config, incremental=args.incremental)
+        counts.update(summary)
+    print(json.dumps(summary))
     return 0

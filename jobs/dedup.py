@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from jobs.library_run import library_run
 from pipeline.config import load_config
 from pipeline.dedup.apply import apply_duplicates, undo_apply
 from pipeline.dedup.dedup_job import run_dedup
@@ -30,14 +31,20 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
-    if args.action == "apply":
-        result = apply_duplicates(args.tables, args.move_to, config, dry_run=args.dry_run)
+    if args.action == "apply" and args.dry_run:  # writes nothing
+        result = apply_duplicates(args.tables, args.move_to, config, dry_run=True)
+    elif args.action == "apply":  # moves photos out of the library the tables describe: holds them meanwhile
+        with library_run(args.tables, args.command, config) as run, run.step("dedup apply") as counts:
+            result = apply_duplicates(args.tables, args.move_to, config)
+            counts.update(result)
     elif args.action == "undo":
         result = undo_apply(args.manifest, config)
     elif args.action == "review":
         result = write_dedup_review(args.tables, args.output, config, args.max_groups)
     elif args.tables:
-        result = run_dedup(args.tables, config, full=args.full)
+        with library_run(args.tables, args.command, config) as run, run.step("dedup") as counts:
+            result = run_dedup(args.tables, config, full=args.full)
+            counts.update(result)
     else:
         raise SystemExit("facepipe dedup: --tables is required")
     print(json.dumps(result, default=str))

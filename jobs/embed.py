@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from jobs.library_run import library_run
 from pipeline.config import load_config
 from pipeline.ingest.embed_job import run_embed
 from pipeline.runtime.ray_cluster import connect
@@ -16,7 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
-    connect(config.ray)
-    summary = run_embed(args.input, args.output, config)
+    with library_run(args.output, args.command, config) as run:
+        connect(config.ray)
+        with run.step("embed") as counts:
+            summary = run_embed(args.input, args.output, config)
+            counts.update(summary.as_dict(), **summary.status)
+        run.versions["models"] = summary.models
+        run.exit_code = 0 if summary.missing == 0 else 1
     print(summary.render())
-    return 0 if summary.missing == 0 else 1
+    return run.exit_code

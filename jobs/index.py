@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from jobs.library_run import library_run
 from pipeline.config import load_config
 from pipeline.io import store
 from pipeline.search.face_index import update_face_index
@@ -18,8 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
-    update = update_face_index(
-        args.tables, args.output or store.join(args.tables, "index"), config, rebuild=args.rebuild
-    )
+    with library_run(args.tables, args.command, config) as run, run.step("index") as counts:
+        update = update_face_index(
+            args.tables, args.output or store.join(args.tables, "index"), config, rebuild=args.rebuild
+        )
+        counts.update(update.as_dict())
     print(json.dumps(update.as_dict()))
     return 0

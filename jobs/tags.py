@@ -4,9 +4,9 @@ suggest names for the untagged faces."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 
+from jobs.library_run import current_user, library_run
 from pipeline.config import load_config
 from pipeline.tags.suggest_job import run_suggest
 from pipeline.tags.tag_file import TagFileError, add_tag_file
@@ -38,30 +38,24 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     suggest.add_argument("--full", action="store_true", help="issue every suggestion anew (new run_id)")
 
 
-def _current_user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return None
-
-
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     storage = config.resolved_storage()
-    code = 0
-    if args.action == "suggest":
-        result = run_suggest(args.tables, config, args.full)
-    elif args.action == "add":
-        try:
-            result = add_tag_file(args.tables, args.tags, storage, tagged_by=args.tagged_by or _current_user())
-        except TagFileError as exc:  # the JSON for scripts; the CLI prints the message and exits 2
-            problems = [{"line": line, "problem": what} for line, what in exc.problems]
-            print(json.dumps({"source": exc.source, "written": False, "problems": problems}))
-            raise
-        code = 1 if result["refused"] else 0  # some rows were reported, not written
-    elif args.action == "remove":
-        result = remove_tags(args.tables, storage, face_ids=args.face_ids, name=args.name)
-    else:
-        result = rename_tags(args.tables, args.old, args.new, storage)
+    with library_run(args.tables, args.command, config) as run, run.step(f"tags {args.action}") as counts:
+        if args.action == "suggest":
+            result = run_suggest(args.tables, config, args.full)
+        elif args.action == "add":
+            try:
+                result = add_tag_file(args.tables, args.tags, storage, tagged_by=args.tagged_by or current_user())
+            except TagFileError as exc:  # the JSON for scripts; the CLI prints the message and exits 2
+                problems = [{"line": line, "problem": what} for line, what in exc.problems]
+                print(json.dumps({"source": exc.source, "written": False, "problems": problems}))
+                raise
+            run.exit_code = 1 if result["refused"] else 0  # some rows were reported, not written
+        elif args.action == "remove":
+            result = remove_tags(args.tables, storage, face_ids=args.face_ids, name=args.name)
+        else:
+            result = rename_tags(args.tables, args.old, args.new, storage)
+        counts.update(result)
     print(json.dumps(result, default=str))
-    return code
+    return run.exit_code

@@ -13,7 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output",
         required=True,
-        help="folder for checkpoints, metrics, triplets and the model pack (a rerun with the same folder resumes)",
+        help="folder or s3:// prefix for checkpoints, metrics, triplets and the model pack (a rerun with the same "
+        "output resumes; on several nodes, a folder they all reach or s3://)",
     )
 
 

@@ -329,6 +329,12 @@ class NightlyConfig(_Section):
 
 class OutputConfig(_Section):
     commit_every: int = Field(default=1000, ge=1, description="Photos per table commit (progress survives a crash).")
+    lease_ttl_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A run holds DST (one writer at a time) by a lease it renews every third of this; the lease of "
+        "a run killed without letting go expires this many seconds after its last renewal.",
+    )
 
 
 class TrainConfig(_Section):

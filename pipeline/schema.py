@@ -14,6 +14,7 @@ DUPLICATES_TABLE = "duplicates"
 SIMILAR_TABLE = "similar"
 TAGS_TABLE = "tags"
 SUGGESTIONS_TABLE = "suggestions"
+RUNS_TABLE = "runs"
 METADATA_FOLDER = "_facepipe"  # JSON beside the tables: resolved config, model ids, run summaries
 
 # Commit metadata: the version of a companion table a commit is consistent with.
@@ -344,6 +345,44 @@ SUGGESTIONS_SCHEMA = pa.schema(
         pa.field(EVIDENCE, pa.list_(pa.string())),
         pa.field(METHOD, pa.string()),
         pa.field(RUN_ID, pa.string()),
+    ]
+)
+
+# runs table: one row per run of a job that writes DST (plus RUN_ID)
+COMMAND = "command"  # the command line
+STEPS = "steps"  # what the run did, in order: name, status (STEP_*), seconds, counts (JSON)
+STEP_NAME = "name"
+STEP_STATUS = "status"
+STEP_SECONDS = "seconds"
+STEP_COUNTS = "counts"
+STEP_OK, STEP_FAILED, STEP_SKIPPED = "ok", "failed", "skipped"
+CONFIG_HASH = "config_hash"  # sha256 of the resolved config (JSON, keys sorted)
+VERSIONS = "versions"  # JSON: package versions, the models configured (or resolved, when the job resolved them)
+HOST = "host"
+STARTED_AT = "started_at"
+ENDED_AT = "ended_at"
+EXIT_CODE = "exit_code"
+
+STEP_TYPE = pa.struct(
+    [
+        pa.field(STEP_NAME, pa.string()),
+        pa.field(STEP_STATUS, pa.string()),
+        pa.field(STEP_SECONDS, pa.float64()),
+        pa.field(STEP_COUNTS, pa.string()),
+    ]
+)
+
+RUNS_SCHEMA = pa.schema(
+    [
+        pa.field(RUN_ID, pa.string()),
+        pa.field(COMMAND, pa.string()),
+        pa.field(STEPS, pa.list_(STEP_TYPE)),
+        pa.field(CONFIG_HASH, pa.string()),
+        pa.field(VERSIONS, pa.string()),
+        pa.field(HOST, pa.string()),
+        pa.field(STARTED_AT, TIMESTAMP),
+        pa.field(ENDED_AT, TIMESTAMP),
+        pa.field(EXIT_CODE, pa.int32()),
     ]
 )
 

@@ -4,6 +4,7 @@ labelled photos (a pairs file, or every pair of an LFW-format folder)."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from pathlib import Path
@@ -85,7 +86,7 @@ def lfw_pair_similarities(
 def evaluate_lfw(lfw_dir: str, output: str, config: Config, pairs_file: str | None = None) -> dict:
     """Accuracy (10-fold), VAL at FAR 1e-3 and counts for the pairs of ``pairs_file`` (default pairs.txt).
 
-    Tables go to OUTPUT/tables (reruns reuse them), plots and metrics.json to OUTPUT.
+    Tables go to OUTPUT/tables (reruns reuse them), plots and metrics.json to OUTPUT (a folder or s3://).
     """
     pairs, similarity, facts = lfw_pair_similarities(lfw_dir, output, config, pairs_file)
     same = np.array([p.same for p in pairs])
@@ -96,12 +97,13 @@ def evaluate_lfw(lfw_dir: str, output: str, config: Config, pairs_file: str | No
         only_scored = verification_metrics(similarity[scored], same[scored], folds[scored])
         metrics.update({f"{key}_scored_pairs_only": only_scored[key] for key in ("accuracy", "val_at_far_0.001")})
     metrics.update(facts)
-    Path(output).mkdir(parents=True, exist_ok=True)
-    plot_roc(similarity, same, Path(output) / "roc.png")
-    plot_similarity_histogram(
-        similarity, same, Path(output) / "similarity_histogram.png", threshold=metrics["threshold"]
-    )
-    (Path(output) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    storage = config.resolved_storage()
+    roc, histogram = io.BytesIO(), io.BytesIO()
+    plot_roc(similarity, same, roc)
+    plot_similarity_histogram(similarity, same, histogram, threshold=metrics["threshold"])
+    store.write_bytes(store.join(output, "roc.png"), roc.getvalue(), storage)
+    store.write_bytes(store.join(output, "similarity_histogram.png"), histogram.getvalue(), storage)
+    store.write_text(store.join(output, "metrics.json"), json.dumps(metrics, indent=2), storage)
     return metrics
 
 
@@ -170,8 +172,9 @@ def evaluate_lfw_identification(lfw_dir: str, output: str, config: Config, seed:
     with_face = {person: photos for person, photos in with_face.items() if photos}
     curve = far_curve(config, gallery.model)
     metrics.update(identification_report(with_face, embeddings, curve, config.recognize.fpir, seed, draws))
-    Path(output).mkdir(parents=True, exist_ok=True)
-    (Path(output) / "identification.json").write_text(json.dumps(metrics, indent=2))
+    store.write_text(
+        store.join(output, "identification.json"), json.dumps(metrics, indent=2), config.resolved_storage()
+    )
     return metrics
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -19,9 +20,9 @@ def _new_figure() -> Figure:
     return figure
 
 
-def plot_roc(similarity: np.ndarray, same: np.ndarray, path: str | Path) -> None:
-    """Write a ROC curve PNG to path: TAR against FAR on a log axis, titled with the TAR
-    at FAR <= 1e-3."""
+def plot_roc(similarity: np.ndarray, same: np.ndarray, path: str | Path | BinaryIO) -> None:
+    """Write a ROC curve PNG to path (a file name or a binary file): TAR against FAR on a log axis,
+    titled with the TAR at FAR <= 1e-3."""
     far, tar, _ = roc_curve(similarity, same)
     val = float(tar[far <= 1e-3].max(initial=0.0))
     figure = _new_figure()
@@ -37,9 +38,9 @@ def plot_roc(similarity: np.ndarray, same: np.ndarray, path: str | Path) -> None
 
 
 def plot_similarity_histogram(
-    similarity: np.ndarray, same: np.ndarray, path: str | Path, threshold: float | None = None
+    similarity: np.ndarray, same: np.ndarray, path: str | Path | BinaryIO, threshold: float | None = None
 ) -> None:
-    """Write a PNG to path with overlaid histograms of genuine (same) and impostor
+    """Write a PNG to path (a file name or a binary file) with overlaid histograms of genuine (same) and impostor
     similarities, unscored pairs left out and counted in the legend, and a vertical line
     at threshold when given."""
     similarity = np.asarray(similarity, dtype=np.float64)

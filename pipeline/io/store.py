@@ -160,7 +160,7 @@ def delta_storage_options(uri: str, storage: StorageConfig | None = None) -> dic
     if not is_s3(uri):
         return None
     storage = resolve_storage(storage)
-    options = {"AWS_S3_ALLOW_UNSAFE_RENAME": "true"}  # one writer per DST (documented), no lock table
+    options = {"AWS_S3_ALLOW_UNSAFE_RENAME": "true"}  # one writer per DST (pipeline.io.lease), no lock table
     if storage.endpoint_url:
         options["AWS_ENDPOINT_URL"] = storage.endpoint_url
         if storage.endpoint_url.startswith("http://"):

@@ -94,6 +94,7 @@ TABLES: dict[str, _TableSpec] = {
     S.SIMILAR_TABLE: _TableSpec(lambda _: S.SIMILAR_SCHEMA, _DEDUP, S.DUPLICATES_TABLE, S.SIMILAR_VERSION_KEY),
     S.TAGS_TABLE: _TableSpec(lambda _: S.TAGS_SCHEMA, _TAGS),
     S.SUGGESTIONS_TABLE: _TableSpec(lambda _: S.SUGGESTIONS_SCHEMA, _SUGGEST),
+    S.RUNS_TABLE: _TableSpec(lambda _: S.RUNS_SCHEMA, _EMBED),  # every job that writes DST adds its row
 }
 
 

@@ -1,13 +1,12 @@
 """The training loop one worker runs: an embedder trained with the triplet loss (offline semi-hard or
 hard mining every n steps with the latest weights, or batch-hard / batch-semi-hard mining inside
-P x K batches) or the contrastive loss; checkpoints, metrics and held-out evaluations in the output
-folder (see ``train_job``)."""
+P x K batches) or the contrastive loss; metrics and held-out evaluations kept in its checkpoints,
+each offline mining's triplets in the output (see ``train_job``)."""
 
 from __future__ import annotations
 
-import json
+import io
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -17,18 +16,20 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from pipeline.config import TrainConfig
+from pipeline.config import StorageConfig, TrainConfig
+from pipeline.io import store
 from pipeline.io.readers import LfwPair
 from pipeline.metrics.verification import roc_curve, verification_metrics
-from pipeline.models.packs import build_network, write_pack
+from pipeline.models.packs import build_network
 from pipeline.runtime.ray_train import TrainWorker
+from pipeline.train.checkpoint import Progress, read_checkpoint, write_checkpoint
 from pipeline.train.losses import batch_hard_triplet_loss, batch_semi_hard_triplet_loss, contrastive_loss, triplet_loss
 from pipeline.train.mining import mine_triplets
 from pipeline.train.sampler import PKSampler
 
 log = logging.getLogger(__name__)
 
-CHECKPOINTS, METRICS, TRIPLETS, PACK, SUMMARY = "checkpoints", "metrics.jsonl", "triplets", "pack", "summary.json"
+TRIPLETS = "triplets"
 EMBED_BATCH = 128
 
 
@@ -101,32 +102,6 @@ def held_out_metrics(
     }
 
 
-# --- checkpoints -----------------------------------------------------------------------------
-def latest_checkpoint(output: Path) -> Path | None:
-    found = sorted((output / CHECKPOINTS).glob("step-*.pt"))
-    return found[-1] if found else None
-
-
-def save_checkpoint(
-    output: Path, step: int, network: torch.nn.Module, optimizer: torch.optim.Optimizer, trained_s: float
-) -> Path:
-    """Written to a temporary name and renamed: a kill mid-write never leaves a torn checkpoint."""
-    path = output / CHECKPOINTS / f"step-{step:06d}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    torch.save(
-        {"step": step, "train_s": trained_s, "network": network.state_dict(), "optimizer": optimizer.state_dict()},
-        partial,
-    )
-    os.replace(partial, path)
-    return path
-
-
-def _append(output: Path, record: dict) -> None:
-    with open(output / METRICS, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
-
-
 # --- one worker ------------------------------------------------------------------------------
 class _Step:
     """What one training step needs: the loss of the configured objective on this worker's batch."""
@@ -187,22 +162,23 @@ class _Step:
 
 
 def train_worker(worker: TrainWorker, args: dict, shared: dict) -> None:
-    """The training loop of one worker: ``args`` holds the train section and the output folder,
-    ``shared`` the training crops and labels and the held-out data."""
-    cfg, output = TrainConfig(**args["train"]), Path(args["output"])
+    """The training loop of one worker: ``args`` holds the train section, the output (where rank 0
+    writes each offline mining's triplets) and its storage settings; ``shared`` the training crops and
+    labels and the held-out data. Starts from ``worker.resume_from`` when the run has a checkpoint
+    (nothing to do when it holds the last step); every ``checkpoint_every`` steps and at the end (after
+    the final evaluation) the workers checkpoint through ``worker``, rank 0 writing the folder."""
+    cfg, output, storage = TrainConfig(**args["train"]), args["output"], StorageConfig(**args["storage"])
     rank, world, device = worker.rank, worker.world, worker.device
     torch.set_num_threads(max(1, int(cfg.cpus_per_worker)))
     crops, labels = shared["train_data"]
     torch.manual_seed(cfg.seed)  # one starting point for every worker and every rerun
     network = build_network(cfg.model)
     optimizer = torch.optim.Adam(network.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    start, trained_s = 0, 0.0  # trained_s: seconds in training steps (mining included), what time_budget_s counts
-    resumed = latest_checkpoint(output)
-    if resumed is not None:
-        state = torch.load(resumed, map_location="cpu", weights_only=True)
-        network.load_state_dict(state["network"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, trained_s = state["step"], state["train_s"]
+    progress = read_checkpoint(worker.resume_from, network, optimizer) if worker.resume_from else Progress()
+    start = progress.step
+    spent = lambda seconds: cfg.time_budget_s is not None and seconds >= cfg.time_budget_s
+    if start >= cfg.steps or spent(progress.train_s):  # a finished run: its last checkpoint is the result
+        return
     model = worker.prepare_model(network)  # to the device; DDP when world > 1
     network = getattr(model, "module", model)
     for group in optimizer.state.values():  # optimizer moments follow the weights to the device
@@ -216,21 +192,33 @@ def train_worker(worker: TrainWorker, args: dict, shared: dict) -> None:
     amp = cfg.mixed_precision and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
+    def record(entry: dict) -> None:
+        """Rank 0 keeps every record (they travel in the checkpoints) and shows it on the driver."""
+        progress.records.append(entry)
+        worker.progress(entry)
+
     def evaluate(step: int) -> None:
         """Rank 0 evaluates; the others wait here, so that no step's time holds an evaluation."""
         if rank == 0 and evaluation is not None:
             crops_by_uri, pairs, images = evaluation
-            _append(output, {"step": step, "eval": held_out_metrics(network, crops_by_uri, pairs, images, device)})
+            record({"step": step, "eval": held_out_metrics(network, crops_by_uri, pairs, images, device)})
         if world > 1:
             dist.barrier()
 
-    if rank == 0:
-        (output / TRIPLETS).mkdir(parents=True, exist_ok=True)
+    def checkpoint() -> None:
+        info = {"steps": progress.step, "objective": cfg.objective, "model": cfg.model}
+        write = lambda directory: write_checkpoint(directory, cfg.model, network, optimizer, progress, info)
+        worker.checkpoint(
+            f"step-{progress.step:06d}",
+            {"step": progress.step, "resumed_from_step": start},
+            write if rank == 0 else None,
+        )
+
     if start == 0:
         evaluate(0)
-    step = start
-    while step < cfg.steps:
-        step += 1
+    while progress.step < cfg.steps:
+        progress.step += 1
+        step = progress.step
         tick = time.monotonic()
         mining_s = 0.0
         if cfg.objective.startswith("offline") and (step_state.triplets is None or (step - 1) % cfg.mine_every == 0):
@@ -238,10 +226,9 @@ def train_worker(worker: TrainWorker, args: dict, shared: dict) -> None:
             mining_s = time.monotonic() - tick
             if rank == 0:
                 subset, triplets = step_state.triplets
-                pq.write_table(
-                    triplets.table(np.array(args["train_uris"])[subset], step),
-                    output / TRIPLETS / f"step-{step:06d}.parquet",
-                )
+                buffer = io.BytesIO()
+                pq.write_table(triplets.table(np.array(args["train_uris"])[subset], step), buffer)
+                store.write_bytes(store.join(output, TRIPLETS, f"step-{step:06d}.parquet"), buffer.getvalue(), storage)
             if not found:
                 raise RuntimeError("offline mining found no triplets: raise train.mine_people or train.mine_neighbours")
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
@@ -251,16 +238,15 @@ def train_worker(worker: TrainWorker, args: dict, shared: dict) -> None:
         scaler.step(optimizer)
         scaler.update()
         step_s = time.monotonic() - tick
-        trained_s += step_s
-        totals = torch.tensor([loss.item(), active, images, trained_s], dtype=torch.float64)
+        progress.train_s += step_s
+        totals = torch.tensor([loss.item(), active, images, progress.train_s], dtype=torch.float64)
         if world > 1:  # every worker's figures; the slowest worker's clock decides the time budget
             gathered = [torch.zeros_like(totals) for _ in range(world)]
             dist.all_gather(gathered, totals)
             stacked = torch.stack(gathered)
             totals = torch.cat([stacked[:, :2].mean(0), stacked[:, 2:3].sum(0), stacked[:, 3:].max(0).values])
         if rank == 0:
-            _append(
-                output,
+            record(
                 {
                     "step": step,
                     "loss": round(totals[0].item(), 5),
@@ -269,16 +255,13 @@ def train_worker(worker: TrainWorker, args: dict, shared: dict) -> None:
                     "step_s": round(step_s, 3),
                     "images_per_s_per_worker": round(totals[2].item() / world / step_s, 2),
                     "train_s": round(totals[3].item(), 1),
-                },
+                }
             )
-        out_of_time = cfg.time_budget_s is not None and totals[3].item() >= cfg.time_budget_s
-        last = step >= cfg.steps or out_of_time
-        if rank == 0 and (step % cfg.checkpoint_every == 0 or last):
-            save_checkpoint(output, step, network, optimizer, trained_s)
-        if step % eval_every == 0 and not last:
-            evaluate(step)
-        if out_of_time:
+        if step >= cfg.steps or spent(totals[3].item()):  # the end: evaluated and checkpointed below
             break
-    evaluate(step)
-    if rank == 0:
-        write_pack(output / PACK, cfg.model, network, {"steps": step, "objective": cfg.objective, "model": cfg.model})
+        if step % eval_every == 0:
+            evaluate(step)
+        if step % cfg.checkpoint_every == 0:  # after the evaluation: a resumed run keeps its record
+            checkpoint()
+    evaluate(progress.step)
+    checkpoint()
