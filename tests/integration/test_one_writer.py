@@ -26,7 +26,7 @@ from tests.invariants import check_tables
 from tests.photos import copy_lfw
 from tests.unit.tags.test_tags_table import write_library
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(600)
 
 PHOTOS = 12
 TAGS = {("solo.jpg-0", "Carl"), ("pair.jpg-0", "Anna"), ("pair.jpg-1", "Bob")}
@@ -125,4 +125,30 @@ def test_a_killed_run_holds_dst_until_its_lease_expires(tmp_path: Path, lfw_imag
     check_tables(dst, current_photos(photos))
     recorded = read_table(dst, S.RUNS_TABLE).to_pylist()
     assert [row[S.EXIT_CODE] for row in recorded] == [0] and recorded[0][S.RUN_ID] != holder["run_id"]
+    assert lease_of(dst) is None
+
+
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_two_nightly_runs_at_once_one_runs_one_exits_3(where: str, tmp_path: Path, lfw_images: Path, request) -> None:
+    photos = tmp_path / "photos"
+    copy_lfw(lfw_images, photos, 8, start=400)
+    if where == "s3":
+        import s3fs
+
+        endpoint = request.getfixturevalue("s3_endpoint")
+        s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir("nightly")
+        dst = "s3://nightly/library"
+    else:
+        dst = str(tmp_path / "library")
+
+    ended = run_together(2, "nightly", "--input", str(photos), "--output", dst)
+
+    assert sorted(code for _, _, code in ended) == [0, 3], [err[-2000:] for _, err, _ in ended]
+    (done, _, _), (_, refused, _) = sorted(ended, key=lambda outcome: outcome[2])
+    summary = json.loads(done.strip().splitlines()[-1])
+    assert refused.strip().splitlines()[-1].startswith(f"facepipe nightly: {dst} is being written by ")
+    assert summary["run_id"] in refused and summary["exit_code"] == 0
+    check_tables(dst, current_photos(photos))  # every photo once: none lost, none duplicated
+    recorded = read_table(dst, S.RUNS_TABLE).to_pylist()
+    assert [(row[S.RUN_ID], row[S.EXIT_CODE]) for row in recorded] == [(summary["run_id"], 0)]
     assert lease_of(dst) is None
