@@ -40,8 +40,9 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def run_together(count: int, *argv: str) -> list[tuple[str, str, int]]:
-    """Run the facepipe command ``argv`` ``count`` times at once: (stdout, stderr, exit code) of each."""
+def run_together(count: int, *argv: str, timeout: float = 120) -> list[tuple[str, str, int]]:
+    """Run the facepipe command ``argv`` ``count`` times at once: (stdout, stderr, exit code) of each,
+    waiting ``timeout`` seconds for each."""
     runs = [
         subprocess.Popen(
             [sys.executable, "-c", RELEASED_TOGETHER, *argv],
@@ -58,7 +59,7 @@ def run_together(count: int, *argv: str) -> list[tuple[str, str, int]]:
     for run in runs:
         run.stdin.write("go\n")
         run.stdin.flush()
-    return [(*run.communicate(timeout=120), run.returncode) for run in runs]
+    return [(*run.communicate(timeout=timeout), run.returncode) for run in runs]
 
 
 def lease_of(dst: str) -> dict | None:
@@ -141,7 +142,7 @@ def test_two_nightly_runs_at_once_one_runs_one_exits_3(where: str, tmp_path: Pat
     else:
         dst = str(tmp_path / "library")
 
-    ended = run_together(2, "nightly", "--input", str(photos), "--output", dst)
+    ended = run_together(2, "nightly", "--input", str(photos), "--output", dst, timeout=480)
 
     assert sorted(code for _, _, code in ended) == [0, 3], [err[-2000:] for _, err, _ in ended]
     (done, _, _), (_, refused, _) = sorted(ended, key=lambda outcome: outcome[2])
