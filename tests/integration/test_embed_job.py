@@ -109,6 +109,8 @@ def test_crash_mid_run_then_rerun_completes(tmp_path: Path, lfw_images: Path, lo
         "ray.model_batch_size=8",
         "--set",
         "ray.read_batch_size=8",
+        "--set",
+        "output.lease_ttl_s=3",  # the killed run holds DST until its lease expires: 3 s after its last renewal
     ]
     job = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     log = dst / "images" / "_delta_log"
@@ -119,6 +121,7 @@ def test_crash_mid_run_then_rerun_completes(tmp_path: Path, lfw_images: Path, lo
         time.sleep(0.05)
     os.killpg(job.pid, signal.SIGKILL)
     job.wait()
+    time.sleep(3.5)  # the killed run's lease expires
     from pipeline.io.tables import read_table
 
     partial = read_table(str(dst), "images")
