@@ -56,7 +56,7 @@ class _State:
         store.write_text(self.uri, json.dumps(self.values, indent=2), self.storage)
 
 
-def _versions(dst: str, config: Config) -> TablesSnapshot:
+def _snapshot(dst: str, config: Config) -> TablesSnapshot:
     return TablesSnapshot(dst, config.resolved_storage())
 
 
@@ -97,20 +97,20 @@ def run_nightly(src: str, dst: str, config: Config, full: bool, record: _Steps) 
         run recorded (``why``: what unchanged means) or the step is not configured."""
         if name not in config.nightly.steps:
             return
-        now = inputs(_versions(dst, config))
+        now = inputs(_snapshot(dst, config))
         if not full and _unchanged(now, state.values.get(name, {}).get("inputs", {})):
             record.skip(name, why)
             return
         with record.run(name) as counts:
             work(counts)
-        state.values[name] = {**state.values.get(name, {}), "inputs": inputs(_versions(dst, config))}
+        state.values[name] = {**state.values.get(name, {}), "inputs": inputs(_snapshot(dst, config))}
         state.save()
 
     if "embed" in config.nightly.steps:
         storage = config.resolved_storage()
         listing = store.list_photos(src, storage, config.input.extensions)
         try:
-            committed = _versions(dst, config).read(S.IMAGES_TABLE)
+            committed = _snapshot(dst, config).read(S.IMAGES_TABLE)
         except FileNotFoundError:
             committed = None
         plan = plan_run(listing, committed, config.decode.signals) if committed is not None else None
@@ -153,7 +153,7 @@ def run_nightly(src: str, dst: str, config: Config, full: bool, record: _Steps) 
         summary = run_suggest(dst, config, full=full)
         counts.update({k: v for k, v in summary.items() if isinstance(v, int)})
 
-    if "tags" in config.nightly.steps and _versions(dst, config).version(S.TAGS_TABLE) is None:
+    if "tags" in config.nightly.steps and _snapshot(dst, config).version(S.TAGS_TABLE) is None:
         record.skip("tags", "nobody has tagged a face yet (facepipe tags add)")
     else:
         step("tags", tags_inputs, tags, "no face and no tag added or removed since the last suggestions")

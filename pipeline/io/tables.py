@@ -129,14 +129,6 @@ class TablesSnapshot:
         version) records under ``key``; {} when it records none."""
         return json.loads(self.table(name).history(1)[0].get(key, "{}"))
 
-    def recorded(self, name: str, key: str) -> int | None:
-        """The table version that the last commit of table ``name`` records under ``key`` (an
-        S.*_VERSION_KEY: what the run that wrote it read); None when there is no such table or record."""
-        try:
-            return _pinned_version(self.table(name), key, required=False)
-        except FileNotFoundError:
-            return None
-
     def version(self, name: str) -> int | None:
         """The version of table ``name`` in this snapshot; None when there is none."""
         try:

@@ -62,6 +62,17 @@ def run_together(count: int, *argv: str, timeout: float = 120) -> list[tuple[str
     return [(*run.communicate(timeout=timeout), run.returncode) for run in runs]
 
 
+def library_at(where: str, bucket: str, tmp_path: Path, request) -> str:
+    """A DST for the test: a folder, or a prefix in a new bucket on moto's S3 (``where``: folder | s3)."""
+    if where == "folder":
+        return str(tmp_path / "library")
+    import s3fs
+
+    endpoint = request.getfixturevalue("s3_endpoint")
+    s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir(bucket)
+    return f"s3://{bucket}/library"
+
+
 def lease_of(dst: str) -> dict | None:
     try:
         return json.loads(store.read_bytes(store.join(dst, S.METADATA_FOLDER, "lease.json"), None))
@@ -71,14 +82,7 @@ def lease_of(dst: str) -> dict | None:
 
 @pytest.mark.parametrize("where", ["folder", "s3"])
 def test_two_concurrent_runs_one_runs_one_exits_3(where: str, tmp_path: Path, request) -> None:
-    if where == "s3":
-        import s3fs
-
-        endpoint = request.getfixturevalue("s3_endpoint")
-        s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir("one-writer")
-        dst = "s3://one-writer/library"
-    else:
-        dst = str(tmp_path / "library")
+    dst = library_at(where, "one-writer", tmp_path, request)
     write_library(dst, Config().resolved_storage(), "s3://photos")
     tags = tmp_path / "tags.csv"
     tags.write_text("face_id,name\n" + "".join(f"{face},{name}\n" for face, name in sorted(TAGS)))
@@ -133,14 +137,7 @@ def test_a_killed_run_holds_dst_until_its_lease_expires(tmp_path: Path, lfw_imag
 def test_two_nightly_runs_at_once_one_runs_one_exits_3(where: str, tmp_path: Path, lfw_images: Path, request) -> None:
     photos = tmp_path / "photos"
     copy_lfw(lfw_images, photos, 8, start=400)
-    if where == "s3":
-        import s3fs
-
-        endpoint = request.getfixturevalue("s3_endpoint")
-        s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir("nightly")
-        dst = "s3://nightly/library"
-    else:
-        dst = str(tmp_path / "library")
+    dst = library_at(where, "nightly", tmp_path, request)
 
     ended = run_together(2, "nightly", "--input", str(photos), "--output", dst, timeout=480)
 
