@@ -89,7 +89,7 @@ class ModelsConfig(_Section):
     embedder_mean: float = Field(default=127.5, description="Bring-your-own embedder input: (RGB - mean) / std.")
     embedder_std: float = Field(default=127.5, gt=0, description="Bring-your-own embedder input: (RGB - mean) / std.")
     device: Literal["auto", "cpu", "cuda"] = Field(default="auto", description="auto = CUDA when present.")
-    detector_engine: Literal["auto", "opencv", "onnxruntime", "torch", "dlib"] = Field(
+    detector_engine: Literal["auto", "opencv", "onnxruntime", "openvino", "torch", "dlib"] = Field(
         default="auto", description="auto = torch on CUDA, the fastest measured engine on CPU."
     )
     embedder_engine: Literal["auto", "opencv", "onnxruntime", "openvino", "torch", "dlib"] = Field(

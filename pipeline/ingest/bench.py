@@ -20,6 +20,7 @@ def run_bench(src: str, config: Config) -> dict:
         "photos": summary.processed,
         "faces": summary.faces,
         "seconds": round(summary.seconds, 2),
+        "first_commit_seconds": summary.first_commit_seconds,
         "photos_per_s": round(summary.photos_per_s, 2),
         "faces_per_s": round(summary.faces / summary.seconds, 2) if summary.seconds else 0.0,
         "stage_seconds": {stage: round(seconds, 2) for stage, seconds in summary.stage_seconds.items()},

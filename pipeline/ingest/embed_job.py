@@ -48,6 +48,7 @@ class EmbedSummary:
     repaired_faces: int = 0
     models: dict = field(default_factory=dict)  # ids, engines and device (ModelChoices.describe)
     seconds: float = 0.0
+    first_commit_seconds: float | None = None  # from the start of the run to its first committed batch
     stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("list", *S.STAGES, "write"), 0.0))
 
     @property
@@ -211,6 +212,8 @@ def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = Non
             summary.status[str(status)] += int(count)
         summary.processed += images.num_rows
         summary.faces += faces.num_rows
+        if summary.first_commit_seconds is None:
+            summary.first_commit_seconds = round(time.monotonic() - started, 2)
         log.info("committed %d photos (%d/%d)", images.num_rows, summary.processed, plan.todo.num_rows)
 
     for batch in analyze_photos(plan.todo[S.URI].to_pylist(), config, models):

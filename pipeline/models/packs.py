@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # torch loads only where a pack is built or read: the CPU engines never need it
+    from torch import nn
 
 PACK_FILE = "facepipe-model.json"
 WEIGHTS_FILE = "weights.pt"
@@ -23,10 +24,10 @@ def build_network(architecture: str) -> nn.Module:
     """``sface``: the default embedder's graph as a torch module with its released weights (the
     starting point of fine-tuning); ``mobilefacenet``: a MobileFaceNet at random initialisation."""
     if architecture == "sface":
-        from pipeline.models.catalog import float_graph, packaged_model_file
+        from pipeline.models.catalog import float_graph
         from pipeline.models.onnx_torch import OnnxModule
 
-        return OnnxModule(float_graph(packaged_model_file("sface")))
+        return OnnxModule(float_graph("sface"))
     if architecture == "mobilefacenet":
         from pipeline.models.mobilefacenet import MobileFaceNet
 
@@ -40,6 +41,8 @@ def is_pack(path: str | Path) -> bool:
 
 def write_pack(directory: str | Path, architecture: str, network: nn.Module, info: dict) -> Path:
     """Save ``network``'s weights as a pack in ``directory``; returns the directory."""
+    import torch
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / WEIGHTS_FILE
@@ -70,6 +73,8 @@ def pack_identity(directory: str | Path) -> tuple[str, int]:
 
 def load_pack(directory: str | Path) -> nn.Module:
     """The pack's network with its weights (checked as pack_identity checks them)."""
+    import torch
+
     directory = Path(directory)
     pack_identity(directory)
     manifest = json.loads((directory / PACK_FILE).read_text())

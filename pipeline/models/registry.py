@@ -15,10 +15,11 @@ from pipeline.models.catalog import (
     ModelSpec,
     dlib_model_id,
     float_graph,
+    float_graph_bytes,
     model_id,
     packaged_model_file,
 )
-from pipeline.models.detectors import ScrfdDetector, YuNetDetector, YuNetTorchDetector
+from pipeline.models.detectors import ScrfdDetector, YuNetDetector, YuNetOpenVinoDetector, YuNetTorchDetector
 from pipeline.models.embedders import OnnxRuntimeEmbedder, OpenCVSFaceEmbedder, OpenVinoEmbedder, TorchEmbedder
 from pipeline.models.packs import is_pack, load_pack, pack_identity
 
@@ -165,9 +166,11 @@ def load_detector(models: ModelChoices, threads: int = 1):
         return ScrfdDetector(path, choice.model_id, choice.device, threads, **params)
     if choice.engine == "opencv":
         return YuNetDetector(path, choice.model_id, **params)
+    if choice.engine == "openvino":
+        return YuNetOpenVinoDetector(float_graph_bytes(choice.name), choice.model_id, threads, **params)
     from pipeline.models.onnx_torch import OnnxModule
 
-    return YuNetTorchDetector(OnnxModule(float_graph(path)), choice.model_id, choice.device, **params)
+    return YuNetTorchDetector(OnnxModule(float_graph(choice.name)), choice.model_id, choice.device, **params)
 
 
 def load_embedder(models: ModelChoices, threads: int = 1):
@@ -185,9 +188,9 @@ def load_embedder(models: ModelChoices, threads: int = 1):
     if choice.engine == "opencv":
         return OpenCVSFaceEmbedder(path, choice.model_id, choice.dim)
     if choice.engine == "onnxruntime":
-        return OnnxRuntimeEmbedder(float_graph(path).SerializeToString(), choice.model_id, choice.device, threads)
+        return OnnxRuntimeEmbedder(float_graph_bytes(choice.name), choice.model_id, choice.device, threads)
     if choice.engine == "openvino":
-        return OpenVinoEmbedder(float_graph(path).SerializeToString(), choice.model_id, threads)
+        return OpenVinoEmbedder(float_graph_bytes(choice.name), choice.model_id, threads)
     from pipeline.models.onnx_torch import OnnxModule
 
-    return TorchEmbedder(OnnxModule(float_graph(path)), choice.model_id, choice.dim, choice.device)
+    return TorchEmbedder(OnnxModule(float_graph(choice.name)), choice.model_id, choice.dim, choice.device)

@@ -17,7 +17,9 @@ def connect(cfg: RayConfig) -> None:
     makes every later job hang trying to reach it. Joining a cluster is explicit (ray.address=auto)."""
     if ray.is_initialized():
         return
-    ray.init(address=cfg.address or os.environ.get("RAY_ADDRESS") or "local", log_to_driver=False)
+    address = cfg.address or os.environ.get("RAY_ADDRESS") or "local"
+    # a fresh local Ray for one job: no dashboard (its processes cost start-up seconds and memory)
+    ray.init(address=address, log_to_driver=False, **({"include_dashboard": False} if address == "local" else {}))
 
 
 def cluster_resources() -> tuple[float, float]:

@@ -36,7 +36,7 @@ def stream_on_ray(
         fn_constructor_kwargs=model_stage.kwargs,
         batch_format="pyarrow",
         batch_size=model_stage.batch_size,
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=pool.actors),
+        compute=ray.data.ActorPoolStrategy(size=pool.actors),
         num_cpus=pool.cpus,
         num_gpus=pool.gpus,
     )

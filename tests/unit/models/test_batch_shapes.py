@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from pipeline.models.batch_shapes import bucket, pad_batch
-from pipeline.models.catalog import float_graph, packaged_model_file
+from pipeline.models.catalog import float_graph
 from pipeline.models.onnx_torch import OnnxModule
 
 
@@ -16,7 +16,7 @@ def test_buckets_are_the_next_power_of_two() -> None:
 
 
 def test_padded_rows_do_not_change_the_real_rows_embeddings() -> None:
-    network = OnnxModule(float_graph(packaged_model_file("sface"))).eval()
+    network = OnnxModule(float_graph("sface")).eval()
     crops = torch.from_numpy(np.random.default_rng(0).uniform(0, 255, (5, 3, 112, 112)).astype(np.float32))
     padded = pad_batch(crops)
     with torch.inference_mode():

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 from PIL import Image
 
 from pipeline.config import ModelsConfig
 from pipeline.models.registry import load_detector, resolve_models
 
 
-def test_batched_torch_detector_does_not_depend_on_its_batch_mates(lfw_images):
-    detector = load_detector(resolve_models(ModelsConfig(detector_engine="torch")))
+@pytest.mark.parametrize("engine", ["torch", "openvino"])
+def test_batched_detector_does_not_depend_on_its_batch_mates(lfw_images, engine):
+    detector = load_detector(resolve_models(ModelsConfig(detector_engine=engine)))
     photos = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(lfw_images.glob("C*/*.jpg"))[:6]]
     large = np.asarray(Image.fromarray(photos[0]).resize((900, 700)))
     alone = [detector([photo])[0] for photo in photos]
