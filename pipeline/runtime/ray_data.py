@@ -17,8 +17,8 @@ def stream_on_ray(
     blocks: list[pa.Table], cpu_stages: list[Stage], model_stage: Stage | None = None, pool: ModelPool | None = None
 ) -> Iterator[pa.Table]:
     """Run ``cpu_stages`` as tasks of READ_TASK_CPUS each, then ``model_stage`` (when given) in a pool
-    of up to ``pool.actors`` actors reserving ``pool.cpus`` / ``pool.gpus``, over ``blocks``; yield the
-    last stage's output batches as they come (in no particular order)."""
+    of ``pool.actors`` actors (fewer for fewer model batches) reserving ``pool.cpus`` / ``pool.gpus``,
+    over ``blocks``; yield the last stage's output batches as they come (in no particular order)."""
     dataset = ray.data.from_arrow(blocks)
     for stage in cpu_stages:
         dataset = dataset.map_batches(
@@ -31,12 +31,15 @@ def stream_on_ray(
     if model_stage is None:
         yield from dataset.iter_batches(batch_format="pyarrow", batch_size=None)
         return
+    # the whole pool from the start (autoscaling from one actor left the others pending), but no more
+    # actors than there are model batches: each actor loads its models once
+    batches = -(-sum(block.num_rows for block in blocks) // model_stage.batch_size)
     dataset = dataset.map_batches(
         model_stage.fn,
         fn_constructor_kwargs=model_stage.kwargs,
         batch_format="pyarrow",
         batch_size=model_stage.batch_size,
-        compute=ray.data.ActorPoolStrategy(size=pool.actors),
+        compute=ray.data.ActorPoolStrategy(size=max(1, min(pool.actors, batches))),
         num_cpus=pool.cpus,
         num_gpus=pool.gpus,
     )
