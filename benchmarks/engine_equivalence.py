@@ -6,16 +6,21 @@
 The reference is OpenCV's YuNet (one photo at a time) and SFace on the reference's aligned faces.
 It can be saved on a machine with OpenCV 4.x and loaded where OpenCV differs (OpenCV 5 cannot run
 the int8 SFace). The torch (and on CPU the OpenVINO) YuNet runs batched; the torch (and on CPU the
-onnxruntime and OpenVINO) SFace embeds the reference's aligned faces. Prints one JSON object.
+onnxruntime and OpenVINO) SFace embeds the reference's aligned faces. Every engine runs on one thread
+(OpenCV's too); each one's milliseconds per photo (detectors) or per face (embedders) are timed in
+the same run (batches of 32 photos). Prints one JSON object.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
+import cv2
 import numpy as np
+import torch
 from PIL import Image
 
 from pipeline.config import ModelsConfig
@@ -40,14 +45,21 @@ def opencv_reference(photos: list[Path]) -> dict[str, np.ndarray]:
     detector = load_detector(resolve_models(ModelsConfig(device="cpu", detector_engine="opencv")))
     embedder = load_embedder(resolve_models(ModelsConfig(device="cpu", embedder_engine="opencv")))
     counts, boxes, landmarks, embeddings = [], [], [], []
+    detect_seconds = embed_seconds = 0.0
     for path in photos:
         image = load(path)
+        started = time.perf_counter()
         found = detector.detect(image)
+        detect_seconds += time.perf_counter() - started
         counts.append(len(found))
         boxes.append(found.boxes)
         landmarks.append(found.landmarks)
-        embeddings.append(embedder(align_faces(image, found.landmarks)))
+        crops = align_faces(image, found.landmarks)
+        started = time.perf_counter()
+        embeddings.append(embedder(crops))
+        embed_seconds += time.perf_counter() - started
     return {
+        "seconds": np.array([detect_seconds, embed_seconds]),
         "counts": np.array(counts),
         "boxes": np.concatenate(boxes),
         "landmarks": np.concatenate(landmarks),
@@ -69,14 +81,24 @@ def compare(photos: list[Path], device: str, reference: dict[str, np.ndarray], b
         engine: load_embedder(resolve_models(ModelsConfig(device=device, embedder_engine=engine)))
         for engine in ("torch", *cpu_engines, *(("onnxruntime",) if device == "cpu" else ()))
     }
+    warm = [load(p) for p in photos[:batch]]  # first calls (shape planning, lazy init) are not timed
+    for engine in detectors.values():
+        engine(warm)
+    for engine in embedders.values():
+        engine(np.zeros((batch, 112, 112, 3), np.uint8))
     starts = np.cumsum([0, *reference["counts"]])
+    spent = dict.fromkeys([*detectors, *(f"embed {name}" for name in embedders)], 0.0)
     ious: dict[str, list[float]] = {name: [] for name in detectors}
     errors: dict[str, list[float]] = {name: [] for name in detectors}
     mismatched = dict.fromkeys(detectors, 0)
     cosines: dict[str, list[float]] = {name: [] for name in embedders}
     for first in range(0, len(photos), batch):
         images = [load(p) for p in photos[first : first + batch]]
-        found = {name: detector(images) for name, detector in detectors.items()}
+        found = {}
+        for name, detector in detectors.items():
+            started = time.perf_counter()
+            found[name] = detector(images)
+            spent[name] += time.perf_counter() - started
         for k, image in enumerate(images):
             at = slice(starts[first + k], starts[first + k + 1])
             boxes, marks, vectors = reference["boxes"][at], reference["landmarks"][at], reference["embeddings"][at]
@@ -91,13 +113,22 @@ def compare(photos: list[Path], device: str, reference: dict[str, np.ndarray], b
             if len(boxes):
                 crops = align_faces(image, marks)
                 for name, embedder in embedders.items():
-                    cosines[name].extend((embedder(crops) * vectors).sum(axis=1).tolist())
+                    started = time.perf_counter()
+                    vectors_here = embedder(crops)
+                    spent[f"embed {name}"] += time.perf_counter() - started
+                    cosines[name].extend((vectors_here * vectors).sum(axis=1).tolist())
+    faces = int(reference["counts"].sum())
+    opencv_detect, opencv_embed = reference.get("seconds", (np.nan, np.nan))
     return {
         "photos": len(photos),
         "device": device,
-        "faces": int(reference["counts"].sum()),
+        "faces": faces,
+        "threads": 1,
+        "opencv_ms_per_photo": round(float(opencv_detect) * 1000 / len(photos), 2),
+        "opencv_ms_per_face": round(float(opencv_embed) * 1000 / faces, 2),
         "detectors": {
             name: {
+                "ms_per_photo": round(spent[name] * 1000 / len(photos), 2),
                 "photos_with_other_face_count": mismatched[name],
                 "box_iou_min": round(min(ious[name]), 5),
                 "box_iou_mean": round(float(np.mean(ious[name])), 5),
@@ -108,6 +139,7 @@ def compare(photos: list[Path], device: str, reference: dict[str, np.ndarray], b
         },
         "embedders": {
             name: {
+                "ms_per_face": round(spent[f"embed {name}"] * 1000 / faces, 2),
                 "cosine_min": round(min(v), 6),
                 "cosine_mean": round(float(np.mean(v)), 6),
                 "share_cosine_at_least_0995": round(float(np.mean(np.array(v) >= 0.995)), 5),
@@ -125,6 +157,8 @@ def main() -> None:
     parser.add_argument("--save-reference", type=Path)
     parser.add_argument("--reference", type=Path)
     args = parser.parse_args()
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
     photos = sorted((Path(args.lfw_dir) / "images").glob("*/*.jpg"))
     photos = photos[:: max(1, len(photos) // args.photos)][: args.photos]
     if args.reference:
