@@ -1,11 +1,15 @@
 """Which FAISS index to build for n vectors of dimension d within a memory budget, in closed form.
 
-Rules in the spirit of criteo/autofaiss: exact search while it is cheap, HNSW while its graph fits in
-memory (best latency at high recall), IVF-Flat when the raw vectors fit but a graph does not, then
-OPQ + IVF + PQ: with an 8-bit scalar-quantised copy that re-ranks the PQ candidates when that fits
-(PQ alone tops out near 0.9 recall@10 on face-like data, where a person's faces lie at nearly equal
-distances), else with the largest PQ code that fits. All indexes use the L2 metric on
-L2-normalised vectors (the same ranking as cosine similarity; similarity = 1 - d^2 / 2).
+Rules in the spirit of criteo/autofaiss: exact search while it is cheap, HNSW up to half a million
+vectors while its graph fits in memory (best latency at high recall there), then IVF-Flat while the
+raw vectors fit: its lists are scanned with 4-bit PQ fast-scan codes (SIMD, far cheaper than float
+distances) and the shortlist is re-ranked exactly on the raw vectors (at 1M face-like vectors, for
+recall@10 >= 0.95, nprobe 768 of 4096 searched as fast as HNSW at efSearch 384 one query at a time,
+twice as fast batched, built 3x faster in 30% less memory). Then OPQ + IVF + PQ: with an 8-bit
+scalar-quantised copy that re-ranks the PQ candidates when that fits (PQ alone tops out near 0.9
+recall@10 on face-like data, where a person's faces lie at nearly equal distances), else with the
+largest PQ code that fits. All indexes use the L2 metric on L2-normalised vectors (the same ranking
+as cosine similarity; similarity = 1 - d^2 / 2).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from pipeline.config import ConfigError
 
 KINDS = ("flat", "hnsw", "ivf_flat", "ivf_pq")
 FLAT_MAX_VECTORS = 50_000  # exact search stays under ~2 ms per 128-d query on one core
-HNSW_MAX_VECTORS = 20_000_000  # beyond this an HNSW build takes hours on a small machine
+HNSW_MAX_VECTORS = 500_000  # HNSW searched 1.6x faster than IVF fast-scan at 200k; at 1M it lost (see above)
+FAST_SCAN_DIVISOR = 2  # IVF-Flat's fast-scan shortlist codes: d / 2 sub-quantisers of 4 bits
 TRAIN_POINTS_PER_LIST = 40  # FAISS warns below 39 k-means training points per list
 PQ_CODE_SIZES = (64, 48, 32, 24, 16, 8, 4)  # bytes per vector tried, largest (most accurate) first
 REFINED_PQ_DIVISOR = 4  # with re-ranking the PQ code only shortlists: d / 4 bytes suffice
@@ -36,7 +41,7 @@ class IndexPlan:
     nlist: int = 0
     pq_m: int = 0
     hnsw_m: int = 0
-    refine: bool = False  # PQ candidates re-ranked by an SQ8 copy of the vectors
+    refine: bool = False  # PQ candidates re-ranked by a copy of the vectors (IVF-Flat: exact, IVF-PQ: SQ8)
 
     @property
     def train_size(self) -> int:
@@ -61,8 +66,11 @@ def _hnsw(n: int, d: int, hnsw_m: int) -> IndexPlan:
 
 
 def _ivf_flat(n: int, d: int) -> IndexPlan:
-    nlist = ivf_lists(n)
-    return IndexPlan("ivf_flat", f"IVF{nlist},Flat", d, n, n * (4 * d + ID_BYTES) + nlist * 4 * d, nlist=nlist)
+    nlist, m = ivf_lists(n), (d // FAST_SCAN_DIVISOR if d % FAST_SCAN_DIVISOR == 0 else d)
+    per_vector = 4 * d + m // 2 + ID_BYTES  # raw vector, 4-bit code, id
+    fixed = nlist * 4 * d + 16 * d * 4  # coarse centroids, 16-centroid PQ codebooks
+    factory = f"IVF{nlist},PQ{m}x4fs,RFlat"
+    return IndexPlan("ivf_flat", factory, d, n, n * per_vector + fixed, nlist=nlist, pq_m=m, refine=True)
 
 
 def _ivf_pq(n: int, d: int, m: int, refine: bool) -> IndexPlan:

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from pipeline.config import IndexConfig
 from pipeline.runtime.tasks import LocalTasks, Tasks, task_report
+from pipeline.search.index_choice import FLAT_MAX_VECTORS, plan_index
 from pipeline.search.vector_index import KEY, VectorIndex, batches_of
 
 log = logging.getLogger(__name__)
@@ -24,21 +25,24 @@ log = logging.getLogger(__name__)
 # efConstruction 100 took 100 s to build and reached the recall at efSearch 96 (search 91 s), where 40
 # took 42 s and needed efSearch 256 (search 178 s)
 GRAPH_EF_CONSTRUCTION = 100
+GRAPH_HNSW_MAX_FACES = 20_000_000  # beyond this an HNSW build takes hours on a small machine
 
 
 def graph_index(
     vectors: np.ndarray, k: int, index: IndexConfig | None = None, floor: float = -1.0, first: int = 0
 ) -> VectorIndex:
     """The FAISS index of a kNN graph over ``vectors`` (faces ``first`` onwards of a collection: their
-    keys), as ``index`` plans it (exact up to 50,000 faces, then HNSW while it fits the memory budget),
-    tuned to index.target_recall over the k neighbours at least ``floor`` similar: a face of nobody has
-    only far neighbours, which no clustering uses. (HNSW finds a face's own people, tight groups well
-    apart from everyone else, at low efSearch; an IVF list holds bits of many people, so IVF needs to
-    scan a large share of the lists for the same recall: the whole clustering of 300k synthetic faces
-    took 222 s on HNSW against 520 s on IVF-Flat.)"""
+    keys), as ``index`` plans it, except that "auto" takes HNSW from 50,000 to 20M faces while its
+    graph fits the memory budget (``graph_kind``); tuned to index.target_recall over the k neighbours
+    at least ``floor`` similar: a face of nobody has only far neighbours, which no clustering uses.
+    (HNSW finds a face's own people, tight groups well apart from everyone else, at low efSearch, and
+    reaches the far ends of the 30-neighbour lists of small groups too, where IVF scans many lists: at
+    1M synthetic faces IVF4096 with fast-scan codes, search's choice there, needed nprobe 512 of 4096
+    for the graph's recall 0.9 and searched about 1,300 faces/s against HNSW's 2,260 at efSearch 128.)"""
     config = index or IndexConfig()
     config = config.model_copy(
         update={
+            "kind": graph_kind(len(vectors), vectors.shape[1], config),
             "k": k,
             "recall_floor": floor,
             "hnsw_ef_construction": max(config.hnsw_ef_construction, GRAPH_EF_CONSTRUCTION),
@@ -54,6 +58,15 @@ def graph_index(
         built.tuning,
     )
     return built
+
+
+def graph_kind(vectors: int, dim: int, config: IndexConfig) -> str:
+    """The index kind of a kNN graph over ``vectors`` faces: where "auto" would index 50,000 to 20M
+    faces, HNSW while its graph fits the memory budget; else ``config.kind``."""
+    if config.kind != "auto" or not FLAT_MAX_VECTORS < vectors <= GRAPH_HNSW_MAX_FACES:
+        return config.kind
+    hnsw = plan_index(vectors, dim, int(config.memory_budget), "hnsw", config.hnsw_m)
+    return "hnsw" if hnsw.bytes_estimate <= config.memory_budget else "auto"
 
 
 def nearest_in(built: VectorIndex, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

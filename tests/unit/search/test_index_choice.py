@@ -16,12 +16,15 @@ GiB = 1024**3
         (1_000, 128, GiB, "flat", "Flat"),  # small: exact search
         (FLAT_MAX_VECTORS, 512, GiB, "flat", "Flat"),
         (200_000, 128, GiB, "hnsw", "HNSW32,Flat"),  # graph fits: 200k * (512 + 269) bytes
-        (1_000_000, 128, 4 * GiB, "hnsw", "HNSW32,Flat"),
-        (1_000_000, 128, 600 * 1024**2, "ivf_flat", "IVF4096,Flat"),  # no graph: 780 MB > 600 MiB
+        (200_000, 128, 140 * 1024**2, "ivf_flat", "IVF2048,PQ64x4fs,RFlat"),  # no graph: 156 MB > 140 MiB
+        (500_000, 128, 4 * GiB, "hnsw", "HNSW32,Flat"),
+        (1_000_000, 128, 4 * GiB, "ivf_flat", "IVF4096,PQ64x4fs,RFlat"),  # fast-scan shortlist, exact re-ranking
+        (1_000_000, 128, 600 * 1024**2, "ivf_flat", "IVF4096,PQ64x4fs,RFlat"),  # 552 bytes a vector
+        (1_000_000, 128, 500 * 1024**2, "ivf_pq", "OPQ32,IVF4096,PQ32,Refine(SQ8)"),  # raw vectors do not fit
         (1_000_000, 128, 300 * 1024**2, "ivf_pq", "OPQ32,IVF4096,PQ32,Refine(SQ8)"),  # 168 bytes a vector
         (1_000_000, 128, 100 * 1024**2, "ivf_pq", "OPQ64,IVF4096,PQ64"),  # no room to re-rank
         (1_000_000, 128, 50 * 1024**2, "ivf_pq", "OPQ32,IVF4096,PQ32"),  # 40 bytes a vector
-        (30_000_000, 128, 64 * GiB, "ivf_flat", "IVF16384,Flat"),  # too many for an HNSW build
+        (30_000_000, 128, 64 * GiB, "ivf_flat", "IVF16384,PQ64x4fs,RFlat"),
         (100_000_000, 512, 8 * GiB, "ivf_pq", "OPQ64,IVF32768,PQ64"),
         (10_000_000, 512, 8 * GiB, "ivf_pq", "OPQ64,IVF16384,PQ64,Refine(SQ8)"),
     ],

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.search.knn_graph import best_others, even_ranges, graph_index, knn_graph, nearest_in
+from pipeline.config import IndexConfig
+from pipeline.search.knn_graph import best_others, even_ranges, graph_index, graph_kind, knn_graph, nearest_in
 
 
 def test_knn_graph_equals_brute_force_without_self(faces) -> None:
@@ -25,3 +26,12 @@ def test_graph_from_index_shards_equals_one_index(faces) -> None:
     one = knn_graph(vectors, 8)
     assert np.array_equal(neighbours, one[1][100:300])
     np.testing.assert_allclose(similarities, one[0][100:300], atol=1e-5)
+
+
+def test_graphs_of_over_50k_faces_take_hnsw_while_it_fits() -> None:
+    auto = IndexConfig()
+    assert graph_kind(10_000, 128, auto) == "auto"  # exact search
+    assert graph_kind(1_000_000, 128, auto) == "hnsw"  # where search alone would take IVF with fast-scan codes
+    assert graph_kind(1_000_000, 128, IndexConfig(memory_budget="600MiB")) == "auto"  # no room for the graph
+    assert graph_kind(1_000_000, 128, IndexConfig(kind="ivf_flat")) == "ivf_flat"
+    assert graph_kind(30_000_000, 128, IndexConfig(memory_budget="64GiB")) == "auto"  # an HNSW build of hours
