@@ -22,6 +22,11 @@ class ModelPool:
         """Threads each actor's models may use: its CPUs, at least one."""
         return max(1, round(self.cpus))
 
+    def actors_for(self, rows: int, batch_size: int) -> int:
+        """Actors worth starting for ``rows`` rows in model batches of ``batch_size``: the whole pool,
+        but no more actors than batches (each actor loads its models once)."""
+        return max(1, min(self.actors, -(-rows // batch_size)))
+
 
 def size_model_pool(cluster_cpus: float, cluster_gpus: float, cfg: RayConfig, use_gpu: bool) -> ModelPool:
     """Model actors for a cluster: one per GPU, else one single-threaded actor per CPU, always leaving

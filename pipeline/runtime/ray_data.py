@@ -31,15 +31,14 @@ def stream_on_ray(
     if model_stage is None:
         yield from dataset.iter_batches(batch_format="pyarrow", batch_size=None)
         return
-    # the whole pool from the start (autoscaling from one actor left the others pending), but no more
-    # actors than there are model batches: each actor loads its models once
-    batches = -(-sum(block.num_rows for block in blocks) // model_stage.batch_size)
+    # the whole pool from the start: autoscaling from one actor left the others pending
+    actors = pool.actors_for(sum(block.num_rows for block in blocks), model_stage.batch_size)
     dataset = dataset.map_batches(
         model_stage.fn,
         fn_constructor_kwargs=model_stage.kwargs,
         batch_format="pyarrow",
         batch_size=model_stage.batch_size,
-        compute=ray.data.ActorPoolStrategy(size=max(1, min(pool.actors, batches))),
+        compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=pool.cpus,
         num_gpus=pool.gpus,
     )

@@ -85,3 +85,12 @@ def test_pool_that_leaves_no_cpu_for_reads_is_rejected() -> None:
 def test_too_many_actor_cpus_are_rejected() -> None:
     with pytest.raises(ValueError, match=r"ray\.actor_cpus"):
         size_model_pool(8, 0, RayConfig(model_actors=1, actor_cpus=8.0), use_gpu=False)
+
+
+def test_no_more_actors_than_model_batches() -> None:
+    pool = ModelPool(actors=4, cpus=0.5, gpus=0.0)
+
+    assert pool.actors_for(rows=1, batch_size=32) == 1
+    assert pool.actors_for(rows=65, batch_size=32) == 3
+    assert pool.actors_for(rows=10_000, batch_size=32) == 4
+    assert pool.actors_for(rows=0, batch_size=32) == 1
