@@ -31,14 +31,16 @@ def stream_on_ray(
     if model_stage is None:
         yield from dataset.iter_batches(batch_format="pyarrow", batch_size=None)
         return
-    # the whole pool from the start: autoscaling from one actor left the others pending
+    # grown from one actor, never started whole: on nodes of one CPU each, two 0.75-CPU actors left no
+    # node room for a read task and the job hung (a pool started whole left a short run's second
+    # actor pending less long, but correctness first)
     actors = pool.actors_for(sum(block.num_rows for block in blocks), model_stage.batch_size)
     dataset = dataset.map_batches(
         model_stage.fn,
         fn_constructor_kwargs=model_stage.kwargs,
         batch_format="pyarrow",
         batch_size=model_stage.batch_size,
-        compute=ray.data.ActorPoolStrategy(size=actors),
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
         num_cpus=pool.cpus,
         num_gpus=pool.gpus,
     )
