@@ -7,7 +7,6 @@ import json
 
 from pipeline.config import load_config
 from pipeline.ingest.bench import run_bench
-from pipeline.runtime.ray_cluster import connect
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     overrides = [*args.set, *([f"models.device={args.device}"] if args.device else [])]
     config = load_config(args.config, overrides)
-    connect(config.ray)
     figures = run_bench(args.input, config)
     if args.with_dlib:
         dlib = load_config(

@@ -3,97 +3,101 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
+from typing import NamedTuple
 
-from jobs import bench, cluster, dedup, embed, evaluate, index, nightly, recognize, report, search, tags, train
 from pipeline.config import ConfigError
 from pipeline.io.lease import LeaseHeld
 
 
-def build_parser() -> argparse.ArgumentParser:
+class Verb(NamedTuple):
+    """A verb: the job module that runs it, its argument and entry functions there, its help."""
+
+    module: str
+    add: str
+    main: str
+    help: str
+    nested: bool = False  # the verb has verbs of its own, which take the common options too
+
+
+VERBS = {
+    "embed": Verb("jobs.embed", "add_arguments", "main", "detect, align and embed faces into tables"),
+    "eval": Verb(
+        "jobs.evaluate",
+        "add_arguments",
+        "main",
+        "evaluate: lfw (verification), identify (open set), cluster (against labels)",
+    ),
+    "bench": Verb("jobs.bench", "add_arguments", "main", "measure the embed pipeline's throughput"),
+    "index": Verb("jobs.index", "add_arguments", "main", "build or update the FAISS index of a set of tables"),
+    "search": Verb("jobs.search", "add_arguments", "main", "nearest indexed faces of the faces in a photo"),
+    "cluster": Verb("jobs.cluster", "add_arguments", "main", "group the faces of a set of tables into people"),
+    "dedup": Verb("jobs.dedup", "add_arguments", "main", "find duplicate photos; apply, undo, review", nested=True),
+    "tags": Verb(
+        "jobs.tags",
+        "add_arguments",
+        "main",
+        "name faces: add from a file, remove, rename; suggest names for the rest",
+        nested=True,
+    ),
+    "report": Verb("jobs.report", "add_arguments", "main", "a static HTML gallery of the people found"),
+    "nightly": Verb(
+        "jobs.nightly", "add_arguments", "main", "the scheduled run: embed, index, cluster, dedup, suggest, report"
+    ),
+    "train": Verb("jobs.train", "add_arguments", "main", "train or fine-tune the embedder (triplet loss, Ray Train)"),
+    "calibrate": Verb(
+        "jobs.recognize",
+        "add_calibrate_arguments",
+        "calibrate_main",
+        "FAR curve and thresholds of the configured model on labelled photos",
+    ),
+    "verify": Verb("jobs.recognize", "add_verify_arguments", "verify_main", "are two photos the same person (1:1)"),
+    "enroll": Verb(
+        "jobs.recognize", "add_enroll_arguments", "enroll_main", "add a person to a gallery from one or more photos"
+    ),
+    "unenroll": Verb("jobs.recognize", "add_unenroll_arguments", "unenroll_main", "remove a person from a gallery"),
+    "identify": Verb(
+        "jobs.recognize", "add_identify_arguments", "identify_main", "who is in these photos (1:N, or not recognised)"
+    ),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser for ``argv``: every verb listed, only the verb named in ``argv`` given its arguments,
+    so that only its job module is imported (each imports what its job needs: Ray, torch, FAISS,
+    seconds that a run of another verb should not pay)."""
     parser = argparse.ArgumentParser(prog="facepipe", description="Face analysis over large photo collections.")
     verbs = parser.add_subparsers(dest="verb", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="YAML config file (layered over the built-in defaults)")
     common.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config key")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    embed.add_arguments(verbs.add_parser("embed", parents=[common], help="detect, align and embed faces into tables"))
-    evaluate.add_arguments(
-        verbs.add_parser(
-            "eval", parents=[common], help="evaluate: lfw (verification), identify (open set), cluster (against labels)"
-        )
-    )
-    bench.add_arguments(verbs.add_parser("bench", parents=[common], help="measure the embed pipeline's throughput"))
-    index.add_arguments(
-        verbs.add_parser("index", parents=[common], help="build or update the FAISS index of a set of tables")
-    )
-    search.add_arguments(
-        verbs.add_parser("search", parents=[common], help="nearest indexed faces of the faces in a photo")
-    )
-    cluster.add_arguments(
-        verbs.add_parser("cluster", parents=[common], help="group the faces of a set of tables into people")
-    )
-    dedup.add_arguments(
-        verbs.add_parser("dedup", parents=[common], help="find duplicate photos; apply, undo, review"), common
-    )
-    tags.add_arguments(
-        verbs.add_parser(
-            "tags", parents=[common], help="name faces: add from a file, remove, rename; suggest names for the rest"
-        ),
-        common,
-    )
-    report.add_arguments(verbs.add_parser("report", parents=[common], help="a static HTML gallery of the people found"))
-    nightly.add_arguments(
-        verbs.add_parser(
-            "nightly", parents=[common], help="the scheduled run: embed, index, cluster, dedup, suggest, report"
-        )
-    )
-    train.add_arguments(
-        verbs.add_parser("train", parents=[common], help="train or fine-tune the embedder (triplet loss, Ray Train)")
-    )
-    for verb, add, text in (
-        (
-            "calibrate",
-            recognize.add_calibrate_arguments,
-            "FAR curve and thresholds of the configured model on labelled photos",
-        ),
-        ("verify", recognize.add_verify_arguments, "are two photos the same person (1:1)"),
-        ("enroll", recognize.add_enroll_arguments, "add a person to a gallery from one or more photos"),
-        ("unenroll", recognize.add_unenroll_arguments, "remove a person from a gallery"),
-        ("identify", recognize.add_identify_arguments, "who is in these photos (1:N, or not recognised)"),
-    ):
-        add(verbs.add_parser(verb, parents=[common], help=text))
+    named = argv[0] if argv else None  # the verb comes first: the top level has no options but --help
+    for name, verb in VERBS.items():
+        sub = verbs.add_parser(name, parents=[common], help=verb.help)
+        if name == named:
+            add = getattr(importlib.import_module(verb.module), verb.add)
+            if verb.nested:
+                add(sub, common)
+            else:
+                add(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    args.command = ["facepipe", *(sys.argv[1:] if argv is None else argv)]  # what the runs table records
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    args.command = ["facepipe", *argv]  # what the runs table records
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    jobs = {
-        "embed": embed.main,
-        "eval": evaluate.main,
-        "bench": bench.main,
-        "index": index.main,
-        "search": search.main,
-        "cluster": cluster.main,
-        "dedup": dedup.main,
-        "tags": tags.main,
-        "report": report.main,
-        "nightly": nightly.main,
-        "train": train.main,
-        "calibrate": recognize.calibrate_main,
-        "verify": recognize.verify_main,
-        "enroll": recognize.enroll_main,
-        "unenroll": recognize.unenroll_main,
-        "identify": recognize.identify_main,
-    }
+    verb = VERBS[args.verb]
+    run = getattr(importlib.import_module(verb.module), verb.main)
     try:
-        return jobs[args.verb](args)
+        return run(args)
     except ConfigError as exc:
         print(f"facepipe {args.verb}: {exc}", file=sys.stderr)
         return 2

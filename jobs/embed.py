@@ -7,7 +7,6 @@ import argparse
 from jobs.library_run import library_run
 from pipeline.config import load_config
 from pipeline.ingest.embed_job import run_embed
-from pipeline.runtime.ray_cluster import connect
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +17,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     with library_run(args.output, args.command, config) as run:
-        connect(config.ray)
         with run.step("embed") as counts:
             summary = run_embed(args.input, args.output, config)
             counts.update(summary.as_dict(), **summary.status)

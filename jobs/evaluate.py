@@ -12,7 +12,6 @@ from pipeline.evaluate.clusters import evaluate_clusters
 from pipeline.evaluate.dedup import evaluate_dedup
 from pipeline.evaluate.lfw import evaluate_lfw, evaluate_lfw_identification
 from pipeline.evaluate.tags import evaluate_tags
-from pipeline.runtime.ray_cluster import connect
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +56,6 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.lfw_dir:
         raise ConfigError(f"eval {args.benchmark} needs --lfw-dir")
-    connect(config.ray)
     if args.benchmark == "identify":
         metrics = evaluate_lfw_identification(args.lfw_dir, args.output, config, args.seed, args.draws)
     else:

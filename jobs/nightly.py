@@ -26,7 +26,6 @@ from pipeline.io import store
 from pipeline.io.tables import TablesSnapshot
 from pipeline.people.cluster_job import run_cluster
 from pipeline.people.report import write_report
-from pipeline.runtime.ray_cluster import connect
 from pipeline.search.face_index import update_face_index
 from pipeline.tags.suggest_job import run_suggest
 
@@ -169,7 +168,6 @@ def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     started = time.perf_counter()
     with library_run(args.output, args.command, config) as record:
-        connect(config.ray)  # after the lease: a run refused (exit 3) starts nothing
         steps = _Steps(record)
         code = run_nightly(args.input, args.output, config, args.full, steps)
         print(

@@ -11,7 +11,6 @@ from pipeline.config import load_config
 from pipeline.evaluate.lfw import calibrate_on_all_pairs, calibrate_on_lfw
 from pipeline.ingest.photo_faces import FaceReader
 from pipeline.recognize.photos import enroll_photos, identify_photos, unenroll, verify_photos
-from pipeline.runtime.ray_cluster import connect
 
 
 def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +49,6 @@ def add_identify_arguments(parser: argparse.ArgumentParser) -> None:
 
 def calibrate_main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
-    connect(config.ray)
     command = shlex.join(["facepipe", *sys.argv[1:]])
     if args.all_pairs:
         print(json.dumps(calibrate_on_all_pairs(args.lfw_dir, args.output, config, command)))

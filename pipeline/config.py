@@ -52,6 +52,12 @@ class RayConfig(_Section):
     )
     read_batch_size: int = Field(default=16, ge=1, description="Photos per read/decode task batch.")
     model_batch_size: int = Field(default=32, ge=1, description="Photos per model actor batch.")
+    in_process_below: int = Field(
+        default=5000,
+        ge=0,
+        description="An embed run with fewer photos to process and no Ray cluster to join (ray.address, "
+        "RAY_ADDRESS) runs in its own process instead of starting a local Ray; 0: always Ray.",
+    )
 
 
 class DecodeConfig(_Section):

@@ -1,12 +1,20 @@
-"""The Ray cluster a job runs on: attaching to it, and what it offers (CPUs, GPUs)."""
+"""The Ray cluster a job runs on: attaching to it, and what it offers (CPUs, GPUs).
+
+Ray is imported when first needed: a job that runs in its own process (a small embed run) never pays
+its import (about a second)."""
 
 from __future__ import annotations
 
 import os
-
-import ray
+import sys
 
 from pipeline.config import ConfigError, RayConfig
+
+
+def attached(cfg: RayConfig) -> bool:
+    """True when this process is on a Ray cluster or is told to join one (ray.address, RAY_ADDRESS)."""
+    joined = "ray" in sys.modules and sys.modules["ray"].is_initialized()
+    return joined or bool(cfg.address or os.environ.get("RAY_ADDRESS"))
 
 
 def connect(cfg: RayConfig) -> None:
@@ -15,6 +23,8 @@ def connect(cfg: RayConfig) -> None:
     Without an address this never looks for "the latest cluster started on this machine": Ray's own
     default reads that from /tmp/ray, and a cluster that died without cleaning up leaves a file that
     makes every later job hang trying to reach it. Joining a cluster is explicit (ray.address=auto)."""
+    import ray
+
     if ray.is_initialized():
         return
     address = cfg.address or os.environ.get("RAY_ADDRESS") or "local"
@@ -24,6 +34,8 @@ def connect(cfg: RayConfig) -> None:
 
 def cluster_resources() -> tuple[float, float]:
     """(CPUs, GPUs) of the Ray cluster this process is attached to."""
+    import ray
+
     resources = ray.cluster_resources()
     return resources.get("CPU", 0), resources.get("GPU", 0)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pyarrow as pa
-import ray
 
 from pipeline.runtime.pool import READ_TASK_CPUS, ModelPool
 from pipeline.runtime.stages import Stage
@@ -19,6 +18,8 @@ def stream_on_ray(
     """Run ``cpu_stages`` as tasks of READ_TASK_CPUS each, then ``model_stage`` (when given) in a pool
     of ``pool.actors`` actors (fewer for fewer model batches) reserving ``pool.cpus`` / ``pool.gpus``,
     over ``blocks``; yield the last stage's output batches as they come (in no particular order)."""
+    import ray  # here, not above: a job that runs in its own process never pays Ray's import
+
     dataset = ray.data.from_arrow(blocks)
     for stage in cpu_stages:
         dataset = dataset.map_batches(

@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jobs.cli import main
@@ -44,6 +45,37 @@ def embed(src: Path, dst: Path, capsys, *extra: str) -> str:
     out = capsys.readouterr().out
     assert code == 0, out
     return out
+
+
+def test_a_small_run_in_this_process_writes_what_ray_writes(source: Path, tmp_path: Path, capsys):
+    """Below ray.in_process_below, with no cluster to join, the job never starts Ray; its tables hold
+    the rows a run on Ray writes (statuses, sizes, faces, embeddings), every input once."""
+    import ray
+
+    assert not ray.is_initialized()
+    here, on_ray = tmp_path / "here", tmp_path / "on_ray"
+    embed(source, here, capsys)
+    assert not ray.is_initialized(), "a small run started Ray"
+    try:
+        embed(source, on_ray, capsys, "--set", "ray.in_process_below=0")
+        assert ray.is_initialized()
+    finally:
+        ray.shutdown()
+    photos = current_photos(source)
+    (images, faces), (ray_images, ray_faces) = check_tables(str(here), photos), check_tables(str(on_ray), photos)
+    fields = ("status", "num_faces", "width", "height", "pdq", "sha256")
+
+    def outcome(row: dict) -> list:
+        return [*(row[f] for f in fields), (row["error"] or "").split(":")[0]]  # PIL's messages hold addresses
+
+    assert {u: outcome(r) for u, r in images.items()} == {u: outcome(r) for u, r in ray_images.items()}
+    pairs = {(f["uri"], f["face_index"]): f for f in ray_faces}
+    assert len(faces) == len(ray_faces) > 30
+    for face in faces:
+        twin = pairs[(face["uri"], face["face_index"])]
+        assert face["face_id"] == twin["face_id"]
+        assert np.allclose(face["bbox"], twin["bbox"], atol=1e-3)
+        assert float(np.dot(face["embedding"], twin["embedding"])) > 0.9999
 
 
 def test_embed_then_add_change_remove(source: Path, tmp_path: Path, lfw_images: Path, local_ray, capsys):
@@ -109,6 +141,8 @@ def test_crash_mid_run_then_rerun_completes(tmp_path: Path, lfw_images: Path, lo
         "ray.model_batch_size=8",
         "--set",
         "ray.read_batch_size=8",
+        "--set",
+        "ray.in_process_below=0",  # on Ray, whose leftover state from the killed run must not trap the rerun
         "--set",
         "output.lease_ttl_s=3",  # the killed run holds DST until its lease expires: 3 s after its last renewal
     ]
