@@ -2,9 +2,11 @@
 decode, dedup signals, alignment, Arrow batches, tables) with YuNet and SFace replaced by stand-ins
 that return the same shapes at once. Benchmark only: nothing outside benchmarks/ can reach them.
 
-    python -m benchmarks.ceiling --input DIR [--set KEY=VALUE]
+    python -m benchmarks.ceiling --input DIR [--in-process] [--set KEY=VALUE]
 
-The stand-ins are installed in every Ray worker by a process setup hook. The detector finds one face
+On a local Ray (the path of runs from ray.in_process_below photos up), or with --in-process in this
+process (the path of smaller runs), whatever the number of photos. The stand-ins are installed in
+this process and in every Ray worker (by a process setup hook). The detector finds one face
 per photo, centred, with the ArcFace template's landmarks (the crops are real warps); the embedder
 returns a fixed unit vector per face. Prints the `facepipe bench` JSON object.
 """
@@ -69,16 +71,18 @@ def use_stand_ins() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True, help="folder or s3:// prefix of photos")
+    parser.add_argument("--in-process", action="store_true", help="run the job in this process, not on Ray")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    config = load_config(None, args.set)
+    config = load_config(None, [*args.set, *(["ray.in_process_below=1000000000"] if args.in_process else [])])
     use_stand_ins()
-    ray.init(
-        address="local",
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"worker_process_setup_hook": "benchmarks.ceiling.use_stand_ins"},
-    )
+    if not args.in_process:
+        ray.init(
+            address="local",
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"worker_process_setup_hook": "benchmarks.ceiling.use_stand_ins"},
+        )
     figures = run_bench(args.input, config)
     figures["models"] = {"detector": CentredFace.model_id, "embedder": ConstantEmbedding.model_id}
     print(json.dumps(figures))

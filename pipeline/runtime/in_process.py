@@ -1,16 +1,16 @@
 """Batch stages in this process: the CPU stages on a few threads (reading and decoding spend their
-time in I/O and libjpeg, outside the GIL), the model stage on threads of its own (the engines, too,
-run outside the GIL).
-For runs too small to pay for starting Ray (its processes, its workers' imports, one model load per
-actor): the same stages as ``ray_data.stream_on_ray``, the same rows out."""
+time in I/O and libjpeg, outside the GIL), the model stage's instances on threads of their own (the
+engines, too, run outside the GIL), built while the job still lists and plans. For runs too small to
+pay for starting Ray (its processes, its workers' imports, one model load per actor): the same
+stages as ``ray_data.stream_on_ray``, the same rows out."""
 
 from __future__ import annotations
 
 import os
-import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from queue import SimpleQueue
 
 import pyarrow as pa
 
@@ -38,17 +38,55 @@ def _model_batches(prepared: Iterator[pa.Table], batch_size: int) -> Iterator[pa
         yield rest
 
 
+class ModelThreads:
+    """``workers`` instances of a model stage, each built on a thread of its own as soon as this is
+    made (they load while the job lists and plans), then running batches on those threads. ``close``
+    (or leaving ``with``) lets the threads go; a build that failed raises in the batch that needed it."""
+
+    def __init__(self, stage: Stage, workers: int) -> None:
+        self.batch_size, self.workers = stage.batch_size, workers
+        self._threads = ThreadPoolExecutor(workers, thread_name_prefix="facepipe-model")
+        self._idle: SimpleQueue = SimpleQueue()  # built instances not running a batch (or why one failed)
+        for _ in range(workers):
+            self._threads.submit(self._build, stage)
+
+    def _build(self, stage: Stage) -> None:
+        try:
+            self._idle.put(stage.ready())
+        except Exception as exc:  # raised where a batch waits for this instance
+            self._idle.put(exc)
+
+    def _run(self, rows: pa.Table) -> pa.Table:
+        model = self._idle.get()
+        try:
+            if isinstance(model, Exception):
+                raise model
+            return model(rows)
+        finally:
+            self._idle.put(model)
+
+    def submit(self, rows: pa.Table) -> Future:
+        """The model stage's output for ``rows``, once an instance is free."""
+        return self._threads.submit(self._run, rows)
+
+    def close(self) -> None:
+        """No more batches: the threads end after what they are running (a build in progress included)."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> ModelThreads:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def stream_in_process(
-    blocks: list[pa.Table],
-    cpu_stages: list[Stage],
-    model_stage: Stage | None = None,
-    threads: int | None = None,
-    model_workers: int = 1,
+    blocks: list[pa.Table], cpu_stages: list[Stage], models: ModelThreads | None = None, threads: int | None = None
 ) -> Iterator[pa.Table]:
     """Run ``cpu_stages`` over ``blocks`` on ``threads`` threads (default: one per core), at most two
-    blocks a thread ahead of the model stage (memory stays bounded), then ``model_stage`` (when given)
-    over ``model_stage.batch_size`` rows at a time, on ``model_workers`` threads, each building its own
-    instance of it; yield the last stage's output batches in the order of ``blocks``."""
+    blocks a thread ahead of the model stage (memory stays bounded), then the model stage of ``models``
+    (when given) over its batch size of rows at a time, as many batches at once as it has instances;
+    yield the last stage's output batches in the order of ``blocks``."""
     threads = threads or os.cpu_count() or 1
     prepare_stages = [(stage.ready(), stage.batch_size) for stage in cpu_stages]
 
@@ -57,32 +95,27 @@ def stream_in_process(
             block = _in_batches(stage, block, batch_size)
         return block
 
-    def prepared(pool: ThreadPoolExecutor) -> Iterator[pa.Table]:
-        remaining = iter(blocks)
-        ahead: deque[Future] = deque(pool.submit(prepare, block) for _, block in zip(range(2 * threads), remaining))
-        while ahead:
-            done = ahead.popleft().result()
-            following = next(remaining, None)
-            if following is not None:
-                ahead.append(pool.submit(prepare, following))
-            yield done
-
     with ThreadPoolExecutor(threads, thread_name_prefix="facepipe-prepare") as preparing:
-        if model_stage is None:
-            yield from prepared(preparing)
+        remaining = iter(blocks)
+        ahead: deque[Future] = deque(
+            preparing.submit(prepare, block) for _, block in zip(range(2 * threads), remaining)
+        )
+
+        def prepared() -> Iterator[pa.Table]:
+            while ahead:
+                done = ahead.popleft().result()
+                following = next(remaining, None)
+                if following is not None:
+                    ahead.append(preparing.submit(prepare, following))
+                yield done
+
+        if models is None:
+            yield from prepared()
             return
-        built = threading.local()  # each model thread builds its instance on its first batch, while reading starts
-
-        def analyse(rows: pa.Table) -> pa.Table:
-            if not hasattr(built, "model"):
-                built.model = model_stage.ready()
-            return built.model(rows)
-
-        with ThreadPoolExecutor(model_workers, thread_name_prefix="facepipe-model") as modelling:
-            running: deque[Future] = deque()
-            for rows in _model_batches(prepared(preparing), model_stage.batch_size):
-                running.append(modelling.submit(analyse, rows))
-                if len(running) > model_workers:
-                    yield running.popleft().result()
-            while running:
+        running: deque[Future] = deque()
+        for rows in _model_batches(prepared(), models.batch_size):
+            running.append(models.submit(rows))
+            if len(running) > models.workers:
                 yield running.popleft().result()
+        while running:
+            yield running.popleft().result()

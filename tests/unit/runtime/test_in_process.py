@@ -1,4 +1,5 @@
-"""Stages run in this process: every row once, in order, model batches of the stage's size, memory bounded."""
+"""Stages run in this process: every row once, in order, model batches of the stage's size, memory bounded,
+models built from the start and their failures raised."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import threading
 import pyarrow as pa
 import pytest
 
-from pipeline.runtime.in_process import stream_in_process
+from pipeline.runtime.in_process import ModelThreads, stream_in_process
 from pipeline.runtime.stages import Stage
 
 
@@ -36,11 +37,8 @@ class Model:
 
 def test_every_row_once_in_order_through_model_batches_of_the_stage_size():
     Model.built.clear()
-    out = list(
-        stream_in_process(
-            numbered_blocks(103, 16), [Stage(doubled, 16, {"offset": 1})], Stage(Model, 10, {"tag": "x"}), threads=2
-        )
-    )
+    with ModelThreads(Stage(Model, 10, {"tag": "x"}), 1) as models:
+        out = list(stream_in_process(numbered_blocks(103, 16), [Stage(doubled, 16, {"offset": 1})], models, threads=2))
     rows = pa.concat_tables(out)
     assert rows["n"].to_pylist() == list(range(103))
     assert rows["m"].to_pylist() == [2 * n + 1 for n in range(103)]
@@ -51,9 +49,8 @@ def test_every_row_once_in_order_through_model_batches_of_the_stage_size():
 
 def test_model_workers_each_build_their_model_once_and_the_order_holds():
     Model.built.clear()
-    out = list(
-        stream_in_process(numbered_blocks(500, 7), [Stage(doubled, 7)], Stage(Model, 9, {"tag": "y"}), model_workers=3)
-    )
+    with ModelThreads(Stage(Model, 9, {"tag": "y"}), 3) as models:
+        out = list(stream_in_process(numbered_blocks(500, 7), [Stage(doubled, 7)], models))
     assert pa.concat_tables(out)["n"].to_pylist() == list(range(500))
     assert len(Model.built) == 3
     assert sum(sum(model.sizes) for model in Model.built) == 500
@@ -69,7 +66,8 @@ def test_cpu_stages_alone_yield_the_prepared_blocks():
 
 
 def test_an_empty_input_yields_nothing():
-    assert list(stream_in_process([], [Stage(doubled, 8)], Stage(Model, 4, {"tag": "x"}))) == []
+    with ModelThreads(Stage(Model, 4, {"tag": "x"}), 2) as models:
+        assert list(stream_in_process([], [Stage(doubled, 8)], models)) == []
 
 
 def test_preparation_stays_at_most_two_blocks_a_thread_ahead():
@@ -83,7 +81,8 @@ def test_preparation_stays_at_most_two_blocks_a_thread_ahead():
         seen_ahead.append(len(prepared) - (batch["n"][-1].as_py() + 1))
         return batch
 
-    list(stream_in_process(numbered_blocks(200, 1), [Stage(counting, 1)], Stage(model, 1), threads=3))
+    with ModelThreads(Stage(model, 1), 1) as models:
+        list(stream_in_process(numbered_blocks(200, 1), [Stage(counting, 1)], models, threads=3))
     assert len(prepared) == 200
     assert max(seen_ahead) <= 2 * 3 + 1  # the blocks in flight plus the one just handed over
 
@@ -94,5 +93,29 @@ def test_a_failing_stage_raises_in_the_caller():
             raise ValueError("stage bug")
         return batch
 
-    with pytest.raises(ValueError, match="stage bug"):
-        list(stream_in_process(numbered_blocks(64, 8), [Stage(broken, 8)], Stage(Model, 8, {"tag": "x"})))
+    with pytest.raises(ValueError, match="stage bug"), ModelThreads(Stage(Model, 8, {"tag": "x"}), 2) as models:
+        list(stream_in_process(numbered_blocks(64, 8), [Stage(broken, 8)], models))
+
+
+class Unloadable:
+    def __init__(self) -> None:
+        raise OSError("no such model file")
+
+
+def test_a_model_that_fails_to_load_raises_in_the_caller_instead_of_hanging():
+    with pytest.raises(OSError, match="no such model file"), ModelThreads(Stage(Unloadable, 4), 2) as models:
+        list(stream_in_process(numbered_blocks(20, 4), [Stage(doubled, 4)], models))
+
+
+def test_models_load_on_their_threads_from_the_start():
+    loaded = threading.Event()
+
+    class Slow:
+        def __init__(self) -> None:
+            loaded.set()
+
+        def __call__(self, batch: pa.Table) -> pa.Table:
+            return batch
+
+    with ModelThreads(Stage(Slow, 4), 1):
+        assert loaded.wait(10), "the model was not built before any batch was given"
