@@ -17,6 +17,7 @@ def run_bench(src: str, config: Config) -> dict:
         summary = run_embed(src, str(Path(scratch) / "tables"), config)
     models = summary.models
     return {
+        "runner": summary.runner,
         "photos": summary.processed,
         "faces": summary.faces,
         "seconds": round(summary.seconds, 2),

@@ -32,6 +32,8 @@ from pipeline.runtime.stages import Stage
 
 log = logging.getLogger(__name__)
 
+RUNNERS = {"ray": "on Ray", "in_process": "in process"}  # where a run's chain ran, as its summary says it
+
 
 @dataclass
 class EmbedSummary:
@@ -73,7 +75,8 @@ class EmbedSummary:
                 f"  processed {self.processed}: ok {self.status[S.STATUS_OK]}, "
                 f"no_face {self.status[S.STATUS_NO_FACE]}, error {self.status[S.STATUS_ERROR]}; missing {self.missing}",
                 f"  faces {self.faces}",
-                f"  {self.seconds:.1f} s, {self.photos_per_s:.1f} photos/s; busy seconds per stage: "
+                f"  {self.seconds:.1f} s, {self.photos_per_s:.1f} photos/s ({RUNNERS.get(self.runner, self.runner)}); "
+                "busy seconds per stage: "
                 + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in self.stage_seconds.items()),
             ]
         )

@@ -54,10 +54,10 @@ def test_a_small_run_in_this_process_writes_what_ray_writes(source: Path, tmp_pa
 
     assert not ray.is_initialized()
     here, on_ray = tmp_path / "here", tmp_path / "on_ray"
-    embed(source, here, capsys)
+    assert "photos/s (in process)" in embed(source, here, capsys)
     assert not ray.is_initialized(), "a small run started Ray"
     try:
-        embed(source, on_ray, capsys, "--set", "ray.in_process_below=0")
+        assert "photos/s (on Ray)" in embed(source, on_ray, capsys, "--set", "ray.in_process_below=0")
         assert ray.is_initialized()
     finally:
         ray.shutdown()
