@@ -41,7 +41,8 @@ def _model_batches(prepared: Iterator[pa.Table], batch_size: int) -> Iterator[pa
 class ModelThreads:
     """``workers`` instances of a model stage, each built on a thread of its own as soon as this is
     made (they load while the job lists and plans), then running batches on those threads. ``close``
-    (or leaving ``with``) lets the threads go; a build that failed raises in the batch that needed it."""
+    (or leaving ``with``) ends the threads and frees the instances; a build that failed raises in the
+    batch that needed it."""
 
     def __init__(self, stage: Stage, workers: int) -> None:
         self.batch_size, self.workers = stage.batch_size, workers
@@ -70,8 +71,11 @@ class ModelThreads:
         return self._threads.submit(self._run, rows)
 
     def close(self) -> None:
-        """No more batches: the threads end after what they are running (a build in progress included)."""
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        """No more batches: waits for what the threads are running (a build in progress included), then
+        drops the instances here and now (no model outlives its run, nor is freed on another thread)."""
+        self._threads.shutdown(wait=True, cancel_futures=True)
+        while not self._idle.empty():
+            self._idle.get()
 
     def __enter__(self) -> ModelThreads:
         return self
