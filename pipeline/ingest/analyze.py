@@ -24,6 +24,14 @@ from pipeline.models.embedders import TorchEmbedder
 from pipeline.models.registry import ModelChoices, load_detector, load_embedder
 
 
+def use_opencv_threads(threads: int) -> None:
+    """OpenCV's own thread pool sized to ``threads`` (at least one), unless it already is: resizing it
+    while other threads run OpenCV is not safe, so a process running several models on threads sizes
+    it once, before they start."""
+    if cv2.getNumThreads() != max(1, threads):
+        cv2.setNumThreads(max(1, threads))
+
+
 class AnalyzeFaces:
     """Stage: decoded rows (DECODED_SCHEMA) in, one outcome row per photo with nested faces out.
 
@@ -35,7 +43,7 @@ class AnalyzeFaces:
     """
 
     def __init__(self, models: ModelChoices, threads: int = 1, max_pixels: int = DecodeConfig().max_pixels):
-        cv2.setNumThreads(max(1, threads))
+        use_opencv_threads(threads)
         self.max_pixels = max_pixels
         self.detector = load_detector(models, threads)
         self.embedder = load_embedder(models, threads)

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from pipeline import schema as S
 from pipeline.config import Config, config_as_dict
+from pipeline.ingest.analyze import use_opencv_threads
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.incremental import plan_run
 from pipeline.ingest.timing import timed, total_seconds
@@ -149,8 +150,9 @@ def local_models(config: Config, models: ModelChoices) -> ModelThreads:
     53.4 for one instance on two threads) or one per GPU; ray.model_actors sets how many."""
     cores = os.cpu_count() or 1
     workers = config.ray.model_actors or (1 if models.embedder.device == "cuda" else cores)
-    chain = PhotoChain.of(config, models, signals=True)
-    return ModelThreads(chain.analysing(1 if workers > 1 else cores), workers)
+    threads = 1 if workers > 1 else cores
+    use_opencv_threads(threads)  # here, before any thread runs OpenCV
+    return ModelThreads(PhotoChain.of(config, models, signals=True).analysing(threads), workers)
 
 
 def analyze_photos(
