@@ -9,7 +9,6 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -156,17 +155,18 @@ def local_models(config: Config, models: ModelChoices) -> ModelThreads:
 
 
 def analyze_photos(
-    uris: list[str], config: Config, models: ModelChoices, local: ModelThreads | None = None
+    uris: list[str], config: Config, models: ModelChoices, in_process: bool = False
 ) -> Iterator[pa.Table]:
     """The chain over ``uris`` on the Ray cluster, sized from its resources (or in this process, with
-    the ``local`` models); outcome rows (analyzed_schema) as they come."""
+    every core); outcome rows (analyzed_schema) as they come."""
     if not uris:
         return
     on_gpu = models.embedder.device == "cuda"
     chain = PhotoChain.of(config, models, signals=True)
     cpu_stages = chain.decoding(config.decode.device_min_pixels if on_gpu else None)
-    if local is not None:
-        yield from stream_in_process(_blocks(uris, config), cpu_stages, local)
+    if in_process:
+        with local_models(config, models) as local:
+            yield from stream_in_process(_blocks(uris, config), cpu_stages, local)
         return
     cpus, gpus = cluster_resources()
     pool = size_model_pool(cpus, gpus, config.ray, on_gpu)
@@ -216,69 +216,62 @@ def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = Non
     # resolved once, for the machines the models run on (a device the cluster lacks fails here, before any work);
     # without a cluster to join that is this machine, whether the run starts a local Ray or not
     models = resolve_models(config.models, cluster_device(config.models.device) if on_cluster else None)
-    # without a cluster to join, the models start loading now, while the job lists and plans (a run that
-    # turns out to need Ray drops them)
-    with nullcontext() if on_cluster else local_models(config, models) as local:
-        spent: dict[str, float] = {}
-        with timed(spent, "list"):
-            if listing is None:
-                listing = store.list_photos(src, storage, config.input.extensions)
-        store.ensure_writable(dst, storage)
-        tables = FaceTables(dst, storage, models.embedder.dim, models.embedder.model_id, models.detector.model_id)
-        summary = EmbedSummary(run_id=run_id, repaired_faces=tables.repair(), models=models.describe())
-        summary.stage_seconds["list"] = spent["list"]
-        plan = plan_run(listing, tables.committed_images(), config.decode.signals)
-        summary.listed, summary.unchanged, summary.removed = listing.num_rows, plan.unchanged, len(plan.removed)
-        summary.new, summary.changed, summary.retried = len(plan.new), len(plan.changed), len(plan.retried)
-        log.info(
-            "run %s: %d listed, %d to process, %d removed",
-            run_id,
-            listing.num_rows,
-            plan.todo.num_rows,
-            len(plan.removed),
-        )
-        # a small run on one machine pays more for starting Ray (processes, workers' imports, a model load
-        # per actor) than Ray's processes win it: it runs here, with the models that loaded meanwhile
-        in_process = local is not None and plan.todo.num_rows + len(plan.unsigned) < config.ray.in_process_below
-        summary.runner = "in_process" if in_process else "ray"
-        if not in_process:
-            if local is not None:
-                local.close()
-                local = None
-            if plan.todo.num_rows or plan.unsigned:
-                connect(config.ray)
-        replaced, seen, pending = set(plan.replaced), set(), []
+    spent: dict[str, float] = {}
+    with timed(spent, "list"):
+        if listing is None:
+            listing = store.list_photos(src, storage, config.input.extensions)
+    store.ensure_writable(dst, storage)
+    tables = FaceTables(dst, storage, models.embedder.dim, models.embedder.model_id, models.detector.model_id)
+    summary = EmbedSummary(run_id=run_id, repaired_faces=tables.repair(), models=models.describe())
+    summary.stage_seconds["list"] = spent["list"]
+    plan = plan_run(listing, tables.committed_images(), config.decode.signals)
+    summary.listed, summary.unchanged, summary.removed = listing.num_rows, plan.unchanged, len(plan.removed)
+    summary.new, summary.changed, summary.retried = len(plan.new), len(plan.changed), len(plan.retried)
+    log.info(
+        "run %s: %d listed, %d to process, %d removed",
+        run_id,
+        listing.num_rows,
+        plan.todo.num_rows,
+        len(plan.removed),
+    )
+    # a small run on one machine pays more for starting Ray (processes, workers' imports, a model load
+    # per actor) than Ray's processes win it: it runs here
+    in_process = not on_cluster and plan.todo.num_rows + len(plan.unsigned) < config.ray.in_process_below
+    summary.runner = "in_process" if in_process else "ray"
+    if not in_process and (plan.todo.num_rows or plan.unsigned):
+        connect(config.ray)
+    replaced, seen, pending = set(plan.replaced), set(), []
 
-        def commit() -> None:
-            batch = pa.concat_tables(pending)
-            pending.clear()
-            images, faces = split_rows(batch, plan.todo, run_id, models.embedder.model_id, models.detector.model_id)
-            with timed(summary.stage_seconds, "write"):
-                tables.commit(images, faces, [u for u in images[S.URI].to_pylist() if u in replaced])
-            for stage, seconds in total_seconds(batch[S.SECONDS]).items():
-                summary.stage_seconds[stage] += seconds
-            for status, count in zip(*np.unique(images[S.STATUS].to_numpy(zero_copy_only=False), return_counts=True)):
-                summary.status[str(status)] += int(count)
-            summary.processed += images.num_rows
-            summary.faces += faces.num_rows
-            if summary.first_commit_seconds is None:
-                summary.first_commit_seconds = round(time.monotonic() - started, 2)
-            log.info("committed %d photos (%d/%d)", images.num_rows, summary.processed, plan.todo.num_rows)
-
-        for batch in analyze_photos(plan.todo[S.URI].to_pylist(), config, models, local):
-            fresh = [i for i, uri in enumerate(batch[S.URI].to_pylist()) if uri not in seen]
-            seen.update(batch[S.URI].to_pylist())
-            pending.append(batch.take(fresh))
-            if sum(t.num_rows for t in pending) >= config.output.commit_every:
-                commit()
-        if pending:
-            commit()
-        summary.signed = add_missing_signals(plan.unsigned, config, tables, in_process)
+    def commit() -> None:
+        batch = pa.concat_tables(pending)
+        pending.clear()
+        images, faces = split_rows(batch, plan.todo, run_id, models.embedder.model_id, models.detector.model_id)
         with timed(summary.stage_seconds, "write"):
-            tables.remove(plan.removed)
-            tables.compact()
-        summary.missing = plan.todo.num_rows - summary.processed
-        summary.seconds = time.monotonic() - started
+            tables.commit(images, faces, [u for u in images[S.URI].to_pylist() if u in replaced])
+        for stage, seconds in total_seconds(batch[S.SECONDS]).items():
+            summary.stage_seconds[stage] += seconds
+        for status, count in zip(*np.unique(images[S.STATUS].to_numpy(zero_copy_only=False), return_counts=True)):
+            summary.status[str(status)] += int(count)
+        summary.processed += images.num_rows
+        summary.faces += faces.num_rows
+        if summary.first_commit_seconds is None:
+            summary.first_commit_seconds = round(time.monotonic() - started, 2)
+        log.info("committed %d photos (%d/%d)", images.num_rows, summary.processed, plan.todo.num_rows)
+
+    for batch in analyze_photos(plan.todo[S.URI].to_pylist(), config, models, in_process):
+        fresh = [i for i, uri in enumerate(batch[S.URI].to_pylist()) if uri not in seen]
+        seen.update(batch[S.URI].to_pylist())
+        pending.append(batch.take(fresh))
+        if sum(t.num_rows for t in pending) >= config.output.commit_every:
+            commit()
+    if pending:
+        commit()
+    summary.signed = add_missing_signals(plan.unsigned, config, tables, in_process)
+    with timed(summary.stage_seconds, "write"):
+        tables.remove(plan.removed)
+        tables.compact()
+    summary.missing = plan.todo.num_rows - summary.processed
+    summary.seconds = time.monotonic() - started
     record = {
         "run_id": run_id,
         "src": src,

@@ -1,6 +1,6 @@
 """Batch stages in this process: the CPU stages on a few threads (reading and decoding spend their
 time in I/O and libjpeg, outside the GIL), the model stage's instances on threads of their own (the
-engines, too, run outside the GIL), built while the job still lists and plans. For runs too small to
+engines, too, run outside the GIL), built while the first photos are read. For runs too small to
 pay for starting Ray (its processes, its workers' imports, one model load per actor): the same
 stages as ``ray_data.stream_on_ray``, the same rows out."""
 
@@ -40,7 +40,7 @@ def _model_batches(prepared: Iterator[pa.Table], batch_size: int) -> Iterator[pa
 
 class ModelThreads:
     """``workers`` instances of a model stage, each built on a thread of its own as soon as this is
-    made (they load while the job lists and plans), then running batches on those threads. ``close``
+    made (they load while the first photos are read), then running batches on those threads. ``close``
     (or leaving ``with``) ends the threads and frees the instances; a build that failed raises in the
     batch that needed it."""
 
