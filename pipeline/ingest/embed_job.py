@@ -28,7 +28,6 @@ from pipeline.runtime.in_process import ModelThreads, stream_in_process
 from pipeline.runtime.pool import size_model_pool
 from pipeline.runtime.ray_cluster import attached, cluster_device, cluster_resources, connect
 from pipeline.runtime.ray_data import stream_on_ray
-from pipeline.runtime.stages import Stage
 
 log = logging.getLogger(__name__)
 
@@ -143,15 +142,16 @@ def _blocks(uris: list[str], config: Config) -> list[pa.Table]:
     return [pa.table({S.URI: pa.array(uris[i : i + step], pa.string())}) for i in range(0, len(uris), step)]
 
 
-def local_models(config: Config, models: ModelChoices) -> ModelThreads:
-    """The model stage for a run in this process, its instances loading from now on: like the actor
-    pool, one single-threaded instance per core (3,000 LFW photos on two cores: 61.2 photos/s, against
-    53.4 for one instance on two threads) or one per GPU; ray.model_actors sets how many."""
+def local_models(chain: PhotoChain, model_actors: int | None, on_gpu: bool) -> ModelThreads:
+    """The model stage of ``chain`` for a run in this process, its instances loading from now on: like
+    the actor pool, one single-threaded instance per core (3,000 LFW photos on two cores: 61.2
+    photos/s, against 53.4 for one instance on two threads) or one per GPU; ``model_actors``
+    (ray.model_actors) sets how many."""
     cores = os.cpu_count() or 1
-    workers = config.ray.model_actors or (1 if models.embedder.device == "cuda" else cores)
+    workers = model_actors or (1 if on_gpu else cores)
     threads = 1 if workers > 1 else cores
     use_opencv_threads(threads)  # here, before any thread runs OpenCV
-    return ModelThreads(PhotoChain.of(config, models, signals=True).analysing(threads), workers)
+    return ModelThreads(chain.analysing(threads), workers)
 
 
 def analyze_photos(
@@ -165,7 +165,7 @@ def analyze_photos(
     chain = PhotoChain.of(config, models, signals=True)
     cpu_stages = chain.decoding(config.decode.device_min_pixels if on_gpu else None)
     if in_process:
-        with local_models(config, models) as local:
+        with local_models(chain, config.ray.model_actors, on_gpu) as local:
             yield from stream_in_process(_blocks(uris, config), cpu_stages, local)
         return
     cpus, gpus = cluster_resources()
@@ -180,10 +180,9 @@ def add_missing_signals(uris: list[str], config: Config, tables: FaceTables, in_
     if not uris:
         return 0
     log.info("adding the dedup signals to %d photos committed without them", len(uris))
-    stages: list[Stage] = PhotoChain.of(config).signing()
     stream = stream_in_process if in_process else stream_on_ray
     signed, pending = 0, []
-    for batch in stream(_blocks(uris, config), stages):
+    for batch in stream(_blocks(uris, config), PhotoChain.of(config).signing()):
         pending.append(batch.filter(pc.is_valid(batch[S.SIGNALS_COLUMN])))
         if sum(t.num_rows for t in pending) >= config.output.commit_every:
             signed += _commit_signals(pending, tables)
