@@ -17,7 +17,6 @@ import argparse
 import json
 
 import numpy as np
-import ray
 
 from pipeline.config import load_config
 from pipeline.ingest.bench import run_bench
@@ -77,6 +76,8 @@ def main() -> None:
     config = load_config(None, [*args.set, *(["ray.in_process_below=1000000000"] if args.in_process else [])])
     use_stand_ins()
     if not args.in_process:
+        import ray  # only this path needs it (a GPU image may have no Ray)
+
         ray.init(
             address="local",
             include_dashboard=False,
