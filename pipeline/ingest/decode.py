@@ -158,14 +158,15 @@ def is_for_device(pixels_width: int | None) -> bool:
     return pixels_width == 0
 
 
-def _signals_of(data: bytes, decoded: Decoded | None, max_pixels: int) -> dict | None:
-    """The photo's dedup signals; a JPEG left for the GPU (``decoded`` None) is decoded here at the
-    smallest DCT scale the perceptual hashes allow."""
-    if decoded is None:
-        decoded = decode_image(data, max_pixels, reduce_to=2 * HASH_SIDE)
-        if not isinstance(decoded, Decoded):
-            return None
-    return photo_signals(data, decoded.pixels, max(1, round(decoded.width / decoded.pixels.shape[1])))
+def _signals_of(photos: list[tuple[bytes, Decoded | None]], max_pixels: int) -> list[dict | None]:
+    """The dedup signals of decoded photos, all together; a JPEG left for the GPU (``Decoded`` None)
+    is decoded here at the smallest DCT scale the perceptual hashes allow (None if that fails)."""
+    decoded = [
+        pixels if pixels is not None else decode_image(data, max_pixels, 2 * HASH_SIDE) for data, pixels in photos
+    ]
+    signed = [(data, pixels) for (data, _), pixels in zip(photos, decoded) if isinstance(pixels, Decoded)]
+    computed = iter(photo_signals([(data, d.pixels, max(1, round(d.width / d.pixels.shape[1]))) for data, d in signed]))
+    return [next(computed) if isinstance(pixels, Decoded) else None for pixels in decoded]
 
 
 def decode_photos(
@@ -184,7 +185,7 @@ def decode_photos(
     photo's dedup signals (SIGNALS_COLUMN) are computed (timed as the "signals" stage).
     """
     started = time.perf_counter()
-    signal_seconds = 0.0
+    unsigned: list[tuple[int, bytes, Decoded | None]] = []  # (row, bytes, pixels) whose signals are computed last
     rows: dict[str, list] = {name: [] for name in S.DECODED_SCHEMA.names if name != S.SECONDS}
     for uri, image_id, error, data in zip(
         *(batch.column(name).to_pylist() for name in (S.URI, S.IMAGE_ID, S.ERROR, S.BYTES))
@@ -204,9 +205,9 @@ def decode_photos(
                 (S.BYTES, data),
             ):
                 rows[name].append(value)
-            signed = time.perf_counter()
-            rows[S.SIGNALS_COLUMN].append(_signals_of(data, None, max_pixels) if signals else None)
-            signal_seconds += time.perf_counter() - signed
+            rows[S.SIGNALS_COLUMN].append(None)
+            if signals:
+                unsigned.append((len(rows[S.URI]) - 1, data, None))
             continue
         decoded = decode_image(data, max_pixels, reduce_to) if error is None else None
         ok = isinstance(decoded, Decoded)
@@ -221,10 +222,16 @@ def decode_photos(
         rows[S.PIXELS_HEIGHT].append(decoded.pixels.shape[0] if ok else None)
         rows[S.PIXELS].append(decoded.pixels.tobytes() if ok else b"")
         rows[S.BYTES].append(data if reduced else b"")
-        signed = time.perf_counter()
-        rows[S.SIGNALS_COLUMN].append(_signals_of(data, decoded, max_pixels) if signals and ok else None)
-        signal_seconds += time.perf_counter() - signed
-    spent = {"decode": time.perf_counter() - started - signal_seconds, "signals": signal_seconds}
+        rows[S.SIGNALS_COLUMN].append(None)
+        if signals and ok:
+            unsigned.append((len(rows[S.URI]) - 1, data, decoded))
+    decoded_at = time.perf_counter()
+    if unsigned:
+        for (row, _, _), found in zip(
+            unsigned, _signals_of([(data, pixels) for _, data, pixels in unsigned], max_pixels)
+        ):
+            rows[S.SIGNALS_COLUMN][row] = found
+    spent = {"decode": decoded_at - started, "signals": time.perf_counter() - decoded_at}
     rows[S.SECONDS] = add_seconds(batch.column(S.SECONDS), spent)
     return pa.table(rows, schema=S.DECODED_SCHEMA)
 

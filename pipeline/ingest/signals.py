@@ -11,19 +11,17 @@ import warnings
 
 import cv2
 import numpy as np
-import pdqhash
 import pyarrow as pa
 from PIL import Image
 
 from pipeline import schema as S
+from pipeline.ingest.pdq import DIHEDRAL, coefficients, hash_bytes
 
 HASH_SIDE = 128  # PDQ works on a 64x64 luminance image: hashing a 128-px copy costs 1/10 and agrees
 FRAME_TOLERANCE = 12  # a frame's pixels stay within this of its corner's colour (JPEG ringing)
 GREY_TOLERANCE = 3.0  # mean |R-G| + |G-B| below this: no colour (a greyscale photo saved as RGB JPEG)
 
-# compute_dihedral's order: as is, rotated 90 degrees counter-clockwise, 180, 90 clockwise, flipped
-# upside down, mirrored left-right, and the two transposes
-_DIHEDRAL = {"rotated_90": 1, "rotated_180": 2, "rotated_270": 3, "mirrored": 5}
+_DIHEDRAL = ("mirrored", "rotated_90", "rotated_180", "rotated_270")  # from the photo's own coefficients
 _CROPS = {"crop_90": 0.9, "crop_75": 0.75}  # centred crops keeping this share of the area
 
 # EXIF tags: IFD0 make / model, the Exif IFD and its capture time, sub-second and UTC offset
@@ -53,11 +51,6 @@ _IJG_TABLES = np.clip(
     1,
     255,
 )
-
-
-def _pdq(pixels: np.ndarray) -> tuple[bytes, int]:
-    bits, quality = pdqhash.compute(np.ascontiguousarray(pixels))
-    return np.packbits(bits.astype(np.uint8)).tobytes(), int(quality)
 
 
 def _unframed(pixels: np.ndarray) -> np.ndarray | None:
@@ -96,20 +89,38 @@ def _small(pixels: np.ndarray) -> np.ndarray:
     return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
 
 
-def perceptual_hashes(small: np.ndarray) -> tuple[bytes, int, list[bytes], float]:
-    """PDQ of an upright HxWx3 RGB photo (``small``: shrunk to about HASH_SIDE): the hash (32 bytes),
-    PDQ's quality (0-100), the hashes of the photo transformed as S.PDQ_VARIANT_NAMES says (b"" for
-    "unframed" when it has no frame), and the share of the area inside its frame (1.0 without one)."""
-    small = np.ascontiguousarray(small)
-    dihedral, quality = pdqhash.compute_dihedral(small)
-    packed = [np.packbits(bits.astype(np.uint8)).tobytes() for bits in dihedral]
-    variants = {name: packed[i] for name, i in _DIHEDRAL.items()}
-    for name, area in _CROPS.items():
-        variants[name] = _pdq(centre_crop(small, area))[0]
-    inner = _unframed(small)
-    variants["unframed"] = _pdq(inner)[0] if inner is not None else b""
-    content = inner.shape[0] * inner.shape[1] / (small.shape[0] * small.shape[1]) if inner is not None else 1.0
-    return packed[0], int(quality), [variants[name] for name in S.PDQ_VARIANT_NAMES], float(content)
+def perceptual_hashes(smalls: list[np.ndarray]) -> list[tuple[bytes, int, list[bytes], float]]:
+    """PDQ of upright HxWx3 RGB photos (``smalls``: shrunk to about HASH_SIDE), all in one go (a few
+    array operations for the lot, which run beside other threads' work): for each, the hash (32
+    bytes), PDQ's quality (0-100), the hashes of the photo transformed as S.PDQ_VARIANT_NAMES says
+    (b"" for "unframed" when it has no frame), and the share of the area inside its frame (1.0
+    without one)."""
+    if not smalls:
+        return []
+    images, edits, contents = [], [], []
+    for small in smalls:
+        inner = _unframed(small)
+        edited = {name: centre_crop(small, area) for name, area in _CROPS.items()}
+        if inner is not None:
+            edited["unframed"] = inner
+        images += [small, *edited.values()]
+        edits.append(list(edited))
+        contents.append(
+            inner.shape[0] * inner.shape[1] / (small.shape[0] * small.shape[1]) if inner is not None else 1.0
+        )
+    found, quality = coefficients(images)
+    firsts = np.cumsum([0, *(1 + len(edited) for edited in edits[:-1])])  # each photo's row in ``found``
+    blocks = []
+    for first, edited in zip(firsts, edits):
+        blocks += [found[first], *(DIHEDRAL[name](found[first]) for name in _DIHEDRAL)]
+        blocks += list(found[first + 1 : first + 1 + len(edited)])
+    packed = iter(hash_bytes(np.stack(blocks)))
+    hashed = []
+    for first, edited, content in zip(firsts, edits, contents):
+        hashes = {name: next(packed).tobytes() for name in ["as_is", *_DIHEDRAL, *edited]}
+        variants = [hashes.get(name, b"") for name in S.PDQ_VARIANT_NAMES]
+        hashed.append((hashes["as_is"], int(quality[first]), variants, float(content)))
+    return hashed
 
 
 def jpeg_quality(quantization: dict | None) -> int | None:
@@ -168,23 +179,30 @@ def is_greyscale(pixels: np.ndarray) -> bool:
     return bool(spread.mean() < GREY_TOLERANCE)
 
 
-def photo_signals(data: bytes, pixels: np.ndarray, scale: int = 1) -> dict:
-    """The S.SIGNALS of a photo from its file ``data`` and its upright RGB ``pixels`` (decoded at
-    1/``scale``: the pixel hash names the scale, so it matches only pixels decoded alike)."""
-    small = _small(pixels)
-    hashed, quality, variants, content = perceptual_hashes(small)
-    pixel_hash = hashlib.sha256(f"{pixels.shape} 1/{scale}".encode())
-    pixel_hash.update(np.ascontiguousarray(pixels).data)
-    return {
-        S.SHA256: hashlib.sha256(data).hexdigest(),
-        S.PIXEL_SHA256: pixel_hash.hexdigest(),
-        S.PDQ: hashed,
-        S.PDQ_QUALITY: quality,
-        S.PDQ_VARIANTS: variants,
-        S.GREYSCALE: is_greyscale(_unframed(small) if content < 1.0 else small),  # a white frame has no colour
-        S.CONTENT_FRACTION: content,
-        **_metadata(data),
-    }
+def photo_signals(photos: list[tuple[bytes, np.ndarray, int]]) -> list[dict]:
+    """The S.SIGNALS of photos, each given as its file's bytes, its upright RGB pixels and the scale
+    they were decoded at (1/scale: the pixel hash names the scale, so it matches only pixels decoded
+    alike). A batch at a time: the perceptual hashes of all of them are computed together."""
+    smalls = [_small(pixels) for _, pixels, _ in photos]
+    found = []
+    for (data, pixels, scale), small, (hashed, quality, variants, content) in zip(
+        photos, smalls, perceptual_hashes(smalls)
+    ):
+        pixel_hash = hashlib.sha256(f"{pixels.shape} 1/{scale}".encode())
+        pixel_hash.update(np.ascontiguousarray(pixels).data)
+        found.append(
+            {
+                S.SHA256: hashlib.sha256(data).hexdigest(),
+                S.PIXEL_SHA256: pixel_hash.hexdigest(),
+                S.PDQ: hashed,
+                S.PDQ_QUALITY: quality,
+                S.PDQ_VARIANTS: variants,
+                S.GREYSCALE: is_greyscale(_unframed(small) if content < 1.0 else small),  # a white frame has no colour
+                S.CONTENT_FRACTION: content,
+                **_metadata(data),
+            }
+        )
+    return found
 
 
 def signals_only(batch: pa.Table) -> pa.Table:

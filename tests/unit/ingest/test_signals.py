@@ -20,7 +20,7 @@ ORIGINAL = "George_W_Bush/George_W_Bush_0001.jpg"
 
 def signals(data: bytes) -> dict:
     decoded = decode_image(data, 10**9)
-    return photo_signals(data, decoded.pixels)
+    return photo_signals([(data, decoded.pixels, 1)])[0]
 
 
 def distance(a: bytes, b: bytes) -> int:
