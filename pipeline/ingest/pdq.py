@@ -33,7 +33,6 @@ DIHEDRAL = {  # the coefficients of the transformed image, from those of the ori
     "rotated_90": lambda c: (c * _COL_SIGN).T,
     "rotated_180": lambda c: c * _CHECKER,
     "rotated_270": lambda c: (c * _ROW_SIGN).T,
-    "flipped": lambda c: c * _ROW_SIGN,
     "mirrored": lambda c: c * _COL_SIGN,
 }
 
