@@ -226,11 +226,8 @@ def decode_photos(
         if signals and ok:
             unsigned.append((len(rows[S.URI]) - 1, data, decoded))
     decoded_at = time.perf_counter()
-    if unsigned:
-        for (row, _, _), found in zip(
-            unsigned, _signals_of([(data, pixels) for _, data, pixels in unsigned], max_pixels)
-        ):
-            rows[S.SIGNALS_COLUMN][row] = found
+    for (row, _, _), found in zip(unsigned, _signals_of([(data, pixels) for _, data, pixels in unsigned], max_pixels)):
+        rows[S.SIGNALS_COLUMN][row] = found
     spent = {"decode": decoded_at - started, "signals": time.perf_counter() - decoded_at}
     rows[S.SECONDS] = add_seconds(batch.column(S.SECONDS), spent)
     return pa.table(rows, schema=S.DECODED_SCHEMA)

@@ -80,11 +80,12 @@ def luma_grids(images: list[np.ndarray]) -> np.ndarray:
     """The GRID x GRID filtered luminance samples (N x GRID x GRID float32) of N HxWx3 uint8 images.
     Up to 2 * GRID pixels a side the filter's window is one pixel: those are sampled first, together."""
     grids = np.empty((len(images), GRID, GRID), np.float32)
-    direct = [i for i, image in enumerate(images) if max(image.shape[:2]) <= 2 * GRID]
-    if direct:
-        grids[direct] = _luma(np.stack([_sample(images[i]) for i in direct]))
-    for i in sorted(set(range(len(images))) - set(direct)):
-        grids[i] = _filtered_grid(images[i])
+    direct = [max(image.shape[:2]) <= 2 * GRID for image in images]
+    if any(direct):
+        grids[direct] = _luma(np.stack([_sample(image) for image, ok in zip(images, direct) if ok]))
+    for i, (image, ok) in enumerate(zip(images, direct)):
+        if not ok:
+            grids[i] = _filtered_grid(image)
     return grids
 
 

@@ -89,37 +89,34 @@ def _small(pixels: np.ndarray) -> np.ndarray:
     return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
 
 
-def perceptual_hashes(smalls: list[np.ndarray]) -> list[tuple[bytes, int, list[bytes], float]]:
-    """PDQ of upright HxWx3 RGB photos (``smalls``: shrunk to about HASH_SIDE), all in one go (a few
-    array operations for the lot, which run beside other threads' work): for each, the hash (32
-    bytes), PDQ's quality (0-100), the hashes of the photo transformed as S.PDQ_VARIANT_NAMES says
-    (b"" for "unframed" when it has no frame), and the share of the area inside its frame (1.0
-    without one)."""
+def perceptual_hashes(
+    smalls: list[np.ndarray], inners: list[np.ndarray | None]
+) -> list[tuple[bytes, int, list[bytes]]]:
+    """PDQ of upright HxWx3 RGB photos (``smalls``: shrunk to about HASH_SIDE; ``inners``: each one's
+    part inside its uniform frame, None without one), all in one go (a few array operations for the
+    lot, which run beside other threads' work): for each, the hash (32 bytes), PDQ's quality (0-100)
+    and the hashes of the photo transformed as S.PDQ_VARIANT_NAMES says (b"" for "unframed" when it
+    has no frame)."""
     if not smalls:
         return []
-    images, edits, contents = [], [], []
-    for small in smalls:
-        inner = _unframed(small)
+    images, firsts, edits = [], [], []  # every image hashed; each photo's own row among them; its edits
+    for small, inner in zip(smalls, inners):
         edited = {name: centre_crop(small, area) for name, area in _CROPS.items()}
         if inner is not None:
             edited["unframed"] = inner
+        firsts.append(len(images))
         images += [small, *edited.values()]
         edits.append(list(edited))
-        contents.append(
-            inner.shape[0] * inner.shape[1] / (small.shape[0] * small.shape[1]) if inner is not None else 1.0
-        )
     found, quality = coefficients(images)
-    firsts = np.cumsum([0, *(1 + len(edited) for edited in edits[:-1])])  # each photo's row in ``found``
     blocks = []
     for first, edited in zip(firsts, edits):
         blocks += [found[first], *(DIHEDRAL[name](found[first]) for name in _DIHEDRAL)]
         blocks += list(found[first + 1 : first + 1 + len(edited)])
     packed = iter(hash_bytes(np.stack(blocks)))
     hashed = []
-    for first, edited, content in zip(firsts, edits, contents):
+    for first, edited in zip(firsts, edits):
         hashes = {name: next(packed).tobytes() for name in ["as_is", *_DIHEDRAL, *edited]}
-        variants = [hashes.get(name, b"") for name in S.PDQ_VARIANT_NAMES]
-        hashed.append((hashes["as_is"], int(quality[first]), variants, float(content)))
+        hashed.append((hashes["as_is"], int(quality[first]), [hashes.get(name, b"") for name in S.PDQ_VARIANT_NAMES]))
     return hashed
 
 
@@ -184,12 +181,14 @@ def photo_signals(photos: list[tuple[bytes, np.ndarray, int]]) -> list[dict]:
     they were decoded at (1/scale: the pixel hash names the scale, so it matches only pixels decoded
     alike). A batch at a time: the perceptual hashes of all of them are computed together."""
     smalls = [_small(pixels) for _, pixels, _ in photos]
+    inners = [_unframed(small) for small in smalls]
     found = []
-    for (data, pixels, scale), small, (hashed, quality, variants, content) in zip(
-        photos, smalls, perceptual_hashes(smalls)
+    for (data, pixels, scale), small, inner, (hashed, quality, variants) in zip(
+        photos, smalls, inners, perceptual_hashes(smalls, inners)
     ):
         pixel_hash = hashlib.sha256(f"{pixels.shape} 1/{scale}".encode())
         pixel_hash.update(np.ascontiguousarray(pixels).data)
+        content = inner.shape[0] * inner.shape[1] / (small.shape[0] * small.shape[1]) if inner is not None else 1.0
         found.append(
             {
                 S.SHA256: hashlib.sha256(data).hexdigest(),
@@ -197,8 +196,8 @@ def photo_signals(photos: list[tuple[bytes, np.ndarray, int]]) -> list[dict]:
                 S.PDQ: hashed,
                 S.PDQ_QUALITY: quality,
                 S.PDQ_VARIANTS: variants,
-                S.GREYSCALE: is_greyscale(_unframed(small) if content < 1.0 else small),  # a white frame has no colour
-                S.CONTENT_FRACTION: content,
+                S.GREYSCALE: is_greyscale(small if inner is None else inner),  # a white frame has no colour
+                S.CONTENT_FRACTION: float(content),
                 **_metadata(data),
             }
         )
