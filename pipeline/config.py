@@ -182,8 +182,8 @@ class ClusterConfig(_Section):
         default=0.9,
         gt=0,
         le=1,
-        description="graph: recall the kNN graph's index is tuned to, over the neighbours at most "
-        "0.1 below cluster.similarity (index.target_recall is for search; a face missing one of 30 neighbours still "
+        description="graph: recall the kNN graph's index is tuned to, over the neighbours similar enough to "
+        "merge two single faces (index.target_recall is for search; a face missing one of 30 neighbours still "
         "joins its person).",
     )
     distributed: bool = Field(

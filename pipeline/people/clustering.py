@@ -52,11 +52,6 @@ class Clustering:
         return len(self.ids)
 
 
-# the kNN graph's recall is tuned over neighbours this far below the lowest merge threshold
-# (0.2: twice the time, the same F)
-GRAPH_RECALL_MARGIN = 0.1
-
-
 def hdbscan_labels(vectors: np.ndarray, min_cluster_size: int, min_samples: int) -> np.ndarray:
     import hdbscan
 
@@ -145,7 +140,10 @@ def cluster_faces(
         tasks = tasks or LocalTasks()
         graph_index = (index or IndexConfig()).model_copy(update={"target_recall": config.graph_recall})
         first = Calibration(rule, None, 0) if rule else preliminary(vectors, config)
-        floor = first.rule.group - GRAPH_RECALL_MARGIN
+        # recall counts the neighbours similar enough to merge two single faces: a pair below that only
+        # joins groups, which many edges between them propose; lower floors count faces of other people
+        # that no merge uses, and the search for them was most of the graph's time (see the README)
+        floor = first.rule.single
         graph = knn_graph(
             vectors, min(config.neighbours, len(vectors) - 1), graph_index, floor, config.shard_faces, tasks
         )
