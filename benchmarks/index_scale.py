@@ -68,7 +68,7 @@ def _design(factory: str, nprobes: list[int], k_factor: int, indexed: np.ndarray
         if isinstance(index, faiss.IndexRefine):
             params = faiss.IndexRefineSearchParameters(k_factor=k_factor, base_index_params=params)
 
-        def search(rows: np.ndarray):
+        def search(rows: np.ndarray, params: faiss.SearchParameters | None = params):
             return index.search(rows, k, params=params)
 
         figures["runs"].append(
