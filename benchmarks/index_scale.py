@@ -6,7 +6,7 @@
 Prints one JSON object: per index (auto's choice, exact), build seconds, index bytes, recall@10 on
 1,000 held-out queries (faces of indexed people, never indexed) against exact search, queries/s one
 at a time on one thread and batched on all threads; and the process's peak memory. With --factory,
-that FAISS design too (its coarse k-means spherical, like auto's), at each --nprobe: the alternatives
+that FAISS design too (trained as auto's index is), at each --nprobe: the alternatives
 a choice of index is measured against.
 """
 
@@ -17,6 +17,7 @@ import json
 import resource
 import time
 from collections.abc import Callable
+from functools import partial
 
 import faiss
 import numpy as np
@@ -25,7 +26,7 @@ import pyarrow as pa
 from pipeline.config import load_config
 from pipeline.evaluate.synthetic import face_like_embeddings
 from pipeline.search.index_choice import TRAIN_POINTS_PER_LIST
-from pipeline.search.vector_index import KEY, VectorIndex, batches_of
+from pipeline.search.vector_index import KEY, VectorIndex, batches_of, train_index
 
 QUERIES = 1000
 
@@ -56,9 +57,8 @@ def _design(factory: str, nprobes: list[int], k_factor: int, indexed: np.ndarray
     started = time.perf_counter()
     ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
-        ivf.cp.spherical = True
         sample = min(len(indexed), TRAIN_POINTS_PER_LIST * ivf.nlist)
-        index.train(indexed[np.sort(np.random.default_rng(seed).choice(len(indexed), sample, replace=False))])
+        train_index(index, indexed[np.sort(np.random.default_rng(seed).choice(len(indexed), sample, replace=False))])
     elif not index.is_trained:
         index.train(indexed[: min(len(indexed), 65_536)])
     index.add(indexed)
@@ -67,10 +67,7 @@ def _design(factory: str, nprobes: list[int], k_factor: int, indexed: np.ndarray
         params = faiss.SearchParametersIVF(nprobe=nprobe) if ivf is not None else None
         if isinstance(index, faiss.IndexRefine):
             params = faiss.IndexRefineSearchParameters(k_factor=k_factor, base_index_params=params)
-
-        def search(rows: np.ndarray, params: faiss.SearchParameters | None = params):
-            return index.search(rows, k, params=params)
-
+        search = partial(index.search, k=k, params=params)
         figures["runs"].append(
             {
                 "nprobe": nprobe,
@@ -116,10 +113,7 @@ def main() -> None:
         _, found = index.search(queries, settings.k)
         keys = np.array(index.entries[KEY].to_pylist()).astype(np.int64)
         results[name] = keys[found]
-
-        def search(rows: np.ndarray, index: VectorIndex = index, k: int = settings.k):
-            return index.search(rows, k)
-
+        search = partial(index.search, k=settings.k)
         figures[name] = {
             "kind": index.plan.kind,
             "factory": index.plan.factory,

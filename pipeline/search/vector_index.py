@@ -198,7 +198,7 @@ class VectorIndex:
             faiss.downcast_index(index).hnsw.efConstruction = config.hnsw_ef_construction
         started = time.perf_counter()
         if plan.train_size:
-            _train(index, sampled[~is_query] if (~is_query).sum() >= plan.nlist else sampled)
+            train_index(index, sampled[~is_query] if (~is_query).sum() >= plan.nlist else sampled)
         queries, query_positions = sampled[is_query], sample[is_query]
         truth = _ExactNeighbours(queries, config.k)
         pieces, held_out, seen, added = [], [], 0, 0
@@ -340,8 +340,9 @@ def _gather(batches: Iterable[tuple[pa.Table, np.ndarray]], positions: np.ndarra
     return np.concatenate(found) if found else np.zeros((0, 0), np.float32)
 
 
-def _train(index: faiss.Index, sample: np.ndarray) -> None:
-    """Train the index's quantisers; the coarse k-means runs on the GPUs when FAISS sees any.
+def train_index(index: faiss.Index, sample: np.ndarray) -> None:
+    """Train an IVF index's quantisers (as every index here is trained); the coarse k-means runs on the
+    GPUs when FAISS sees any.
 
     The coarse k-means is spherical (centroids kept unit-length): a plain k-means centroid of scattered
     unit vectors shrinks towards the origin and, being then near every vector, draws thousands of them
