@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import NamedTuple
 
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 from pipeline.io.lease import LeaseHeld
 
 

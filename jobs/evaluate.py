@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
 from pipeline.evaluate.clusters import evaluate_clusters
 from pipeline.evaluate.dedup import evaluate_dedup
 from pipeline.evaluate.lfw import evaluate_lfw, evaluate_lfw_identification

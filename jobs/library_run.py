@@ -10,7 +10,8 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pipeline.config import Config, ConfigError
+from pipeline.config import Config
+from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.lease import Lease
 from pipeline.io.runs import RunRecorder

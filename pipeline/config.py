@@ -9,9 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
 
-
-class ConfigError(ValueError):
-    """A configuration mistake, with a message that says what to change."""
+from pipeline.errors import ConfigError
 
 
 class _Section(BaseModel):

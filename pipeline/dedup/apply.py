@@ -10,7 +10,8 @@ import uuid
 from collections import Counter
 
 from pipeline import schema as S
-from pipeline.config import Config, ConfigError, StorageConfig
+from pipeline.config import Config, StorageConfig
+from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.tables import read_table
 

@@ -18,12 +18,13 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from pipeline import schema as S
-from pipeline.config import Config, ConfigError
+from pipeline.config import Config
 from pipeline.dedup.candidates import VARIANTS, near_pairs
 from pipeline.dedup.exposures import TURNED, two_exposures
 from pipeline.dedup.groups import connected_groups, constrained_groups, stable_ids
 from pipeline.dedup.keeper import ORDER, Copy, choose_keeper
 from pipeline.dedup.pairs import TWO_EXPOSURES, Links, Photos, equal_value_links, judge
+from pipeline.errors import ConfigError
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.main_face import central_faces_index
 from pipeline.io import store

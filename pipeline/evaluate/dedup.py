@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pipeline import schema as S
-from pipeline.config import Config, ConfigError
+from pipeline.config import Config
+from pipeline.errors import ConfigError
 from pipeline.io.store import is_s3
 from pipeline.io.tables import TablesSnapshot
 from pipeline.metrics.dedup import ORIGINAL, dedup_metrics

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import schema as S
-from pipeline.config import Config, ConfigError
+from pipeline.config import Config
+from pipeline.errors import ConfigError
 from pipeline.evaluate.open_set import identification_report
 from pipeline.evaluate.plots import plot_roc, plot_similarity_histogram
 from pipeline.ingest.embed_job import run_embed

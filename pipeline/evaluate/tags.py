@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import schema as S
-from pipeline.config import Config, ConfigError
+from pipeline.config import Config
+from pipeline.errors import ConfigError
 from pipeline.ingest.main_face import central_faces_index
 from pipeline.io.store import is_s3
 from pipeline.io.tables import TablesSnapshot

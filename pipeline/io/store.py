@@ -19,7 +19,8 @@ import fsspec
 import pyarrow as pa
 
 from pipeline import schema as S
-from pipeline.config import ConfigError, StorageConfig, resolve_storage
+from pipeline.config import StorageConfig, resolve_storage
+from pipeline.errors import ConfigError
 
 
 def is_s3(uri: str) -> bool:

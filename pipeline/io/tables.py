@@ -25,7 +25,8 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from pipeline import schema as S
-from pipeline.config import ConfigError, StorageConfig
+from pipeline.config import StorageConfig
+from pipeline.errors import ConfigError
 from pipeline.io import store
 
 

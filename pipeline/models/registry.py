@@ -10,7 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import ConfigError, ModelsConfig
+from pipeline.config import ModelsConfig
+from pipeline.errors import ConfigError
 from pipeline.models.catalog import (
     DETECTORS,
     EMBEDDERS,

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import Config, ConfigError
+from pipeline.config import Config
+from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.metrics.verification import decision_rates, far_threshold
 from pipeline.models.catalog import model_file_stem

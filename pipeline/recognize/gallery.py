@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import schema as S
-from pipeline.config import Config, ConfigError, IndexConfig
+from pipeline.config import Config, IndexConfig
+from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.search.vector_index import KEY, VectorIndex, batches_of
 

@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow.compute as pc
 
 from pipeline import schema as S
-from pipeline.config import Config, ConfigError
+from pipeline.config import Config
+from pipeline.errors import ConfigError
 from pipeline.ingest.photo_faces import FaceReader
 from pipeline.recognize.calibration import far_curve, identification_threshold, threshold_for
 from pipeline.recognize.gallery import Gallery

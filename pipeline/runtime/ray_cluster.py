@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
-from pipeline.config import ConfigError, RayConfig
+from pipeline.config import RayConfig
+from pipeline.errors import ConfigError
 
 
 def attached(cfg: RayConfig) -> bool:

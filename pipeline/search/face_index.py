@@ -12,7 +12,8 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline import schema as S
-from pipeline.config import Config, ConfigError
+from pipeline.config import Config
+from pipeline.errors import ConfigError
 from pipeline.ingest.photo_faces import FaceReader, PhotoFaces
 from pipeline.io.tables import FacesSnapshot, committed_faces
 from pipeline.search.vector_index import KEY, VectorIndex

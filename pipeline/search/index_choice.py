@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 
 KINDS = ("flat", "hnsw", "ivf_flat", "ivf_pq")
 FLAT_MAX_VECTORS = 50_000  # exact search stays under ~2 ms per 128-d query on one core

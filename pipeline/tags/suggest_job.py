@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import schema as S
-from pipeline.config import Config, ConfigError
+from pipeline.config import Config
+from pipeline.errors import ConfigError
 from pipeline.io.tables import TablesSnapshot, write_suggestions
 from pipeline.metrics.tags import BUCKETS, tags_bucket
 from pipeline.runtime.ray_cluster import connect

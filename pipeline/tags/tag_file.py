@@ -30,7 +30,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import schema as S
-from pipeline.config import ConfigError, StorageConfig
+from pipeline.config import StorageConfig
+from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.tables import TablesSnapshot
 from pipeline.tags.tags_table import ADDED, POSITIVE, REPEATED, UNCHANGED, add_tags

@@ -4,7 +4,8 @@ and identify use: shipped for the default model, `facepipe calibrate` for anothe
 
 from __future__ import annotations
 
-from pipeline.config import Config, ConfigError, TagsConfig
+from pipeline.config import Config, TagsConfig
+from pipeline.errors import ConfigError
 from pipeline.recognize.calibration import far_curve
 
 MEASURED_ON = "sface:face_recognition_sface_2021dec_int8bq@fb143eea0783"  # the model the defaults were measured on

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import Config, ConfigError, StorageConfig
+from pipeline.config import Config, StorageConfig
+from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.readers import read_labels
 from pipeline.models.packs import PACK_FILE

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Config, ConfigError, config_as_dict, load_config
+from pipeline.config import Config, config_as_dict, load_config
+from pipeline.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"

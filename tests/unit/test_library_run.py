@@ -8,7 +8,8 @@ import pytest
 from jobs.cli import main
 from jobs.library_run import library_run
 from pipeline import schema as S
-from pipeline.config import ConfigError, load_config
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
 from pipeline.io.lease import LeaseHeld
 from pipeline.io.tables import read_table
 

@@ -13,9 +13,10 @@ import pytest
 from PIL import Image
 
 from pipeline import schema as S
-from pipeline.config import Config, ConfigError, StorageConfig
+from pipeline.config import Config, StorageConfig
 from pipeline.dedup import apply as apply_module
 from pipeline.dedup.apply import apply_duplicates, undo_apply
+from pipeline.errors import ConfigError
 from pipeline.ingest.incremental import plan_run
 from pipeline.io import store
 from pipeline.io.tables import write_dedup

@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 from pipeline import schema as S
-from pipeline.config import ConfigError, load_config
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
 from pipeline.evaluate.dedup import evaluate_dedup, read_dedup_truth
 from pipeline.io.tables import write_dedup
 

@@ -11,7 +11,8 @@ import pytest
 from deltalake import write_deltalake
 
 from pipeline import schema as S
-from pipeline.config import ConfigError, StorageConfig, load_config
+from pipeline.config import StorageConfig, load_config
+from pipeline.errors import ConfigError
 from pipeline.evaluate.tags import evaluate_tags, read_truth_persons
 from pipeline.io.tables import FaceTables
 from pipeline.tags.tags_table import tags_in_force

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import schema as S
-from pipeline.config import ConfigError, InputConfig, StorageConfig
+from pipeline.config import InputConfig, StorageConfig
+from pipeline.errors import ConfigError
 from pipeline.ingest.read import read_photos
 from pipeline.io.store import delta_storage_options, ensure_writable, list_photos, write_text
 from tests.photos import TREE_OTHERS, TREE_PHOTOS

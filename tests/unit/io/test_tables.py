@@ -7,7 +7,8 @@ import pytest
 from deltalake import write_deltalake
 
 from pipeline import schema as S
-from pipeline.config import ConfigError, StorageConfig
+from pipeline.config import StorageConfig
+from pipeline.errors import ConfigError
 from pipeline.io.tables import FaceTables, TablesSnapshot, read_table, write_clustering
 from tests.tables import faces_table, images_table
 

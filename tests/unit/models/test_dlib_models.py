@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.config import ConfigError, ModelsConfig
+from pipeline.config import ModelsConfig
+from pipeline.errors import ConfigError
 from pipeline.ingest.analyze import AnalyzeFaces
 from pipeline.models.catalog import EMBEDDERS
 from pipeline.models.registry import resolve_engine, resolve_models

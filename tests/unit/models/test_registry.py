@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import ConfigError, ModelsConfig
+from pipeline.config import ModelsConfig
+from pipeline.errors import ConfigError
 from pipeline.models.catalog import DETECTORS
 from pipeline.models.registry import resolve_engine, resolve_models
 

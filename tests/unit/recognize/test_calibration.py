@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
 from pipeline.metrics.far_curve import far_curve_points, pair_counts
 from pipeline.models.catalog import model_id, packaged_model_file
 from pipeline.recognize.calibration import (

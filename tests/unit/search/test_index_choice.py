@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.config import ConfigError
+from pipeline.errors import ConfigError
 from pipeline.search.index_choice import FLAT_MAX_VECTORS, ivf_lists, plan_index
 
 GiB = 1024**3

@@ -9,7 +9,8 @@ import pytest
 from deltalake import DeltaTable
 
 from pipeline import schema as S
-from pipeline.config import ConfigError, StorageConfig
+from pipeline.config import StorageConfig
+from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.tables import FaceTables, read_table
 from pipeline.tags.tag_file import AMBIGUOUS, NO_FACE, NO_OVERLAP, SEVERAL_FACES, TagFileError, add_tag_file
