@@ -24,9 +24,9 @@ from pathlib import Path
 from benchmarks.dedup_baseline import run_baselines
 from benchmarks.dedup_library import COPY_KINDS, add_arguments, build_library
 from pipeline.config import Config, load_config
-from pipeline.dedup.dedup_job import run_dedup
+from pipeline.dedup.dedup_job import dedup
 from pipeline.evaluate.dedup import DedupTruth, evaluate_dedup, read_dedup_truth
-from pipeline.ingest.embed_job import run_embed
+from pipeline.ingest.embed_job import embed
 from pipeline.metrics.dedup import ORIGINAL
 
 log = logging.getLogger(__name__)
@@ -116,10 +116,10 @@ def main() -> None:
     tables = str(args.output / "tables")
     _start_ray(config, args.cpus)
     started = time.perf_counter()
-    embedded = run_embed(str((library / "photos").absolute()), tables, config)
+    embedded = embed(str((library / "photos").absolute()), tables, config)
     seconds["embed"] = time.perf_counter() - started
     started = time.perf_counter()
-    deduplicated = run_dedup(tables, config, full=True)
+    deduplicated = dedup(tables, config, full=True)
     seconds["dedup"] = time.perf_counter() - started
     facepipe = evaluate_dedup(tables, truth_csv, config)
 
@@ -130,7 +130,7 @@ def main() -> None:
     figures = {
         "library": {"path": str(library), **_library_counts(truth)},
         **side_by_side({"facepipe": facepipe, **baselines}),
-        "facepipe": {**facepipe, "embed": embedded.as_dict(), "dedup_run": deduplicated},
+        "facepipe": {**facepipe, "embed": embedded.as_dict(), "dedup_run": deduplicated.as_dict()},
         "baselines": baselines,
         "seconds": seconds,
     }

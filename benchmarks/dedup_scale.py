@@ -26,7 +26,7 @@ import pyarrow as pa
 from pipeline import schema as S
 from pipeline.config import load_config
 from pipeline.dedup.candidates import VARIANTS
-from pipeline.dedup.dedup_job import run_dedup
+from pipeline.dedup.dedup_job import dedup
 from pipeline.io.tables import FaceTables, read_table
 
 FLIPPED = 24  # at most this many bits of a copy's hash differ from its source's
@@ -92,7 +92,7 @@ def main() -> None:
         tables = FaceTables(dst, config.resolved_storage(), 1, "synthetic", "synthetic")
         tables.commit(images, S.faces_schema(1).empty_table(), [])
         started = time.perf_counter()
-        summary = run_dedup(dst, config)
+        summary = dedup(dst, config)
         seconds = time.perf_counter() - started
         rows = read_table(dst, S.DUPLICATES_TABLE)
     group = dict(zip(rows[S.URI].to_pylist(), rows[S.GROUP_ID].to_pylist()))
@@ -106,8 +106,8 @@ def main() -> None:
                 "planted_copies": len(copied),
                 "planted_copies_found": found,
                 "recall": round(found / max(1, len(copied)), 4),
-                "groups": summary["groups"],
-                "photos_in_groups": summary["photos_in_groups"],
+                "groups": summary.groups,
+                "photos_in_groups": summary.photos_in_groups,
                 "seconds": round(seconds, 1),
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                 "summary": summary,

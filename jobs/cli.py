@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from pipeline.errors import ConfigError
 from pipeline.io.lease import LeaseHeld
+from pipeline.io.library_run import invoked_as
 
 
 class Verb(NamedTuple):
@@ -89,7 +90,6 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
-    args.command = ["facepipe", *argv]  # what the runs table records
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     verb = VERBS[args.verb]
     run = getattr(importlib.import_module(verb.module), verb.main)
     try:
-        return run(args)
+        with invoked_as(["facepipe", *argv]):  # what the runs table records
+            return run(args)
     except ConfigError as exc:
         print(f"facepipe {args.verb}: {exc}", file=sys.stderr)
         return 2

@@ -1,51 +1,45 @@
-"""`facepipe dedup`: find copies of photos (duplicates and similar tables); `dedup apply` moves the
-duplicates to a quarantine, `dedup undo` puts them back, `dedup review` writes a page to check them."""
+"""`facepipe dedup`: find copies of photos (pipeline.dedup); `dedup apply` moves the duplicates to a
+quarantine (pipeline.apply_duplicates), `dedup undo` puts them back (pipeline.undo_apply), `dedup review`
+writes a page to check them (pipeline.review_duplicates)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 
-from jobs.library_run import library_run
+from jobs.options import add_tables
 from pipeline.config import load_config
 from pipeline.dedup.apply import apply_duplicates, undo_apply
-from pipeline.dedup.dedup_job import run_dedup
-from pipeline.dedup.review import write_dedup_review
+from pipeline.dedup.dedup_job import dedup
+from pipeline.dedup.review import review_duplicates
 
 
 def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tables", help="folder or s3:// prefix of the embed job's tables")
+    parser.add_argument("--tables", metavar="DST", help="folder or s3:// prefix of the library's tables")
     parser.add_argument("--full", action="store_true", help="compare every photo again, not only the new ones")
     actions = parser.add_subparsers(dest="action")
     apply = actions.add_parser("apply", parents=[common], help="move the duplicates (never a keeper) to a quarantine")
-    apply.add_argument("--tables", required=True, help="tables holding the duplicates table")
+    add_tables(apply)
     apply.add_argument("--move-to", required=True, help="quarantine folder or s3:// prefix")
     apply.add_argument("--dry-run", action="store_true", help="say what would move, move nothing")
     undo = actions.add_parser("undo", parents=[common], help="put the photos of an apply manifest back")
     undo.add_argument("manifest", help="the manifest `dedup apply` wrote")
     review = actions.add_parser("review", parents=[common], help="a static page of the groups to check them")
-    review.add_argument("--tables", required=True, help="tables holding the duplicates table")
+    add_tables(review)
     review.add_argument("--output", required=True, help="folder for index.html and its thumbnails")
     review.add_argument("--max-groups", type=int, default=500, help="show this many groups at most")
 
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
-    if args.action == "apply" and args.dry_run:  # writes nothing
-        result = apply_duplicates(args.tables, args.move_to, config, dry_run=True)
-    elif args.action == "apply":  # moves photos out of the library the tables describe: holds them meanwhile
-        with library_run(args.tables, args.command, config) as run, run.step("dedup apply") as counts:
-            result = apply_duplicates(args.tables, args.move_to, config)
-            counts.update(result)
+    if args.action == "apply":
+        result = apply_duplicates(args.tables, args.move_to, config, dry_run=args.dry_run)
     elif args.action == "undo":
         result = undo_apply(args.manifest, config)
     elif args.action == "review":
-        result = write_dedup_review(args.tables, args.output, config, args.max_groups)
+        result = review_duplicates(args.tables, args.output, config, max_groups=args.max_groups)
     elif args.tables:
-        with library_run(args.tables, args.command, config) as run, run.step("dedup") as counts:
-            result = run_dedup(args.tables, config, full=args.full)
-            counts.update(result)
+        result = dedup(args.tables, config, full=args.full)
     else:
         raise SystemExit("facepipe dedup: --tables is required")
-    print(json.dumps(result, default=str))
+    print(result.to_json())
     return 0

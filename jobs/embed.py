@@ -1,26 +1,22 @@
-"""`facepipe embed`: photos in SRC -> images and faces tables at DST."""
+"""`facepipe embed`: photos in SRC -> images and faces tables of the library at DST (pipeline.embed)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from jobs.library_run import library_run
+from jobs.options import add_tables
 from pipeline.config import load_config
-from pipeline.ingest.embed_job import run_embed
+from pipeline.ingest.embed_job import embed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, help="folder or s3:// prefix of photos")
-    parser.add_argument("--output", required=True, help="folder or s3:// prefix for the tables")
+    parser.add_argument("--input", required=True, metavar="SRC", help="folder or s3:// prefix of photos")
+    add_tables(parser, deprecated="--output")
 
 
 def main(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.set)
-    with library_run(args.output, args.command, config) as run:
-        with run.step("embed") as counts:
-            summary = run_embed(args.input, args.output, config)
-            counts.update(summary.as_dict(), **summary.status)
-        run.versions["models"] = summary.models
-        run.exit_code = 0 if summary.missing == 0 else 1
-    print(summary.render())
-    return run.exit_code
+    result = embed(args.input, args.tables, load_config(args.config, args.set))
+    print(result.render(), file=sys.stderr)
+    print(result.to_json())
+    return result.exit_code

@@ -1,20 +1,20 @@
-"""`facepipe report`: a static HTML gallery of the people found by `facepipe cluster`."""
+"""`facepipe report`: a static HTML gallery of the people found by `facepipe cluster` (pipeline.report)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 
+from jobs.options import add_tables
 from pipeline.config import load_config
-from pipeline.people.report import write_report
+from pipeline.people.report import report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tables", required=True, help="folder or s3:// prefix of clustered tables")
+    add_tables(parser)
     parser.add_argument("--output", required=True, help="folder (or s3:// prefix) for index.html and thumbs/")
     parser.add_argument("--max-people", type=int, default=200, help="the largest this many people are shown")
 
 
 def main(args: argparse.Namespace) -> int:
-    print(json.dumps(write_report(args.tables, args.output, load_config(args.config, args.set), args.max_people)))
+    print(report(args.tables, args.output, load_config(args.config, args.set), max_people=args.max_people).to_json())
     return 0

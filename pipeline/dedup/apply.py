@@ -6,14 +6,17 @@ import datetime as dt
 import json
 import logging
 import os
-import uuid
 from collections import Counter
+from dataclasses import dataclass
 
 from pipeline import schema as S
-from pipeline.config import Config, StorageConfig
+from pipeline.config import Config, StorageConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.io import store
+from pipeline.io.library_run import job_step, python_call
+from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import read_table
+from pipeline.results import JobResult
 
 log = logging.getLogger(__name__)
 
@@ -104,37 +107,80 @@ def _check_duplicates(dst: str, move_to: str, storage: StorageConfig) -> tuple[l
     return planned, skipped, ",".join(run_ids)
 
 
-def apply_duplicates(dst: str, move_to: str, config: Config, dry_run: bool = False) -> dict:
-    """Move every duplicate listed in the duplicates table at ``dst`` (role duplicate, never the keeper
-    of any group, its bytes still those the dedup run hashed) to ``move_to`` (a folder or s3:// prefix),
-    at MOVE_TO/<run_id>/<its path>, never overwriting, and write a manifest that ``undo_apply`` takes.
+@dataclass(frozen=True)
+class ApplyResult(JobResult):
+    """What ``apply_duplicates`` moved (on a dry run: would move), what it skipped and why, and where its
+    manifest is (None on a dry run). ``dedup_run_id``: the dedup run(s) whose duplicates it moved."""
 
-    Returns a JSON-able summary: dry_run, run_id, move_to, moved (photos; on a dry run those that would
-    move), bytes_moved, skipped ({reason: count}), skipped_photos ([{uri, reason, error?}]) and
-    manifest (its uri; None on a dry run). Raises ConfigError when ``move_to`` lies inside the library
-    the last embed run listed (the next embed run would list the duplicates again).
+    dry_run: bool
+    run_id: str | None  # this apply's run (None on a dry run, which writes nothing)
+    dedup_run_id: str
+    move_to: str
+    manifest: str | None
+    moved: int
+    bytes_moved: int
+    skipped: dict  # reason -> photos
+    skipped_photos: list  # [{uri, reason, error?}]
+
+
+def apply_duplicates(
+    tables: str,
+    move_to: str,
+    config: Config | None = None,
+    *,
+    dry_run: bool = False,
+    run: RunRecorder | None = None,
+) -> ApplyResult:
+    """Move every duplicate listed in the duplicates table of the library at ``tables`` (role duplicate,
+    never the keeper of any group, its bytes still those the dedup run hashed) to ``move_to`` (a folder
+    or s3:// prefix), at MOVE_TO/<dedup run id>/<its path>, never overwriting, and write a manifest
+    (MOVE_TO/_facepipe/apply-<run id>.json) that ``undo_apply`` takes. Holds the library's lease and
+    records the run (a dry run writes nothing and takes no lease).
+
+    Raises ConfigError when ``move_to`` lies inside the library the last embed run listed (the next
+    embed run would list the duplicates again).
     """
+    config = config or load_config()
     storage = config.resolved_storage()
-    library = _library_of(dst, storage)
+    library = _library_of(tables, storage)
     if library and _inside(move_to, library):
         raise ConfigError(f"--move-to {move_to} lies inside the library {library}: pick a folder outside it")
-    planned, skipped, run_id = _check_duplicates(dst, move_to, storage)
-    summary = {"dry_run": dry_run, "run_id": run_id, "move_to": move_to, "manifest": None}
     if dry_run:
-        moved = planned
-    else:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
-        summary["manifest"] = store.join(_normalized(move_to), MANIFEST_FOLDER, f"apply-{stamp}.json")
-        moved = _move_all(planned, skipped, summary["manifest"], {"run_id": run_id, "dst": dst}, storage)
-    reasons = Counter(entry["reason"] for entry in skipped)
-    summary.update(
+        planned, skipped, dedup_run_id = _check_duplicates(tables, move_to, storage)
+        return _applied(None, dedup_run_id, move_to, None, planned, skipped, dry_run=True)
+    call = python_call("apply_duplicates", tables, move_to)
+    with job_step(tables, config, "dedup apply", run, call) as (run, counts):
+        planned, skipped, dedup_run_id = _check_duplicates(tables, move_to, storage)
+        manifest = store.join(_normalized(move_to), MANIFEST_FOLDER, f"apply-{run.run_id}.json")
+        about = {"run_id": run.run_id, "dedup_run_id": dedup_run_id, "dst": tables}
+        moved = _move_all(planned, skipped, manifest, about, storage)
+        result = _applied(run.run_id, dedup_run_id, move_to, manifest, moved, skipped, dry_run=False)
+        counts.update(result.as_dict())
+    return result
+
+
+def _applied(
+    run_id: str | None,
+    dedup_run_id: str,
+    move_to: str,
+    manifest: str | None,
+    moved: list[dict],
+    skipped: list[dict],
+    dry_run: bool,
+) -> ApplyResult:
+    result = ApplyResult(
+        dry_run=dry_run,
+        run_id=run_id,
+        dedup_run_id=dedup_run_id,
+        move_to=move_to,
+        manifest=manifest,
         moved=len(moved),
         bytes_moved=sum(entry["size"] or 0 for entry in moved),
-        skipped=dict(sorted(reasons.items())),
+        skipped=dict(sorted(Counter(entry["reason"] for entry in skipped).items())),
         skipped_photos=skipped,
     )
-    log.info("dedup apply: %s", {k: v for k, v in summary.items() if k != "skipped_photos"})
-    return summary
+    log.info("dedup apply: %s", {k: v for k, v in result.as_dict().items() if k != "skipped_photos"})
+    return result
 
 
 def _move_all(
@@ -163,16 +209,24 @@ def _move_all(
     return [entry for entry in planned if entry["status"] == MOVED]
 
 
-def undo_apply(manifest: str, config: Config) -> dict:
+@dataclass(frozen=True)
+class UndoResult(JobResult):
+    """What ``undo_apply`` put back, what it skipped and why."""
+
+    manifest: str
+    restored: int
+    bytes_restored: int
+    skipped: dict  # reason -> photos
+    skipped_photos: list  # [{uri, reason, error?}]
+
+
+def undo_apply(manifest: str, config: Config | None = None) -> UndoResult:
     """Put every photo the apply recorded in ``manifest`` back at its original uri, never overwriting
     a file that now sits there with other bytes, and check its bytes once back. Running it again is
-    harmless (photos already back are reported in_place).
-
-    Returns a JSON-able summary: manifest, restored (photos), bytes_restored, skipped ({reason:
-    count}), skipped_photos ([{uri, reason, error?}]). Raises ConfigError when ``manifest`` is not an
-    apply manifest, FileNotFoundError when there is none.
+    harmless (photos already back are reported in_place). Raises ConfigError when ``manifest`` is not
+    an apply manifest, FileNotFoundError when there is none.
     """
-    storage = config.resolved_storage()
+    storage = (config or load_config()).resolved_storage()
     document = json.loads(store.read_bytes(manifest, storage))
     if not isinstance(document, dict) or document.get("kind") != MANIFEST_KIND:
         raise ConfigError(f"{manifest} is not a manifest written by `facepipe dedup apply`")
@@ -206,13 +260,12 @@ def undo_apply(manifest: str, config: Config) -> dict:
             restored.append(entry)
         else:
             _skip(skipped, entry["uri"], VERIFY_FAILED)
-    reasons = Counter(item["reason"] for item in skipped)
-    summary = {
-        "manifest": manifest,
-        "restored": len(restored),
-        "bytes_restored": sum(entry["size"] or 0 for entry in restored),
-        "skipped": dict(sorted(reasons.items())),
-        "skipped_photos": skipped,
-    }
-    log.info("dedup undo: %s", {k: v for k, v in summary.items() if k != "skipped_photos"})
-    return summary
+    result = UndoResult(
+        manifest=manifest,
+        restored=len(restored),
+        bytes_restored=sum(entry["size"] or 0 for entry in restored),
+        skipped=dict(sorted(Counter(item["reason"] for item in skipped).items())),
+        skipped_photos=skipped,
+    )
+    log.info("dedup undo: %s", {k: v for k, v in result.as_dict().items() if k != "skipped_photos"})
+    return result

@@ -1,24 +1,24 @@
-"""The dedup job: read the images (and faces) tables at DST, link copies (bytes, pixels, PDQ
+"""The dedup job (``pipeline.dedup``): read the images (and faces) tables at DST, link copies (bytes, pixels, PDQ
 hashes), group them, choose each group's keeper, stack burst-like photos apart, and write the
 duplicates and similar tables. After an embed run it compares only the new photos with the library."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import resource
 import time
-import uuid
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 from pipeline import schema as S
-from pipeline.config import Config
+from pipeline.config import Config, load_config
 from pipeline.dedup.candidates import VARIANTS, near_pairs
 from pipeline.dedup.exposures import TURNED, two_exposures
 from pipeline.dedup.groups import connected_groups, constrained_groups, stable_ids
@@ -28,7 +28,10 @@ from pipeline.errors import ConfigError
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.main_face import central_faces_index
 from pipeline.io import store
+from pipeline.io.library_run import job_step, python_call
+from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot, write_dedup
+from pipeline.results import JobResult
 from pipeline.runtime.ray_cluster import connect
 from pipeline.runtime.ray_tasks import RayTasks
 from pipeline.runtime.tasks import Tasks
@@ -36,6 +39,27 @@ from pipeline.runtime.tasks import Tasks
 log = logging.getLogger(__name__)
 
 KIND_ORDER = {kind: rank for rank, kind in enumerate(S.KINDS)}
+
+
+@dataclass(frozen=True)
+class DedupResult(JobResult):
+    """What a dedup run found: groups of copies by kind, the bytes their duplicates take, the similar
+    stacks, and the photos left apart because they could not be read."""
+
+    run_id: str
+    mode: str  # "full" or "incremental"
+    photos: int
+    compared: int  # photos compared with the library (new ones, or all)
+    groups: int
+    groups_by_kind: dict
+    photos_in_groups: int
+    duplicates_by_kind: dict
+    bytes_reclaimable: int
+    similar_stacks: int
+    similar_photos: int
+    errors_apart: dict  # photos with status error: never grouped
+    seconds: float
+    peak_memory_mb: int
 
 
 def _signals_missing(photos: pa.Table, dst: str) -> None:
@@ -92,8 +116,8 @@ def _earlier(snapshot: TablesSnapshot, dst: str, settings: dict) -> dict | None:
         then = DeltaTable(
             store.join(dst, S.IMAGES_TABLE), version=int(version), storage_options=snapshot.options
         ).to_pyarrow_table(columns=[S.URI, S.IMAGE_ID])
-    except Exception as exc:  # an old version vacuumed away: compare everything again
-        log.info("earlier images version %s unreadable (%s): a full run", version, exc)
+    except (FileNotFoundError, TableNotFoundError) as gone:  # its files vacuumed, or its log entry cleaned up
+        log.info("the images version %s the last dedup compared is gone (%s): comparing every photo", version, gone)
         return None
     return {
         "groups": dict(zip(duplicates[S.URI].to_pylist(), duplicates[S.GROUP_ID].to_pylist())),
@@ -228,14 +252,31 @@ def _between_keepers(links: Links, labels: np.ndarray, duplicates: pa.Table, uri
     return moved.take(apart)
 
 
-def run_dedup(dst: str, config: Config, tasks: Tasks | None = None, full: bool = False) -> dict:
-    """Write the duplicates and similar tables at ``dst``; a JSON-able summary. Compares only the
-    photos added since the last run with the same settings, unless ``full`` (or there is none).
+def dedup(
+    tables: str,
+    config: Config | None = None,
+    *,
+    full: bool = False,
+    tasks: Tasks | None = None,
+    run: RunRecorder | None = None,
+) -> DedupResult:
+    """Find the copies among the photos of the library at ``tables`` and write its duplicates and
+    similar tables; returns what was found. Compares only the photos added since the last run with the
+    same settings, unless ``full`` (or there is none). ``tasks``: where the candidate search runs
+    (default: Ray tasks with dedup.distributed, else this process). Holds the library's lease and
+    records the run (or is a step of ``run``).
 
     Raises ConfigError when the images table lacks the dedup signals (tables of an earlier version).
     """
+    config = config or load_config()
+    with job_step(tables, config, "dedup", run, python_call("dedup", tables, full=full)) as (run, counts):
+        result = _dedup(tables, config, run.run_id, tasks, full)
+        counts.update(result.as_dict())
+    return result
+
+
+def _dedup(dst: str, config: Config, run_id: str, tasks: Tasks | None, full: bool) -> DedupResult:
     started = time.monotonic()
-    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
     storage = config.resolved_storage()
     snapshot = TablesSnapshot(dst, storage)
     images = snapshot.read(S.IMAGES_TABLE)
@@ -295,29 +336,48 @@ def run_dedup(dst: str, config: Config, tasks: Tasks | None = None, full: bool =
     similar_rows = pa.Table.from_pylist(
         _similar_rows(images, stacked, stack_ids, stack_labels, run_id), schema=S.SIMILAR_SCHEMA
     )
-    summary = _summary(duplicates, similar_rows, errors, images.num_rows, compared_new, earlier is not None)
-    summary.update(run_id=run_id, seconds=round(time.monotonic() - started, 1))
-    summary["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    write_dedup(dst, duplicates, similar_rows, storage, images_version, {"settings": settings, "summary": summary})
-    return summary
+    result = _result(
+        run_id,
+        duplicates,
+        similar_rows,
+        errors,
+        images.num_rows,
+        compared_new,
+        earlier is not None,
+        round(time.monotonic() - started, 1),
+    )
+    write_dedup(
+        dst, duplicates, similar_rows, storage, images_version, {"settings": settings, "summary": result.as_dict()}
+    )
+    return result
 
 
-def _summary(
-    duplicates: pa.Table, similar: pa.Table, errors: pa.Table, photos: int, compared: int, incremental: bool
-) -> dict:
+def _result(
+    run_id: str,
+    duplicates: pa.Table,
+    similar: pa.Table,
+    errors: pa.Table,
+    photos: int,
+    compared: int,
+    incremental: bool,
+    seconds: float,
+) -> DedupResult:
     rows = duplicates.to_pylist()
     removable = [r for r in rows if r[S.ROLE] == S.ROLE_DUPLICATE]
     groups_by_kind = Counter(kind for kind, _ in {(r[S.KIND], r[S.GROUP_ID]) for r in removable})
-    return {
-        "mode": "incremental" if incremental else "full",
-        "photos": photos,
-        "compared": compared,
-        "groups": len({r[S.GROUP_ID] for r in rows}),
-        "groups_by_kind": {kind: groups_by_kind.get(kind, 0) for kind in S.KINDS},
-        "photos_in_groups": len(rows),
-        "duplicates_by_kind": {kind: sum(r[S.KIND] == kind for r in removable) for kind in S.KINDS},
-        "bytes_reclaimable": int(sum(r[S.SIZE] or 0 for r in removable)),
-        "similar_stacks": len(set(similar[S.GROUP_ID].to_pylist())),
-        "similar_photos": similar.num_rows,
-        "errors_apart": {"photos": errors.num_rows, "uris": errors[S.URI].to_pylist()[:20]},
-    }
+    return DedupResult(
+        run_id=run_id,
+        mode="incremental" if incremental else "full",
+        photos=photos,
+        compared=compared,
+        groups=len({r[S.GROUP_ID] for r in rows}),
+        groups_by_kind={kind: groups_by_kind.get(kind, 0) for kind in S.KINDS},
+        photos_in_groups=len(rows),
+        duplicates_by_kind={kind: sum(r[S.KIND] == kind for r in removable) for kind in S.KINDS},
+        bytes_reclaimable=int(sum(r[S.SIZE] or 0 for r in removable)),
+        similar_stacks=len(set(similar[S.GROUP_ID].to_pylist())),
+        similar_photos=similar.num_rows,
+        errors_apart={"photos": errors.num_rows, "uris": errors[S.URI].to_pylist()[:20]},
+        seconds=seconds,
+        peak_memory_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    )

@@ -13,12 +13,13 @@ import pyarrow.compute as pc
 from PIL import Image
 
 from pipeline import schema as S
-from pipeline.config import Config
+from pipeline.config import Config, load_config
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.decode import Decoded
 from pipeline.ingest.thumbnails import PAGE_STYLE, link, write_thumbnail
 from pipeline.io import store
 from pipeline.io.tables import TablesSnapshot
+from pipeline.results import JobResult
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,28 @@ class _Shown:
     failure: str | None = None
 
 
-def write_dedup_review(tables: str, output: str, config: Config, max_groups: int = 500) -> dict:
+@dataclass(frozen=True)
+class ReviewResult(JobResult):
+    """What the review page shows: groups and similar stacks (all, and shown), duplicates and the bytes
+    they take, photos shown (and of those unreadable), and the page's uri."""
+
+    groups: int
+    groups_shown: int
+    duplicates: int
+    bytes_reclaimable: int
+    similar_stacks: int
+    similar_stacks_shown: int
+    photos: int
+    unreadable: int
+    page: str
+
+
+def review_duplicates(tables: str, output: str, config: Config | None = None, *, max_groups: int = 500) -> ReviewResult:
     """Write OUTPUT/index.html and OUTPUT/thumbs/ reviewing the duplicates and similar tables at ``tables``:
     the ``max_groups`` groups of copies reclaiming most bytes (then the largest), each member's thumbnail
     and facts, the keeper marked, the evidence; then the ``max_groups`` largest similar stacks. Returns the
-    counts: groups, groups_shown, duplicates, bytes_reclaimable, similar_stacks, similar_stacks_shown,
-    photos (shown), unreadable (of those), page."""
+    counts. Reads the library, writes only under ``output``: no lease."""
+    config = config or load_config()
     storage = config.resolved_storage()
     snapshot = TablesSnapshot(tables, storage)
     groups = _by_group(snapshot.read(S.DUPLICATES_TABLE).to_pylist())
@@ -85,7 +102,7 @@ def write_dedup_review(tables: str, output: str, config: Config, max_groups: int
     }
     page = _page(totals, shown_groups, shown_stacks, shown, facts)
     store.write_text(store.join(output, "index.html"), page, storage)
-    return {**totals, "page": store.join(output, "index.html")}
+    return ReviewResult(**totals, page=store.join(output, "index.html"))
 
 
 def human_bytes(count: int | None) -> str:

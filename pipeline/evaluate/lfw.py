@@ -18,7 +18,7 @@ from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.evaluate.open_set import identification_report
 from pipeline.evaluate.plots import plot_roc, plot_similarity_histogram
-from pipeline.ingest.embed_job import run_embed
+from pipeline.ingest.embed_job import embed
 from pipeline.ingest.main_face import central_faces
 from pipeline.io import store
 from pipeline.io.readers import read_lfw_pairs
@@ -44,7 +44,7 @@ def _embed_lfw(
                 f"{len(wanted) - listing.num_rows} photos named in the pairs are missing from {root / 'images'}"
             )
     tables = store.join(output, "tables")
-    summary = run_embed(str(root / "images"), tables, config, listing=listing)
+    summary = embed(str(root / "images"), tables, config, listing=listing)
     log.info("embedded: %s", summary.as_dict())
     snapshot = TablesSnapshot(tables, config.resolved_storage())
     images, faces = snapshot.read(S.IMAGES_TABLE), snapshot.read(S.FACES_TABLE)

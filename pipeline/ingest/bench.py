@@ -7,14 +7,14 @@ import tempfile
 from pathlib import Path
 
 from pipeline.config import Config, config_as_dict
-from pipeline.ingest.embed_job import run_embed
+from pipeline.ingest.embed_job import embed
 from pipeline.runtime.resources import ResourceSampler
 
 
 def run_bench(src: str, config: Config) -> dict:
     """Run the embed job on ``src`` into a temporary folder; return its figures as plain data."""
     with tempfile.TemporaryDirectory(prefix="facepipe-bench-") as scratch, ResourceSampler() as sampler:
-        summary = run_embed(src, str(Path(scratch) / "tables"), config)
+        summary = embed(src, str(Path(scratch) / "tables"), config)
     models = summary.models
     return {
         "runner": summary.runner,

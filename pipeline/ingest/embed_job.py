@@ -1,4 +1,5 @@
-"""The embed job: list SRC, plan against DST, run the photo chain on Ray, commit the tables, summarise."""
+"""The embed job (``pipeline.embed``): list SRC, plan against the library, run the photo chain (in this
+process or on Ray), commit the tables, summarise."""
 
 from __future__ import annotations
 
@@ -7,23 +8,25 @@ import hashlib
 import logging
 import os
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import schema as S
-from pipeline.config import Config, config_as_dict
+from pipeline.config import Config, config_as_dict, load_config
 from pipeline.ingest.analyze import use_opencv_threads
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.incremental import plan_run
 from pipeline.ingest.timing import timed, total_seconds
 from pipeline.io import store
+from pipeline.io.library_run import job_step, python_call
+from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import FaceTables
 from pipeline.models.registry import ModelChoices, resolve_models
+from pipeline.results import JobResult
 from pipeline.runtime.in_process import ModelThreads, stream_in_process
 from pipeline.runtime.pool import size_model_pool
 from pipeline.runtime.ray_cluster import attached, cluster_device, cluster_resources, connect
@@ -34,9 +37,17 @@ log = logging.getLogger(__name__)
 RUNNERS = {"ray": "on Ray", "in_process": "in process"}  # where a run's chain ran, as its summary says it
 
 
-@dataclass
-class EmbedSummary:
-    """Counts of one embed run; every listed photo is new, changed, retried or unchanged."""
+def _no_photos_yet() -> dict[str, int]:
+    return {S.STATUS_OK: 0, S.STATUS_NO_FACE: 0, S.STATUS_ERROR: 0}
+
+
+def _no_seconds_yet() -> dict[str, float]:
+    return dict.fromkeys(("list", *S.STAGES, "write"), 0.0)
+
+
+@dataclass(frozen=True)
+class EmbedResult(JobResult):
+    """What one embed run did; every listed photo is new, changed, retried or unchanged."""
 
     run_id: str
     listed: int = 0
@@ -48,24 +59,29 @@ class EmbedSummary:
     signed: int = 0  # unchanged photos given the dedup signals an earlier version did not compute
     processed: int = 0
     missing: int = 0
-    status: dict[str, int] = field(default_factory=lambda: {S.STATUS_OK: 0, S.STATUS_NO_FACE: 0, S.STATUS_ERROR: 0})
+    status: dict[str, int] = field(default_factory=_no_photos_yet)
     faces: int = 0
     repaired_faces: int = 0
     models: dict = field(default_factory=dict)  # ids, engines and device (ModelChoices.describe)
     runner: str = ""  # where the chain ran: "ray" or "in_process" (a run below ray.in_process_below)
     seconds: float = 0.0
     first_commit_seconds: float | None = None  # from the start of the run to its first committed batch
-    stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("list", *S.STAGES, "write"), 0.0))
+    stage_seconds: dict[str, float] = field(default_factory=_no_seconds_yet)
 
     @property
     def photos_per_s(self) -> float:
         return self.processed / self.seconds if self.seconds else 0.0
 
+    @property
+    def exit_code(self) -> int:
+        """1 when photos went missing (the next run picks them up), else 0."""
+        return 1 if self.missing else 0
+
     def as_dict(self) -> dict:
-        return {**asdict(self), "photos_per_s": round(self.photos_per_s, 2)}
+        return {**super().as_dict(), "photos_per_s": round(self.photos_per_s, 2)}
 
     def render(self) -> str:
-        """The one-screen summary printed at the end of a run."""
+        """The one-screen summary of the run, for a person."""
         return "\n".join(
             [
                 f"facepipe embed run {self.run_id}",
@@ -201,13 +217,34 @@ def _commit_signals(pending: list[pa.Table], tables: FaceTables) -> int:
     return rows.num_rows
 
 
-def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = None) -> EmbedSummary:
-    """Bring the tables at ``dst`` up to date with the photos of ``src`` (or of an explicit ``listing``).
+def embed(
+    src: str,
+    tables: str,
+    config: Config | None = None,
+    *,
+    listing: pa.Table | None = None,
+    run: RunRecorder | None = None,
+) -> EmbedResult:
+    """Bring the library at ``tables`` (a folder or s3:// prefix) up to date with the photos of ``src``
+    (or of an explicit ``listing``, LISTING_SCHEMA rows): new and changed photos are read, their faces
+    detected, aligned and embedded; photos gone from ``src`` lose their rows. Holds the library's lease
+    and records the run in its runs table (or is a step of ``run``, when given). Returns what was done;
+    ``exit_code`` 1 when photos went missing (the next run picks them up).
 
-    Raises ConfigError for an unreadable SRC, an unwritable DST or a bad configuration.
+    Raises ConfigError for an unreadable SRC, an unwritable library or a bad configuration; LeaseHeld
+    when another run holds the library.
     """
+    config = config or load_config()
+    with job_step(tables, config, "embed", run, python_call("embed", src, tables)) as (run, counts):
+        result = _embed(src, tables, config, run.run_id, listing)
+        counts.update(result.as_dict(), **result.status)
+        run.versions["models"] = result.models
+        run.exit_code = max(run.exit_code, result.exit_code)
+    return result
+
+
+def _embed(src: str, tables: str, config: Config, run_id: str, listing: pa.Table | None) -> EmbedResult:
     started = time.monotonic()
-    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
     storage = config.resolved_storage()
     on_cluster = attached(config.ray)
     if on_cluster:
@@ -215,47 +252,41 @@ def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = Non
     # resolved once, for the machines the models run on (a device the cluster lacks fails here, before any work);
     # without a cluster to join that is this machine, whether the run starts a local Ray or not
     models = resolve_models(config.models, cluster_device(config.models.device) if on_cluster else None)
-    spent: dict[str, float] = {}
-    with timed(spent, "list"):
+    stage_seconds = _no_seconds_yet()
+    with timed(stage_seconds, "list"):
         if listing is None:
             listing = store.list_photos(src, storage, config.input.extensions)
-    store.ensure_writable(dst, storage)
-    tables = FaceTables(dst, storage, models.embedder.dim, models.embedder.model_id, models.detector.model_id)
-    summary = EmbedSummary(run_id=run_id, repaired_faces=tables.repair(), models=models.describe())
-    summary.stage_seconds["list"] = spent["list"]
-    plan = plan_run(listing, tables.committed_images(), config.decode.signals)
-    summary.listed, summary.unchanged, summary.removed = listing.num_rows, plan.unchanged, len(plan.removed)
-    summary.new, summary.changed, summary.retried = len(plan.new), len(plan.changed), len(plan.retried)
+    store.ensure_writable(tables, storage)
+    writer = FaceTables(tables, storage, models.embedder.dim, models.embedder.model_id, models.detector.model_id)
+    repaired = writer.repair()
+    plan = plan_run(listing, writer.committed_images(), config.decode.signals)
     log.info(
-        "run %s: %d listed, %d to process, %d removed",
-        run_id,
-        listing.num_rows,
-        plan.todo.num_rows,
-        len(plan.removed),
+        "run %s: %d listed, %d to process, %d removed", run_id, listing.num_rows, plan.todo.num_rows, len(plan.removed)
     )
     # a small run on one machine pays more for starting Ray (processes, workers' imports, a model load
     # per actor) than Ray's processes win it: it runs here
     in_process = not on_cluster and plan.todo.num_rows + len(plan.unsigned) < config.ray.in_process_below
-    summary.runner = "in_process" if in_process else "ray"
     if not in_process and (plan.todo.num_rows or plan.unsigned):
         connect(config.ray)
     replaced, seen, pending = set(plan.replaced), set(), []
+    status = _no_photos_yet()
+    done = {"processed": 0, "faces": 0, "first_commit_seconds": None}
 
     def commit() -> None:
         batch = pa.concat_tables(pending)
         pending.clear()
         images, faces = split_rows(batch, plan.todo, run_id, models.embedder.model_id, models.detector.model_id)
-        with timed(summary.stage_seconds, "write"):
-            tables.commit(images, faces, [u for u in images[S.URI].to_pylist() if u in replaced])
+        with timed(stage_seconds, "write"):
+            writer.commit(images, faces, [u for u in images[S.URI].to_pylist() if u in replaced])
         for stage, seconds in total_seconds(batch[S.SECONDS]).items():
-            summary.stage_seconds[stage] += seconds
-        for status, count in zip(*np.unique(images[S.STATUS].to_numpy(zero_copy_only=False), return_counts=True)):
-            summary.status[str(status)] += int(count)
-        summary.processed += images.num_rows
-        summary.faces += faces.num_rows
-        if summary.first_commit_seconds is None:
-            summary.first_commit_seconds = round(time.monotonic() - started, 2)
-        log.info("committed %d photos (%d/%d)", images.num_rows, summary.processed, plan.todo.num_rows)
+            stage_seconds[stage] += seconds
+        for value, count in zip(*np.unique(images[S.STATUS].to_numpy(zero_copy_only=False), return_counts=True)):
+            status[str(value)] += int(count)
+        done["processed"] += images.num_rows
+        done["faces"] += faces.num_rows
+        if done["first_commit_seconds"] is None:
+            done["first_commit_seconds"] = round(time.monotonic() - started, 2)
+        log.info("committed %d photos (%d/%d)", images.num_rows, done["processed"], plan.todo.num_rows)
 
     for batch in analyze_photos(plan.todo[S.URI].to_pylist(), config, models, in_process):
         fresh = [i for i, uri in enumerate(batch[S.URI].to_pylist()) if uri not in seen]
@@ -265,20 +296,36 @@ def run_embed(src: str, dst: str, config: Config, listing: pa.Table | None = Non
             commit()
     if pending:
         commit()
-    summary.signed = add_missing_signals(plan.unsigned, config, tables, in_process)
-    with timed(summary.stage_seconds, "write"):
-        tables.remove(plan.removed)
-        tables.compact()
-    summary.missing = plan.todo.num_rows - summary.processed
-    summary.seconds = time.monotonic() - started
+    signed = add_missing_signals(plan.unsigned, config, writer, in_process)
+    with timed(stage_seconds, "write"):
+        writer.remove(plan.removed)
+        writer.compact()
+    result = EmbedResult(
+        run_id=run_id,
+        listed=listing.num_rows,
+        new=len(plan.new),
+        changed=len(plan.changed),
+        retried=len(plan.retried),
+        unchanged=plan.unchanged,
+        removed=len(plan.removed),
+        signed=signed,
+        missing=plan.todo.num_rows - done["processed"],
+        status=status,
+        repaired_faces=repaired,
+        models=models.describe(),
+        runner="in_process" if in_process else "ray",
+        seconds=time.monotonic() - started,
+        stage_seconds=stage_seconds,
+        **done,
+    )
     record = {
         "run_id": run_id,
         "src": src,
-        "dst": dst,
+        "dst": tables,
         "config": config_as_dict(config),
         "models": models.ids(),
-        "summary": summary.as_dict(),
+        "summary": result.as_dict(),
     }
-    tables.write_metadata(f"runs/{run_id}.json", record)
-    tables.write_metadata("latest.json", record)
-    return summary
+    writer.write_metadata(f"runs/{run_id}.json", record)
+    writer.write_metadata("latest.json", record)
+    return result

@@ -47,7 +47,7 @@ class RunRecorder:
 
     ``versions`` starts with the installed packages and the models configured; a job that resolved its
     models replaces ``versions["models"]`` with their ids. ``exit_code`` is what the run exits with
-    when the job ends normally (0 unless the job sets another: jobs.library_run records it)."""
+    when the job ends normally (0 unless the job sets another: pipeline.io.library_run records it)."""
 
     def __init__(self, dst: str, storage: StorageConfig | None, command: str, config: Config):
         self.dst, self.storage, self.command = dst, storage, command
@@ -89,6 +89,18 @@ class RunRecorder:
     def skip(self, name: str, why: str) -> None:
         """Record step ``name`` as skipped, saying ``why`` (in its counts)."""
         self._record(name, S.STEP_SKIPPED, 0.0, {"why": why})
+
+    def steps(self) -> list[dict]:
+        """The steps recorded so far, in order: {step, status, seconds, **counts}."""
+        return [
+            {
+                "step": s[S.STEP_NAME],
+                "status": s[S.STEP_STATUS],
+                "seconds": s[S.STEP_SECONDS],
+                **json.loads(s[S.STEP_COUNTS]),
+            }
+            for s in self._steps
+        ]
 
     def finish(self, exit_code: int) -> None:
         """Append the run's row to the runs table at DST (one Delta commit)."""

@@ -1,23 +1,41 @@
-"""The cluster job: the committed faces of a set of tables -> its clusters and persons tables."""
+"""The cluster job (``pipeline.cluster``): the committed faces of a library -> its clusters and persons tables."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
-import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 
 from pipeline import schema as S
-from pipeline.config import ClusterConfig, Config
+from pipeline.config import ClusterConfig, Config, load_config
+from pipeline.io.library_run import job_step, python_call
+from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot, committed_faces, write_clustering
 from pipeline.people.calibration import Calibration, impostor_level, preliminary, rule_for, rule_from
 from pipeline.people.clustering import Clustering, cluster_faces
 from pipeline.people.incremental import NEW, assign_incrementally, stable_ids
+from pipeline.results import JobResult
 from pipeline.runtime.ray_cluster import connect
 from pipeline.runtime.ray_tasks import RayTasks
+
+
+@dataclass(frozen=True)
+class ClusterResult(JobResult):
+    """What a clustering found: people (clusters of two faces or more), faces left alone, and the merge
+    rule chosen for the collection (``merge_rule``: the level, thresholds and why)."""
+
+    run_id: str
+    method: str
+    incremental: bool
+    merge_rule: dict
+    faces: int
+    clusters: int
+    noise_faces: int
+    small_faces: int  # too small to cluster (cluster.min_face_side)
+    largest: int  # faces of the largest person
+    seconds: float
 
 
 def persons_of(faces: pa.Table, clustering: Clustering, run_id: str, representatives: int) -> pa.Table:
@@ -74,11 +92,23 @@ def _earlier_rule(details: dict, vectors: np.ndarray, labels: np.ndarray, config
     return Calibration(rule_for(level, config), level, pairs)
 
 
-def run_cluster(tables: str, config: Config, incremental: bool = False) -> dict:
-    """Cluster the committed faces at ``tables`` and replace its clusters and persons tables; returns a
-    summary, with the merge rule chosen for the collection and why. A full run keeps the ids of
-    earlier clusters it overlaps; ``incremental`` only places faces added since the last run (earlier
-    clusters keep their ids and members, by the last run's rule)."""
+def cluster(
+    tables: str, config: Config | None = None, *, incremental: bool = False, run: RunRecorder | None = None
+) -> ClusterResult:
+    """Cluster the committed faces of the library at ``tables`` into people and replace its clusters
+    and persons tables; returns what was found, with the merge rule chosen for the collection and why.
+    A full run keeps the ids of earlier clusters it overlaps; ``incremental`` only places faces added
+    since the last run (earlier clusters keep their ids and members, by the last run's rule). Holds the
+    library's lease and records the run (or is a step of ``run``). ConfigError when there are no faces."""
+    config = config or load_config()
+    call = python_call("cluster", tables, incremental=incremental)
+    with job_step(tables, config, "cluster", run, call) as (run, counts):
+        result = _cluster(tables, config, run.run_id, incremental)
+        counts.update(result.as_dict())
+    return result
+
+
+def _cluster(tables: str, config: Config, run_id: str, incremental: bool) -> ClusterResult:
     started = time.perf_counter()
     tasks = None
     if config.cluster.distributed:
@@ -106,7 +136,6 @@ def run_cluster(tables: str, config: Config, incremental: bool = False) -> dict:
         merge_rule = found.merge_rule
     clustering = Clustering(np.full(faces.num_rows, S.NOISE_CLUSTER, np.int64), np.zeros(faces.num_rows, np.float32))
     clustering.labels[eligible], clustering.confidence[eligible] = found.labels, found.confidence
-    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
     clusters = pa.table(
         {
             S.FACE_ID: faces[S.FACE_ID],
@@ -120,12 +149,12 @@ def run_cluster(tables: str, config: Config, incremental: bool = False) -> dict:
     persons = persons_of(faces, clustering, run_id, config.cluster.representatives)
     details = {"run_id": run_id, "method": config.cluster.method, "incremental": incremental, "merge_rule": merge_rule}
     write_clustering(tables, clusters, persons, storage, snapshot.table.version(), details)
-    return {
+    return ClusterResult(
         **details,
-        "faces": faces.num_rows,
-        "clusters": clustering.clusters,
-        "noise_faces": int(np.sum(clustering.labels == S.NOISE_CLUSTER)),
-        "small_faces": int(np.sum(~eligible)),
-        "largest": int(persons[S.SIZE_FACES][0].as_py()) if persons.num_rows else 0,
-        "seconds": round(time.perf_counter() - started, 2),
-    }
+        faces=faces.num_rows,
+        clusters=clustering.clusters,
+        noise_faces=int(np.sum(clustering.labels == S.NOISE_CLUSTER)),
+        small_faces=int(np.sum(~eligible)),
+        largest=int(persons[S.SIZE_FACES][0].as_py()) if persons.num_rows else 0,
+        seconds=round(time.perf_counter() - started, 2),
+    )

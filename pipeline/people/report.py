@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import html
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow.compute as pc
 from PIL import Image
 
 from pipeline import schema as S
-from pipeline.config import Config
+from pipeline.config import Config, load_config
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.decode import Decoded
 from pipeline.ingest.thumbnails import PAGE_STYLE, link, write_thumbnail
 from pipeline.io import store
 from pipeline.io.tables import TablesSnapshot
+from pipeline.results import JobResult
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +43,24 @@ def _thumbnail(pixels: np.ndarray, bbox: list[float], scale: float) -> Image.Ima
     return Image.fromarray(pixels).crop(box).resize((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
 
 
-def write_report(tables: str, output: str, config: Config, max_people: int = 200, faces_per_person: int = 24) -> dict:
+@dataclass(frozen=True)
+class ReportResult(JobResult):
+    """What the people report shows: people, faces in no cluster, thumbnails written, the page's uri."""
+
+    people: int
+    noise_faces: int
+    thumbnails: int
+    page: str
+
+
+def report(
+    tables: str, output: str, config: Config | None = None, *, max_people: int = 200, faces_per_person: int = 24
+) -> ReportResult:
     """Write OUTPUT/index.html and OUTPUT/thumbs/ for the ``max_people`` largest people at ``tables``
     (each with its ``faces_per_person`` most central faces), the count of faces in no cluster, and
-    how the clustering was made (the merge rule chosen for the collection, and why)."""
+    how the clustering was made (the merge rule chosen for the collection, and why). Reads the library,
+    writes only under ``output``: no lease."""
+    config = config or load_config()
     storage = config.resolved_storage()
     snapshot = TablesSnapshot(tables, storage)
     clusters, persons = snapshot.read(S.CLUSTERS_TABLE), snapshot.read(S.PERSONS_TABLE)
@@ -66,12 +82,9 @@ def write_report(tables: str, output: str, config: Config, max_people: int = 200
     written = _write_thumbnails(by_photo, box_of, output, config)
     page = _page(persons.to_pylist(), shown, written, noise, made.get("merge_rule", {}).get("why"))
     store.write_text(store.join(output, "index.html"), page, storage)
-    return {
-        "people": persons.num_rows,
-        "noise_faces": noise,
-        "thumbnails": len(written),
-        "page": store.join(output, "index.html"),
-    }
+    return ReportResult(
+        people=persons.num_rows, noise_faces=noise, thumbnails=len(written), page=store.join(output, "index.html")
+    )
 
 
 def _write_thumbnails(by_photo: dict[str, list[str]], box_of: dict, output: str, config: Config) -> set[str]:

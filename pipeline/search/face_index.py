@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
 
 from pipeline import schema as S
-from pipeline.config import Config
+from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
 from pipeline.ingest.photo_faces import FaceReader, PhotoFaces
+from pipeline.io import store
+from pipeline.io.library_run import job_step, python_call
+from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import FacesSnapshot, committed_faces
+from pipeline.results import JobResult
 from pipeline.search.vector_index import KEY, VectorIndex
 
 log = logging.getLogger(__name__)
@@ -23,9 +27,10 @@ log = logging.getLogger(__name__)
 ENTRY_COLUMNS = [S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX]  # kept per indexed face, for search results
 
 
-@dataclass
-class IndexUpdate:
-    """What an index run did: built, updated or unchanged, and the counts and figures behind it."""
+@dataclass(frozen=True)
+class IndexResult(JobResult):
+    """What an index run did: built, updated or unchanged, and the counts and figures behind it (``index``:
+    the plan, the tuned search parameters, the recall measured, ...: IDX/meta.json)."""
 
     action: str
     reason: str
@@ -33,9 +38,11 @@ class IndexUpdate:
     removed: int = 0
     seconds: float = 0.0
     index: dict = field(default_factory=dict)
+    run_id: str = ""
 
     def as_dict(self) -> dict:
         return {
+            "run_id": self.run_id,
             "action": self.action,
             "reason": self.reason,
             "added": self.added,
@@ -71,7 +78,27 @@ def _build(faces: FacesSnapshot, count: int, config: Config, tables: str) -> Vec
     )
 
 
-def update_face_index(tables: str, index_uri: str, config: Config, rebuild: bool = False) -> IndexUpdate:
+def index(
+    tables: str,
+    config: Config | None = None,
+    *,
+    output: str | None = None,
+    rebuild: bool = False,
+    run: RunRecorder | None = None,
+) -> IndexResult:
+    """Build or update the FAISS index of the committed faces of the library at ``tables``, at ``output``
+    (default: TABLES/index); returns what was done. Holds the library's lease and records the run (or is
+    a step of ``run``). ConfigError when the library holds no faces."""
+    config = config or load_config()
+    output = output or store.join(tables, "index")
+    call = python_call("index", tables, output=output, rebuild=rebuild)
+    with job_step(tables, config, "index", run, call) as (run, counts):
+        result = replace(update_face_index(tables, output, config, rebuild), run_id=run.run_id)
+        counts.update(result.as_dict())
+    return result
+
+
+def update_face_index(tables: str, index_uri: str, config: Config, rebuild: bool = False) -> IndexResult:
     """Make the index at ``index_uri`` hold exactly the committed faces of the tables at ``tables``.
 
     Builds when there is no index, when ``rebuild``, when the tables' model changed, or when the
@@ -95,7 +122,7 @@ def update_face_index(tables: str, index_uri: str, config: Config, rebuild: bool
     log.info("building the index (%s)", reason)
     index = _build(faces, count, config, tables)
     index.save(index_uri, storage)
-    return IndexUpdate("built", reason, added=count, seconds=time.perf_counter() - started, index=index.meta())
+    return IndexResult("built", reason, added=count, seconds=time.perf_counter() - started, index=index.meta())
 
 
 def _load_or_none(index_uri: str, config: Config) -> VectorIndex | None:
@@ -107,12 +134,12 @@ def _load_or_none(index_uri: str, config: Config) -> VectorIndex | None:
 
 def _update_in_place(
     index: VectorIndex, faces: FacesSnapshot, current: pa.ChunkedArray, index_uri: str, config: Config, started: float
-) -> IndexUpdate:
+) -> IndexResult:
     indexed = set(index.keys())
     wanted = set(current.to_pylist())
     gone, new = indexed - wanted, wanted - indexed
     if not gone and not new:
-        return IndexUpdate(
+        return IndexResult(
             "unchanged",
             "the index holds exactly the committed faces",
             seconds=time.perf_counter() - started,
@@ -123,7 +150,7 @@ def _update_in_place(
         index.add(entries, vectors)
     index.info["faces_version"] = faces.table.version()
     index.save(index_uri, config.resolved_storage())
-    return IndexUpdate(
+    return IndexResult(
         "updated",
         f"{len(new)} new and {len(gone)} gone faces",
         added=len(new),

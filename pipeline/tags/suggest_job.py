@@ -1,4 +1,5 @@
-"""`facepipe tags suggest`: names for the untagged faces at DST, from the faces people tagged there.
+"""The suggestion job (``pipeline.suggest_tags``, `facepipe tags suggest`): names for the untagged faces of
+a library, from the faces people tagged there.
 
 Per embedding model of the faces table, pipeline.tags.suggester names the faces, on the kNN graph the
 last run kept (pipeline.tags.face_graph) brought up to date for the faces added and removed since: the
@@ -11,21 +12,23 @@ nowhere; a rejected name never comes back for that face.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
-import uuid
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline import schema as S
-from pipeline.config import Config
+from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
+from pipeline.io.library_run import job_step, python_call
+from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot, write_suggestions
 from pipeline.metrics.tags import BUCKETS, tags_bucket
+from pipeline.results import JobResult
 from pipeline.runtime.ray_cluster import connect
 from pipeline.runtime.ray_tasks import RayTasks
 from pipeline.tags.face_graph import save_graph, updated_graph
@@ -39,6 +42,28 @@ log = logging.getLogger(__name__)
 
 METHOD_DIRECT = "nearest-tagged"  # the name came from a tagged face among the face's nearest
 METHOD_CHAIN = "nearest-named"  # the name came through faces named on the way
+
+
+@dataclass(frozen=True)
+class SuggestResult(JobResult):
+    """What a suggestion run did: the suggestions made, kept from the last run and dropped, by how many
+    tags their person has, the faces left without one, and per model how the names were decided
+    (suspect tags, score table, thresholds, the graph)."""
+
+    run_id: str
+    full: bool
+    faces: int
+    tags: int
+    names: int
+    rejections: int
+    suggestions: int
+    new_suggestions: int
+    kept_suggestions: int
+    dropped_suggestions: int
+    suggestions_by_tags_per_person: dict
+    untagged_faces_without_suggestion: int
+    models: dict
+    seconds: float
 
 
 def _previous(snapshot: TablesSnapshot) -> dict[tuple[str, str], str]:
@@ -103,10 +128,23 @@ def _suggest_model(
     return suggestions, described
 
 
-def run_suggest(dst: str, config: Config, full: bool = False) -> dict:
-    """Suggest names for the untagged faces at ``dst`` and replace its suggestions table; returns the
-    summary. The kNN graph the last run kept is brought up to date for the faces added and removed since;
-    ``full``: the graph is built anew and every suggestion issued anew (new run_id), pending ones included."""
+def suggest_tags(
+    tables: str, config: Config | None = None, *, full: bool = False, run: RunRecorder | None = None
+) -> SuggestResult:
+    """Suggest names for the untagged faces of the library at ``tables`` from the faces people tagged
+    there, and replace its suggestions table; returns what was suggested. The kNN graph the last run
+    kept is brought up to date for the faces added and removed since; ``full``: the graph is built anew
+    and every suggestion issued anew (this run's id), pending ones included. Holds the library's lease
+    and records the run (or is a step of ``run``). ConfigError when nobody has tagged a face yet."""
+    config = config or load_config()
+    call = python_call("suggest_tags", tables, full=full)
+    with job_step(tables, config, "tags", run, call) as (run, counts):
+        result = _suggest(tables, config, run.run_id, full)
+        counts.update(result.as_dict())
+    return result
+
+
+def _suggest(dst: str, config: Config, run_id: str, full: bool) -> SuggestResult:
     started = time.perf_counter()
     storage = config.resolved_storage()
     tasks = None
@@ -120,7 +158,6 @@ def run_suggest(dst: str, config: Config, full: bool = False) -> dict:
         raise ConfigError(str(missing)) from None
     named, rejected = tags_in_force(tag_rows), rejections(tag_rows)
     faces = snapshot.faces().read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.MODEL, S.EMBEDDING], config.index.batch_rows)
-    run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
     previous = {} if full else _previous(snapshot)
     parts, by_model = [], {}
     for model in sorted(set(faces[S.MODEL].to_pylist())):
@@ -154,12 +191,6 @@ def run_suggest(dst: str, config: Config, full: bool = False) -> dict:
     versions = {S.FACES_VERSION_KEY: snapshot.table(S.FACES_TABLE).version()}
     versions[S.TAGS_VERSION_KEY] = snapshot.table(S.TAGS_TABLE).version()
     write_suggestions(dst, suggestions, storage, versions, {**summary, "settings": config.tags.model_dump()})
-    summary["seconds"] = round(time.perf_counter() - started, 2)
-    log.info(
-        "suggestions at %s: %d (%d new), %.1f s",
-        dst,
-        suggestions.num_rows,
-        summary["new_suggestions"],
-        summary["seconds"],
-    )
-    return summary
+    result = SuggestResult(**summary, seconds=round(time.perf_counter() - started, 2))
+    log.info("suggestions at %s: %d (%d new), %.1f s", dst, result.suggestions, result.new_suggestions, result.seconds)
+    return result

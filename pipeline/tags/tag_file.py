@@ -34,7 +34,7 @@ from pipeline.config import StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.tables import TablesSnapshot
-from pipeline.tags.tags_table import ADDED, POSITIVE, REPEATED, UNCHANGED, add_tags
+from pipeline.tags.tags_table import ADDED, POSITIVE, REPEATED, UNCHANGED, record_tags
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +348,7 @@ def add_tag_file(dst: str, tags_file: str, storage: StorageConfig | None = None,
         [{S.FACE_ID: t.face_id, S.NAME: t.name, S.VERDICT: t.verdict} for t in resolution.tags],
         pa.schema([S.TAGS_SCHEMA.field(c) for c in (S.FACE_ID, S.NAME, S.VERDICT)]),
     )
-    changes = add_tags(dst, table, storage, source=source, tagged_by=tagged_by)
+    changes = record_tags(dst, table, storage, source=source, tagged_by=tagged_by)
     outcomes = Counter(changes.outcomes)
     summary = {
         "tables": dst,

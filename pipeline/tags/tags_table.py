@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 POSITIVE = (S.VERDICT_TAG, S.VERDICT_ACCEPTED)  # verdicts that name the face: one name per face
 
-# What add_tags did with each row it was given.
+# What record_tags did with each row it was given.
 ADDED = "added"  # a new row
 REPLACED = "replaced"  # a new row that replaced the face's earlier name or the opposite verdict on this name
 UNCHANGED = "unchanged"  # the table already said so
@@ -107,7 +107,7 @@ def rejections(tags: pa.Table) -> set[Key]:
 
 @dataclass(frozen=True)
 class TagChanges:
-    """What add_tags did: per row given, its outcome (ADDED, REPLACED, UNCHANGED, REPEATED) and the
+    """What record_tags did: per row given, its outcome (ADDED, REPLACED, UNCHANGED, REPEATED) and the
     rows it replaced ({name, verdict}); the table's version after the commit (None: nothing written)."""
 
     outcomes: list[str]
@@ -134,7 +134,7 @@ def _check_consistent(rows: list[dict]) -> None:
         raise ValueError(f"rows give these faces two names, or give and reject one name: {clashes}")
 
 
-def add_tags(
+def record_tags(
     dst: str,
     tags: pa.Table,
     storage: StorageConfig | None = None,
@@ -184,14 +184,14 @@ def add_tags(
     return TagChanges(outcomes, replaced, version)
 
 
-def remove_tags(
+def delete_tags(
     dst: str, storage: StorageConfig | None = None, face_ids: list[str] | None = None, name: str | None = None
 ) -> dict:
     """Remove every row (names and rejections) of the faces ``face_ids``, or every row of the name
     ``name``, in one transaction. Returns {tables, removed, by_verdict, faces, not_tagged (face_ids given that
     had no rows), version}. ConfigError when there is no tags table, or no row of ``name``."""
     if (face_ids is None) == (name is None):
-        raise ValueError("remove_tags takes face_ids or a name")
+        raise ValueError("delete_tags takes face_ids or a name")
     table = _TagsTable(dst, storage)
     if table.table is None:
         raise ConfigError(f"no tags table at {dst}: nothing to remove")
@@ -221,7 +221,7 @@ def _precedence(row: dict) -> tuple:
     return (row[S.TAGGED_AT] or dt.datetime.min.replace(tzinfo=dt.timezone.utc), row[S.VERDICT] in POSITIVE)
 
 
-def rename_tags(dst: str, old: str, new: str, storage: StorageConfig | None = None) -> dict:
+def rename_person(dst: str, old: str, new: str, storage: StorageConfig | None = None) -> dict:
     """Rename ``old`` to ``new`` in every row (names and rejections) in one transaction; ``new`` may
     already exist (the two become one person: where one face has rows of both, the later row stays).
     Returns {tables, from, to, renamed (rows), faces, merged (new existed), collapsed (rows that met a row of

@@ -18,7 +18,7 @@ from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.decode import DecodeError
-from pipeline.ingest.embed_job import run_embed
+from pipeline.ingest.embed_job import embed
 from pipeline.ingest.main_face import central_faces_index
 from pipeline.io import store
 from pipeline.io.readers import LfwPair, read_lfw_pairs, read_people_sets
@@ -76,7 +76,7 @@ def aligned_crops(
     listing = listing.filter(pc.is_in(listing[S.URI], value_set=pa.array(uris)))
     if listing.num_rows != len(uris):
         raise ConfigError(f"{len(uris) - listing.num_rows} labelled photos are missing below {root}")
-    embedded = run_embed(root, tables, config, listing=listing)
+    embedded = embed(root, tables, config, listing=listing)
     log.info(
         "embed job for training photos: %d listed, %d processed, %d unchanged",
         embedded.listed,

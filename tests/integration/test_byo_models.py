@@ -40,7 +40,7 @@ def test_embed_with_scrfd_and_mobilefacenet(byo_models, lfw_images: Path, tmp_pa
         f"models.embedder_path={byo_models['embedder']}",
         "models.embedder_std=128",
     ]
-    code = main(["embed", "--input", str(src), "--output", str(dst), *sum((["--set", s] for s in settings), [])])
+    code = main(["embed", "--input", str(src), "--tables", str(dst), *sum((["--set", s] for s in settings), [])])
     assert code == 0, capsys.readouterr().out
     images, faces = read_table(str(dst), "images"), read_table(str(dst), "faces")
     assert images.num_rows == 10 and set(images["status"].to_pylist()) == {"ok"}
@@ -69,7 +69,7 @@ def test_byo_models_need_their_files(tmp_path: Path, capsys):
             "embed",
             "--input",
             str(tmp_path / "photos"),
-            "--output",
+            "--tables",
             str(tmp_path / "o"),
             "--set",
             "models.embedder=arcface",

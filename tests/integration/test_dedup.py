@@ -78,7 +78,7 @@ def library(lfw_images: Path, tmp_path_factory) -> dict:
         copies[str(place(photos / "copies" / kind / f"coffee.{extension}", made, T0 + 2000 + k))] = (str(scene), kind)
     place(photos / "library" / "broken.jpg", (lfw_images / OTHERS[0]).read_bytes()[:300], T0)
     tables = root / "tables"
-    facepipe("embed", "--input", str(photos), "--output", str(tables))
+    facepipe("embed", "--input", str(photos), "--tables", str(tables))
     return {"root": root, "photos": photos, "tables": tables, "copies": copies}
 
 
@@ -122,7 +122,7 @@ def test_incremental_run_compares_only_new_photos_and_keeps_group_ids(library: d
     added = place(photos / "later" / "Colin_Powell_0001_selfie.jpg", mirrored, T0 + 5000)
     removed = next(c for c, (_, kind) in library["copies"].items() if kind == "greyscale")
     shutil.move(removed, library["root"] / "greyscale-away.jpg")
-    facepipe("embed", "--input", str(photos), "--output", str(tables))
+    facepipe("embed", "--input", str(photos), "--tables", str(tables))
     summary = summary_of(facepipe("dedup", "--tables", str(tables)))
     assert summary["mode"] == "incremental" and summary["compared"] == 1
     after = groups_of(tables)
@@ -138,11 +138,11 @@ def test_older_tables_gain_the_signals_without_detecting_faces_again(lfw_images:
     photos, tables = tmp_path / "photos", tmp_path / "tables"
     for name in OTHERS:
         place(photos / Path(name).name, (lfw_images / name).read_bytes(), T0)
-    facepipe("embed", "--input", str(photos), "--output", str(tables), "--set", "decode.signals=false")
+    facepipe("embed", "--input", str(photos), "--tables", str(tables), "--set", "decode.signals=false")
     refused = facepipe("dedup", "--tables", str(tables), expect=2)
     assert "facepipe embed --input SRC --output" in refused.stderr
     faces = read_table(str(tables), S.FACES_TABLE)
-    rerun = facepipe("embed", "--input", str(photos), "--output", str(tables))
+    rerun = facepipe("embed", "--input", str(photos), "--tables", str(tables))
     assert f"signals added to {len(OTHERS)}" in rerun.stdout and "processed 0" in rerun.stdout
     assert read_table(str(tables), S.FACES_TABLE)[S.FACE_ID].to_pylist() == faces[S.FACE_ID].to_pylist()
     images = read_table(str(tables), S.IMAGES_TABLE)

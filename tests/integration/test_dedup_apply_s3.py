@@ -30,29 +30,29 @@ def test_apply_and_undo_all_on_s3(s3_endpoint: str) -> None:
         return {key.removeprefix("dedup-photos/library/"): fs.cat_file(key) for key in fs.find("dedup-photos/library")}
 
     dry = apply_duplicates("s3://dedup-tables/run", "s3://dedup-quarantine/q", config, dry_run=True)
-    assert dry["moved"] == 3 and library() == photos and fs.find("dedup-quarantine") == []
+    assert dry.moved == 3 and library() == photos and fs.find("dedup-quarantine") == []
 
     summary = apply_duplicates("s3://dedup-tables/run", "s3://dedup-quarantine/q", config)
 
     assert sorted(library()) == sorted([*KEEPERS, UNRELATED])
-    assert summary["moved"] == 3 and summary["skipped"] == {"keeper": 1}
-    assert summary["bytes_moved"] == sum(len(photos[r]) for r in DUPLICATES)
+    assert summary.moved == 3 and summary.skipped == {"keeper": 1}
+    assert summary.bytes_moved == sum(len(photos[r]) for r in DUPLICATES)
     for relative in DUPLICATES:  # the two x.jpg keep their folders: neither overwrites the other
         assert fs.cat_file(f"dedup-quarantine/q/{RUN_ID}/dedup-photos/library/{relative}") == photos[relative]
-    assert summary["manifest"].startswith("s3://dedup-quarantine/q/")
-    manifest = json.loads(fs.cat_file(summary["manifest"]))
+    assert summary.manifest.startswith("s3://dedup-quarantine/q/")
+    manifest = json.loads(fs.cat_file(summary.manifest))
     assert sorted(e["uri"] for e in manifest["photos"]) == sorted(f"s3://dedup-photos/library/{r}" for r in DUPLICATES)
     assert {e["status"] for e in manifest["photos"]} == {"moved"}
     listed = store.list_photos("s3://dedup-photos/library", config.resolved_storage(), config.input.extensions)
     assert sorted(listed["uri"].to_pylist()) == sorted(f"s3://dedup-photos/library/{r}" for r in [*KEEPERS, UNRELATED])
 
-    undone = undo_apply(summary["manifest"], config)
+    undone = undo_apply(summary.manifest, config)
 
     assert library() == photos
-    assert undone["restored"] == 3 and undone["skipped"] == {}
+    assert undone.restored == 3 and undone.skipped == {}
     assert [key for key in fs.find("dedup-quarantine") if key.endswith(".jpg")] == []
-    again = undo_apply(summary["manifest"], config)
-    assert again["restored"] == 0 and again["skipped"] == {"in_place": 3} and library() == photos
+    again = undo_apply(summary.manifest, config)
+    assert again.restored == 0 and again.skipped == {"in_place": 3} and library() == photos
 
 
 def test_apply_moves_a_local_library_into_an_s3_quarantine_and_back(s3_endpoint: str, tmp_path: Path) -> None:
@@ -69,14 +69,14 @@ def test_apply_moves_a_local_library_into_an_s3_quarantine_and_back(s3_endpoint:
 
     summary = apply_duplicates(str(tmp_path / "tables"), "s3://dedup-local-quarantine/q", config)
 
-    assert summary["moved"] == 2 and summary["skipped"] == {"changed": 1, "keeper": 1}
+    assert summary.moved == 2 and summary.skipped == {"changed": 1, "keeper": 1}
     assert not (root / "a/x.jpg").exists() and (root / "b/x.jpg").read_bytes() == b"edited after the dedup run"
     key = f"dedup-local-quarantine/q/{RUN_ID}/{str(root / 'a/x.jpg').lstrip('/')}"
     assert fs.cat_file(key) == photos["a/x.jpg"]
 
-    undone = undo_apply(summary["manifest"], config)
+    undone = undo_apply(summary.manifest, config)
 
-    assert undone["restored"] == 2
+    assert undone.restored == 2
     assert (root / "a/x.jpg").read_bytes() == photos["a/x.jpg"]
     assert (root / "c/copy2.jpg").read_bytes() == photos["c/copy2.jpg"]
     assert not fs.exists(key)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from pipeline import schema as S
 from pipeline.config import load_config
-from pipeline.dedup.review import write_dedup_review
+from pipeline.dedup.review import review_duplicates
 from pipeline.io.tables import write_dedup
 from tests.browser import Browser
 
@@ -152,12 +152,12 @@ def test_review_page_shows_each_group_with_its_keeper_in_a_browser(library: dict
     sizes, groups = library["sizes"], library["groups"]
     reclaim = {g: sum(sizes[str(c[0])] for c in copies) for g, (_, copies) in groups.items()}
     output = tmp_path / "review"
-    summary = write_dedup_review(str(library["dst"]), str(output), load_config())
-    assert summary["groups"] == summary["groups_shown"] == 3
-    assert summary["duplicates"] == 6
-    assert summary["bytes_reclaimable"] == sum(reclaim.values())
-    assert summary["similar_stacks"] == 1
-    assert summary["photos"] == 12 and summary["unreadable"] == 1
+    summary = review_duplicates(str(library["dst"]), str(output), load_config())
+    assert summary.groups == summary.groups_shown == 3
+    assert summary.duplicates == 6
+    assert summary.bytes_reclaimable == sum(reclaim.values())
+    assert summary.similar_stacks == 1
+    assert summary.photos == 12 and summary.unreadable == 1
 
     dom = browser.dom(output.as_uri() + "/index.html")
     page = _Page(dom)
@@ -212,7 +212,7 @@ def test_review_page_uses_the_images_table_and_keeps_the_groups_reclaiming_most(
     ]
     write_deltalake(str(dst / S.IMAGES_TABLE), pa.Table.from_pylist(rows, schema=S.IMAGES_SCHEMA))
 
-    write_dedup_review(str(dst), str(tmp_path / "all"), load_config())
+    review_duplicates(str(dst), str(tmp_path / "all"), load_config())
     figures = {
         f["data-uri"]: f["text"]
         for fs in _Page((tmp_path / "all" / "index.html").read_text()).figures.values()
@@ -228,8 +228,8 @@ def test_review_page_uses_the_images_table_and_keeps_the_groups_reclaiming_most(
         "a photo the images table does not know: no guesses"
     )
 
-    summary = write_dedup_review(str(dst), str(tmp_path / "top"), load_config(), max_groups=1)
-    assert summary["groups"] == 3 and summary["groups_shown"] == 1
+    summary = review_duplicates(str(dst), str(tmp_path / "top"), load_config(), max_groups=1)
+    assert summary.groups == 3 and summary.groups_shown == 1
     page = (tmp_path / "top" / "index.html").read_text()
     reclaim = {g: sum(library["sizes"][str(c[0])] for c in copies) for g, (_, copies) in library["groups"].items()}
     assert _Page(page).sections == [f"group-{max(reclaim, key=reclaim.get)}", "stack-s-bush"]

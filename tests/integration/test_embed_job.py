@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -41,10 +42,13 @@ def source(tmp_path: Path, lfw_images: Path) -> Path:
 
 
 def embed(src: Path, dst: Path, capsys, *extra: str) -> str:
-    code = main(["embed", "--input", str(src), "--output", str(dst), "--set", "output.commit_every=16", *extra])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    return out
+    """The summary a person sees (stderr) of an embed run that exited 0; its JSON (stdout) says the same."""
+    code = main(["embed", "--input", str(src), "--tables", str(dst), "--set", "output.commit_every=16", *extra])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    result = json.loads(printed.out.strip().splitlines()[-1])
+    assert f"photos listed {result['listed']}: new {result['new']}, changed {result['changed']}" in printed.err
+    return printed.err
 
 
 def test_a_small_run_in_this_process_writes_what_ray_writes(source: Path, tmp_path: Path, capsys):
@@ -133,7 +137,7 @@ def test_crash_mid_run_then_rerun_completes(tmp_path: Path, lfw_images: Path, lo
         "embed",
         "--input",
         str(src),
-        "--output",
+        "--tables",
         str(dst),
         "--set",
         "output.commit_every=8",
@@ -181,13 +185,13 @@ def test_crash_mid_run_then_rerun_completes(tmp_path: Path, lfw_images: Path, lo
 def test_configuration_mistakes_fail_at_once(tmp_path: Path, capsys):
     src = tmp_path / "photos"
     src.mkdir()
-    assert main(["embed", "--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o")]) == 2
+    assert main(["embed", "--input", str(tmp_path / "nowhere"), "--tables", str(tmp_path / "o")]) == 2
     assert "nowhere is not a readable folder" in capsys.readouterr().err
-    assert main(["embed", "--input", str(src), "--output", str(tmp_path / "o"), "--set", "models.detectr=yunet"]) == 2
+    assert main(["embed", "--input", str(src), "--tables", str(tmp_path / "o"), "--set", "models.detectr=yunet"]) == 2
     assert "models.detectr" in capsys.readouterr().err
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    assert main(["embed", "--input", str(src), "--output", str(blocker / "tables")]) == 2
+    assert main(["embed", "--input", str(src), "--tables", str(blocker / "tables")]) == 2
     assert "is not writable" in capsys.readouterr().err
-    assert main(["embed", "--input", str(src), "--output", str(tmp_path / "o"), "--set", "models.device=cuda"]) == 2
+    assert main(["embed", "--input", str(src), "--tables", str(tmp_path / "o"), "--set", "models.device=cuda"]) == 2
     assert "models.device" in capsys.readouterr().err

@@ -25,7 +25,7 @@ def run_embed_cli(src: str, dst: str) -> subprocess.CompletedProcess:
         "embed",
         "--input",
         src,
-        "--output",
+        "--tables",
         dst,
         "--set",
         "output.commit_every=10",
@@ -49,7 +49,7 @@ def test_embed_s3_to_s3_incremental(s3_endpoint: str, tmp_path: Path, lfw_images
     done = run_embed_cli("s3://photos/library", "s3://tables/faces-run")
     assert done.returncode == 0, done.stderr[-3000:]
     current = photos()
-    assert f"photos listed {len(current)}: new {len(current)}" in done.stdout
+    assert f"photos listed {len(current)}: new {len(current)}" in done.stderr  # stdout holds the JSON
     images, _ = check_tables("s3://tables/faces-run", current, storage)
     assert images["s3://photos/library/bad/not_an_image.jpg"]["error"].startswith("not_an_image:")
     assert fs.exists("tables/faces-run/_facepipe/latest.json")
@@ -61,5 +61,5 @@ def test_embed_s3_to_s3_incremental(s3_endpoint: str, tmp_path: Path, lfw_images
     done = run_embed_cli("s3://photos/library", "s3://tables/faces-run")
     assert done.returncode == 0, done.stderr[-3000:]
     current = photos()
-    assert "new 1, changed 1" in done.stdout and "removed 1" in done.stdout
+    assert "new 1, changed 1" in done.stderr and "removed 1" in done.stderr  # the summary; stdout holds the JSON
     check_tables("s3://tables/faces-run", current, storage)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_config
-from pipeline.ingest.embed_job import run_embed
+from pipeline.ingest.embed_job import embed
 from tests.invariants import check_tables
 from tests.photos import copy_lfw
 
@@ -54,7 +54,7 @@ def test_worker_node_killed_mid_run(cluster, tmp_path: Path, lfw_images: Path):
 
     killer = threading.Thread(target=kill_a_worker_after_first_commit)
     killer.start()
-    summary = run_embed(str(src), str(dst), config)
+    summary = embed(str(src), str(dst), config)
     killer.join()
     assert len(list(log.glob("*.json"))) >= 3, "the node was killed after the job had finished"
     assert summary.missing == 0 and summary.processed == 80

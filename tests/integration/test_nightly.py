@@ -25,7 +25,7 @@ STEPS = ["embed", "index", "cluster", "dedup", "tags", "report"]
 
 def nightly(src: Path, dst: Path, expect: int = 0) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "nightly", "--input", str(src), "--output", str(dst)],
+        [sys.executable, "-m", "jobs.cli", "nightly", "--input", str(src), "--tables", str(dst)],
         capture_output=True,
         text=True,
         timeout=600,

@@ -105,7 +105,7 @@ def test_two_concurrent_runs_one_runs_one_exits_3(where: str, tmp_path: Path, re
 def test_a_killed_run_holds_dst_until_its_lease_expires(tmp_path: Path, lfw_images: Path, local_ray, capsys) -> None:
     photos, dst = tmp_path / "photos", str(tmp_path / "library")
     copy_lfw(lfw_images, photos, PHOTOS, start=300)
-    embed = ["embed", "--input", str(photos), "--output", dst, "--set", "output.lease_ttl_s=4"]
+    embed = ["embed", "--input", str(photos), "--tables", dst, "--set", "output.lease_ttl_s=4"]
     killed = subprocess.Popen(
         [sys.executable, "-m", "jobs.cli", *embed],
         stdout=subprocess.DEVNULL,
@@ -126,7 +126,7 @@ def test_a_killed_run_holds_dst_until_its_lease_expires(tmp_path: Path, lfw_imag
     time.sleep(max(0.0, expires_in.total_seconds()))
 
     assert main(embed) == 0
-    assert f"photos listed {PHOTOS}" in capsys.readouterr().out
+    assert f"photos listed {PHOTOS}" in capsys.readouterr().err
     check_tables(dst, current_photos(photos))
     recorded = read_table(dst, S.RUNS_TABLE).to_pylist()
     assert [row[S.EXIT_CODE] for row in recorded] == [0] and recorded[0][S.RUN_ID] != holder["run_id"]
@@ -139,7 +139,7 @@ def test_two_nightly_runs_at_once_one_runs_one_exits_3(where: str, tmp_path: Pat
     copy_lfw(lfw_images, photos, 8, start=400)
     dst = library_at(where, "nightly", tmp_path, request)
 
-    ended = run_together(2, "nightly", "--input", str(photos), "--output", dst, timeout=480)
+    ended = run_together(2, "nightly", "--input", str(photos), "--tables", dst, timeout=480)
 
     assert sorted(code for _, _, code in ended) == [0, 3], [err[-2000:] for _, err, _ in ended]
     (done, _, _), (_, refused, _) = sorted(ended, key=lambda outcome: outcome[2])

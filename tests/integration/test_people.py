@@ -50,7 +50,7 @@ def embedded(lfw_images: Path, tmp_path_factory) -> tuple[Path, Path, Path]:
         writer.writeheader()
         writer.writerows(rows)
     done = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "embed", "--input", str(photos), "--output", str(root / "tables")],
+        [sys.executable, "-m", "jobs.cli", "embed", "--input", str(photos), "--tables", str(root / "tables")],
         capture_output=True,
         text=True,
         timeout=420,
@@ -116,7 +116,7 @@ def test_incremental_and_full_reclusters_keep_cluster_ids(embedded, lfw_images: 
         for number in (count + 1, count + 2):
             shutil.copy(lfw_images / person / f"{person}_{number:04d}.jpg", photos / f"{person}_{number}.jpg")
     done = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "embed", "--input", str(photos), "--output", str(tables)],
+        [sys.executable, "-m", "jobs.cli", "embed", "--input", str(photos), "--tables", str(tables)],
         capture_output=True,
         text=True,
         timeout=420,

@@ -44,7 +44,7 @@ def library(lfw_images: Path, tmp_path_factory) -> tuple[Path, Path]:
         (photos / person).mkdir(parents=True)
         for number in range(1, 7):
             shutil.copy(photo(lfw_images, person, number), photos / person)
-    done = facepipe("embed", "--input", str(photos), "--output", str(root / "tables"))
+    done = facepipe("embed", "--input", str(photos), "--tables", str(root / "tables"))
     assert done.returncode == 0, done.stderr[-3000:]
     return photos, root / "tables"
 
@@ -71,7 +71,7 @@ def test_search_finds_the_person_and_updates_never_return_removed_faces(library,
     (photos / NEWCOMER).mkdir()
     for number in range(1, 4):
         shutil.copy(photo(lfw_images, NEWCOMER, number), photos / NEWCOMER)
-    assert facepipe("embed", "--input", str(photos), "--output", str(tables)).returncode == 0
+    assert facepipe("embed", "--input", str(photos), "--tables", str(tables)).returncode == 0
     [updated] = json_lines(facepipe("index", "--tables", str(tables), "--output", index))
     assert updated["action"] == "updated" and updated["added"] >= 3 and updated["removed"] >= 2, updated
     assert updated["live"] == built["live"] - updated["removed"] + updated["added"]

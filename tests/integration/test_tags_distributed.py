@@ -13,7 +13,7 @@ from pipeline import schema as S
 from pipeline.config import Config
 from pipeline.evaluate.synthetic import face_like_embeddings
 from pipeline.io.tables import read_table
-from pipeline.tags.suggest_job import run_suggest
+from pipeline.tags.suggest_job import suggest_tags
 from tests.unit.tags.test_suggest_job import commit_faces, tag
 
 pytestmark = pytest.mark.timeout(300)
@@ -38,12 +38,12 @@ def test_suggestions_on_ray_equal_those_of_one_process(two_nodes, tmp_path: Path
         tag(dst, storage, [(face, person, "tag") for person, face in first_of.items()])
     assert len(faces) > 2000
 
-    local = run_suggest(here, Config())
+    local = suggest_tags(here, Config())
     sharded = Config(tags={"distributed": True}, cluster={"shard_faces": 1000})
-    spread = run_suggest(there, sharded)
+    spread = suggest_tags(there, sharded)
 
-    assert suggestions(here) == suggestions(there) and local["suggestions"] > 500
-    assert spread["suggestions"] == local["suggestions"]
+    assert suggestions(here) == suggestions(there) and local.suggestions > 500
+    assert spread.suggestions == local.suggestions
     people_of = dict(zip(faces, people))
     right = np.mean([people_of[face] == name for face, name in suggestions(here).items()])
     assert right >= 0.98, json.dumps(local)[:500]  # one tag per person, half the people never tagged

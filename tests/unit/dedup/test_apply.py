@@ -113,13 +113,18 @@ def test_apply_moves_exactly_the_duplicates_and_records_them(library) -> None:
     assert sorted(files_below(root)) == sorted([*KEEPERS, UNRELATED])
     for relative in DUPLICATES:
         assert quarantined(quarantine, root, relative).read_bytes() == photos[relative]
-    assert summary["moved"] == 3
-    assert summary["bytes_moved"] == sum(len(photos[r]) for r in DUPLICATES)
-    assert summary["skipped"] == {"keeper": 1}
-    assert summary["skipped_photos"] == [{"uri": str(root / "a/keep1.jpg"), "reason": "keeper"}]
-    manifest = json.loads(Path(summary["manifest"]).read_text())
-    assert Path(summary["manifest"]).parent.parent == quarantine
-    assert manifest["run_id"] == RUN_ID and manifest["dst"] == dst and manifest["finished_at"]
+    assert summary.moved == 3
+    assert summary.bytes_moved == sum(len(photos[r]) for r in DUPLICATES)
+    assert summary.skipped == {"keeper": 1}
+    assert summary.skipped_photos == [{"uri": str(root / "a/keep1.jpg"), "reason": "keeper"}]
+    manifest = json.loads(Path(summary.manifest).read_text())
+    assert Path(summary.manifest).parent.parent == quarantine
+    assert (
+        manifest["dedup_run_id"] == RUN_ID
+        and manifest["run_id"] == summary.run_id
+        and manifest["dst"] == dst
+        and manifest["finished_at"]
+    )
     entries = {entry["uri"]: entry for entry in manifest["photos"]}
     assert sorted(entries) == sorted(str(root / r) for r in DUPLICATES)
     for relative in DUPLICATES:
@@ -144,7 +149,7 @@ def test_the_next_embed_listing_sees_the_duplicates_gone_and_then_back(library) 
     assert plan.removed == sorted(str(root / r) for r in DUPLICATES)
     assert plan.new == [] and plan.changed == []
 
-    undo_apply(summary["manifest"], CONFIG)
+    undo_apply(summary.manifest, CONFIG)
     plan = plan_run(store.list_photos(str(root), StorageConfig(), extensions), committed)
 
     assert plan.removed == [] and plan.new == [] and plan.changed == []
@@ -159,9 +164,9 @@ def test_dry_run_moves_nothing_and_says_what_would_move(library) -> None:
 
     assert files_below(root) == before
     assert not quarantine.exists()
-    assert summary["dry_run"] is True and summary["manifest"] is None
-    assert summary["moved"] == 3 and summary["skipped"] == {"keeper": 1}
-    assert summary["bytes_moved"] == sum(len(before[r]) for r in DUPLICATES)
+    assert summary.dry_run is True and summary.manifest is None
+    assert summary.moved == 3 and summary.skipped == {"keeper": 1}
+    assert summary.bytes_moved == sum(len(before[r]) for r in DUPLICATES)
 
 
 def test_photos_changed_or_missing_since_the_dedup_run_are_not_moved(library) -> None:
@@ -174,9 +179,9 @@ def test_photos_changed_or_missing_since_the_dedup_run_are_not_moved(library) ->
     assert (root / "b/x.jpg").read_bytes() == jpeg(99)
     assert not quarantined(quarantine, root, "b/x.jpg").exists()
     assert not (root / "a/x.jpg").exists() and quarantined(quarantine, root, "a/x.jpg").exists()
-    assert summary["moved"] == 1
-    assert summary["skipped"] == {"changed": 1, "keeper": 1, "missing": 1}
-    reasons = {item["uri"]: item["reason"] for item in summary["skipped_photos"]}
+    assert summary.moved == 1
+    assert summary.skipped == {"changed": 1, "keeper": 1, "missing": 1}
+    reasons = {item["uri"]: item["reason"] for item in summary.skipped_photos}
     assert reasons[str(root / "b/x.jpg")] == "changed" and reasons[str(root / "c/copy2.jpg")] == "missing"
 
 
@@ -190,7 +195,7 @@ def test_nothing_already_in_the_quarantine_is_overwritten(library) -> None:
 
     assert occupant.read_bytes() == b"someone else's file"
     assert (root / "a/x.jpg").read_bytes() == library_photos()["a/x.jpg"]
-    assert summary["moved"] == 2 and summary["skipped"] == {"keeper": 1, "target_exists": 1}
+    assert summary.moved == 2 and summary.skipped == {"keeper": 1, "target_exists": 1}
 
 
 def test_a_second_apply_finds_them_already_moved(library) -> None:
@@ -199,37 +204,37 @@ def test_a_second_apply_finds_them_already_moved(library) -> None:
 
     again = apply_duplicates(dst, str(quarantine), CONFIG)
 
-    assert again["moved"] == 0 and again["skipped"] == {"already_moved": 3, "keeper": 1}
+    assert again.moved == 0 and again.skipped == {"already_moved": 3, "keeper": 1}
 
 
 def test_undo_restores_every_photo_byte_identical_and_twice_is_harmless(library) -> None:
     root, dst, quarantine = library
     before = files_below(root)
-    manifest = apply_duplicates(dst, str(quarantine), CONFIG)["manifest"]
+    manifest = apply_duplicates(dst, str(quarantine), CONFIG).manifest
 
     undone = undo_apply(manifest, CONFIG)
 
     assert files_below(root) == before
     assert [name for name in files_below(quarantine) if name.endswith(".jpg")] == []
-    assert undone["restored"] == 3 and undone["skipped"] == {}
-    assert undone["bytes_restored"] == sum(len(before[r]) for r in DUPLICATES)
+    assert undone.restored == 3 and undone.skipped == {}
+    assert undone.bytes_restored == sum(len(before[r]) for r in DUPLICATES)
 
     again = undo_apply(manifest, CONFIG)
 
     assert files_below(root) == before
-    assert again["restored"] == 0 and again["skipped"] == {"in_place": 3}
+    assert again.restored == 0 and again.skipped == {"in_place": 3}
 
 
 def test_undo_never_overwrites_a_file_now_at_the_original_place(library) -> None:
     root, dst, quarantine = library
-    manifest = apply_duplicates(dst, str(quarantine), CONFIG)["manifest"]
+    manifest = apply_duplicates(dst, str(quarantine), CONFIG).manifest
     (root / "a/x.jpg").write_bytes(b"a new photo took its place")
 
     undone = undo_apply(manifest, CONFIG)
 
     assert (root / "a/x.jpg").read_bytes() == b"a new photo took its place"
     assert quarantined(quarantine, root, "a/x.jpg").read_bytes() == library_photos()["a/x.jpg"]
-    assert undone["restored"] == 2 and undone["skipped"] == {"occupied": 1}
+    assert undone.restored == 2 and undone.skipped == {"occupied": 1}
 
 
 def test_a_failed_move_keeps_its_source_and_the_others_still_move(library, monkeypatch) -> None:
@@ -247,8 +252,8 @@ def test_a_failed_move_keeps_its_source_and_the_others_still_move(library, monke
     summary = apply_duplicates(dst, str(quarantine), CONFIG)
 
     assert (root / "b/x.jpg").exists() and not (root / "a/x.jpg").exists()
-    assert summary["moved"] == 2 and summary["skipped"] == {"failed": 1, "keeper": 1}
-    statuses = {e["uri"]: e["status"] for e in json.loads(Path(summary["manifest"]).read_text())["photos"]}
+    assert summary.moved == 2 and summary.skipped == {"failed": 1, "keeper": 1}
+    statuses = {e["uri"]: e["status"] for e in json.loads(Path(summary.manifest).read_text())["photos"]}
     assert statuses[str(root / "b/x.jpg")] == "failed" and statuses[str(root / "a/x.jpg")] == "moved"
 
 
@@ -282,7 +287,7 @@ def test_a_crash_part_way_leaves_a_manifest_that_undo_can_use(library, monkeypat
     undone = undo_apply(manifest, CONFIG)
 
     assert files_below(root) == before
-    assert undone["restored"] == 1 and undone["skipped"] == {"in_place": 2}
+    assert undone.restored == 1 and undone.skipped == {"in_place": 2}
 
 
 def test_a_quarantine_inside_the_library_is_refused(library) -> None:
@@ -323,7 +328,7 @@ def test_move_files_never_overwrites_and_keeps_a_source_it_could_not_move(tmp_pa
 
 def test_undo_checks_the_bytes_it_put_back(library, monkeypatch) -> None:
     root, dst, quarantine = library
-    manifest = apply_duplicates(dst, str(quarantine), CONFIG)["manifest"]
+    manifest = apply_duplicates(dst, str(quarantine), CONFIG).manifest
     real_moves = store.move_files
 
     def moves_that_damage(moves, storage: StorageConfig):
@@ -336,4 +341,4 @@ def test_undo_checks_the_bytes_it_put_back(library, monkeypatch) -> None:
     monkeypatch.setattr(apply_module.store, "move_files", moves_that_damage)
     undone = undo_apply(manifest, CONFIG)
 
-    assert undone["restored"] == 0 and undone["skipped"] == {"verify_failed": 3}
+    assert undone.restored == 0 and undone.skipped == {"verify_failed": 3}

@@ -16,8 +16,8 @@ from pipeline.config import Config, StorageConfig
 from pipeline.io import store
 from pipeline.io.tables import FaceTables, TablesSnapshot, read_table
 from pipeline.tags.scores import PRIORS
-from pipeline.tags.suggest_job import run_suggest
-from pipeline.tags.tags_table import add_tags, remove_tags
+from pipeline.tags.suggest_job import suggest_tags
+from pipeline.tags.tags_table import delete_tags, record_tags
 from tests.tables import faces_table, images_table, people_vectors
 
 DIM = 64
@@ -47,7 +47,7 @@ def people_library(dst: str, storage: StorageConfig, sizes: dict[str, int] = PEO
 
 def tag(dst: str, storage: StorageConfig, rows: list[tuple[str, str, str]]) -> None:
     table = pa.table({S.FACE_ID: [r[0] for r in rows], S.NAME: [r[1] for r in rows], S.VERDICT: [r[2] for r in rows]})
-    add_tags(dst, table, storage)
+    record_tags(dst, table, storage)
 
 
 def suggested(dst: str, storage: StorageConfig | None = None) -> dict[str, tuple[str, str]]:
@@ -66,7 +66,7 @@ def library(tmp_path: Path) -> tuple[str, StorageConfig]:
 
 def test_suggest_names_the_tagged_people_and_nobody_else(library) -> None:
     dst, storage = library
-    summary = run_suggest(dst, Config())
+    summary = suggest_tags(dst, Config())
     rows = read_table(dst, S.SUGGESTIONS_TABLE).to_pylist()
     by_face = {r[S.FACE_ID]: r for r in rows}
     assert {face: r[S.NAME] for face, r in by_face.items()} == {
@@ -76,37 +76,37 @@ def test_suggest_names_the_tagged_people_and_nobody_else(library) -> None:
     tagged = {"anna-0", "anna-1", "bob-15"}
     for r in rows:
         assert r[S.EVIDENCE] and set(r[S.EVIDENCE]) <= tagged and r[S.EVIDENCE][0].startswith(r[S.NAME])
-        assert 0.5 < r[S.SCORE] <= 1 and r[S.RUN_ID] == summary["run_id"] and r[S.URI].endswith(r[S.FACE_ID] + ".jpg")
+        assert 0.5 < r[S.SCORE] <= 1 and r[S.RUN_ID] == summary.run_id and r[S.URI].endswith(r[S.FACE_ID] + ".jpg")
         assert r[S.METHOD] in ("nearest-tagged", "nearest-named") and r[S.BBOX] == [10.0, 10.0, 60.0, 60.0]
-    assert summary["suggestions"] == 22 and summary["new_suggestions"] == 22
-    assert summary["suggestions_by_tags_per_person"] == {"1": 9, "2-4": 13, "5+": 0}
-    assert summary["untagged_faces_without_suggestion"] == 12  # the stranger's
+    assert summary.suggestions == 22 and summary.new_suggestions == 22
+    assert summary.suggestions_by_tags_per_person == {"1": 9, "2-4": 13, "5+": 0}
+    assert summary.untagged_faces_without_suggestion == 12  # the stranger's
     details = TablesSnapshot(dst).details(S.SUGGESTIONS_TABLE, S.SUGGEST_KEY)
-    assert details["run_id"] == summary["run_id"] and details["settings"]["min_precision"] == 0.99
+    assert details["run_id"] == summary.run_id and details["settings"]["min_precision"] == 0.99
 
 
 def test_rejected_suggestions_never_return_and_accepted_ones_become_tags(library) -> None:
     dst, storage = library
-    first = run_suggest(dst, Config())["run_id"]
+    first = suggest_tags(dst, Config()).run_id
     tag(dst, storage, [("anna-5", "anna", "rejected"), ("anna-9", "anna", "rejected"), ("bob-20", "bob", "accepted")])
     for _ in range(2):  # two nights later: still never suggested again
-        summary = run_suggest(dst, Config())
+        summary = suggest_tags(dst, Config())
         now = suggested(dst)
         assert "anna-5" not in now and "anna-9" not in now  # rejected: never again
         assert "bob-20" not in now  # accepted: a tag now, nothing to suggest
         assert all(run_id == first for _, run_id in now.values())  # pending ones keep their id
-        assert summary["new_suggestions"] == 0 and summary["rejections"] == 2
-    assert summary["tags"] == 4 and summary["kept_suggestions"] == len(now)
+        assert summary.new_suggestions == 0 and summary.rejections == 2
+    assert summary.tags == 4 and summary.kept_suggestions == len(now)
 
 
 def test_removing_every_tag_of_a_name_removes_its_suggestions(library) -> None:
     dst, storage = library
-    run_suggest(dst, Config())
+    suggest_tags(dst, Config())
     assert "bob" in {name for name, _ in suggested(dst).values()}
-    remove_tags(dst, storage, name="bob")
-    summary = run_suggest(dst, Config())
+    delete_tags(dst, storage, name="bob")
+    summary = suggest_tags(dst, Config())
     assert {name for name, _ in suggested(dst).values()} == {"anna"}
-    assert summary["dropped_suggestions"] == 9
+    assert summary.dropped_suggestions == 9
 
 
 def test_an_incremental_run_matches_a_full_run_on_unchanged_faces(tmp_path: Path) -> None:
@@ -120,26 +120,26 @@ def test_an_incremental_run_matches_a_full_run_on_unchanged_faces(tmp_path: Path
     before[np.flatnonzero(people == "anna")[-3:]] = False  # three photos of anna come later too
     commit_faces(dst, list(people[before]), vectors[before], 0, storage)
     tag(dst, storage, [("anna-0", "anna", "tag"), ("bob-15", "bob", "tag")])
-    first = run_suggest(dst, Config())
+    first = suggest_tags(dst, Config())
     later = commit_faces(dst, list(people[~before]), vectors[~before], 100, storage)
     carol = [face for face in later if face.startswith("carol")]
     tag(dst, storage, [(carol[0], "carol", "tag")])
     full_dst = str(tmp_path / "full")
     shutil.copytree(dst, full_dst)
 
-    incremental = run_suggest(dst, Config())
-    full = run_suggest(full_dst, Config(), full=True)
+    incremental = suggest_tags(dst, Config())
+    full = suggest_tags(full_dst, Config(), full=True)
 
     names = {face: name for face, (name, _) in suggested(dst).items()}
     assert names == {face: name for face, (name, _) in suggested(full_dst).items()}
     assert {face for face, name in names.items() if name == "carol"} == set(carol[1:])
     assert {f"anna-{i}" for i in (100, 101, 102)} <= set(names)
-    assert incremental["kept_suggestions"] == first["suggestions"] and not full["kept_suggestions"]
+    assert incremental.kept_suggestions == first.suggestions and not full.kept_suggestions
     graph = {"kept": True, "added": 13, "gone": 0, "searched_again": 0}
-    assert incremental["models"][MODEL]["graph"] == graph and full["models"][MODEL]["graph"] == {"kept": False}
-    assert incremental["new_suggestions"] == 3 + 9
+    assert incremental.models[MODEL]["graph"] == graph and full.models[MODEL]["graph"] == {"kept": False}
+    assert incremental.new_suggestions == 3 + 9
     assert all(
-        run_id == first["run_id"]
+        run_id == first.run_id
         for face, (_, run_id) in suggested(dst).items()
         if not face.endswith(("100", "101", "102")) and not face.startswith("carol")
     )
@@ -150,12 +150,12 @@ def test_a_model_without_a_prior_needs_tags_enough_to_measure(tmp_path: Path) ->
     people, vectors = people_vectors(PEOPLE, DIM, 0)
     commit_faces(dst, people, vectors, 0, storage, model="my-model")
     tag(dst, storage, [("anna-0", "anna", "tag"), ("bob-15", "bob", "tag")])
-    summary = run_suggest(dst, Config())
-    assert summary["suggestions"] == 0 and "no score table ships" in summary["models"]["my-model"]["why_none"]
+    summary = suggest_tags(dst, Config())
+    assert summary.suggestions == 0 and "no score table ships" in summary.models["my-model"]["why_none"]
 
 
 def test_suggest_without_tags_says_what_to_run(tmp_path: Path) -> None:
     dst, storage = str(tmp_path / "tables"), Config().resolved_storage()
     people_library(dst, storage)
     with pytest.raises(Exception, match="tags add"):
-        run_suggest(dst, Config())
+        suggest_tags(dst, Config())

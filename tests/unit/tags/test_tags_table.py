@@ -14,7 +14,7 @@ from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.tables import FaceTables, read_table
 from pipeline.tags.tag_file import AMBIGUOUS, NO_FACE, NO_OVERLAP, SEVERAL_FACES, TagFileError, add_tag_file
-from pipeline.tags.tags_table import read_tags, remove_tags, rename_tags
+from pipeline.tags.tags_table import delete_tags, read_tags, rename_person
 from tests.tables import faces_table, images_table
 
 DIM = 4
@@ -208,15 +208,15 @@ def test_remove_by_face_or_by_name(library, tmp_path: Path) -> None:
     text = "face_id,name,verdict\npair.jpg-0,Anna,\npair.jpg-0,Bob,rejected\npair.jpg-1,Bob,\nsolo.jpg-0,Bob,\n"
     add_tag_file(dst, tag_file(tmp_path, text))
 
-    removed = remove_tags(dst, face_ids=["pair.jpg-0", "solo.jpg-9"])
+    removed = delete_tags(dst, face_ids=["pair.jpg-0", "solo.jpg-9"])
 
     assert removed["removed"] == 2 and removed["by_verdict"] == {"tag": 1, "rejected": 1}
     assert removed["not_tagged"] == ["solo.jpg-9"]
     assert tag_rows(dst) == {("pair.jpg-1", "Bob", "tag"), ("solo.jpg-0", "Bob", "tag")}
 
-    assert remove_tags(dst, name="Bob")["removed"] == 2 and tag_rows(dst) == set()
+    assert delete_tags(dst, name="Bob")["removed"] == 2 and tag_rows(dst) == set()
     with pytest.raises(ConfigError, match="no tags named 'Bob'"):
-        remove_tags(dst, name="Bob")
+        delete_tags(dst, name="Bob")
 
 
 def test_rename_everywhere_and_into_an_existing_name(library, tmp_path: Path) -> None:
@@ -225,7 +225,7 @@ def test_rename_everywhere_and_into_an_existing_name(library, tmp_path: Path) ->
     add_tag_file(dst, tag_file(tmp_path, "face_id,name\nsolo.jpg-0,Anna\npair.jpg-1,Bob\n", "b.csv"))
     add_tag_file(dst, tag_file(tmp_path, "face_id,name,verdict\npair.jpg-0,Anna,rejected\n", "c.csv"))
     # pair.jpg-0 was tagged Ann, then rejected as Anna: Ann and Anna are one person now: the later row stays
-    summary = rename_tags(dst, "Ann", "Anna")
+    summary = rename_person(dst, "Ann", "Anna")
 
     assert summary["renamed"] == 2 and summary["merged"] and summary["collapsed"] == 1
     assert tag_rows(dst) == {
@@ -237,10 +237,10 @@ def test_rename_everywhere_and_into_an_existing_name(library, tmp_path: Path) ->
     rows = {(r[S.FACE_ID], r[S.NAME]): r for r in read_tags(dst).to_pylist()}
     assert rows[("pair.jpg-1", "Anna")][S.SOURCE].endswith("a.csv")  # a renamed row keeps where it came from
 
-    rename_tags(dst, "Anna", "Anna Smith")
+    rename_person(dst, "Anna", "Anna Smith")
     assert {name for _, name, _ in tag_rows(dst)} == {"Anna Smith", "Bob"}
     with pytest.raises(ConfigError, match="no tags named 'Ann'"):
-        rename_tags(dst, "Ann", "Anna")
+        rename_person(dst, "Ann", "Anna")
 
 
 def test_tables_without_faces_are_refused(tmp_path: Path) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from jobs.cli import main
-from jobs.library_run import library_run
 from pipeline import schema as S
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
 from pipeline.io.lease import LeaseHeld
+from pipeline.io.library_run import library_run
 from pipeline.io.tables import read_table
 
 

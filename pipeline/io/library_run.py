@@ -1,0 +1,96 @@
+"""The frame of every job that writes a library (the tables at one location): the job holds the library
+alone while it runs (the lease) and leaves one row in the runs table, whatever its outcome. The run's id
+is the ``run_id`` of every row the job writes, so that a runs row joins the rows it made."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shlex
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from pipeline.config import Config
+from pipeline.errors import ConfigError
+from pipeline.io import store
+from pipeline.io.lease import Lease
+from pipeline.io.runs import RunRecorder
+
+_COMMAND: ContextVar[str | None] = ContextVar("facepipe_command", default=None)
+
+
+def current_user() -> str | None:
+    """The login name of the user running this process, when the system knows it."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
+
+
+@contextmanager
+def invoked_as(command: list[str] | str) -> Iterator[None]:
+    """Runs started inside the block record ``command`` (the command line the CLI was given) as their
+    command in the runs table, instead of the Python call that started them."""
+    token = _COMMAND.set(command if isinstance(command, str) else shlex.join(command))
+    try:
+        yield
+    finally:
+        _COMMAND.reset(token)
+
+
+def python_call(function: str, *args: object, **kwargs: object) -> str:
+    """How a run started from Python is recorded: ``pipeline.cluster('faces-out', incremental=True)``
+    (keyword arguments left at their default, None or False, are not shown)."""
+    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items() if v not in (None, False)]
+    return f"pipeline.{function}({', '.join(shown)})"
+
+
+def _exit_code(stop: SystemExit) -> int:
+    if stop.code is None or isinstance(stop.code, int):
+        return stop.code or 0
+    return 1  # a message: Python prints it and exits 1
+
+
+@contextmanager
+def library_run(tables: str, command: list[str] | str, config: Config) -> Iterator[RunRecorder]:
+    """Hold the library at ``tables`` for the run of ``command`` (the lease: LeaseHeld, exit 3, when
+    another run holds it; then nothing is written) and yield its RunRecorder; when the block ends,
+    however it ends, append the run's row to the runs table, then let go. The command recorded is the
+    CLI's command line when the run was started inside ``invoked_as``, else ``command``. Its exit code:
+    ``run.exit_code`` (0 unless the job set it), a SystemExit's code, 2 for a ConfigError, 1 for any
+    other exception."""
+    storage = config.resolved_storage()
+    store.ensure_writable(tables, storage)
+    command = _COMMAND.get() or (command if isinstance(command, str) else shlex.join(command))
+    run = RunRecorder(tables, storage, command, config)
+    owner = f"{current_user()}@{socket.gethostname()}:{os.getpid()}"
+    with Lease(tables, storage, owner, config.output.lease_ttl_s, run_id=run.run_id):
+        code = 1
+        try:
+            yield run
+            code = run.exit_code
+        except SystemExit as stop:
+            code = _exit_code(stop)
+            raise
+        except ConfigError:
+            code = 2
+            raise
+        finally:
+            run.finish(code)
+
+
+@contextmanager
+def job_step(
+    tables: str, config: Config, name: str, run: RunRecorder | None, command: str
+) -> Iterator[tuple[RunRecorder, dict]]:
+    """Step ``name`` of a job on the library at ``tables``: of ``run`` when the job is part of a larger
+    run (nightly), else of a run of its own (``library_run`` of ``command``). Yields the run and the
+    step's counts, a dict the job fills (recorded in the runs row)."""
+    if run is not None:
+        with run.step(name) as counts:
+            yield run, counts
+        return
+    with library_run(tables, command, config) as own, own.step(name) as counts:
+        yield own, counts

@@ -1,0 +1,154 @@
+"""The scheduled run over a library (``pipeline.nightly``, `facepipe nightly`): embed (incremental) ->
+index update -> clustering (incremental; all faces again every nightly.recluster_every runs) ->
+deduplication -> tag suggestions -> the people report, each one of the public job functions. A step runs
+only when its inputs changed since it last ran (the versions of the tables it reads, as the tables it
+wrote record them). The night is one run: one lease for all its steps, one row in the runs table, one
+run id in every row it writes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pipeline import schema as S
+from pipeline.config import Config, load_config
+from pipeline.dedup.dedup_job import dedup
+from pipeline.ingest.embed_job import embed
+from pipeline.ingest.incremental import plan_run
+from pipeline.io import store
+from pipeline.io.library_run import library_run, python_call
+from pipeline.io.runs import RunRecorder
+from pipeline.io.tables import TablesSnapshot
+from pipeline.people.cluster_job import cluster
+from pipeline.people.report import report
+from pipeline.results import JobResult
+from pipeline.search.face_index import index
+from pipeline.tags.suggest_job import suggest_tags
+
+STATE_FILE = "nightly.json"  # beside the tables: what each step was last made from
+
+
+@dataclass(frozen=True)
+class NightlyResult(JobResult):
+    """The night's run id, its steps in order ({step, status ok / failed / skipped, seconds, and the
+    step's figures or, when skipped, why}), its seconds, and the photos that went missing (exit code 1:
+    the next night picks them up)."""
+
+    run_id: str
+    steps: list
+    seconds: float
+    missing_photos: int
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.missing_photos else 0
+
+    def as_dict(self) -> dict:
+        return {"run_id": self.run_id, "exit_code": self.exit_code, "steps": self.steps, "seconds": self.seconds}
+
+
+class _State:
+    """What each step was last made from, kept at TABLES/_facepipe/nightly.json."""
+
+    def __init__(self, tables: str, config: Config):
+        self.uri = store.join(tables, S.METADATA_FOLDER, STATE_FILE)
+        self.storage = config.resolved_storage()
+        try:
+            self.values: dict = json.loads(store.read_bytes(self.uri, self.storage))
+        except FileNotFoundError:
+            self.values = {}
+
+    def save(self) -> None:
+        store.write_text(self.uri, json.dumps(self.values, indent=2), self.storage)
+
+
+def _unchanged(now: dict, then: dict) -> bool:
+    return all(value is not None and then.get(key) == value for key, value in now.items())
+
+
+def nightly(src: str, tables: str, config: Config | None = None, *, full: bool = False) -> NightlyResult:
+    """Run the steps of config.nightly.steps on the library at ``tables`` for the photos of ``src``, each
+    skipped when its inputs did not change (``full``: every step from scratch: recluster, compare every
+    photo, rebuild the index). Holds the library's lease for the whole night and records it as one run.
+    Raises ConfigError for a configuration mistake, LeaseHeld when another run holds the library; a
+    failing step stops the night (recorded as failed)."""
+    config = config or load_config()
+    started = time.perf_counter()
+    with library_run(tables, python_call("nightly", src, tables, full=full), config) as run:
+        missing = _night(src, tables, config, full, run)
+    return NightlyResult(run.run_id, run.steps(), round(time.perf_counter() - started, 2), missing)
+
+
+def _night(src: str, tables: str, config: Config, full: bool, run: RunRecorder) -> int:
+    """The steps, each a job function recording itself as a step of ``run``; the photos gone missing."""
+    state = _State(tables, config)
+    storage = config.resolved_storage()
+
+    def versions() -> TablesSnapshot:
+        """The library's tables as they are now."""
+        return TablesSnapshot(tables, storage)
+
+    def step(name: str, inputs: Callable[[TablesSnapshot], dict], work: Callable[[], None], why: str) -> None:
+        """Run ``work`` (step ``name``) unless the input versions ``inputs`` gives equal those its last run
+        recorded (``why``: what unchanged means) or the step is not configured."""
+        if name not in config.nightly.steps:
+            return
+        if not full and _unchanged(inputs(versions()), state.values.get(name, {}).get("inputs", {})):
+            run.skip(name, why)
+            return
+        work()
+        state.values[name] = {**state.values.get(name, {}), "inputs": inputs(versions())}
+        state.save()
+
+    missing = 0
+    if "embed" in config.nightly.steps:
+        listing = store.list_photos(src, storage, config.input.extensions)
+        now = versions()
+        committed = now.read(S.IMAGES_TABLE) if now.version(S.IMAGES_TABLE) is not None else None
+        plan = plan_run(listing, committed, config.decode.signals) if committed is not None else None
+        if plan is not None and not (plan.todo.num_rows or plan.removed or plan.unsigned) and not full:
+            run.skip("embed", f"none of the {listing.num_rows} photos listed is new, changed or gone")
+        else:
+            missing = embed(src, tables, config, listing=listing, run=run).missing
+
+    def faces_version(snapshot: TablesSnapshot) -> dict:
+        return {"faces": snapshot.version(S.FACES_TABLE)}
+
+    step(
+        "index",
+        faces_version,
+        lambda: index(tables, config, rebuild=full, run=run),
+        "no face added or removed since the index was updated",
+    )
+
+    def clustering() -> None:
+        runs = state.values.get("cluster", {}).get("runs_since_full", config.nightly.recluster_every)
+        again = full or runs + 1 >= config.nightly.recluster_every
+        found = cluster(tables, config, incremental=not again, run=run)
+        state.values.setdefault("cluster", {})["runs_since_full"] = runs + 1 if found.incremental else 0
+
+    step("cluster", faces_version, clustering, "no face added or removed since the last clustering")
+    step(
+        "dedup",
+        lambda s: {"images": s.version(S.IMAGES_TABLE)},
+        lambda: dedup(tables, config, full=full, run=run),
+        "no photo added, changed or removed",
+    )
+    if "tags" in config.nightly.steps and versions().version(S.TAGS_TABLE) is None:
+        run.skip("tags", "nobody has tagged a face yet (facepipe tags add)")
+    else:
+        step(
+            "tags",
+            lambda s: {"faces": s.version(S.FACES_TABLE), "tags": s.version(S.TAGS_TABLE)},
+            lambda: suggest_tags(tables, config, full=full, run=run),
+            "no face and no tag added or removed since the last suggestions",
+        )
+
+    def people_report() -> None:
+        with run.step("report") as counts:
+            counts.update(report(tables, store.join(tables, "report"), config).as_dict())
+
+    step("report", lambda s: {"persons": s.version(S.PERSONS_TABLE)}, people_report, "the people did not change")
+    return missing

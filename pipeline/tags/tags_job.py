@@ -1,0 +1,125 @@
+"""The tag jobs (``pipeline.add_tags``, ``remove_tags``, ``rename_tags``; `facepipe tags add | remove |
+rename`): people's names for faces written to a library's tags table, each change one run that holds the
+library and is recorded in its runs table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.config import Config, load_config
+from pipeline.io.library_run import current_user, job_step, python_call
+from pipeline.io.runs import RunRecorder
+from pipeline.results import JobResult
+from pipeline.tags.tag_file import add_tag_file
+from pipeline.tags.tags_table import delete_tags, rename_person
+
+
+@dataclass(frozen=True)
+class TagsAdded(JobResult):
+    """What a tag file did: rows read, added, replaced ([{line, face_id, name, verdict, replaced}]),
+    unchanged, repeated, and refused ([{line, reason, detail}]: not written, the others were); the tags
+    table's version after (None when nothing changed). ``exit_code`` 1 when rows were refused."""
+
+    run_id: str
+    tables: str
+    source: str
+    rows: int
+    added: int
+    replaced: list
+    unchanged: int
+    repeated: int
+    refused: list
+    refused_by_reason: dict
+    version: int | None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.refused else 0
+
+
+@dataclass(frozen=True)
+class TagsRemoved(JobResult):
+    """Rows removed (names and rejections), by verdict, of how many faces; face ids given that had no
+    rows; the tags table's version after."""
+
+    run_id: str
+    tables: str
+    removed: int
+    by_verdict: dict
+    faces: int
+    not_tagged: list
+    version: int | None
+
+
+@dataclass(frozen=True)
+class TagsRenamed(JobResult):
+    """A name renamed: rows and faces renamed, whether the new name existed (the two people merged) and
+    how many rows met a row of it; the tags table's version after (None when the names are equal)."""
+
+    run_id: str
+    tables: str
+    old: str
+    new: str
+    renamed: int
+    faces: int
+    merged: bool
+    collapsed: int
+    version: int | None
+
+    def as_dict(self) -> dict:
+        data = super().as_dict()
+        return {**data, "from": data.pop("old"), "to": data.pop("new")}
+
+
+def add_tags(
+    tables: str,
+    tags_file: str,
+    config: Config | None = None,
+    *,
+    tagged_by: str | None = None,
+    run: RunRecorder | None = None,
+) -> TagsAdded:
+    """Tag faces of the library at ``tables`` from ``tags_file`` (CSV or Parquet: name, and face_id, or
+    uri with a box, or uri alone; optional verdict tag / accepted / rejected), in one transaction.
+    TagFileError (a ConfigError; nothing written) for a file with hard errors; rows that cannot be
+    resolved are refused and reported, the others written. ``tagged_by`` defaults to the current user."""
+    config = config or load_config()
+    with job_step(tables, config, "tags add", run, python_call("add_tags", tables, tags_file)) as (run, counts):
+        summary = add_tag_file(tables, tags_file, config.resolved_storage(), tagged_by=tagged_by or current_user())
+        result = TagsAdded(run_id=run.run_id, **summary)
+        counts.update(result.as_dict())
+        run.exit_code = max(run.exit_code, result.exit_code)
+    return result
+
+
+def remove_tags(
+    tables: str,
+    config: Config | None = None,
+    *,
+    face_ids: list[str] | None = None,
+    name: str | None = None,
+    run: RunRecorder | None = None,
+) -> TagsRemoved:
+    """Remove every tag and rejection of the faces ``face_ids``, or of the name ``name`` (one of the two),
+    from the library at ``tables``, in one transaction. ConfigError when there is no tags table or no
+    row of ``name``."""
+    config = config or load_config()
+    call = python_call("remove_tags", tables, face_ids=face_ids, name=name)
+    with job_step(tables, config, "tags remove", run, call) as (run, counts):
+        summary = delete_tags(tables, config.resolved_storage(), face_ids=face_ids, name=name)
+        result = TagsRemoved(run_id=run.run_id, **summary)
+        counts.update(result.as_dict())
+    return result
+
+
+def rename_tags(
+    tables: str, old: str, new: str, config: Config | None = None, *, run: RunRecorder | None = None
+) -> TagsRenamed:
+    """Rename the person ``old`` to ``new`` in every tag and rejection of the library at ``tables`` (``new``
+    may exist: the two become one person), in one transaction. ConfigError when ``old`` has no rows."""
+    config = config or load_config()
+    with job_step(tables, config, "tags rename", run, python_call("rename_tags", tables, old, new)) as (run, counts):
+        summary = rename_person(tables, old, new, config.resolved_storage())
+        result = TagsRenamed(run_id=run.run_id, old=summary.pop("from"), new=summary.pop("to"), **summary)
+        counts.update(result.as_dict())
+    return result
