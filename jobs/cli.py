@@ -8,9 +8,12 @@ import logging
 import sys
 from typing import NamedTuple
 
+from tqdm.contrib.logging import logging_redirect_tqdm
+
 from pipeline.errors import ConfigError
 from pipeline.io.lease import LeaseHeld
 from pipeline.io.library_run import invoked_as
+from pipeline.progress import shown
 
 
 class Verb(NamedTuple):
@@ -75,6 +78,12 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     common.add_argument("--config", help="YAML config file (layered over the built-in defaults)")
     common.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config key")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars and no log lines below warnings (errors still show)",
+    )
     named = argv[0] if argv else None  # the verb comes first: the top level has no options but --help
     for name, verb in VERBS.items():
         sub = verbs.add_parser(name, parents=[common], help=verb.help)
@@ -91,13 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     verb = VERBS[args.verb]
     run = getattr(importlib.import_module(verb.module), verb.main)
     try:
-        with invoked_as(["facepipe", *argv]):  # what the runs table records
+        # log lines print above the progress bars instead of through them
+        with invoked_as(["facepipe", *argv]), shown(False if args.quiet else None), logging_redirect_tqdm():
             return run(args)
     except ConfigError as exc:
         print(f"facepipe {args.verb}: {exc}", file=sys.stderr)

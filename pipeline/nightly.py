@@ -23,6 +23,7 @@ from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot
 from pipeline.people.cluster_job import cluster
 from pipeline.people.report import report
+from pipeline.progress import Progress
 from pipeline.results import JobResult
 from pipeline.search.face_index import index
 from pipeline.tags.suggest_job import suggest_tags
@@ -76,13 +77,15 @@ def nightly(src: str, tables: str, config: Config | None = None, *, full: bool =
     failing step stops the night (recorded as failed)."""
     config = config or load_config()
     started = time.perf_counter()
-    with library_run(tables, python_call("nightly", src, tables, full=full), config) as run:
-        missing = _night(src, tables, config, full, run)
+    call = python_call("nightly", src, tables, full=full)
+    with library_run(tables, call, config) as run, Progress("nightly", len(config.nightly.steps), "step") as bar:
+        missing = _night(src, tables, config, full, run, bar)
     return NightlyResult(run.run_id, run.steps(), round(time.perf_counter() - started, 2), missing)
 
 
-def _night(src: str, tables: str, config: Config, full: bool, run: RunRecorder) -> int:
-    """The steps, each a job function recording itself as a step of ``run``; the photos gone missing."""
+def _night(src: str, tables: str, config: Config, full: bool, run: RunRecorder, bar: Progress) -> int:
+    """The steps, each a job function recording itself as a step of ``run`` (and a tick of ``bar``); the
+    photos gone missing."""
     state = _State(tables, config)
     storage = config.resolved_storage()
 
@@ -97,10 +100,11 @@ def _night(src: str, tables: str, config: Config, full: bool, run: RunRecorder) 
             return
         if not full and _unchanged(inputs(versions()), state.values.get(name, {}).get("inputs", {})):
             run.skip(name, why)
-            return
-        work()
-        state.values[name] = {**state.values.get(name, {}), "inputs": inputs(versions())}
-        state.save()
+        else:
+            work()
+            state.values[name] = {**state.values.get(name, {}), "inputs": inputs(versions())}
+            state.save()
+        bar.advance(1, step=name)
 
     missing = 0
     if "embed" in config.nightly.steps:
@@ -112,6 +116,7 @@ def _night(src: str, tables: str, config: Config, full: bool, run: RunRecorder) 
             run.skip("embed", f"none of the {listing.num_rows} photos listed is new, changed or gone")
         else:
             missing = embed(src, tables, config, listing=listing, run=run).missing
+        bar.advance(1, step="embed")
 
     def faces_version(snapshot: TablesSnapshot) -> dict:
         return {"faces": snapshot.version(S.FACES_TABLE)}
@@ -138,6 +143,7 @@ def _night(src: str, tables: str, config: Config, full: bool, run: RunRecorder) 
     )
     if "tags" in config.nightly.steps and versions().version(S.TAGS_TABLE) is None:
         run.skip("tags", "nobody has tagged a face yet (facepipe tags add)")
+        bar.advance(1, step="tags")
     else:
         step(
             "tags",

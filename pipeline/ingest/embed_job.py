@@ -26,6 +26,7 @@ from pipeline.io.library_run import job_step, python_call
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import FaceTables
 from pipeline.models.registry import ModelChoices, resolve_models
+from pipeline.progress import Progress
 from pipeline.results import JobResult
 from pipeline.runtime.in_process import ModelThreads, stream_in_process
 from pipeline.runtime.pool import size_model_pool
@@ -288,14 +289,16 @@ def _embed(src: str, tables: str, config: Config, run_id: str, listing: pa.Table
             done["first_commit_seconds"] = round(time.monotonic() - started, 2)
         log.info("committed %d photos (%d/%d)", images.num_rows, done["processed"], plan.todo.num_rows)
 
-    for batch in analyze_photos(plan.todo[S.URI].to_pylist(), config, models, in_process):
-        fresh = [i for i, uri in enumerate(batch[S.URI].to_pylist()) if uri not in seen]
-        seen.update(batch[S.URI].to_pylist())
-        pending.append(batch.take(fresh))
-        if sum(t.num_rows for t in pending) >= config.output.commit_every:
+    with Progress("embed", plan.todo.num_rows, "photo") as progress:
+        for batch in analyze_photos(plan.todo[S.URI].to_pylist(), config, models, in_process):
+            fresh = [i for i, uri in enumerate(batch[S.URI].to_pylist()) if uri not in seen]
+            seen.update(batch[S.URI].to_pylist())
+            pending.append(batch.take(fresh))
+            progress.advance(len(fresh))
+            if sum(t.num_rows for t in pending) >= config.output.commit_every:
+                commit()
+        if pending:
             commit()
-    if pending:
-        commit()
     signed = add_missing_signals(plan.unsigned, config, writer, in_process)
     with timed(stage_seconds, "write"):
         writer.remove(plan.removed)

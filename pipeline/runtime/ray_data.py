@@ -20,6 +20,8 @@ def stream_on_ray(
     over ``blocks``; yield the last stage's output batches as they come (in no particular order)."""
     import ray  # here, not above: a job that runs in its own process never pays Ray's import
 
+    context = ray.data.DataContext.get_current()  # the job shows its own progress: Ray Data's bars would fight it
+    context.enable_progress_bars = context.enable_operator_progress_bars = False
     dataset = ray.data.from_arrow(blocks)
     for stage in cpu_stages:
         dataset = dataset.map_batches(
