@@ -161,8 +161,9 @@ def configuration_page() -> str:
         "3. `--set section.key=value` on the command line (repeatable; the value is read as YAML), or "
         '`load_config(FILE, ["section.key=value"])`.',
         "",
-        "Every run records the resolved configuration: its sha256 in the [runs table](tables.md#runs), "
-        "the whole of it in `DST/_facepipe/`.",
+        "Every run records the sha256 of its resolved configuration in the [runs table](tables.md#runs); an "
+        "embed run also writes the whole of it, with the model ids, to `DST/_facepipe/runs/<run_id>.json` and "
+        "`DST/_facepipe/latest.json`.",
         "",
         "Sections: " + ", ".join(f"[{name}](#{name})" for name in sections) + ".",
     ]
