@@ -66,28 +66,32 @@ def _column_type(field: pa.Field) -> str:
     return arrow_type_name(field.type)
 
 
+def _page(title: str, source: str, intro: list[str], contents: tuple[str, list[str]], body: list[str]) -> str:
+    """A generated page: its title, the notice naming its ``source``, the ``intro`` lines, a line of links
+    to its sections (``contents``: a label and the section names), then the ``body`` lines."""
+    label, sections = contents
+    links = f"{label}: " + ", ".join(f"[{name}](#{name})" for name in sections) + "."
+    return "\n".join([f"# {title}", "", _NOTICE.format(source=source), "", *intro, "", links, *body]) + "\n"
+
+
 def tables_page() -> str:
     """The text of docs/tables.md: every table at DST, what it holds, and each column's Arrow type and meaning
     (from pipeline.schema's TABLE_DOCS and COLUMN_DOCS)."""
-    lines = [
-        "# Tables",
-        "",
-        _NOTICE.format(source="`pipeline/schema.py` (`TABLE_DOCS`, `COLUMN_DOCS` and the Arrow schemas)"),
-        "",
+    body = []
+    for name, schema in TABLE_SCHEMAS.items():
+        body += ["", f"## {name}", "", S.TABLE_DOCS[name], "", "| column | type | meaning |", "|---|---|---|"]
+        body += [
+            f"| {field.name} | `{_column_type(field)}` | {_cell(S.COLUMN_DOCS[name][field.name])} |" for field in schema
+        ]
+    intro = [
         "Every table facepipe writes is a Delta Lake table in a folder of its own under the library's tables "
         "root, DST (`DST/images`, `DST/faces`, ...), a local folder or an `s3://` prefix. Read one with "
         '`read_table(DST, "faces")` (a `pyarrow.Table`; see [Getting started](getting-started.md#reading-the-tables)); '
         "how writes stay whole (the order tables are written in and what each commit records) is in "
-        "[Architecture](architecture.md#how-writes-stay-whole).",
-        "",
-        "Tables: " + ", ".join(f"[{name}](#{name})" for name in TABLE_SCHEMAS) + ".",
+        "[Architecture](architecture.md#how-writes-stay-whole)."
     ]
-    for name, schema in TABLE_SCHEMAS.items():
-        lines += ["", f"## {name}", "", S.TABLE_DOCS[name], "", "| column | type | meaning |", "|---|---|---|"]
-        lines += [
-            f"| {field.name} | `{_column_type(field)}` | {_cell(S.COLUMN_DOCS[name][field.name])} |" for field in schema
-        ]
-    return "\n".join(lines) + "\n"
+    source = "`pipeline/schema.py` (`TABLE_DOCS`, `COLUMN_DOCS` and the Arrow schemas)"
+    return _page("Tables", source, intro, ("Tables", list(TABLE_SCHEMAS)), body)
 
 
 def type_name(annotation: object) -> str:
@@ -146,11 +150,10 @@ def configuration_page() -> str:
     bounds), default and description (from the pydantic field info)."""
     defaults = Config()
     sections = {name: field.annotation for name, field in Config.model_fields.items()}
-    lines = [
-        "# Configuration",
-        "",
-        _NOTICE.format(source="the config models in `pipeline/config.py`"),
-        "",
+    body = []
+    for name, section in sections.items():
+        body += _section_rows(name, section, getattr(defaults, name))
+    intro = [
         "One typed section per concern; a key the sections do not declare is refused at start-up with a message "
         "naming it (exit 2). Each layer overrides the one before:",
         "",
@@ -164,12 +167,9 @@ def configuration_page() -> str:
         "Every run records the sha256 of its resolved configuration in the [runs table](tables.md#runs); an "
         "embed run also writes the whole of it, with the model ids, to `DST/_facepipe/runs/<run_id>.json` and "
         "`DST/_facepipe/latest.json`.",
-        "",
-        "Sections: " + ", ".join(f"[{name}](#{name})" for name in sections) + ".",
     ]
-    for name, section in sections.items():
-        lines += _section_rows(name, section, getattr(defaults, name))
-    return "\n".join(lines) + "\n"
+    source = "the config models in `pipeline/config.py`"
+    return _page("Configuration", source, intro, ("Sections", list(sections)), body)
 
 
 PAGES: dict[str, Callable[[], str]] = {"tables.md": tables_page, "configuration.md": configuration_page}
