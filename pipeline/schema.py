@@ -527,7 +527,8 @@ COLUMN_DOCS = {
     },
     RUNS_TABLE: {
         RUN_ID: "the run (also in its lease while it runs, and the run_id of every row it wrote)",
-        COMMAND: "the command line",
+        COMMAND: "the command line (`facepipe ...`), or the Python call that started the run "
+        "(`pipeline.cluster('faces-out', incremental=True)`)",
         STEPS: "what the run did, in order: name; status `ok`, `failed` or `skipped`; seconds; counts: JSON of "
         "the figures the step reported (for a skipped step, `why`)",
         CONFIG_HASH: "sha256 of the resolved configuration (JSON, keys sorted)",
