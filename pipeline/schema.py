@@ -387,6 +387,161 @@ RUNS_SCHEMA = pa.schema(
 )
 
 
+# What each table at DST holds and what each of its columns means: the tables page of the docs
+# (docs/tables.md) is generated from these, and a test checks that every column is described.
+# Kept out of the Arrow field metadata on purpose: tables written without it would then mismatch on append.
+TABLE_DOCS = {
+    IMAGES_TABLE: "One row per photo listed at SRC, whatever happened to it (`status`, `error`); written by "
+    "`facepipe embed`. The signal columns (`sha256` to `exif_fields`) are what `facepipe dedup` compares: "
+    "computed by the decode stage while it holds the photo (`decode.signals`, on by default); tables written "
+    "by an earlier version gain them on the next embed run, which decodes unchanged photos again for the "
+    "signals only (its summary says `signals added to N`).",
+    FACES_TABLE: "One row per detected face of a photo whose status is `ok`; written by `facepipe embed`, each "
+    "batch before the images rows that commit it. A table holds the faces of one detector and one embedder "
+    "(recorded in its description); D is the embedder's dimension (128 for SFace).",
+    CLUSTERS_TABLE: "One row per clustered face: the person (cluster) it belongs to; written by `facepipe cluster`, "
+    "replaced whole by each run, before the persons table that commits it.",
+    PERSONS_TABLE: "One row per cluster (person), largest first; written by `facepipe cluster` after the clusters "
+    "table, its commit recording the clusters and faces versions and the merge rule used.",
+    DUPLICATES_TABLE: "One row per photo in a group of copies (the keeper and its duplicates); written by "
+    "`facepipe dedup`, after the similar table, its commit recording the images version compared and the run's "
+    "summary. A photo is in one group at most.",
+    SIMILAR_TABLE: "One row per photo in a stack of similar photos (burst shots, two exposures of one moment): "
+    "kept apart, never removed; written by `facepipe dedup`.",
+    TAGS_TABLE: "What people said of a face: one row per (face_id, name), a tag or a verdict on a suggestion; "
+    "written by `facepipe tags add | remove | rename`, one Delta transaction each.",
+    SUGGESTIONS_TABLE: "At most one suggested name per untagged face, none for a face with no confident name; "
+    "written whole by each `facepipe tags suggest` (one Delta overwrite whose commit records the faces and "
+    "tags versions it read and the run's summary).",
+    RUNS_TABLE: "One row per run of a command that writes the library (embed, index, cluster, dedup, dedup apply, "
+    "tags add | remove | rename | suggest, nightly), appended when the run ends, however it ends; a run refused "
+    "because another holds the library writes none.",
+}
+
+COLUMN_DOCS = {
+    IMAGES_TABLE: {
+        IMAGE_ID: "sha256 (hex) of the file's bytes; null when the file could not be read",
+        URI: "path or `s3://` address of the photo",
+        STATUS: "`ok` (faces found), `no_face` or `error`",
+        ERROR: "null unless status is `error`: `reason: message`, the reason one of `read_failed` (retried by "
+        "the next run), `empty_file`, `not_an_image`, `decode_failed`, `too_large`",
+        NUM_FACES: "faces rows of this photo",
+        WIDTH: "pixels across after EXIF orientation; null when undecodable",
+        HEIGHT: "pixels down after EXIF orientation; null when undecodable",
+        SIZE: "bytes of the file",
+        MTIME: "last modification (S3: LastModified)",
+        ETAG: "S3 ETag (null for local files)",
+        RUN_ID: "the run that wrote the row",
+        PROCESSED_AT: "when the row was written",
+        SHA256: "sha256 of the file's bytes (as image_id; null for an error)",
+        PIXEL_SHA256: "sha256 of the decoded upright RGB pixels and the decode scale: the same photo in another "
+        "container or with other metadata has the same",
+        PDQ: "PDQ perceptual hash (32 bytes) of the upright photo, shrunk by a whole factor to about 128 px",
+        PDQ_QUALITY: "PDQ's quality, 0-100: below `dedup.min_pdq_quality` (flat photos) the hash is not trusted",
+        PDQ_VARIANTS: "PDQ of the photo mirrored, rotated 90 / 180 / 270 degrees, centre-cropped to 90% and 75% "
+        "of the area, and inside its uniform frame (empty without one), in that order",
+        CAPTURED_AT: "EXIF DateTimeOriginal + SubSecTimeOriginal, moved to UTC by OffsetTimeOriginal (read as UTC "
+        "without it); null without EXIF",
+        CAMERA: "EXIF make and model",
+        FORMAT: "the container: JPEG, PNG, WEBP, ...",
+        JPEG_QUALITY: "the libjpeg quality whose luminance table is nearest the file's (null for other formats)",
+        GREYSCALE: "no colour in the pixels",
+        CONTENT_FRACTION: "share of the area inside a uniform frame (1.0 without one)",
+        EXIF_FIELDS: "EXIF tags the file carries, orientation aside",
+    },
+    FACES_TABLE: {
+        FACE_ID: "unique; a hash of uri, image_id and face_index",
+        IMAGE_ID: "the photo (`images.image_id`)",
+        URI: "the photo (`images.uri`)",
+        FACE_INDEX: "rank of the face in its photo (0 = highest detection score)",
+        BBOX: "x1, y1, x2, y2 in original pixels after EXIF orientation",
+        LANDMARKS: "x, y of the subject's right eye, left eye, nose tip, right mouth corner, left mouth corner "
+        "(for a frontal face the first eye is on the image's left)",
+        DET_SCORE: "detector confidence",
+        EMBEDDING: "unit L2 norm; D = 128 for SFace",
+        MODEL: "embedder id, e.g. `sface:face_recognition_sface_2021dec_int8bq@fb143eea0783`",
+        DETECTOR: "detector id",
+        RUN_ID: "the run that wrote the row",
+    },
+    CLUSTERS_TABLE: {
+        FACE_ID: "the face (`faces.face_id`)",
+        IMAGE_ID: "its photo (`images.image_id`)",
+        URI: "its photo (`images.uri`)",
+        CLUSTER_ID: "the person (`persons.cluster_id`); -1: no one (noise, or a face too small to cluster)",
+        CONFIDENCE: "cosine similarity of the face to its cluster's mean direction",
+        RUN_ID: "the clustering run that placed the face",
+    },
+    PERSONS_TABLE: {
+        CLUSTER_ID: "the person; stable across incremental runs, and a full run keeps the id of the earlier "
+        "cluster each new one overlaps most",
+        SIZE_FACES: "faces in the cluster",
+        REPRESENTATIVES: "up to `cluster.representatives` (5) face ids, the most central first",
+        COVER_FACE: "the cover face: the most central of the sharper-detected half of the cluster's faces",
+        COVER_URI: "the cover face's photo",
+        COVER_BBOX: "the cover face's box (x1, y1, x2, y2)",
+        RUN_ID: "the clustering run that wrote the row",
+    },
+    DUPLICATES_TABLE: {
+        GROUP_ID: "the group of copies; stable across runs",
+        IMAGE_ID: "the photo (`images.image_id`)",
+        URI: "the photo (`images.uri`)",
+        KIND: "`exact`, `same_pixels` or `near_duplicate`: the photo against its group's keeper (for the keeper: "
+        "the strongest kind in its group)",
+        ROLE: "`keep` or `duplicate`",
+        SCORE: "1.0 for exact and same pixels; 1 - PDQ distance / 256 for the link that brought the photo in",
+        EVIDENCE: "JSON: the photo it matched, the PDQ distance and variant (or same bytes / same decoded pixels), "
+        "the keeper order's values; for the keeper, `decided_by`: the criterion that chose it",
+        SIZE: "bytes of the file when dedup ran (`dedup apply` checks them)",
+        SHA256: "sha256 of the file when dedup ran (`dedup apply` checks it)",
+        RUN_ID: "the dedup run",
+    },
+    SIMILAR_TABLE: {
+        GROUP_ID: "the stack",
+        IMAGE_ID: "the photo (`images.image_id`)",
+        URI: "the photo (`images.uri`)",
+        SCORE: "1 - PDQ distance / 256 of the link that brought the photo in",
+        EVIDENCE: "JSON: `with` (the photo it is like), the PDQ distance, `two_exposures` when read back",
+        RUN_ID: "the dedup run",
+    },
+    TAGS_TABLE: {
+        FACE_ID: "the face (`faces.face_id`)",
+        NAME: "the person",
+        VERDICT: "`tag` (named by a person) or `accepted` (a suggestion accepted): the face's name, at most one per "
+        "face, a new one replaces it; `rejected`: not this person (kept beside the face's name)",
+        SOURCE: "the tag file (or tool) the row came from",
+        TAGGED_BY: "`--tagged-by` (default: the user running the command)",
+        TAGGED_AT: "when the row was written",
+    },
+    SUGGESTIONS_TABLE: {
+        FACE_ID: "the face (`faces.face_id`)",
+        IMAGE_ID: "its photo (`images.image_id`)",
+        URI: "its photo (`images.uri`)",
+        BBOX: "the face's box (x1, y1, x2, y2)",
+        NAME: "the name suggested",
+        SCORE: "the estimated probability that the name is right",
+        EVIDENCE: "face_ids of the tagged faces behind it: the one the name started from, then the others of that "
+        "name among the face's nearest",
+        METHOD: "`nearest-tagged` (a tagged face among its nearest) or `nearest-named` (passed on through faces "
+        "named on the way)",
+        RUN_ID: "the run that first suggested this name for this face (kept while the suggestion is pending)",
+    },
+    RUNS_TABLE: {
+        RUN_ID: "the run (also in its lease while it runs, and the run_id of every row it wrote)",
+        COMMAND: "the command line (`facepipe ...`), or the Python call that started the run "
+        "(`pipeline.cluster('faces-out', incremental=True)`)",
+        STEPS: "what the run did, in order: name; status `ok`, `failed` or `skipped`; seconds; counts: JSON of "
+        "the figures the step reported (for a skipped step, `why`)",
+        CONFIG_HASH: "sha256 of the resolved configuration (JSON, keys sorted)",
+        VERSIONS: "JSON: facepipe, ray, deltalake, faiss, pyarrow, torch, onnxruntime versions and the models "
+        "(their ids when the run resolved them)",
+        HOST: "the machine it ran on",
+        STARTED_AT: "when it started",
+        ENDED_AT: "when it ended",
+        EXIT_CODE: "0 done, 1 photos missing or a failure, 2 a configuration mistake",
+    },
+}
+
+
 def matrix(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """The (rows, width) numpy array of a list column of equal-length rows (EMBEDDING, BBOX,
     LANDMARKS); (0, 0) for an empty column."""
