@@ -24,7 +24,7 @@ from pathlib import Path
 from benchmarks.dedup_baseline import run_baselines
 from benchmarks.dedup_library import COPY_KINDS, add_arguments, build_library
 from pipeline.config import Config, load_config
-from pipeline.dedup.dedup_job import dedup
+from pipeline.dedup.dedup_job import deduplicate
 from pipeline.evaluate.dedup import DedupTruth, evaluate_dedup, read_dedup_truth
 from pipeline.ingest.embed_job import embed
 from pipeline.metrics.dedup import ORIGINAL
@@ -119,7 +119,7 @@ def main() -> None:
     embedded = embed(str((library / "photos").absolute()), tables, config)
     seconds["embed"] = time.perf_counter() - started
     started = time.perf_counter()
-    deduplicated = dedup(tables, config, full=True)
+    deduplicated = deduplicate(tables, config, full=True)
     seconds["dedup"] = time.perf_counter() - started
     facepipe = evaluate_dedup(tables, truth_csv, config)
 

@@ -26,7 +26,7 @@ import pyarrow as pa
 from pipeline import schema as S
 from pipeline.config import load_config
 from pipeline.dedup.candidates import VARIANTS
-from pipeline.dedup.dedup_job import dedup
+from pipeline.dedup.dedup_job import deduplicate
 from pipeline.io.tables import FaceTables, read_table
 
 FLIPPED = 24  # at most this many bits of a copy's hash differ from its source's
@@ -92,7 +92,7 @@ def main() -> None:
         tables = FaceTables(dst, config.resolved_storage(), 1, "synthetic", "synthetic")
         tables.commit(images, S.faces_schema(1).empty_table(), [])
         started = time.perf_counter()
-        summary = dedup(dst, config)
+        summary = deduplicate(dst, config)
         seconds = time.perf_counter() - started
         rows = read_table(dst, S.DUPLICATES_TABLE)
     group = dict(zip(rows[S.URI].to_pylist(), rows[S.GROUP_ID].to_pylist()))

@@ -9,7 +9,7 @@ import argparse
 from jobs.options import add_tables
 from pipeline.config import load_config
 from pipeline.dedup.apply import apply_duplicates, undo_apply
-from pipeline.dedup.dedup_job import dedup
+from pipeline.dedup.dedup_job import deduplicate
 from pipeline.dedup.review import review_duplicates
 
 
@@ -38,7 +38,7 @@ def main(args: argparse.Namespace) -> int:
     elif args.action == "review":
         result = review_duplicates(args.tables, args.output, config, max_groups=args.max_groups)
     elif args.tables:
-        result = dedup(args.tables, config, full=args.full)
+        result = deduplicate(args.tables, config, full=args.full)
     else:
         raise SystemExit("facepipe dedup: --tables is required")
     print(result.to_json())

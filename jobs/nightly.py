@@ -11,7 +11,7 @@ import argparse
 
 from jobs.options import add_tables
 from pipeline.config import load_config
-from pipeline.nightly import nightly
+from pipeline.nightly_job import nightly
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

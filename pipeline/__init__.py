@@ -28,7 +28,7 @@ _EXPORTS = {
     "search_photos": "pipeline.search.face_index",
     "cluster": "pipeline.people.cluster_job",
     "report": "pipeline.people.report",
-    "dedup": "pipeline.dedup.dedup_job",
+    "deduplicate": "pipeline.dedup.dedup_job",
     "apply_duplicates": "pipeline.dedup.apply",
     "undo_apply": "pipeline.dedup.apply",
     "review_duplicates": "pipeline.dedup.review",
@@ -39,7 +39,7 @@ _EXPORTS = {
     "verify_photos": "pipeline.recognize.photos",
     "enroll_photos": "pipeline.recognize.photos",
     "identify_photos": "pipeline.recognize.photos",
-    "nightly": "pipeline.nightly",
+    "nightly": "pipeline.nightly_job",
 }
 __all__ = [  # the names of _EXPORTS, spelled out for static tools
     "Config",
@@ -50,7 +50,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for static tools
     "analyze",
     "apply_duplicates",
     "cluster",
-    "dedup",
+    "deduplicate",
     "embed",
     "enroll_photos",
     "identify_photos",
@@ -71,14 +71,14 @@ __all__ = [  # the names of _EXPORTS, spelled out for static tools
 if TYPE_CHECKING:  # what static tools (type checkers, the API reference) see
     from pipeline.config import Config, load_config
     from pipeline.dedup.apply import apply_duplicates, undo_apply
-    from pipeline.dedup.dedup_job import dedup
+    from pipeline.dedup.dedup_job import deduplicate
     from pipeline.dedup.review import review_duplicates
     from pipeline.errors import ConfigError
     from pipeline.ingest.embed_job import embed
     from pipeline.ingest.photo_faces import analyze
     from pipeline.io.lease import LeaseHeld
     from pipeline.io.tables import TablesSnapshot, read_table
-    from pipeline.nightly import nightly
+    from pipeline.nightly_job import nightly
     from pipeline.people.cluster_job import cluster
     from pipeline.people.report import report
     from pipeline.recognize.photos import (

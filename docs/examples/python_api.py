@@ -10,7 +10,7 @@ import sys
 
 import pyarrow.compute as pc
 
-from pipeline import cluster, dedup, embed, load_config, read_table
+from pipeline import cluster, deduplicate, embed, load_config, read_table
 
 photos, tables = sys.argv[1], sys.argv[2]
 config = load_config()  # the defaults; load_config("my.yaml", ["cluster.method=hdbscan"]) layers a file and overrides
@@ -22,7 +22,7 @@ print(f"embed: {embedded.processed} photos read, {embedded.faces} faces, {embedd
 people = cluster(tables, config)
 print(f"cluster: {people.clusters} people among {people.faces} faces ({people.merge_rule['why']})")
 
-copies = dedup(tables, config)
+copies = deduplicate(tables, config)
 print(f"dedup: {copies.groups} groups of copies, {copies.bytes_reclaimable} bytes reclaimable")
 
 # The tables are Arrow tables (pandas, DuckDB and Ray read them too).

@@ -1,6 +1,6 @@
-"""The dedup job (``pipeline.dedup``): read the images (and faces) tables at DST, link copies (bytes, pixels, PDQ
-hashes), group them, choose each group's keeper, stack burst-like photos apart, and write the
-duplicates and similar tables. After an embed run it compares only the new photos with the library."""
+"""The dedup job (``pipeline.deduplicate``, `facepipe dedup`): read the images (and faces) tables at DST, link
+copies (bytes, pixels, PDQ hashes), group them, choose each group's keeper, stack burst-like photos apart, and
+write the duplicates and similar tables. After an embed run it compares only the new photos with the library."""
 
 from __future__ import annotations
 
@@ -252,7 +252,7 @@ def _between_keepers(links: Links, labels: np.ndarray, duplicates: pa.Table, uri
     return moved.take(apart)
 
 
-def dedup(
+def deduplicate(
     tables: str,
     config: Config | None = None,
     *,
@@ -269,7 +269,7 @@ def dedup(
     Raises ConfigError when the images table lacks the dedup signals (tables of an earlier version).
     """
     config = config or load_config()
-    with job_step(tables, config, "dedup", run, python_call("dedup", tables, full=full)) as (run, counts):
+    with job_step(tables, config, "dedup", run, python_call("deduplicate", tables, full=full)) as (run, counts):
         result = _dedup(tables, config, run.run_id, tasks, full)
         counts.update(result.as_dict())
     return result

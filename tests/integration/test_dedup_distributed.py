@@ -11,7 +11,7 @@ from benchmarks.dedup_scale import synthetic_images
 from pipeline import schema as S
 from pipeline.config import load_config
 from pipeline.dedup import candidates
-from pipeline.dedup.dedup_job import dedup
+from pipeline.dedup.dedup_job import deduplicate
 from pipeline.io.tables import FaceTables, read_table
 from pipeline.runtime.ray_tasks import RayTasks
 
@@ -36,6 +36,6 @@ def test_ray_tasks_find_the_groups_of_one_process(two_nodes, tmp_path: Path, mon
         FaceTables(dst, config.resolved_storage(), 1, "synthetic", "synthetic").commit(
             images, S.faces_schema(1).empty_table(), []
         )
-        summary = dedup(dst, config, tasks=tasks)
+        summary = deduplicate(dst, config, tasks=tasks)
         found.append(_groups(dst))
     assert found[0] == found[1] and summary.groups == len(found[1]) > 100

@@ -40,6 +40,6 @@ def test_the_python_api_example_runs(lfw_images: Path, tmp_path: Path) -> None:
     assert [line.split(": ", 1)[1].split("(")[0] for line in ran] == [
         "pipeline.embed",
         "pipeline.cluster",
-        "pipeline.dedup",
+        "pipeline.deduplicate",
     ]
     assert all(line.endswith("-> exit 0") for line in ran)

@@ -178,7 +178,7 @@ def test_crash_mid_run_then_rerun_completes(tmp_path: Path, lfw_images: Path, lo
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert f"unchanged {partial.num_rows}" in done.stdout
+    assert f"unchanged {partial.num_rows}" in done.stderr
     check_tables(str(dst), current_photos(src))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import add_tags, cluster, dedup, embed, load_config, nightly, read_table, suggest_tags
+from pipeline import add_tags, cluster, deduplicate, embed, load_config, nightly, read_table, suggest_tags
 from pipeline import schema as S
 
 pytestmark = pytest.mark.timeout(600)
@@ -39,7 +39,7 @@ def test_the_runs_table_joins_every_row_its_runs_wrote(lfw_images: Path, tmp_pat
     assert run_ids(tables, S.IMAGES_TABLE) == run_ids(tables, S.FACES_TABLE) == {embedded.run_id}
     clustered = cluster(tables, config)
     assert run_ids(tables, S.CLUSTERS_TABLE) == run_ids(tables, S.PERSONS_TABLE) == {clustered.run_id}
-    found = dedup(tables, config)
+    found = deduplicate(tables, config)
     assert found.groups == 1 and run_ids(tables, S.DUPLICATES_TABLE) == {found.run_id}
     faces = read_table(tables, S.FACES_TABLE).to_pylist()
     tagged = [f for f in faces if f[S.URI].endswith("_0001.jpg")]

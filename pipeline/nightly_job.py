@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pipeline import schema as S
 from pipeline.config import Config, load_config
-from pipeline.dedup.dedup_job import dedup
+from pipeline.dedup.dedup_job import deduplicate
 from pipeline.ingest.embed_job import embed
 from pipeline.ingest.incremental import plan_run
 from pipeline.io import store
@@ -138,7 +138,7 @@ def _night(src: str, tables: str, config: Config, full: bool, run: RunRecorder, 
     step(
         "dedup",
         lambda s: {"images": s.version(S.IMAGES_TABLE)},
-        lambda: dedup(tables, config, full=full, run=run),
+        lambda: deduplicate(tables, config, full=full, run=run),
         "no photo added, changed or removed",
     )
     if "tags" in config.nightly.steps and versions().version(S.TAGS_TABLE) is None:
