@@ -44,6 +44,6 @@ class Plugins:
             )
             raise ConfigError(f"unknown {self.kind} {name!r}; {hint}")
         if len(declared) > 1:
-            packages = ", ".join(f"{p.dist.name if p.dist else '?'} ({p.value})" for p in declared.values())
+            packages = ", ".join(sorted(f"{p.dist.name if p.dist else '?'} ({p.value})" for p in declared.values()))
             raise ConfigError(f"{self.kind} {name!r} is declared by more than one package: {packages}; uninstall one")
         return next(iter(declared.values()))

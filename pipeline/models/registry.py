@@ -114,8 +114,8 @@ def _checked(model, protocol: type, choice: ModelChoice):
     """``model`` when it keeps the promises of ``protocol`` and of its choice (model id, dimension)."""
     if not isinstance(model, protocol):
         raise TypeError(
-            f"the factory of {choice.name!r} loaded a {type(model).__name__}, which is not a {protocol.__name__} "
-            f"(pipeline.models.protocols)"
+            f"the factory of {choice.name!r} loaded a {type(model).__name__}, which does not implement the "
+            f"{protocol.__name__} protocol (pipeline.models.protocols)"
         )
     dim = getattr(model, "dim", choice.dim)
     if (model.model_id, dim) != (choice.model_id, choice.dim):
