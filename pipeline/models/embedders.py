@@ -1,5 +1,5 @@
-"""Face embedding: 112x112 RGB crops aligned on the ArcFace template in, L2-normalised vectors out, on one
-of four engines (OpenCV, onnxruntime, OpenVINO, torch)."""
+"""Face embedding on four engines (OpenCV, onnxruntime, OpenVINO, torch): 112x112 RGB crops aligned on
+the ArcFace template in, L2-normalised vectors out."""
 
 from __future__ import annotations
 
