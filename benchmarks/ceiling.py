@@ -22,12 +22,13 @@ from pipeline.config import load_config
 from pipeline.ingest.bench import run_bench
 from pipeline.models.align import ARCFACE_TEMPLATE, CROP_SIZE
 from pipeline.models.detectors import Detections
+from pipeline.models.protocols import TEMPLATE_ALIGNMENT
 
 
 class CentredFace:
     """Detector stand-in: one face per photo, the middle half of the photo, template landmarks."""
 
-    model_id = "ceiling-detector"
+    model_id, device, max_side, device_input = "ceiling-detector", "cpu", 0, False
 
     def __call__(self, images: list[np.ndarray]) -> list[Detections]:
         found = []
@@ -49,7 +50,8 @@ class CentredFace:
 class ConstantEmbedding:
     """Embedder stand-in: the same unit vector for every crop."""
 
-    model_id = "ceiling-embedder"
+    model_id, device, device_input = "ceiling-embedder", "cpu", False
+    crop_size, alignment = CROP_SIZE, TEMPLATE_ALIGNMENT
 
     def __init__(self, dim: int):
         self.dim = dim

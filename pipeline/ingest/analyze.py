@@ -19,8 +19,8 @@ from pipeline.ingest.decode import (
 )
 from pipeline.ingest.timing import add_seconds, timed
 from pipeline.models.align import CROP_SIZE, align_faces, align_faces_torch
-from pipeline.models.detectors import Detections, YuNetTorchDetector
-from pipeline.models.embedders import TorchEmbedder
+from pipeline.models.detectors import Detections
+from pipeline.models.protocols import OWN_ALIGNMENT, TEMPLATE_ALIGNMENT
 from pipeline.models.registry import ModelChoices, load_detector, load_embedder
 
 
@@ -36,9 +36,9 @@ class AnalyzeFaces:
     """Stage: decoded rows (DECODED_SCHEMA) in, one outcome row per photo with nested faces out.
 
     Models (resolved once by the job) load in the constructor (one instance per Ray actor). All photos of a batch are
-    detected together and all their faces embedded together. When both models are torch modules
-    (the CUDA default) photos go to the device once and the crops are warped there; JPEGs the
-    decode stage left undecoded (decode.device_min_pixels) are decoded there by nvJPEG. Photos that
+    detected together and all their faces embedded together. When both models take tensors on one
+    device (torch: the CUDA default) photos go to the device once and the crops are warped there; JPEGs
+    the decode stage left undecoded (decode.device_min_pixels) are decoded there by nvJPEG. Photos that
     failed earlier pass through with their error; photos without a face get status no_face.
     """
 
@@ -47,28 +47,31 @@ class AnalyzeFaces:
         self.max_pixels = max_pixels
         self.detector = load_detector(models, threads)
         self.embedder = load_embedder(models, threads)
-        # both models as torch modules: photos go to the device once, crops are warped there
-        self.on_device = isinstance(self.embedder, TorchEmbedder) and isinstance(self.detector, YuNetTorchDetector)
-        if isinstance(self.embedder, TorchEmbedder) or isinstance(self.detector, YuNetTorchDetector):
-            import torch
-
-            torch.set_num_threads(max(1, threads))
+        # both models take tensors on one device: photos go there once, crops are warped there
+        self.on_device = (
+            self.detector.device_input
+            and self.embedder.device_input
+            and self.embedder.alignment == TEMPLATE_ALIGNMENT
+            and self.detector.device == self.embedder.device
+        )
         self.schema = S.analyzed_schema(self.embedder.dim)
 
     def _crops_for(self, image: np.ndarray, found: Detections) -> np.ndarray:
         """The embedder's input crops for the faces in ``found``: its own alignment where it has one
-        (dlib's chips), else the ArcFace template."""
-        align = getattr(self.embedder, "align", None)
-        return align(image, found) if align else align_faces(image, found.landmarks)
+        (dlib's chips), else the ArcFace template at its crop size."""
+        if self.embedder.alignment == OWN_ALIGNMENT:
+            return self.embedder.align(image, found)
+        return align_faces(image, found.landmarks, self.embedder.crop_size)
 
     def detect_and_crop(self, images: list[np.ndarray], spent: dict[str, float]):
         """Detections per photo and the aligned crops of all their faces, in photo order."""
+        size = self.embedder.crop_size
         if not self.on_device:
             with timed(spent, "detect"):
                 found = self.detector(images)
             with timed(spent, "align"):
                 crops = [self._crops_for(image, d) for image, d in zip(images, found) if len(d)]
-                return found, np.concatenate(crops) if crops else np.zeros((0, CROP_SIZE, CROP_SIZE, 3), np.uint8)
+                return found, np.concatenate(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
         import torch
 
         found: list[Detections] = [Detections.empty()] * len(images)
@@ -87,13 +90,15 @@ class AnalyzeFaces:
             with timed(spent, "align"):
                 index = np.concatenate([np.full(len(d), k) for k, d in enumerate(detections)])
                 landmarks = np.concatenate([d.landmarks for d in detections])
-                crops = align_faces_torch(photos.to(self.embedder.dtype), index, landmarks) if len(index) else None
+                crops = None
+                if len(index):
+                    crops = align_faces_torch(photos.to(self.embedder.dtype), index, landmarks, size)
             start = 0
             for i, d in zip(members, detections):
                 found[i], per_photo[i] = d, crops[start : start + len(d)] if len(d) else None
                 start += len(d)
         pieces = [crops for crops in per_photo if crops is not None]
-        return found, torch.cat(pieces) if pieces else torch.zeros((0, 3, 112, 112), device=self.embedder.device)
+        return found, torch.cat(pieces) if pieces else torch.zeros((0, 3, size, size), device=self.embedder.device)
 
     def faces_of(self, images: list, spent: dict[str, float] | None = None) -> list[list[dict]]:
         """Per photo (HxWx3 uint8 RGB arrays; on the device path also 3xHxW uint8 tensors there), its

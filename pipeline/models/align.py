@@ -1,5 +1,5 @@
-"""Alignment: a 5-point similarity transform onto the 112x112 ArcFace template, then a warp
-(OpenCV on the CPU, grid_sample on the device that runs the models)."""
+"""Alignment: a 5-point similarity transform onto the 112x112 ArcFace template (scaled to other crop
+sizes), then a warp (OpenCV on the CPU, grid_sample on the device that runs the models)."""
 
 from __future__ import annotations
 
@@ -37,16 +37,21 @@ def similarity_transforms(src: np.ndarray, dst: np.ndarray = ARCFACE_TEMPLATE) -
     return matrices
 
 
-def align_faces(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """Crops of shape (N, 112, 112, 3) for the N faces whose 5 landmarks (N, 10) are given."""
-    crops = np.empty((len(landmarks), CROP_SIZE, CROP_SIZE, 3), np.uint8)
-    for i, matrix in enumerate(similarity_transforms(landmarks)):
-        crops[i] = cv2.warpAffine(image, matrix, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR, borderValue=0)
+def template(size: int = CROP_SIZE) -> np.ndarray:
+    """The ArcFace template's five points for a ``size`` x ``size`` crop (the 112 one, scaled)."""
+    return ARCFACE_TEMPLATE * (size / CROP_SIZE)
+
+
+def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
+    """Crops of shape (N, size, size, 3) for the N faces whose 5 landmarks (N, 10) are given."""
+    crops = np.empty((len(landmarks), size, size, 3), np.uint8)
+    for i, matrix in enumerate(similarity_transforms(landmarks, template(size))):
+        crops[i] = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
     return crops
 
 
-def align_faces_torch(images, image_index: np.ndarray, landmarks: np.ndarray):
-    """Crops (N, 3, 112, 112) sampled on the device of ``images`` (G, 3, H, W) for N faces: face i
+def align_faces_torch(images, image_index: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE):
+    """Crops (N, 3, size, size) sampled on the device of ``images`` (G, 3, H, W) for N faces: face i
     lies in photo image_index[i] with landmarks[i] (10 values, in that photo's pixels). Bilinear
     like cv2.warpAffine, zeros outside the photo."""
     import torch
@@ -54,16 +59,16 @@ def align_faces_torch(images, image_index: np.ndarray, landmarks: np.ndarray):
 
     height, width = images.shape[2:]
     square = np.zeros((len(landmarks), 3, 3))
-    square[:, :2] = similarity_transforms(landmarks)
+    square[:, :2] = similarity_transforms(landmarks, template(size))
     square[:, 2, 2] = 1
     inverse = torch.tensor(np.linalg.inv(square)[:, :2], dtype=torch.float32, device=images.device)  # crop -> photo
     # grid_sample reads normalised coordinates (align_corners=False): x_n = (2x + 1) / W - 1
     scale = torch.tensor([2 / width, 2 / height], device=images.device)
     offset = torch.tensor([1 / width - 1, 1 / height - 1], device=images.device)
-    pixel = torch.arange(CROP_SIZE, dtype=torch.float32, device=images.device)
+    pixel = torch.arange(size, dtype=torch.float32, device=images.device)
     ys, xs = torch.meshgrid(pixel, pixel, indexing="ij")
     crop_points = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1).reshape(-1, 3)
     grid = (crop_points @ inverse.transpose(1, 2)) * scale + offset
     source = images[torch.as_tensor(image_index, device=images.device)]
-    grid = grid.reshape(len(landmarks), CROP_SIZE, CROP_SIZE, 2).to(source.dtype)
+    grid = grid.reshape(len(landmarks), size, size, 2).to(source.dtype)
     return F.grid_sample(source, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -1,4 +1,4 @@
-"""The models facepipe knows by name: where their weights come from (checked by sha256), the engines
+"""The models that ship with facepipe: where their weights come from (checked by sha256), the engines
 that can run them, and the identity recorded with every face they produce."""
 
 from __future__ import annotations
@@ -62,6 +62,19 @@ ENGINE_DEVICES = {
     "torch": ("cpu", "cuda"),
     "dlib": ("cpu",),
 }
+
+
+def resolve_engine(spec: ModelSpec, requested: str, device: str, key: str) -> str:
+    """The engine for ``spec`` on ``device``: ``auto`` is torch on CUDA (where it can run the model),
+    the fastest measured on CPU. ``key`` is the setting asked (models.detector_engine), for messages."""
+    engine = requested
+    if requested == "auto":
+        engine = "torch" if device == "cuda" and "torch" in spec.engines else spec.cpu_engine
+    if engine not in spec.engines:
+        raise ConfigError(f"{key}={engine} cannot run this model; choose one of auto, {', '.join(spec.engines)}")
+    if device not in ENGINE_DEVICES[engine]:
+        raise ConfigError(f"{key}={engine} runs on {', '.join(ENGINE_DEVICES[engine])} only; set models.device=cpu")
+    return engine
 
 
 @functools.cache

@@ -92,6 +92,8 @@ class YuNetDetector:
     Call it with a list of HxWx3 uint8 RGB arrays; get a list of Detections in original pixels.
     """
 
+    device, device_input = "cpu", False
+
     def __init__(
         self,
         model_path: Path,
@@ -157,6 +159,8 @@ class YuNetBatchDetector(abc.ABC):
     """YuNet run on whole batches: photos are scaled to the working size, grouped by the shape they
     pad to (multiples of 32), run together; NMS per photo on the CPU. Subclasses run the network
     (``_run_padded``)."""
+
+    device, device_input = "cpu", False
 
     def __init__(self, model_id: str, max_side: int, score_threshold: float, nms_threshold: float, min_face_size: int):
         self.model_id, self.max_side, self.min_face_size = model_id, max_side, min_face_size
@@ -230,13 +234,17 @@ class YuNetOpenVinoDetector(YuNetBatchDetector):
 
 class YuNetTorchDetector(YuNetBatchDetector):
     """YuNet as a batched torch module (CPU or CUDA), decoded on the device; photos already on the
-    device are detected there (``detect_on_device``)."""
+    device are detected there (``detect_on_device``). ``threads``: torch's CPU threads (a process-wide
+    setting)."""
+
+    device_input = True
 
     def __init__(
         self,
         network: torch.nn.Module,
         model_id: str,
         device: str,
+        threads: int = 1,
         max_side: int = 640,
         score_threshold: float = 0.6,
         nms_threshold: float = 0.3,
@@ -246,6 +254,7 @@ class YuNetTorchDetector(YuNetBatchDetector):
 
         super().__init__(model_id, max_side, score_threshold, nms_threshold, min_face_size)
         self.device = device
+        torch.set_num_threads(max(1, threads))
         # float32 on every device, and no TF32 convolutions on CUDA: in float16 or TF32 a few boxes
         # move (IoU down to 0.87 against OpenCV). The flag is process-wide; the embedder runs in float16.
         self.dtype = torch.float32
@@ -312,6 +321,7 @@ class ScrfdDetector:
 
     strides = (8, 16, 32)
     anchors = 2
+    device_input = False
 
     def __init__(
         self,
@@ -326,7 +336,7 @@ class ScrfdDetector:
     ):
         self._session = onnxruntime_session(model_path, device, threads)
         self._input = self._session.get_inputs()[0].name
-        self.model_id, self.max_side, self.min_face_size = model_id, max_side, min_face_size
+        self.model_id, self.device, self.max_side, self.min_face_size = model_id, device, max_side, min_face_size
         self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
 
     def detect(self, rgb: np.ndarray) -> Detections:

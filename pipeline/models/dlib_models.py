@@ -11,6 +11,7 @@ import numpy as np
 
 from pipeline.models.detectors import Detections
 from pipeline.models.embedders import l2_normalize
+from pipeline.models.protocols import OWN_ALIGNMENT
 
 # 68-point indices -> the five landmarks of the faces table (subject's right eye, left eye, nose
 # tip, right mouth corner, left mouth corner); eyes are the centres of their six points.
@@ -23,7 +24,10 @@ def dlib_model_file(filename: str) -> Path:
 
 
 class DlibDetector:
-    """dlib's HOG (or MMOD CNN) face detector with the 68-point shape predictor, one photo at a time."""
+    """dlib's HOG (or MMOD CNN) face detector with the 68-point shape predictor, one photo at a time, at
+    the photo's own size."""
+
+    device, max_side, device_input = "cpu", 0, False
 
     def __init__(self, model_id: str, kind: str = "hog", upsample: int = 1, min_face_size: int = 0):
         import dlib
@@ -79,7 +83,7 @@ class DlibEmbedder:
     """dlib's ResNet descriptor (128-d, L2-normalised here) on its own 150x150 chips: it aligns faces
     itself from the 68-point shape of each box (``align``), then embeds the chips (``__call__``)."""
 
-    dim = 128
+    dim, device, crop_size, alignment, device_input = 128, "cpu", 150, OWN_ALIGNMENT, False
 
     def __init__(self, model_id: str):
         import dlib
@@ -94,8 +98,8 @@ class DlibEmbedder:
         chips = []
         for x1, y1, x2, y2 in found.boxes:
             rect = self._dlib.rectangle(int(x1), int(y1), int(x2) - 1, int(y2) - 1)
-            chips.append(self._dlib.get_face_chip(rgb, self._shape(rgb, rect), size=150, padding=0.25))
-        return np.stack(chips) if chips else np.zeros((0, 150, 150, 3), np.uint8)
+            chips.append(self._dlib.get_face_chip(rgb, self._shape(rgb, rect), size=self.crop_size, padding=0.25))
+        return np.stack(chips) if chips else np.zeros((0, self.crop_size, self.crop_size, 3), np.uint8)
 
     def __call__(self, chips: np.ndarray) -> np.ndarray:
         if len(chips) == 0:

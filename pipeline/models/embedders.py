@@ -1,4 +1,5 @@
-"""Face embedding: aligned 112x112 RGB crops in, L2-normalised vectors out, on one of three engines."""
+"""Face embedding on four engines (OpenCV, onnxruntime, OpenVINO, torch): 112x112 RGB crops aligned on
+the ArcFace template in, L2-normalised vectors out."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.models.align import CROP_SIZE
 from pipeline.models.batch_shapes import pad_batch
+from pipeline.models.protocols import TEMPLATE_ALIGNMENT
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -24,6 +27,8 @@ def normalized_blob(crops: np.ndarray, mean: float, std: float) -> np.ndarray:
 
 class OpenCVSFaceEmbedder:
     """OpenCV's FaceRecognizerSF (int8 graph, one face at a time, CPU)."""
+
+    device, crop_size, alignment, device_input = "cpu", CROP_SIZE, TEMPLATE_ALIGNMENT, False
 
     def __init__(self, model_path: Path, model_id: str, dim: int):
         self.model_id, self.dim = model_id, dim
@@ -44,6 +49,8 @@ class OnnxRuntimeEmbedder:
     The network sees (x - mean) / std of the RGB crop in NCHW float32.
     """
 
+    crop_size, alignment, device_input = CROP_SIZE, TEMPLATE_ALIGNMENT, False
+
     def __init__(
         self, model: bytes | Path, model_id: str, device: str, threads: int = 1, mean: float = 0.0, std: float = 1.0
     ):
@@ -52,7 +59,7 @@ class OnnxRuntimeEmbedder:
         self._session = onnxruntime_session(model, device, threads)
         self._input = self._session.get_inputs()[0].name
         self._one_at_a_time = self._session.get_inputs()[0].shape[0] == 1  # graphs exported with batch 1
-        self.model_id, self.mean, self.std = model_id, mean, std
+        self.model_id, self.device, self.mean, self.std = model_id, device, mean, std
         self.dim = int(self._session.get_outputs()[0].shape[-1])
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
@@ -70,6 +77,8 @@ class OnnxRuntimeEmbedder:
 class OpenVinoEmbedder:
     """A float ONNX embedder compiled by OpenVINO for the CPU, float32 (exactly the ONNX results),
     batched. Crops are NCHW float32 (x - mean) / std of the RGB pixels."""
+
+    device, crop_size, alignment, device_input = "cpu", CROP_SIZE, TEMPLATE_ALIGNMENT, False
 
     def __init__(self, model_bytes: bytes, model_id: str, threads: int = 1, mean: float = 0.0, std: float = 1.0):
         from pipeline.models.openvino_engine import compile_for_cpu
@@ -89,10 +98,16 @@ class OpenVinoEmbedder:
 class TorchEmbedder:
     """An embedder network as a torch module: float32 on CPU, float16 on CUDA; the module that
     training fine-tunes. Takes crops as numpy (N, 112, 112, 3) uint8 or a torch (N, 3, 112, 112)
-    tensor already on the device."""
+    tensor already on the device. ``threads``: torch's CPU threads (a process-wide setting)."""
 
-    def __init__(self, network, model_id: str, dim: int, device: str, mean: float = 0.0, std: float = 1.0):
+    crop_size, alignment, device_input = CROP_SIZE, TEMPLATE_ALIGNMENT, True
+
+    def __init__(
+        self, network, model_id: str, dim: int, device: str, threads: int = 1, mean: float = 0.0, std: float = 1.0
+    ):
         import torch
+
+        torch.set_num_threads(max(1, threads))
 
         self.model_id, self.dim, self.device, self.mean, self.std = model_id, dim, device, mean, std
         self.dtype = torch.float16 if device == "cuda" else torch.float32

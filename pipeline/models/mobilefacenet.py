@@ -1,5 +1,5 @@
 """MobileFaceNet (Chen et al., 2018): the embedder trained from scratch, 112x112 RGB crops in,
-128-d out (L2-normalised by the caller). About 1M weights and 0.22 GFLOPs per face: small enough
+dim-d out (128 by default; L2-normalised by the caller). About 1M weights and 0.22 GFLOPs per face: small enough
 to train on CPU."""
 
 from __future__ import annotations

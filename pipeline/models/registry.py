@@ -1,44 +1,37 @@
 """Models by name, resolved once: the configuration's detector and embedder become ModelChoices (name,
-engine, device, weights file, model id, dimension) before any work starts, and the model classes are
-built from those. One place decides the device: ``auto`` is CUDA when torch sees one."""
+engine, device, weights file, model id, dimension) before any work starts, and the models are loaded
+from those. A name is a model factory registered in this process (register_detector, register_embedder)
+or declared by an installed package in the ``facepipe.detectors`` / ``facepipe.embedders`` entry-point
+groups, facepipe's own models included; a folder is a model pack. One place decides the device:
+``auto`` is CUDA when torch sees one."""
 
 from __future__ import annotations
 
 import glob
 import os
 import sys
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 from pipeline.config import ModelsConfig
 from pipeline.errors import ConfigError
-from pipeline.models.catalog import (
-    DETECTORS,
-    EMBEDDERS,
-    ENGINE_DEVICES,
-    ModelSpec,
-    dlib_model_id,
-    float_graph,
-    float_graph_bytes,
-    model_id,
-    packaged_model_file,
-)
-from pipeline.models.detectors import ScrfdDetector, YuNetDetector, YuNetOpenVinoDetector, YuNetTorchDetector
-from pipeline.models.embedders import OnnxRuntimeEmbedder, OpenCVSFaceEmbedder, OpenVinoEmbedder, TorchEmbedder
-from pipeline.models.packs import is_pack, load_pack, pack_identity
+from pipeline.models.packs import PackEmbedder, is_pack
+from pipeline.models.plugins import Plugins
+from pipeline.models.protocols import Detector, Embedder, ModelChoice, ModelFactory
+
+DETECTOR_FACTORIES = Plugins("facepipe.detectors", "detector")
+EMBEDDER_FACTORIES = Plugins("facepipe.embedders", "embedder")
 
 
-@dataclass(frozen=True)
-class ModelChoice:
-    """One model as it will run: registry name (or pack folder), engine, device, weights file (None:
-    dlib's packaged weights) and the id recorded with its faces; ``dim`` for"""
+def register_detector(name: str, factory: ModelFactory) -> None:
+    """Make ``factory`` the detector called ``name`` (models.detector=NAME) in this process, over an
+    entry point of that name."""
+    DETECTOR_FACTORIES.register(name, factory)
 
-    name: str
-    engine: str
-    device: str
-    file: str | None
-    model_id: str
-    dim: int = 0
+
+def register_embedder(name: str, factory: ModelFactory) -> None:
+    """Make ``factory`` the embedder called ``name`` (models.embedder=NAME) in this process, over an
+    entry point of that name."""
+    EMBEDDER_FACTORIES.register(name, factory)
 
 
 @dataclass(frozen=True)
@@ -93,116 +86,53 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def resolve_engine(spec: ModelSpec, requested: str, device: str, key: str) -> str:
-    """The engine for ``spec`` on ``device``: ``auto`` is torch on CUDA (where it can run the model),
-    the fastest measured on CPU."""
-    engine = requested
-    if requested == "auto":
-        engine = "torch" if device == "cuda" and "torch" in spec.engines else spec.cpu_engine
-    if engine not in spec.engines:
-        raise ConfigError(f"{key}={engine} cannot run this model; choose one of auto, {', '.join(spec.engines)}")
-    if device not in ENGINE_DEVICES[engine]:
-        raise ConfigError(f"{key}={engine} runs on {', '.join(ENGINE_DEVICES[engine])} only; set models.device=cpu")
-    return engine
+def _factory(factories: Plugins, name: str) -> ModelFactory:
+    """The factory registered as ``name``; ConfigError when there is none or it is not a factory."""
+    factory = factories.get(name)
+    if not isinstance(factory, ModelFactory):
+        raise ConfigError(f"{factories.kind} {name!r} is not a model factory (it needs choose() and load())")
+    return factory
 
 
-def _lookup(registry: dict[str, ModelSpec], kind: str, name: str) -> ModelSpec:
-    if name not in registry:
-        raise ConfigError(f"unknown {kind} {name!r}; known: {', '.join(registry)}")
-    return registry[name]
-
-
-def _model_file(kind: str, name: str, spec: ModelSpec, given: str | None) -> Path:
-    """The packaged file of ``name``, or the user's file for a bring-your-own model."""
-    if spec.filename:
-        if given:
-            raise ConfigError(f"models.{kind}_path is for bring-your-own models; {name!r} ships its own weights")
-        return packaged_model_file(name)
-    if not given or not Path(given).is_file():
-        raise ConfigError(f"models.{kind}={name} needs models.{kind}_path=FILE.onnx (got {given!r})")
-    return Path(given)
-
-
-def _onnx_output_dim(path: Path) -> int:
-    """The last dimension of an ONNX model's first output (a bring-your-own embedder's size)."""
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    return int(graph.output[0].type.tensor_type.shape.dim[-1].dim_value)
-
-
-def _choose(
-    registry: dict[str, ModelSpec], kind: str, name: str, engine: str, device: str, given: str | None
-) -> ModelChoice:
-    spec = _lookup(registry, kind, name)
-    engine = resolve_engine(spec, engine, device, f"models.{kind}_engine")
-    if engine == "dlib":
-        return ModelChoice(name, engine, device, None, dlib_model_id(name), spec.dim)
-    path = _model_file(kind, name, spec, given)
-    dim = spec.dim or (_onnx_output_dim(path) if kind == "embedder" else 0)
-    return ModelChoice(name, engine, device, str(path), model_id(name, path), dim)
+def _choose(factory: ModelFactory, name: str, cfg: ModelsConfig, device: str) -> ModelChoice:
+    """``factory``'s choice for ``name``, keeping the factory that will load it."""
+    return replace(factory.choose(name, cfg, device), factory=factory)
 
 
 def resolve_models(cfg: ModelsConfig, device: str | None = None) -> ModelChoices:
     """The configured detector and embedder resolved for ``device`` (default: models.device resolved
     on this machine; a job passes the device of the machines its models will run on). Raises
     ConfigError for an unknown model, an engine that cannot run it there, or a missing file. Loads
-    no model: ids come from the weights' hashes."""
+    no model and imports only the chosen models' factories: ids come from the weights' hashes."""
     device = device or resolve_device(cfg.device)
-    detector = _choose(DETECTORS, "detector", cfg.detector, cfg.detector_engine, device, cfg.detector_path)
-    if is_pack(cfg.embedder):
-        if cfg.embedder_engine not in ("auto", "torch"):
-            raise ConfigError("a model pack (models.embedder=PATH) runs on models.embedder_engine=torch only")
-        identity, dim = pack_identity(cfg.embedder)
-        embedder = ModelChoice(cfg.embedder, "torch", device, str(cfg.embedder), identity, dim)
-    else:
-        embedder = _choose(EMBEDDERS, "embedder", cfg.embedder, cfg.embedder_engine, device, cfg.embedder_path)
-    return ModelChoices(detector, embedder, cfg)
+    detector = _choose(_factory(DETECTOR_FACTORIES, cfg.detector), cfg.detector, cfg, device)
+    embedder_factory = PackEmbedder() if is_pack(cfg.embedder) else _factory(EMBEDDER_FACTORIES, cfg.embedder)
+    return ModelChoices(detector, _choose(embedder_factory, cfg.embedder, cfg, device), cfg)
 
 
-def load_detector(models: ModelChoices, threads: int = 1):
-    """The chosen detector, loaded; call it with a list of HxWx3 uint8 RGB photos."""
-    choice, cfg = models.detector, models.settings
-    params = dict(
-        max_side=cfg.detect_max_side,
-        score_threshold=cfg.score_threshold,
-        nms_threshold=cfg.nms_threshold,
-        min_face_size=cfg.min_face_size,
-    )
-    if choice.engine == "dlib":
-        from pipeline.models.dlib_models import DlibDetector
-
-        return DlibDetector(choice.model_id, choice.name.removeprefix("dlib_"), min_face_size=cfg.min_face_size)
-    path = Path(choice.file)
-    if choice.name == "scrfd":
-        return ScrfdDetector(path, choice.model_id, choice.device, threads, **params)
-    if choice.engine == "opencv":
-        return YuNetDetector(path, choice.model_id, **params)
-    if choice.engine == "openvino":
-        return YuNetOpenVinoDetector(float_graph_bytes(choice.name), choice.model_id, threads, **params)
-    from pipeline.models.onnx_torch import OnnxModule
-
-    return YuNetTorchDetector(OnnxModule(float_graph(choice.name)), choice.model_id, choice.device, **params)
+def _checked(model, protocol: type, choice: ModelChoice):
+    """``model`` when it keeps the promises of ``protocol`` and of its choice (model id, dimension)."""
+    if not isinstance(model, protocol):
+        raise TypeError(
+            f"the factory of {choice.name!r} loaded a {type(model).__name__}, which does not implement the "
+            f"{protocol.__name__} protocol (pipeline.models.protocols)"
+        )
+    dim = getattr(model, "dim", choice.dim)
+    if (model.model_id, dim) != (choice.model_id, choice.dim):
+        raise TypeError(
+            f"the factory of {choice.name!r} chose {choice.model_id} ({choice.dim}-d) but loaded {model.model_id} "
+            f"({dim}-d)"
+        )
+    return model
 
 
-def load_embedder(models: ModelChoices, threads: int = 1):
-    """The chosen embedder, loaded; call it with (N, 112, 112, 3) crops."""
-    choice, cfg = models.embedder, models.settings
-    if is_pack(choice.name):
-        return TorchEmbedder(load_pack(choice.name), choice.model_id, choice.dim, choice.device)
-    if choice.engine == "dlib":
-        from pipeline.models.dlib_models import DlibEmbedder
+def load_detector(models: ModelChoices, threads: int = 1) -> Detector:
+    """The chosen detector, loaded with ``threads`` CPU threads (see Detector for how to call it)."""
+    choice = models.detector
+    return _checked(choice.factory.load(choice, models.settings, threads), Detector, choice)
 
-        return DlibEmbedder(choice.model_id)
-    path = Path(choice.file)
-    if choice.name == "arcface":
-        return OnnxRuntimeEmbedder(path, choice.model_id, choice.device, threads, cfg.embedder_mean, cfg.embedder_std)
-    if choice.engine == "opencv":
-        return OpenCVSFaceEmbedder(path, choice.model_id, choice.dim)
-    if choice.engine == "onnxruntime":
-        return OnnxRuntimeEmbedder(float_graph_bytes(choice.name), choice.model_id, choice.device, threads)
-    if choice.engine == "openvino":
-        return OpenVinoEmbedder(float_graph_bytes(choice.name), choice.model_id, threads)
-    from pipeline.models.onnx_torch import OnnxModule
 
-    return TorchEmbedder(OnnxModule(float_graph(choice.name)), choice.model_id, choice.dim, choice.device)
+def load_embedder(models: ModelChoices, threads: int = 1) -> Embedder:
+    """The chosen embedder, loaded with ``threads`` CPU threads (see Embedder for how to call it)."""
+    choice = models.embedder
+    return _checked(choice.factory.load(choice, models.settings, threads), Embedder, choice)

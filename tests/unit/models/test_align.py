@@ -69,3 +69,19 @@ def test_alignment_on_the_device_matches_warp_affine(lfw_images):
         )
         got = crops.round().clamp(0, 255).permute(0, 2, 3, 1).numpy()
         assert np.abs(got - expected).mean() < 1.0, path
+
+
+def test_other_crop_sizes_scale_the_template(lfw_images):
+    detector = load_detector(resolve_models(ModelsConfig()))
+    for path in sorted(lfw_images.glob("F*/*.jpg"))[:10]:
+        image = np.asarray(Image.open(path).convert("RGB"))
+        landmarks = detector.detect(image).landmarks
+        standard, large = align_faces(image, landmarks), align_faces(image, landmarks, 224)
+        assert large.shape == (len(landmarks), 224, 224, 3)
+        halved = np.stack([cv2.resize(crop, (112, 112), interpolation=cv2.INTER_AREA) for crop in large])
+        assert np.abs(halved.astype(float) - standard).mean() < 5.0, path  # same face, twice the pixels (44 if not)
+        small = align_faces(image, landmarks, 96).astype(np.float64)
+        crops = align_faces_torch(
+            torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float(), np.zeros(len(landmarks), int), landmarks, 96
+        )
+        assert np.abs(crops.round().clamp(0, 255).permute(0, 2, 3, 1).numpy() - small).mean() < 1.0, path

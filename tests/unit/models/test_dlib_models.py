@@ -9,8 +9,8 @@ from PIL import Image
 from pipeline.config import ModelsConfig
 from pipeline.errors import ConfigError
 from pipeline.ingest.analyze import AnalyzeFaces
-from pipeline.models.catalog import EMBEDDERS
-from pipeline.models.registry import resolve_engine, resolve_models
+from pipeline.models.catalog import EMBEDDERS, resolve_engine
+from pipeline.models.registry import resolve_models
 
 pytest.importorskip("dlib", reason="the dlib pack is the [dlib] extra")
 

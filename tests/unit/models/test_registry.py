@@ -6,8 +6,8 @@ import pytest
 
 from pipeline.config import ModelsConfig
 from pipeline.errors import ConfigError
-from pipeline.models.catalog import DETECTORS
-from pipeline.models.registry import resolve_engine, resolve_models
+from pipeline.models.catalog import DETECTORS, resolve_engine
+from pipeline.models.registry import resolve_models
 
 
 def test_engine_choice_is_checked_against_model_and_device():
@@ -30,13 +30,13 @@ def test_unknown_models_and_devices_fail_with_a_fix():
 def test_the_driver_resolves_model_ids_without_loading_a_model(monkeypatch):
     # a GPU node may lack OpenVINO (the CPU default) and a CPU driver lacks CUDA: resolving the models for
     # the cluster's device loads none of them, and the ids depend on neither the device nor the engine
-    import pipeline.models.registry as registry
+    import pipeline.models.builtin as builtin
 
     def no_loading(*args, **kwargs):
         raise AssertionError("a model was loaded")
 
     for name in ("OpenVinoEmbedder", "TorchEmbedder", "OnnxRuntimeEmbedder", "YuNetDetector", "YuNetTorchDetector"):
-        monkeypatch.setattr(registry, name, no_loading)
+        monkeypatch.setattr(builtin, name, no_loading)
     configured = ModelsConfig(device="cuda", detector_engine="torch", embedder_engine="torch")
     on_gpus = resolve_models(configured, "cuda")  # this machine has no CUDA: nothing is checked or loaded here
 
