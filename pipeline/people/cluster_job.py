@@ -86,7 +86,7 @@ def run_cluster(tables: str, config: Config, incremental: bool = False) -> dict:
         tasks = RayTasks()
     storage = config.resolved_storage()
     snapshot = committed_faces(tables, storage)
-    faces = snapshot.read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.DET_SCORE, S.EMBEDDING], config.index.batch_rows)
+    faces = snapshot.read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.DET_SCORE, S.EMBEDDING])
     vectors, boxes = S.matrix(faces[S.EMBEDDING]), S.matrix(faces[S.BBOX])
     eligible = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= config.cluster.min_face_side
     image_ids = np.array(faces[S.IMAGE_ID].to_pylist())

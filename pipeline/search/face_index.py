@@ -80,7 +80,7 @@ def update_face_index(tables: str, index_uri: str, config: Config, rebuild: bool
     started = time.perf_counter()
     storage = config.resolved_storage()
     faces = committed_faces(tables, storage)
-    current = faces.read([S.FACE_ID], config.index.batch_rows)[S.FACE_ID]
+    current = faces.read([S.FACE_ID])[S.FACE_ID]
     count = len(current)
     if not count:
         raise ConfigError(f"the tables at {tables} hold no faces to index")

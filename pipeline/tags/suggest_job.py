@@ -119,7 +119,7 @@ def run_suggest(dst: str, config: Config, full: bool = False) -> dict:
     except FileNotFoundError as missing:
         raise ConfigError(str(missing)) from None
     named, rejected = tags_in_force(tag_rows), rejections(tag_rows)
-    faces = snapshot.faces().read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.MODEL, S.EMBEDDING], config.index.batch_rows)
+    faces = snapshot.faces().read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.MODEL, S.EMBEDDING])
     run_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
     previous = {} if full else _previous(snapshot)
     parts, by_model = [], {}
