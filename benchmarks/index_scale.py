@@ -26,25 +26,22 @@ import pyarrow as pa
 from pipeline.config import load_config
 from pipeline.evaluate.synthetic import face_like_embeddings
 from pipeline.search.index_choice import TRAIN_POINTS_PER_LIST
+from pipeline.search.threads import faiss_threads
 from pipeline.search.vector_index import KEY, VectorIndex, batches_of, train_index
 
 QUERIES = 1000
 
 
 def _queries_per_s(search: Callable[[np.ndarray], object], queries: np.ndarray, one_at_a_time: bool) -> float:
-    threads = faiss.omp_get_max_threads()
-    if one_at_a_time:
-        faiss.omp_set_num_threads(1)
-    started = time.perf_counter()
-    if one_at_a_time:
+    if not one_at_a_time:
+        started = time.perf_counter()
+        search(queries)
+        return round(len(queries) / (time.perf_counter() - started), 1)
+    with faiss_threads(1):
+        started = time.perf_counter()
         for row in queries[:300]:
             search(row[None])
-        count = min(300, len(queries))
-    else:
-        search(queries)
-        count = len(queries)
-    faiss.omp_set_num_threads(threads)
-    return round(count / (time.perf_counter() - started), 1)
+        return round(min(300, len(queries)) / (time.perf_counter() - started), 1)
 
 
 def _recall(found: np.ndarray, truth: np.ndarray) -> float:

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from pipeline.config import IndexConfig
 from pipeline.runtime.tasks import LocalTasks, Tasks, task_report
 from pipeline.search.index_choice import FLAT_MAX_VECTORS, plan_index
+from pipeline.search.threads import faiss_threads
 from pipeline.search.vector_index import KEY, VectorIndex, batches_of
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,8 @@ def _build_shard(
     threads: int, vectors: np.ndarray, first: int, stop: int, k: int, index: IndexConfig | None, floor: float
 ) -> tuple[VectorIndex, dict]:
     started = time.perf_counter()
-    faiss.omp_set_num_threads(threads)  # a reused worker keeps its first task's OpenMP setting otherwise
-    built = graph_index(vectors[first:stop], k, index, floor, first)
+    with faiss_threads(threads):
+        built = graph_index(vectors[first:stop], k, index, floor, first)
     return built, task_report(started, faces=stop - first, ef_search=built.tuning.value)
 
 
@@ -105,8 +106,9 @@ def _search_shard(
     threads: int, vectors: np.ndarray, first: int, stop: int, shard: VectorIndex, k: int
 ) -> tuple[tuple[np.ndarray, np.ndarray], dict]:
     started = time.perf_counter()
-    faiss.omp_set_num_threads(threads)
-    return nearest_in(shard, vectors[first:stop], k + 1), task_report(started, faces=stop - first)
+    with faiss_threads(threads):
+        found = nearest_in(shard, vectors[first:stop], k + 1)
+    return found, task_report(started, faces=stop - first)
 
 
 def knn_graph(

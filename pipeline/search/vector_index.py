@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from pipeline.config import IndexConfig, StorageConfig
 from pipeline.io import store
 from pipeline.search.index_choice import IndexPlan, plan_index
+from pipeline.search.threads import faiss_threads
 
 log = logging.getLogger(__name__)
 
@@ -142,14 +143,12 @@ def _tune(index: faiss.Index, plan: IndexPlan, queries: np.ndarray, truth: np.nd
         log.warning("recall@%d reached only %.3f at %s=%d (target %.3f)", k, recall, parameter, chosen, target)
     if not len(queries):
         return Tuning(parameter, chosen, recall, k, 0, 0.0, 0.0)
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
     one_by_one = queries[: min(200, len(queries))]
-    started = time.perf_counter()
-    for row in one_by_one:
-        _search(index, plan, row[None], k, chosen)
-    latency = (time.perf_counter() - started) / len(one_by_one)
-    faiss.omp_set_num_threads(threads)
+    with faiss_threads(1):
+        started = time.perf_counter()
+        for row in one_by_one:
+            _search(index, plan, row[None], k, chosen)
+        latency = (time.perf_counter() - started) / len(one_by_one)
     started = time.perf_counter()
     _search(index, plan, queries, k, chosen)
     batch_rate = len(queries) / max(time.perf_counter() - started, 1e-9)
