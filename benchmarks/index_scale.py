@@ -17,6 +17,7 @@ import json
 import resource
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 
 import faiss
@@ -85,7 +86,7 @@ def main() -> None:
     parser.add_argument("--nprobe", type=int, nargs="+", default=[64], help="--factory: nprobe values (IVF)")
     parser.add_argument("--k-factor", type=int, default=20, help="--factory: shortlist of k_factor x k (Refine)")
     args = parser.parse_args()
-    config = load_config(None, args.set).index
+    config = load_config(None, args.set).index.index_settings()
     started = time.perf_counter()
     data = face_like_embeddings(
         args.vectors // 25,
@@ -103,7 +104,7 @@ def main() -> None:
         "threads": faiss.omp_get_max_threads(),
     }
     results = {}
-    for name, settings in (("auto", config), ("exact", config.model_copy(update={"kind": "flat"}))):
+    for name, settings in (("auto", config), ("exact", replace(config, kind="flat"))):
         started = time.perf_counter()
         index = VectorIndex.build(batches_of(entries, indexed, settings.batch_rows), len(indexed), args.dim, settings)
         build_seconds = time.perf_counter() - started
