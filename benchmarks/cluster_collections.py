@@ -17,6 +17,7 @@ import argparse
 import json
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +97,8 @@ def _collection(tables: str, methods: list[str], config) -> dict:
             if method == "dbscan_baseline":
                 labels = finish(vectors[keep], dbscan_baseline(vectors[keep]), 2).labels
             else:
-                settings = config.cluster.model_copy(update={"method": method})
-                clustering = cluster_faces(vectors[keep], image_ids[keep], settings, config.index)
+                settings = replace(config.cluster.cluster_settings(), method=method)
+                clustering = cluster_faces(vectors[keep], image_ids[keep], settings, config.index.index_settings())
                 labels, chosen = clustering.labels, clustering.merge_rule
             metrics = clustering_metrics(labels, people[keep])
             figures[subset][method] = {
@@ -114,13 +115,14 @@ def _incremental(vectors: np.ndarray, image_ids: np.ndarray, people: np.ndarray,
     clustering of everything, and whether any earlier cluster lost, gained-by-renumbering or changed id."""
     first = np.random.default_rng(config.cluster.seed).random(len(vectors)) < 0.5
     started = time.perf_counter()
-    earlier = cluster_faces(vectors[first], image_ids[first], config.cluster, config.index)
+    settings, index = config.cluster.cluster_settings(), config.index.index_settings()
+    earlier = cluster_faces(vectors[first], image_ids[first], settings, index)
     previous = np.full(len(vectors), NEW)
     previous[first] = earlier.labels
     rule = rule_from(earlier.merge_rule)
-    after = assign_incrementally(vectors, image_ids, previous, config.cluster, rule, config.index).labels
+    after = assign_incrementally(vectors, image_ids, previous, settings, rule, index).labels
     seconds = time.perf_counter() - started
-    full = cluster_faces(vectors, image_ids, config.cluster, config.index).labels
+    full = cluster_faces(vectors, image_ids, settings, index).labels
     scores = {name: clustering_metrics(labels, people) for name, labels in (("incremental", after), ("full", full))}
     kept = previous >= 0
     return {

@@ -70,7 +70,11 @@ def main() -> None:
         tasks = RayTasks()
     started = time.perf_counter()
     clustering = cluster_faces(
-        data.vectors, np.arange(len(data.vectors)).astype(str), config.cluster, config.index, tasks
+        data.vectors,
+        np.arange(len(data.vectors)).astype(str),
+        config.cluster.cluster_settings(),
+        config.index.index_settings(),
+        tasks,
     )
     seconds = time.perf_counter() - started
     truth = np.where(data.labels >= 0, data.labels, -1 - np.arange(len(data.labels)))  # each nobody is their own person

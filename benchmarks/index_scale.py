@@ -17,6 +17,7 @@ import json
 import resource
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 
 import faiss
@@ -26,25 +27,22 @@ import pyarrow as pa
 from pipeline.config import load_config
 from pipeline.evaluate.synthetic import face_like_embeddings
 from pipeline.search.index_choice import TRAIN_POINTS_PER_LIST
+from pipeline.search.threads import faiss_threads
 from pipeline.search.vector_index import KEY, VectorIndex, batches_of, train_index
 
 QUERIES = 1000
 
 
 def _queries_per_s(search: Callable[[np.ndarray], object], queries: np.ndarray, one_at_a_time: bool) -> float:
-    threads = faiss.omp_get_max_threads()
-    if one_at_a_time:
-        faiss.omp_set_num_threads(1)
-    started = time.perf_counter()
-    if one_at_a_time:
+    if not one_at_a_time:
+        started = time.perf_counter()
+        search(queries)
+        return round(len(queries) / (time.perf_counter() - started), 1)
+    with faiss_threads(1):
+        started = time.perf_counter()
         for row in queries[:300]:
             search(row[None])
-        count = min(300, len(queries))
-    else:
-        search(queries)
-        count = len(queries)
-    faiss.omp_set_num_threads(threads)
-    return round(count / (time.perf_counter() - started), 1)
+        return round(min(300, len(queries)) / (time.perf_counter() - started), 1)
 
 
 def _recall(found: np.ndarray, truth: np.ndarray) -> float:
@@ -88,7 +86,7 @@ def main() -> None:
     parser.add_argument("--nprobe", type=int, nargs="+", default=[64], help="--factory: nprobe values (IVF)")
     parser.add_argument("--k-factor", type=int, default=20, help="--factory: shortlist of k_factor x k (Refine)")
     args = parser.parse_args()
-    config = load_config(None, args.set).index
+    config = load_config(None, args.set).index.index_settings()
     started = time.perf_counter()
     data = face_like_embeddings(
         args.vectors // 25,
@@ -106,7 +104,7 @@ def main() -> None:
         "threads": faiss.omp_get_max_threads(),
     }
     results = {}
-    for name, settings in (("auto", config), ("exact", config.model_copy(update={"kind": "flat"}))):
+    for name, settings in (("auto", config), ("exact", replace(config, kind="flat"))):
         started = time.perf_counter()
         index = VectorIndex.build(batches_of(entries, indexed, settings.batch_rows), len(indexed), args.dim, settings)
         build_seconds = time.perf_counter() - started

@@ -72,7 +72,7 @@ def load_lfw_faces(dst: str) -> LabelledFaces:
     snapshot = TablesSnapshot(dst, config.resolved_storage())
     images = snapshot.read(S.IMAGES_TABLE, [S.URI, S.WIDTH, S.HEIGHT])
     columns = [S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.MODEL, S.EMBEDDING]
-    faces = snapshot.faces().read(columns, config.index.batch_rows)
+    faces = snapshot.faces().read(columns)
     models = set(faces[S.MODEL].to_pylist())
     if len(models) != 1:
         raise ValueError(f"the benchmark takes the faces of one model, {dst} holds {sorted(models)}")

@@ -34,7 +34,7 @@ def measure_prior(dst: str, seeds: list[int]) -> dict:
     settings = config.tags
     lfw = load_lfw_faces(dst)
     vectors = np.ascontiguousarray(lfw.embeddings, np.float32)
-    graph = knn_graph(vectors, settings.neighbours, config.index)
+    graph = knn_graph(vectors, settings.neighbours, config.index.index_settings())
     row_of = {face: i for i, face in enumerate(lfw.face_ids)}
     direct, right = [], []
     for seed in seeds:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -10,6 +11,8 @@ import yaml
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
 
 from pipeline.errors import ConfigError
+from pipeline.people.cluster_settings import ClusterSettings
+from pipeline.search.index_settings import IndexSettings
 
 
 class _Section(BaseModel):
@@ -105,33 +108,51 @@ class ModelsConfig(_Section):
     min_face_size: int = Field(default=0, ge=0, description="Drop faces whose box is shorter than this (original px).")
 
 
+_INDEX = IndexSettings()  # the index algorithms' defaults: the one source of the index.* defaults
+
+
 class IndexConfig(_Section):
     kind: Literal["auto", "flat", "hnsw", "ivf_flat", "ivf_pq"] = Field(
-        default="auto", description="FAISS index kind; auto chooses from the vector count, dimension and memory budget."
+        default=_INDEX.kind,
+        description="FAISS index kind; auto chooses from the vector count, dimension and memory budget.",
     )
     memory_budget: ByteSize = Field(
-        default=ByteSize(4 * 1024**3), description="Memory the index may take ('4GiB', '500MB')."
+        default=ByteSize(_INDEX.memory_budget), description="Memory the index may take ('4GiB', '500MB')."
     )
     target_recall: float = Field(
-        default=0.95, gt=0, le=1, description="recall@k (against exact search) nprobe/efSearch is tuned to."
+        default=_INDEX.target_recall,
+        gt=0,
+        le=1,
+        description="recall@k (against exact search) nprobe/efSearch is tuned to.",
     )
-    k: int = Field(default=10, ge=1, description="Neighbours per query, in tuning and in search.")
+    k: int = Field(default=_INDEX.k, ge=1, description="Neighbours per query, in tuning and in search.")
     recall_floor: float = Field(
-        default=-1.0,
+        default=_INDEX.recall_floor,
         ge=-1,
         le=1,
         description="Exact neighbours less similar than this do not count in the tuned recall.",
     )
-    hnsw_m: int = Field(default=32, ge=4, description="HNSW links per node.")
-    hnsw_ef_construction: int = Field(default=40, ge=8, description="HNSW build-time search depth.")
-    tune_queries: int = Field(default=1000, ge=10, description="Held-out queries for tuning and the recorded recall.")
+    hnsw_m: int = Field(default=_INDEX.hnsw_m, ge=4, description="HNSW links per node.")
+    hnsw_ef_construction: int = Field(
+        default=_INDEX.hnsw_ef_construction, ge=8, description="HNSW build-time search depth."
+    )
+    tune_queries: int = Field(
+        default=_INDEX.tune_queries, ge=10, description="Held-out queries for tuning and the recorded recall."
+    )
     batch_rows: int = Field(
-        default=65_536, ge=1, description="Vectors read and added per step (bounds the build's memory)."
+        default=_INDEX.batch_rows, ge=1, description="Vectors read and added per step (bounds the build's memory)."
     )
     rebuild_removed_fraction: float = Field(
-        default=0.2, gt=0, lt=1, description="Rebuild when this fraction of the indexed faces has been removed."
+        default=_INDEX.rebuild_removed_fraction,
+        gt=0,
+        lt=1,
+        description="Rebuild when this fraction of the indexed faces has been removed.",
     )
-    seed: int = Field(default=0, description="Seed of the training and query samples.")
+    seed: int = Field(default=_INDEX.seed, description="Seed of the training and query samples.")
+
+    def index_settings(self) -> IndexSettings:
+        """These settings as the plain values the index algorithms take."""
+        return IndexSettings(**{**self.model_dump(), "memory_budget": int(self.memory_budget)})
 
 
 class RecognizeConfig(_Section):
@@ -150,34 +171,39 @@ class RecognizeConfig(_Section):
     )
 
 
+_CLUSTER = ClusterSettings()  # the clustering algorithms' defaults: the one source of those cluster.* defaults
+
+
 class ClusterConfig(_Section):
     method: Literal["graph", "hdbscan", "kmeans"] = Field(
-        default="graph", description="graph: average linkage along a kNN graph; hdbscan; kmeans (FAISS)."
+        default=_CLUSTER.method, description="graph: average linkage along a kNN graph; hdbscan; kmeans (FAISS)."
     )
     similarity: float | None = Field(
-        default=None,
+        default=_CLUSTER.similarity,
         gt=-1,
         lt=1,
         description="graph: a fixed merge threshold (two groups merge while the mean cosine similarity of all pairs of "
         "their faces is at least this); default: calibrated from the collection (single_margin, group_margin).",
     )
     single_margin: float = Field(
-        default=0.38,
+        default=_CLUSTER.single_margin,
         gt=0,
         lt=1,
         description="graph, calibrated: two single faces merge when their similarity is this far above the "
         "collection's different-person level (the median similarity of faces the first pass put in different groups).",
     )
     group_margin: float = Field(
-        default=0.27,
+        default=_CLUSTER.group_margin,
         gt=0,
         lt=1,
         description="graph, calibrated: large groups merge this far above the level; groups of m and n faces at "
         "group_margin + (single_margin - group_margin) / sqrt(m n).",
     )
-    neighbours: int = Field(default=30, ge=2, description="graph: neighbours per face in the kNN graph.")
+    neighbours: int = Field(
+        default=_CLUSTER.neighbours, ge=2, description="graph: neighbours per face in the kNN graph."
+    )
     graph_recall: float = Field(
-        default=0.9,
+        default=_CLUSTER.graph_recall,
         gt=0,
         le=1,
         description="graph: recall the kNN graph's index is tuned to, over the neighbours similar enough to "
@@ -190,24 +216,31 @@ class ClusterConfig(_Section):
         "cluster; the same clusters as on one machine, up to the indexes' approximation).",
     )
     shard_faces: int = Field(
-        default=2_000_000,
+        default=_CLUSTER.shard_faces,
         ge=1000,
         description="graph: faces per kNN-graph index shard (a task holds one shard at a time: "
         "about 1 GB per million 128-d faces on HNSW; more shards cost search time).",
     )
-    min_cluster_size: int = Field(default=2, ge=1, description="Smaller clusters become noise (cluster_id -1).")
+    min_cluster_size: int = Field(
+        default=_CLUSTER.min_cluster_size, ge=1, description="Smaller clusters become noise (cluster_id -1)."
+    )
     min_face_side: float = Field(
         default=40,
         ge=0,
         description="Faces whose box is shorter (photo px) stay unclustered: too blurred to tell apart.",
     )
-    hdbscan_min_samples: int = Field(default=1, ge=1, description="hdbscan: min_samples.")
+    hdbscan_min_samples: int = Field(default=_CLUSTER.hdbscan_min_samples, ge=1, description="hdbscan: min_samples.")
     kmeans_k: int | None = Field(
-        default=None, ge=1, description="kmeans: clusters; default: estimated by the graph method."
+        default=_CLUSTER.kmeans_k, ge=1, description="kmeans: clusters; default: estimated by the graph method."
     )
-    cannot_link: bool = Field(default=True, description="Two faces of one photo never share a cluster.")
+    cannot_link: bool = Field(default=_CLUSTER.cannot_link, description="Two faces of one photo never share a cluster.")
     representatives: int = Field(default=5, ge=1, description="Face ids kept per person, most central first.")
-    seed: int = Field(default=0, description="Seed of k-means.")
+    seed: int = Field(default=_CLUSTER.seed, description="Seed of k-means.")
+
+    def cluster_settings(self) -> ClusterSettings:
+        """The keys the clustering algorithms take, as their plain values (distributed, min_face_side and
+        representatives are the cluster job's own)."""
+        return ClusterSettings(**self.model_dump(include={f.name for f in fields(ClusterSettings)}))
 
 
 class DedupConfig(_Section):

@@ -23,7 +23,7 @@ def evaluate_clusters(tables: str, labels_csv: str, config: Config) -> dict:
     labels = read_labels(labels_csv)
     snapshot = TablesSnapshot(tables, storage)
     images = snapshot.read(S.IMAGES_TABLE)
-    faces = snapshot.faces().read([S.FACE_ID, S.URI, S.BBOX], config.index.batch_rows)
+    faces = snapshot.faces().read([S.FACE_ID, S.URI, S.BBOX])
     clusters = snapshot.read(S.CLUSTERS_TABLE)
     images = images.filter(pc.is_in(images[S.URI], value_set=pa.array(list(labels))))
     central = central_faces_index(images, faces)  # uri -> row in faces

@@ -62,7 +62,7 @@ def evaluate_tags(dst: str, truth: str, config: Config) -> dict:
     persons = read_truth_persons(truth)
     snapshot = TablesSnapshot(dst, config.resolved_storage())
     images = snapshot.read(S.IMAGES_TABLE, [S.URI, S.WIDTH, S.HEIGHT])
-    faces = snapshot.faces().read([S.FACE_ID, S.URI, S.BBOX], config.index.batch_rows)
+    faces = snapshot.faces().read([S.FACE_ID, S.URI, S.BBOX])
     tags = tags_in_force(snapshot.read(S.TAGS_TABLE))
     suggestions = snapshot.read(S.SUGGESTIONS_TABLE, [S.FACE_ID, S.NAME, S.METHOD])
     truth_by_face = central_face_persons(images, faces, persons)

@@ -186,7 +186,7 @@ def analyze_photos(
             yield from stream_in_process(_blocks(uris, config), cpu_stages, local)
         return
     cpus, gpus = cluster_resources()
-    pool = size_model_pool(cpus, gpus, config.ray, on_gpu)
+    pool = size_model_pool(cpus, gpus, on_gpu, model_actors=config.ray.model_actors, actor_cpus=config.ray.actor_cpus)
     log.info("model pool: %s", pool)
     yield from stream_on_ray(_blocks(uris, config), cpu_stages, chain.analysing(pool.threads), pool)
 

@@ -29,6 +29,10 @@ from pipeline.config import StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.io import store
 
+# Rows per batch when a table is read in batches: bounds a read's memory beside its result (65,536 faces
+# of 128-d float32 embeddings are 32 MiB) while keeping the batches few
+READ_BATCH_ROWS = 65_536
+
 
 def _pin(versions: dict[str, int]) -> CommitProperties:
     """Commit metadata recording the companion tables' versions (keys: S.*_VERSION_KEY)."""
@@ -167,12 +171,14 @@ class FacesSnapshot:
     table: DeltaTable
     models: dict  # model, detector, embedding_dim
 
-    def read(self, columns: list[str], rows: int) -> pa.Table:
+    def read(self, columns: list[str], rows: int = READ_BATCH_ROWS) -> pa.Table:
         """All of the snapshot's rows, only ``columns``, read ``rows`` at a time."""
         empty = S.faces_schema(self.models["embedding_dim"]).empty_table().select(columns)
         return pa.concat_tables([empty, *self.batches(columns, rows)])
 
-    def batches(self, columns: list[str], rows: int, face_ids: pa.Array | None = None) -> Iterator[pa.Table]:
+    def batches(
+        self, columns: list[str], rows: int = READ_BATCH_ROWS, face_ids: pa.Array | None = None
+    ) -> Iterator[pa.Table]:
         """The snapshot's rows (only ``columns``; only ``face_ids`` when given), ``rows`` at a time,
         in a stable order."""
         dataset = self.table.to_pyarrow_dataset()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import ClusterConfig
+from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.people.linkage import MergeRule, grouped_linkage
 from pipeline.runtime.tasks import Tasks
 
@@ -69,12 +69,12 @@ def impostor_level(vectors: np.ndarray, groups: np.ndarray | None = None, seed: 
     return float(np.median(similarities)), int(kept.sum())
 
 
-def rule_for(level: float, config: ClusterConfig) -> MergeRule:
+def rule_for(level: float, config: ClusterSettings) -> MergeRule:
     """The merge rule at a collection's different-person level."""
     return MergeRule(single=level + config.single_margin, group=level + config.group_margin)
 
 
-def preliminary(vectors: np.ndarray, config: ClusterConfig) -> Calibration:
+def preliminary(vectors: np.ndarray, config: ClusterSettings) -> Calibration:
     """The rule from all random pairs (before any grouping), or the fixed one of cluster.similarity."""
     if config.similarity is not None:
         return Calibration(MergeRule(config.similarity, config.similarity), None, 0)
@@ -86,7 +86,7 @@ def calibrate(
     vectors: np.ndarray,
     edges: tuple[np.ndarray, np.ndarray, np.ndarray],
     first: Calibration,
-    config: ClusterConfig,
+    config: ClusterSettings,
     tasks: Tasks,
 ) -> Calibration:
     """The rule for clustering ``vectors`` along their kNN graph's ``edges`` (a, b, similarities): the

@@ -9,11 +9,12 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline import schema as S
-from pipeline.config import ClusterConfig, Config, load_config
+from pipeline.config import Config, load_config
 from pipeline.io.library_run import job_step, python_call
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot, committed_faces, write_clustering
 from pipeline.people.calibration import Calibration, impostor_level, preliminary, rule_for, rule_from
+from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.people.clustering import Clustering, cluster_faces
 from pipeline.people.incremental import NEW, assign_incrementally, stable_ids
 from pipeline.results import JobResult
@@ -79,17 +80,17 @@ def _previous(tables: str, face_ids: list[str], storage) -> tuple[np.ndarray, di
     return np.array([known.get(face_id, NEW) for face_id in face_ids], np.int64), details
 
 
-def _earlier_rule(details: dict, vectors: np.ndarray, labels: np.ndarray, config: ClusterConfig) -> Calibration:
+def _earlier_rule(details: dict, vectors: np.ndarray, labels: np.ndarray, settings: ClusterSettings) -> Calibration:
     """The merge rule of the last clustering, so that an incremental run places faces as it would have;
     for clusterings made before the rule was recorded, the rule their clusters calibrate (as a first pass)."""
     chosen = details.get("merge_rule", {})
     if "single_faces" in chosen:
         return Calibration(rule_from(chosen), chosen.get("impostor_level"), chosen.get("pairs", 0))
-    if config.similarity is not None:
-        return preliminary(vectors, config)
+    if settings.similarity is not None:
+        return preliminary(vectors, settings)
     groups = np.where(labels >= 0, labels, -2 - np.arange(len(labels)))  # each face of no cluster: its own group
-    level, pairs = impostor_level(vectors, groups, config.seed)
-    return Calibration(rule_for(level, config), level, pairs)
+    level, pairs = impostor_level(vectors, groups, settings.seed)
+    return Calibration(rule_for(level, settings), level, pairs)
 
 
 def cluster(
@@ -116,21 +117,22 @@ def _cluster(tables: str, config: Config, run_id: str, incremental: bool) -> Clu
         tasks = RayTasks()
     storage = config.resolved_storage()
     snapshot = committed_faces(tables, storage)
-    faces = snapshot.read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.DET_SCORE, S.EMBEDDING], config.index.batch_rows)
+    faces = snapshot.read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.DET_SCORE, S.EMBEDDING])
     vectors, boxes = S.matrix(faces[S.EMBEDDING]), S.matrix(faces[S.BBOX])
     eligible = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= config.cluster.min_face_side
     image_ids = np.array(faces[S.IMAGE_ID].to_pylist())
     previous = _previous(tables, faces[S.FACE_ID].to_pylist(), storage)
     incremental = incremental and previous is not None
+    settings, index = config.cluster.cluster_settings(), config.index.index_settings()
     if incremental:
         labels, details = previous[0][eligible], previous[1]
-        earlier = _earlier_rule(details, vectors[eligible], labels, config.cluster)
+        earlier = _earlier_rule(details, vectors[eligible], labels, settings)
         found = assign_incrementally(
-            vectors[eligible], image_ids[eligible], labels, config.cluster, earlier.rule, config.index, tasks
+            vectors[eligible], image_ids[eligible], labels, settings, earlier.rule, index, tasks
         )
         merge_rule = earlier.describe()
     else:
-        found = cluster_faces(vectors[eligible], image_ids[eligible], config.cluster, config.index, tasks)
+        found = cluster_faces(vectors[eligible], image_ids[eligible], settings, index, tasks)
         if previous is not None:
             found = replace(found, labels=stable_ids(found.labels, previous[0][eligible]))
         merge_rule = found.merge_rule

@@ -23,10 +23,11 @@ import faiss
 import numpy as np
 
 from pipeline import schema as S
-from pipeline.config import ClusterConfig, IndexConfig
 from pipeline.people.calibration import Calibration, calibrate, preliminary
+from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.people.linkage import MergeRule, grouped_linkage, undirected_edges
 from pipeline.runtime.tasks import LocalTasks, Tasks
+from pipeline.search.index_settings import IndexSettings
 from pipeline.search.knn_graph import knn_graph
 
 log = logging.getLogger(__name__)
@@ -120,42 +121,43 @@ def finish(vectors: np.ndarray, labels: np.ndarray, min_size: int) -> Clustering
 def cluster_faces(
     vectors: np.ndarray,
     image_ids: np.ndarray,
-    config: ClusterConfig,
-    index: IndexConfig | None = None,
+    settings: ClusterSettings,
+    index: IndexSettings | None = None,
     tasks: Tasks | None = None,
     rule: MergeRule | None = None,
 ) -> Clustering:
-    """Cluster unit ``vectors`` (faces of photos ``image_ids``) with ``config.method``; the graph
-    method's kNN graph and linkage run as ``tasks`` (default: in this process; the same clusters
+    """Cluster unit ``vectors`` (faces of photos ``image_ids``) with ``settings.method``; the graph
+    method's kNN graph (its index built with ``index``, default: IndexSettings(), tuned to
+    ``settings.graph_recall``) and linkage run as ``tasks`` (default: in this process; the same clusters
     either way), with ``rule`` when given (an earlier run's), else the rule the faces calibrate."""
     vectors = np.ascontiguousarray(vectors, np.float32)
     if len(vectors) < 2:
-        return finish(vectors, np.full(len(vectors), NOISE), config.min_cluster_size)
+        return finish(vectors, np.full(len(vectors), NOISE), settings.min_cluster_size)
     chosen: dict = {}
-    if config.method == "hdbscan":
-        labels = hdbscan_labels(vectors, config.min_cluster_size, config.hdbscan_min_samples)
-    elif config.method == "kmeans" and config.kmeans_k:
-        labels = kmeans_labels(vectors, config.kmeans_k, config.seed)
+    if settings.method == "hdbscan":
+        labels = hdbscan_labels(vectors, settings.min_cluster_size, settings.hdbscan_min_samples)
+    elif settings.method == "kmeans" and settings.kmeans_k:
+        labels = kmeans_labels(vectors, settings.kmeans_k, settings.seed)
     else:
         tasks = tasks or LocalTasks()
-        graph_index = (index or IndexConfig()).model_copy(update={"target_recall": config.graph_recall})
-        first = Calibration(rule, None, 0) if rule else preliminary(vectors, config)
+        graph_index = replace(index or IndexSettings(), target_recall=settings.graph_recall)
+        first = Calibration(rule, None, 0) if rule else preliminary(vectors, settings)
         # recall counts the neighbours similar enough to merge two single faces: a pair below that only
         # joins groups, which many edges between them propose; lower floors count faces of other people
         # that no merge uses, and the search for them was most of the graph's time (see the README)
         floor = first.rule.single
         graph = knn_graph(
-            vectors, min(config.neighbours, len(vectors) - 1), graph_index, floor, config.shard_faces, tasks
+            vectors, min(settings.neighbours, len(vectors) - 1), graph_index, floor, settings.shard_faces, tasks
         )
         edges = undirected_edges(*graph)
-        calibration = calibrate(vectors, edges, first, config, tasks)
+        calibration = calibrate(vectors, edges, first, settings, tasks)
         log.info("merge rule: %s", calibration.describe())
         labels = grouped_linkage(*edges, vectors, calibration.rule, tasks)
         chosen = calibration.describe()
-        if config.method == "kmeans":  # k = the clusters the graph method finds
-            k = int(np.sum(np.bincount(labels) >= config.min_cluster_size)) or 1
+        if settings.method == "kmeans":  # k = the clusters the graph method finds
+            k = int(np.sum(np.bincount(labels) >= settings.min_cluster_size)) or 1
             log.info("k-means with k=%d", k)
-            labels = kmeans_labels(vectors, k, config.seed)
-    if config.cannot_link:
+            labels = kmeans_labels(vectors, k, settings.seed)
+    if settings.cannot_link:
         labels = separate_same_photo(vectors, labels, np.asarray(image_ids))
-    return replace(finish(vectors, labels, config.min_cluster_size), merge_rule=chosen)
+    return replace(finish(vectors, labels, settings.min_cluster_size), merge_rule=chosen)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from pipeline.config import ClusterConfig, IndexConfig
+from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.people.clustering import NOISE, Clustering, centroid_similarity, cluster_faces
 from pipeline.people.linkage import MergeRule
 from pipeline.runtime.tasks import Tasks
+from pipeline.search.index_settings import IndexSettings
 
 NEW = -2  # in ``previous`` label arrays: a face the last clustering did not see
 
@@ -39,9 +40,9 @@ def assign_incrementally(
     vectors: np.ndarray,
     image_ids: np.ndarray,
     previous: np.ndarray,
-    config: ClusterConfig,
+    settings: ClusterSettings,
     rule: MergeRule,
-    index: IndexConfig | None = None,
+    index: IndexSettings | None = None,
     tasks: Tasks | None = None,
 ) -> Clustering:
     """Extend an earlier clustering (``previous``: its cluster id per face, NOISE, or NEW) without
@@ -66,7 +67,7 @@ def assign_incrementally(
         scored = [
             (float(direction @ sums[c]) / (size * counts[c]), c)
             for c in candidates
-            if not (config.cannot_link and any((c, p) in photos_in for p in photos))
+            if not (settings.cannot_link and any((c, p) in photos_in for p in photos))
         ]
         score, cluster = max(scored, default=(-np.inf, None))
         return cluster if cluster is not None and score >= rule.threshold(size, counts[cluster]) else None
@@ -82,15 +83,15 @@ def assign_incrementally(
         reference = faiss.IndexFlatIP(vectors.shape[1])
         reference.add(vectors[clustered])
         fresh = np.flatnonzero(previous == NEW)
-        _, positions = reference.search(vectors[fresh], min(config.neighbours, len(clustered)))
+        _, positions = reference.search(vectors[fresh], min(settings.neighbours, len(clustered)))
         for face, rows in zip(fresh, positions):
             candidates = {int(labels[clustered[r]]) for r in rows if r >= 0}
             cluster = best_cluster(vectors[face].astype(np.float64), 1, candidates, {str(image_ids[face])})
             if cluster is not None:
                 join(np.array([face]), cluster)
     loose = np.flatnonzero(labels == NOISE)
-    if len(loose) >= max(2, config.min_cluster_size):
-        grouped = cluster_faces(vectors[loose], image_ids[loose], config, index, tasks, rule).labels
+    if len(loose) >= max(2, settings.min_cluster_size):
+        grouped = cluster_faces(vectors[loose], image_ids[loose], settings, index, tasks, rule).labels
         next_id = int(max(labels.max(initial=-1), previous.max(initial=-1))) + 1
         for group in np.unique(grouped[grouped >= 0]):
             members = loose[grouped == group]

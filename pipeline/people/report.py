@@ -67,7 +67,7 @@ def report(
     noise = int(np.sum(np.asarray(clusters[S.CLUSTER_ID]) == S.NOISE_CLUSTER))  # before keeping the people shown
     made = snapshot.details(S.PERSONS_TABLE, S.CLUSTERING_KEY)
     persons = persons.sort_by([(S.SIZE_FACES, "descending"), (S.CLUSTER_ID, "ascending")]).slice(0, max_people)
-    faces = snapshot.faces().read([S.FACE_ID, S.BBOX], config.index.batch_rows)
+    faces = snapshot.faces().read([S.FACE_ID, S.BBOX])
     box_of = dict(zip(faces[S.FACE_ID].to_pylist(), faces[S.BBOX].to_pylist()))
     shown: dict[int, list[dict]] = {}
     clusters = clusters.filter(pc.is_in(clusters[S.CLUSTER_ID], value_set=persons[S.CLUSTER_ID].combine_chunks()))

@@ -17,9 +17,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import schema as S
-from pipeline.config import Config, IndexConfig
+from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.io import store
+from pipeline.search.index_settings import IndexSettings
 from pipeline.search.vector_index import KEY, VectorIndex, batches_of
 
 ENROLLMENTS_FILE = "enrollments.parquet"
@@ -28,8 +29,8 @@ ENROLLMENTS_FILE = "enrollments.parquet"
 def _template_index(names: list[str], templates: np.ndarray) -> VectorIndex:
     """An exact index over the templates (galleries are small next to face tables)."""
     entries = pa.table({KEY: pa.array(names, pa.string())})
-    config = IndexConfig(kind="flat", tune_queries=max(10, min(1000, len(names))))
-    return VectorIndex.build(batches_of(entries, templates, len(names)), len(names), templates.shape[1], config)
+    exact = IndexSettings(kind="flat")
+    return VectorIndex.build(batches_of(entries, templates, len(names)), len(names), templates.shape[1], exact)
 
 
 @dataclass

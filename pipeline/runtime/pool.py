@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.config import RayConfig
 from pipeline.errors import ConfigError
 
 READ_TASK_CPUS = 0.5  # read + decode is I/O and libjpeg: half a CPU each leaves room for the models
@@ -29,22 +28,29 @@ class ModelPool:
         return max(1, min(self.actors, -(-rows // batch_size)))
 
 
-def size_model_pool(cluster_cpus: float, cluster_gpus: float, cfg: RayConfig, use_gpu: bool) -> ModelPool:
-    """Model actors for a cluster: one per GPU, else one single-threaded actor per CPU, always leaving
-    READ_TASK_CPUS of the cluster for the read/decode tasks (fractional reservations). With more
-    actors than GPUs (ray.model_actors) the actors share the GPUs: their Python, NMS and host
-    transfers then overlap each other's GPU work.
+def size_model_pool(
+    cluster_cpus: float,
+    cluster_gpus: float,
+    use_gpu: bool,
+    *,
+    model_actors: int | None = None,
+    actor_cpus: float | None = None,
+) -> ModelPool:
+    """Model actors for a cluster of ``cluster_cpus`` CPUs and ``cluster_gpus`` GPUs: one per GPU
+    (``use_gpu``), else one single-threaded actor per CPU, always leaving READ_TASK_CPUS of the cluster
+    for the read/decode tasks (fractional reservations). With more actors than GPUs (``model_actors``)
+    the actors share the GPUs: their Python, NMS and host transfers then overlap each other's GPU work.
 
-    Explicit ``cfg.model_actors`` / ``cfg.actor_cpus`` win. Raises ConfigError when the pool would
-    leave no CPU for the read tasks (the job would hang).
+    ``model_actors`` / ``actor_cpus`` (ray.model_actors / ray.actor_cpus), when given, win. Raises
+    ConfigError when the pool would leave no CPU for the read tasks (the job would hang).
     """
     usable = cluster_cpus - READ_TASK_CPUS
     if use_gpu:
-        actors = cfg.model_actors or max(1, int(cluster_gpus))
+        actors = model_actors or max(1, int(cluster_gpus))
     else:
-        actors = cfg.model_actors or max(1, int(cluster_cpus))
+        actors = model_actors or max(1, int(cluster_cpus))
     gpus = min(1.0, cluster_gpus / actors) if use_gpu else 0.0  # several actors may share a GPU
-    pool = ModelPool(actors, cfg.actor_cpus or min(1.0, usable / actors), gpus)
+    pool = ModelPool(actors, actor_cpus or min(1.0, usable / actors), gpus)
     if pool.cpus <= 0 or pool.actors * pool.cpus > usable + 1e-9:
         raise ConfigError(
             f"{pool.actors} model actors x {pool.cpus} CPUs leave less than {READ_TASK_CPUS} of the cluster's "

@@ -74,7 +74,11 @@ def _build(faces: FacesSnapshot, count: int, config: Config, tables: str) -> Vec
         "faces_version": faces.table.version(),
     }
     return VectorIndex.build(
-        _stream(faces, config.index.batch_rows), count, faces.models["embedding_dim"], config.index, info
+        _stream(faces, config.index.batch_rows),
+        count,
+        faces.models["embedding_dim"],
+        config.index.index_settings(),
+        info,
     )
 
 
@@ -107,7 +111,7 @@ def update_face_index(tables: str, index_uri: str, config: Config, rebuild: bool
     started = time.perf_counter()
     storage = config.resolved_storage()
     faces = committed_faces(tables, storage)
-    current = faces.read([S.FACE_ID], config.index.batch_rows)[S.FACE_ID]
+    current = faces.read([S.FACE_ID])[S.FACE_ID]
     count = len(current)
     if not count:
         raise ConfigError(f"the tables at {tables} hold no faces to index")
@@ -116,7 +120,7 @@ def update_face_index(tables: str, index_uri: str, config: Config, rebuild: bool
     if existing is not None and existing.info.get("model") != faces.models.get("model"):
         reason, existing = f"the faces are now of model {faces.models.get('model')}", None
     if existing is not None:
-        reason = existing.outgrown(config.index, count)
+        reason = existing.outgrown(config.index.index_settings(), count)
         if reason is None:
             return _update_in_place(existing, faces, current, index_uri, config, started)
     log.info("building the index (%s)", reason)

@@ -8,15 +8,17 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import replace
 
 import faiss
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.config import IndexConfig
 from pipeline.runtime.tasks import LocalTasks, Tasks, task_report
 from pipeline.search.index_choice import FLAT_MAX_VECTORS, plan_index
+from pipeline.search.index_settings import IndexSettings
+from pipeline.search.threads import faiss_threads
 from pipeline.search.vector_index import KEY, VectorIndex, batches_of
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ GRAPH_HNSW_MAX_FACES = 20_000_000  # beyond this an HNSW build takes hours on a 
 
 
 def graph_index(
-    vectors: np.ndarray, k: int, index: IndexConfig | None = None, floor: float = -1.0, first: int = 0
+    vectors: np.ndarray, k: int, index: IndexSettings | None = None, floor: float = -1.0, first: int = 0
 ) -> VectorIndex:
     """The FAISS index of a kNN graph over ``vectors`` (faces ``first`` onwards of a collection: their
     keys), as ``index`` plans it, except that "auto" takes HNSW from 50,000 to 20M faces while its
@@ -39,17 +41,18 @@ def graph_index(
     reaches the far ends of the 30-neighbour lists of small groups too, where IVF scans many lists: at
     1M synthetic faces IVF4096 with fast-scan codes, search's choice there, needed nprobe 512 of 4096
     for the graph's recall 0.9 and searched about 1,300 faces/s against HNSW's 2,260 at efSearch 128.)"""
-    config = index or IndexConfig()
-    config = config.model_copy(
-        update={
-            "kind": graph_kind(len(vectors), vectors.shape[1], config),
-            "k": k,
-            "recall_floor": floor,
-            "hnsw_ef_construction": max(config.hnsw_ef_construction, GRAPH_EF_CONSTRUCTION),
-        }
+    settings = index or IndexSettings()
+    settings = replace(
+        settings,
+        kind=graph_kind(len(vectors), vectors.shape[1], settings),
+        k=k,
+        recall_floor=floor,
+        hnsw_ef_construction=max(settings.hnsw_ef_construction, GRAPH_EF_CONSTRUCTION),
     )
     entries = pa.table({KEY: pa.array(np.arange(first, first + len(vectors)).astype(str))})
-    built = VectorIndex.build(batches_of(entries, vectors, config.batch_rows), len(vectors), vectors.shape[1], config)
+    built = VectorIndex.build(
+        batches_of(entries, vectors, settings.batch_rows), len(vectors), vectors.shape[1], settings
+    )
     log.info(
         "kNN graph index over %d faces: %s built in %.1f s, %s",
         len(vectors),
@@ -60,13 +63,13 @@ def graph_index(
     return built
 
 
-def graph_kind(vectors: int, dim: int, config: IndexConfig) -> str:
+def graph_kind(vectors: int, dim: int, index: IndexSettings) -> str:
     """The index kind of a kNN graph over ``vectors`` faces: where "auto" would index 50,000 to 20M
-    faces, HNSW while its graph fits the memory budget; else ``config.kind``."""
-    if config.kind != "auto" or not FLAT_MAX_VECTORS < vectors <= GRAPH_HNSW_MAX_FACES:
-        return config.kind
-    hnsw = plan_index(vectors, dim, int(config.memory_budget), "hnsw", config.hnsw_m)
-    return "hnsw" if hnsw.bytes_estimate <= config.memory_budget else "auto"
+    faces, HNSW while its graph fits the memory budget; else ``index.kind``."""
+    if index.kind != "auto" or not FLAT_MAX_VECTORS < vectors <= GRAPH_HNSW_MAX_FACES:
+        return index.kind
+    hnsw = plan_index(vectors, dim, index.memory_budget, "hnsw", index.hnsw_m)
+    return "hnsw" if hnsw.bytes_estimate <= index.memory_budget else "auto"
 
 
 def nearest_in(built: VectorIndex, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,11 +96,11 @@ MIN_SEARCH_BLOCK = 10_000  # faces per search task at least: each task loads an 
 
 
 def _build_shard(
-    threads: int, vectors: np.ndarray, first: int, stop: int, k: int, index: IndexConfig | None, floor: float
+    threads: int, vectors: np.ndarray, first: int, stop: int, k: int, index: IndexSettings | None, floor: float
 ) -> tuple[VectorIndex, dict]:
     started = time.perf_counter()
-    faiss.omp_set_num_threads(threads)  # a reused worker keeps its first task's OpenMP setting otherwise
-    built = graph_index(vectors[first:stop], k, index, floor, first)
+    with faiss_threads(threads):
+        built = graph_index(vectors[first:stop], k, index, floor, first)
     return built, task_report(started, faces=stop - first, ef_search=built.tuning.value)
 
 
@@ -105,14 +108,15 @@ def _search_shard(
     threads: int, vectors: np.ndarray, first: int, stop: int, shard: VectorIndex, k: int
 ) -> tuple[tuple[np.ndarray, np.ndarray], dict]:
     started = time.perf_counter()
-    faiss.omp_set_num_threads(threads)
-    return nearest_in(shard, vectors[first:stop], k + 1), task_report(started, faces=stop - first)
+    with faiss_threads(threads):
+        found = nearest_in(shard, vectors[first:stop], k + 1)
+    return found, task_report(started, faces=stop - first)
 
 
 def knn_graph(
     vectors: np.ndarray,
     k: int,
-    index: IndexConfig | None = None,
+    index: IndexSettings | None = None,
     floor: float = -1.0,
     shard_faces: int | None = None,
     tasks: Tasks | None = None,

@@ -24,9 +24,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.config import IndexConfig, StorageConfig
 from pipeline.io import store
 from pipeline.search.index_choice import IndexPlan, plan_index
+from pipeline.search.index_settings import IndexSettings
+from pipeline.search.threads import faiss_threads
 
 log = logging.getLogger(__name__)
 
@@ -142,14 +143,12 @@ def _tune(index: faiss.Index, plan: IndexPlan, queries: np.ndarray, truth: np.nd
         log.warning("recall@%d reached only %.3f at %s=%d (target %.3f)", k, recall, parameter, chosen, target)
     if not len(queries):
         return Tuning(parameter, chosen, recall, k, 0, 0.0, 0.0)
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
     one_by_one = queries[: min(200, len(queries))]
-    started = time.perf_counter()
-    for row in one_by_one:
-        _search(index, plan, row[None], k, chosen)
-    latency = (time.perf_counter() - started) / len(one_by_one)
-    faiss.omp_set_num_threads(threads)
+    with faiss_threads(1):
+        started = time.perf_counter()
+        for row in one_by_one:
+            _search(index, plan, row[None], k, chosen)
+        latency = (time.perf_counter() - started) / len(one_by_one)
     started = time.perf_counter()
     _search(index, plan, queries, k, chosen)
     batch_rate = len(queries) / max(time.perf_counter() - started, 1e-9)
@@ -177,7 +176,7 @@ class VectorIndex:
     # --- building ---------------------------------------------------------------------------
     @classmethod
     def build(
-        cls, batches: Batches, vectors: int, dim: int, config: IndexConfig, info: dict | None = None
+        cls, batches: Batches, vectors: int, dim: int, settings: IndexSettings, info: dict | None = None
     ) -> VectorIndex:
         """Build over ``vectors`` vectors delivered by ``batches`` (called twice: a sampling pass, then
         an adding pass), then tune. Memory: the index, the training sample and one batch.
@@ -185,22 +184,22 @@ class VectorIndex:
         Tuning is honest: a sample of queries is held out while the rest is added, the search
         parameter is chosen by recall against exact search over the rest, then the queries are added.
         """
-        plan = plan_index(vectors, dim, int(config.memory_budget), config.kind, config.hnsw_m)
+        plan = plan_index(vectors, dim, settings.memory_budget, settings.kind, settings.hnsw_m)
         log.info("index plan: %s", plan)
-        rng = np.random.default_rng(config.seed)
-        query_count = min(config.tune_queries, vectors // 10)
+        rng = np.random.default_rng(settings.seed)
+        query_count = min(settings.tune_queries, vectors // 10)
         sample = np.sort(rng.choice(vectors, size=min(vectors, plan.train_size + query_count), replace=False))
         is_query = np.zeros(len(sample), bool)
         is_query[rng.choice(len(sample), size=query_count, replace=False)] = True
         sampled = _gather(batches(), sample)
         index = faiss.index_factory(dim, plan.factory, faiss.METRIC_L2)
         if plan.hnsw_m:
-            faiss.downcast_index(index).hnsw.efConstruction = config.hnsw_ef_construction
+            faiss.downcast_index(index).hnsw.efConstruction = settings.hnsw_ef_construction
         started = time.perf_counter()
         if plan.train_size:
             train_index(index, sampled[~is_query] if (~is_query).sum() >= plan.nlist else sampled)
         queries, query_positions = sampled[is_query], sample[is_query]
-        truth = _ExactNeighbours(queries, config.k)
+        truth = _ExactNeighbours(queries, settings.k)
         pieces, held_out, seen, added = [], [], 0, 0
         for entries, block in batches():
             block = _as_matrix(block)
@@ -217,8 +216,8 @@ class VectorIndex:
         if seen != vectors:
             raise RuntimeError(f"the batches delivered {seen} vectors, {vectors} were announced")
         built_in = time.perf_counter() - started
-        wanted = np.where(similarity_of(truth.distances) >= config.recall_floor, truth.ids, -1)  # -1: does not count
-        tuning = _tune(index, plan, queries, wanted, config.k, config.target_recall)
+        wanted = np.where(similarity_of(truth.distances) >= settings.recall_floor, truth.ids, -1)  # -1: does not count
+        tuning = _tune(index, plan, queries, wanted, settings.k, settings.target_recall)
         index.add(queries)
         built = cls(index, plan, pa.concat_tables(pieces + held_out), tuning, info)
         built.info["build_seconds"] = round(built_in, 3)
@@ -269,12 +268,12 @@ class VectorIndex:
         self._removed_batch = faiss.IDSelectorBatch(removed)  # kept alive: the Not selector points to it
         self._selector = faiss.IDSelectorNot(self._removed_batch)
 
-    def outgrown(self, config: IndexConfig, vectors: int) -> str | None:
+    def outgrown(self, settings: IndexSettings, vectors: int) -> str | None:
         """Why the index should be rebuilt to hold ``vectors`` live vectors, or None: too many
         removed, or the plan for that many vectors differs (another kind, or twice the lists)."""
-        if self.size and self._removed.sum() / self.size > config.rebuild_removed_fraction:
+        if self.size and self._removed.sum() / self.size > settings.rebuild_removed_fraction:
             return f"{self._removed.sum()} of {self.size} indexed vectors were removed"
-        wanted = plan_index(vectors, self.plan.dim, int(config.memory_budget), config.kind, config.hnsw_m)
+        wanted = plan_index(vectors, self.plan.dim, settings.memory_budget, settings.kind, settings.hnsw_m)
         if wanted.kind != self.plan.kind:
             return f"{vectors} vectors call for {wanted.kind}, the index is {self.plan.kind}"
         if wanted.nlist >= 2 * self.plan.nlist > 0:
@@ -292,7 +291,7 @@ class VectorIndex:
             "info": self.info,
         }
 
-    def save(self, uri: str, storage: StorageConfig) -> None:
+    def save(self, uri: str, storage: store.StorageConfig) -> None:
         """Write the index at ``uri`` (folder or s3:// prefix), replacing any earlier one atomically."""
         try:
             previous = json.loads(store.read_bytes(store.join(uri, META_FILE), storage)).get("generation")
@@ -312,7 +311,7 @@ class VectorIndex:
                 store.remove_file(store.join(uri, name), storage)
 
     @classmethod
-    def load(cls, uri: str, storage: StorageConfig) -> VectorIndex:
+    def load(cls, uri: str, storage: store.StorageConfig) -> VectorIndex:
         """The index saved at ``uri``; FileNotFoundError when there is none."""
         meta = json.loads(store.read_bytes(store.join(uri, META_FILE), storage))
         generation = meta["generation"]

@@ -157,7 +157,7 @@ def _suggest(dst: str, config: Config, run_id: str, full: bool) -> SuggestResult
     except FileNotFoundError as missing:
         raise ConfigError(str(missing)) from None
     named, rejected = tags_in_force(tag_rows), rejections(tag_rows)
-    faces = snapshot.faces().read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.MODEL, S.EMBEDDING], config.index.batch_rows)
+    faces = snapshot.faces().read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.MODEL, S.EMBEDDING])
     previous = {} if full else _previous(snapshot)
     parts, by_model = [], {}
     for model in sorted(set(faces[S.MODEL].to_pylist())):

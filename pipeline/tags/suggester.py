@@ -86,7 +86,7 @@ def suggest_names(
     if graph is None:
         reach = min(settings.similarity - settings.margin, settings.direct_similarity)
         k = graph_neighbours(settings, len(vectors))
-        graph = knn_graph(vectors, k, config.index, reach, config.cluster.shard_faces, tasks)
+        graph = knn_graph(vectors, k, config.index.index_settings(), reach, config.cluster.shard_faces, tasks)
     similarities, neighbours = graph
     graph_seconds = time.perf_counter() - started
     name_faces = partial(

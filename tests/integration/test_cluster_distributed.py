@@ -9,12 +9,13 @@ import time
 import numpy as np
 import pytest
 
-from pipeline.config import ClusterConfig, IndexConfig
 from pipeline.evaluate.synthetic import face_like_embeddings
 from pipeline.metrics.clustering import clustering_metrics
+from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.people.clustering import cluster_faces
 from pipeline.people.linkage import MergeRule, average_linkage, grouped_linkage, undirected_edges
 from pipeline.runtime.ray_tasks import RayTasks
+from pipeline.search.index_settings import IndexSettings
 from pipeline.search.knn_graph import knn_graph
 
 pytestmark = pytest.mark.timeout(300)
@@ -34,8 +35,8 @@ def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
 def test_sharded_graph_equals_one_index(two_nodes, faces) -> None:
     vectors, _ = faces
     assert len(vectors) > 3000, "three shards of 1,000 faces or more"
-    one = knn_graph(vectors, 30, IndexConfig(), floor=0.35)
-    sharded = knn_graph(vectors, 30, IndexConfig(), floor=0.35, shard_faces=1000, tasks=RayTasks())
+    one = knn_graph(vectors, 30, IndexSettings(), floor=0.35)
+    sharded = knn_graph(vectors, 30, IndexSettings(), floor=0.35, shard_faces=1000, tasks=RayTasks())
     assert np.mean(one[1] == sharded[1]) > 0.999  # exact search both ways: only float ties may differ
     np.testing.assert_allclose(np.sort(one[0], axis=1), np.sort(sharded[0], axis=1), atol=1e-5)
     assert not np.any(sharded[1] == np.arange(len(vectors))[:, None]), "a face is never its own neighbour"
@@ -55,8 +56,8 @@ def test_linkage_by_components_equals_one_linkage(two_nodes, faces) -> None:
 def test_distributed_graph_method_finds_the_same_people(two_nodes, faces) -> None:
     vectors, truth = faces
     photos = np.arange(len(vectors)).astype(str)
-    here = cluster_faces(vectors, photos, ClusterConfig()).labels
-    spread = cluster_faces(vectors, photos, ClusterConfig(distributed=True, shard_faces=1000), tasks=RayTasks()).labels
+    here = cluster_faces(vectors, photos, ClusterSettings()).labels
+    spread = cluster_faces(vectors, photos, ClusterSettings(shard_faces=1000), tasks=RayTasks()).labels
     assert np.array_equal(here, spread), "the same clusters, numbered alike"
     assert clustering_metrics(spread, truth)["bcubed_f"] > 0.95
 
@@ -85,11 +86,11 @@ def test_a_node_lost_mid_graph_costs_nothing() -> None:
 
         killer = threading.Thread(target=kill_a_worker)
         killer.start()
-        sharded = knn_graph(vectors, 30, IndexConfig(), floor=0.35, shard_faces=20_000, tasks=RayTasks())
+        sharded = knn_graph(vectors, 30, IndexSettings(), floor=0.35, shard_faces=20_000, tasks=RayTasks())
         finished.set()
         killer.join()
         assert killed_mid_run == [True], "the graph was done before the node was lost"
-        exact = knn_graph(vectors, 30, IndexConfig(kind="flat"))  # the shards are exact too (under 50k faces)
+        exact = knn_graph(vectors, 30, IndexSettings(kind="flat"))  # the shards are exact too (under 50k faces)
         assert np.mean(exact[1] == sharded[1]) > 0.999
     finally:
         ray.shutdown()

@@ -200,3 +200,18 @@ def test_base_yaml_lists_every_key_and_no_other() -> None:
     assert set(listed) == set(sections), "sections of base.yaml against Config"
     for name, section in sections.items():
         assert set(listed[name]) == set(section.model_fields), f"keys of {name} in base.yaml against {section.__name__}"
+
+
+def test_index_and_cluster_sections_hand_the_algorithms_their_plain_values() -> None:
+    from dataclasses import replace
+
+    from pipeline.people.cluster_settings import ClusterSettings
+    from pipeline.search.index_settings import IndexSettings
+
+    assert load_config().index.index_settings() == IndexSettings()
+    assert load_config().cluster.cluster_settings() == ClusterSettings()
+    config = load_config(None, ["index.memory_budget=1GiB", "index.kind=hnsw", "cluster.method=kmeans"])
+    index = config.index.index_settings()
+    assert index == replace(IndexSettings(), memory_budget=1024**3, kind="hnsw")
+    assert type(index.memory_budget) is int
+    assert config.cluster.cluster_settings() == replace(ClusterSettings(), method="kmeans")

@@ -150,3 +150,12 @@ def test_a_crash_between_clusters_and_persons_leaves_the_last_clustering(tables:
     assert set(snapshot.read(S.CLUSTERS_TABLE)[S.RUN_ID].to_pylist()) == {"first"}
     assert snapshot.read(S.PERSONS_TABLE)[S.RUN_ID].to_pylist() == ["first"]
     assert snapshot.details(S.PERSONS_TABLE, S.CLUSTERING_KEY) == {"run_id": "first"}
+
+
+def test_faces_read_in_default_batches_are_the_faces_read_in_small_ones(tables: FaceTables):
+    for uri in "abcde":
+        tables.commit(images_rows([uri], faces=3), faces_rows([uri], faces=3), [])
+    faces = TablesSnapshot(tables.dst).faces()
+    columns = [S.FACE_ID, S.EMBEDDING]
+    assert faces.read(columns).num_rows == 15
+    assert faces.read(columns).equals(faces.read(columns, rows=4))

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.config import ClusterConfig
 from pipeline.metrics.clustering import clustering_metrics
+from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.people.clustering import cluster_faces, finish, separate_same_photo
 
 
 @pytest.mark.parametrize("method", ["graph", "hdbscan", "kmeans"])
 def test_every_method_finds_the_identities(faces, method: str) -> None:
     vectors, truth = faces
-    clustering = cluster_faces(vectors, np.arange(len(vectors)).astype(str), ClusterConfig(method=method))
+    clustering = cluster_faces(vectors, np.arange(len(vectors)).astype(str), ClusterSettings(method=method))
     metrics = clustering_metrics(clustering.labels, truth)
     assert metrics["bcubed_f"] > (0.95 if method != "kmeans" else 0.8), metrics
     clustered = clustering.labels >= 0
@@ -27,9 +27,9 @@ def test_faces_of_one_photo_never_share_a_cluster(faces) -> None:
     members = np.flatnonzero(truth == person)
     photos = np.arange(len(vectors)).astype(str)
     photos[members[1]] = photos[members[0]]  # two faces of the same person in one photo (a mirror, a poster)
-    labels = cluster_faces(vectors, photos, ClusterConfig()).labels
+    labels = cluster_faces(vectors, photos, ClusterSettings()).labels
     assert labels[members[0]] != labels[members[1]] or labels[members[0]] == -1
-    loose = cluster_faces(vectors, photos, ClusterConfig(cannot_link=False)).labels
+    loose = cluster_faces(vectors, photos, ClusterSettings(cannot_link=False)).labels
     assert loose[members[0]] == loose[members[1]] >= 0
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.config import ClusterConfig
 from pipeline.metrics.clustering import clustering_metrics
 from pipeline.people.calibration import rule_from
+from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.people.clustering import cluster_faces
 from pipeline.people.incremental import NEW, assign_incrementally, stable_ids
 from pipeline.people.linkage import MergeRule
@@ -24,7 +24,7 @@ def test_incremental_runs_place_new_faces_without_renumbering(faces) -> None:
     vectors, truth = faces
     photos = np.arange(len(vectors)).astype(str)
     first = np.random.default_rng(2).random(len(vectors)) < 0.5
-    config = ClusterConfig()
+    config = ClusterSettings()
     earlier = cluster_faces(vectors[first], photos[first], config)
     before = earlier.labels
     previous = np.full(len(vectors), NEW)
@@ -46,5 +46,5 @@ def test_incremental_never_puts_a_new_face_beside_a_face_of_its_photo(faces) -> 
     photos[person[1]] = photos[person[0]]
     previous = np.full(len(vectors), NEW)
     previous[person[0]], previous[person[2:]] = 0, 0
-    after = assign_incrementally(vectors, photos, previous, ClusterConfig(), MergeRule(0.3, 0.3)).labels
+    after = assign_incrementally(vectors, photos, previous, ClusterSettings(), MergeRule(0.3, 0.3)).labels
     assert after[person[1]] != 0

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from pipeline.config import ClusterConfig
 from pipeline.metrics.clustering import clustering_metrics
+from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.people.clustering import cluster_faces
 from pipeline.people.linkage import MergeRule, average_linkage, join_groups, linkage_groups, undirected_edges
 from pipeline.search.knn_graph import knn_graph
@@ -31,7 +31,7 @@ def test_linkage_split_by_components_equals_one_linkage(faces) -> None:
 
 def test_graph_method_with_every_edge_equals_full_average_linkage(faces) -> None:
     vectors, _ = faces
-    config = ClusterConfig(similarity=0.45, neighbours=len(vectors) - 1, min_cluster_size=1, cannot_link=False)
+    config = ClusterSettings(similarity=0.45, neighbours=len(vectors) - 1, min_cluster_size=1, cannot_link=False)
     ours = cluster_faces(vectors, np.arange(len(vectors)).astype(str), config).labels
     reference = fcluster(
         linkage(vectors, method="average", metric="cosine"), t=1 - config.similarity, criterion="distance"

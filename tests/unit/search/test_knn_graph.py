@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.config import IndexConfig
+from pipeline.search.index_settings import IndexSettings
 from pipeline.search.knn_graph import best_others, even_ranges, graph_index, graph_kind, knn_graph, nearest_in
 
 
@@ -29,9 +29,9 @@ def test_graph_from_index_shards_equals_one_index(faces) -> None:
 
 
 def test_graphs_of_over_50k_faces_take_hnsw_while_it_fits() -> None:
-    auto = IndexConfig()
+    auto = IndexSettings()
     assert graph_kind(10_000, 128, auto) == "auto"  # exact search
     assert graph_kind(1_000_000, 128, auto) == "hnsw"  # where search alone would take IVF with fast-scan codes
-    assert graph_kind(1_000_000, 128, IndexConfig(memory_budget="600MiB")) == "auto"  # no room for the graph
-    assert graph_kind(1_000_000, 128, IndexConfig(kind="ivf_flat")) == "ivf_flat"
-    assert graph_kind(30_000_000, 128, IndexConfig(memory_budget="64GiB")) == "auto"  # an HNSW build of hours
+    assert graph_kind(1_000_000, 128, IndexSettings(memory_budget=600 * 1024**2)) == "auto"  # no room for the graph
+    assert graph_kind(1_000_000, 128, IndexSettings(kind="ivf_flat")) == "ivf_flat"
+    assert graph_kind(30_000_000, 128, IndexSettings(memory_budget=64 * 1024**3)) == "auto"  # an HNSW build of hours

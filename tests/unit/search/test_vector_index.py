@@ -9,8 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pipeline.config import IndexConfig, StorageConfig
+from pipeline.config import StorageConfig
 from pipeline.evaluate.synthetic import face_like_embeddings
+from pipeline.search.index_settings import IndexSettings
 from pipeline.search.vector_index import KEY, VectorIndex, batches_of
 
 HELD_OUT = 1000
@@ -29,9 +30,8 @@ def _entries(count: int, prefix: str = "f") -> pa.Table:
 
 
 def _build(vectors: np.ndarray, **settings) -> VectorIndex:
-    config = IndexConfig(**settings)
     return VectorIndex.build(
-        batches_of(_entries(len(vectors)), vectors, 50_000), len(vectors), vectors.shape[1], config
+        batches_of(_entries(len(vectors)), vectors, 50_000), len(vectors), vectors.shape[1], IndexSettings(**settings)
     )
 
 
@@ -100,13 +100,13 @@ def test_removed_vectors_never_come_back_and_added_ones_are_found(kind: str, tmp
 
 def test_growth_and_removals_call_for_a_rebuild() -> None:
     data = face_like_embeddings(100, faces_per_identity=(5, 15), seed=5).vectors
-    config = IndexConfig()
+    settings = IndexSettings()
     index = _build(data, tune_queries=100)
     assert index.plan.kind == "flat"
-    assert index.outgrown(config, len(data) + 10) is None
-    assert "hnsw" in index.outgrown(config, 60_000)
+    assert index.outgrown(settings, len(data) + 10) is None
+    assert "hnsw" in index.outgrown(settings, 60_000)
     index.remove([f"f{i}" for i in range(len(data) // 4)])
-    assert "removed" in index.outgrown(config, len(data))
+    assert "removed" in index.outgrown(settings, len(data))
 
 
 def test_saving_again_replaces_the_previous_generation(tmp_path: Path) -> None:
