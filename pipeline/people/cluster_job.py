@@ -13,7 +13,7 @@ import pyarrow as pa
 from pipeline import schema as S
 from pipeline.config import ClusterConfig, Config
 from pipeline.io.tables import TablesSnapshot, committed_faces, write_clustering
-from pipeline.people.calibration import Calibration, impostor_level, preliminary, rule_for, rule_from
+from pipeline.people.calibration import Calibration, MergeMargins, calibrated, preliminary, rule_from
 from pipeline.people.clustering import Clustering, cluster_faces
 from pipeline.people.incremental import NEW, assign_incrementally, stable_ids
 from pipeline.runtime.ray_cluster import connect
@@ -67,11 +67,11 @@ def _earlier_rule(details: dict, vectors: np.ndarray, labels: np.ndarray, config
     chosen = details.get("merge_rule", {})
     if "single_faces" in chosen:
         return Calibration(rule_from(chosen), chosen.get("impostor_level"), chosen.get("pairs", 0))
+    margins = MergeMargins(config.single_margin, config.group_margin)
     if config.similarity is not None:
-        return preliminary(vectors, config)
+        return preliminary(vectors, margins, config.seed, config.similarity)
     groups = np.where(labels >= 0, labels, -2 - np.arange(len(labels)))  # each face of no cluster: its own group
-    level, pairs = impostor_level(vectors, groups, config.seed)
-    return Calibration(rule_for(level, config), level, pairs)
+    return calibrated(vectors, margins, config.seed, groups)
 
 
 def run_cluster(tables: str, config: Config, incremental: bool = False) -> dict:

@@ -24,7 +24,7 @@ import numpy as np
 
 from pipeline import schema as S
 from pipeline.config import ClusterConfig, IndexConfig
-from pipeline.people.calibration import Calibration, calibrate, preliminary
+from pipeline.people.calibration import Calibration, MergeMargins, merge_rule_from_first_pass, preliminary
 from pipeline.people.linkage import MergeRule, grouped_linkage, undirected_edges
 from pipeline.runtime.tasks import LocalTasks, Tasks
 from pipeline.search.knn_graph import knn_graph
@@ -139,7 +139,8 @@ def cluster_faces(
     else:
         tasks = tasks or LocalTasks()
         graph_index = (index or IndexConfig()).model_copy(update={"target_recall": config.graph_recall})
-        first = Calibration(rule, None, 0) if rule else preliminary(vectors, config)
+        margins = MergeMargins(config.single_margin, config.group_margin)
+        first = Calibration(rule, None, 0) if rule else preliminary(vectors, margins, config.seed, config.similarity)
         # recall counts the neighbours similar enough to merge two single faces: a pair below that only
         # joins groups, which many edges between them propose; lower floors count faces of other people
         # that no merge uses, and the search for them was most of the graph's time (see the README)
@@ -148,7 +149,7 @@ def cluster_faces(
             vectors, min(config.neighbours, len(vectors) - 1), graph_index, floor, config.shard_faces, tasks
         )
         edges = undirected_edges(*graph)
-        calibration = calibrate(vectors, edges, first, config, tasks)
+        calibration = merge_rule_from_first_pass(vectors, edges, first, margins, config.seed, tasks)
         log.info("merge rule: %s", calibration.describe())
         labels = grouped_linkage(*edges, vectors, calibration.rule, tasks)
         chosen = calibration.describe()
