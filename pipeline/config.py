@@ -315,7 +315,8 @@ class TagsConfig(_Section):
     closer_by: float = Field(
         default=0.1,
         ge=0,
-        description="... (the similarity by which that face of another name must be nearer) ...",
+        description="... how much more similar that face of another name must be than the nearest face of the "
+        "tagged face's own name (a similarity margin), ...",
     )
     odd_one_out: float = Field(
         default=0.35,
