@@ -38,6 +38,7 @@ from pipeline.io.tables import TablesSnapshot
 from pipeline.metrics.tags import BUCKETS
 from pipeline.tags.propagation import NO_NAME
 from pipeline.tags.scores import shipped_prior
+from pipeline.tags.suggest_job import suggest_rules, suggestion_graph
 from pipeline.tags.suggester import suggest_names
 
 log = logging.getLogger(__name__)
@@ -104,12 +105,15 @@ def _rule(rule, collection: TaggedFaces) -> Mapping[str, str]:
 
 
 def _facepipe(collection: TaggedFaces) -> Mapping[str, str]:
-    """pipeline.tags.suggester with the default configuration and the model's shipped prior."""
+    """pipeline.tags.suggester with the default configuration (carried to the model by the threshold
+    service) and the model's shipped prior."""
     faces, names = collection.faces, sorted(set(collection.tags.values()))
     name_id = {name: i for i, name in enumerate(names)}
     tags = np.array([name_id.get(collection.tags.get(face), NO_NAME) for face in faces.face_ids], np.int64)
     config = load_config(None, [])
-    found = suggest_names(faces.embeddings, faces.photos, tags, [], config, shipped_prior(faces.model))
+    rules, _ = suggest_rules(config, faces.model)
+    graph = suggestion_graph(faces.embeddings, rules, config)
+    found = suggest_names(faces.embeddings, faces.photos, tags, [], graph, rules, shipped_prior(faces.model))
     return {faces.face_ids[r]: names[found.naming.name[r]] for r in found.rows}
 
 

@@ -26,6 +26,7 @@ from pipeline.config import load_config
 from pipeline.search.knn_graph import knn_graph
 from pipeline.tags.propagation import NO_NAME, propagate_names
 from pipeline.tags.scores import PRIORS, held_out_names, prior_file, score_table
+from pipeline.tags.suggest_job import suggest_rules
 from pipeline.tags.suspects import suspect_tags
 
 
@@ -33,6 +34,7 @@ def measure_prior(dst: str, seeds: list[int]) -> dict:
     config = load_config(None, [])
     settings = config.tags
     lfw = load_lfw_faces(dst)
+    rules, _ = suggest_rules(config, lfw.model)
     vectors = np.ascontiguousarray(lfw.embeddings, np.float32)
     graph = knn_graph(vectors, settings.neighbours, config.index.index_settings())
     row_of = {face: i for i, face in enumerate(lfw.face_ids)}
@@ -43,10 +45,10 @@ def measure_prior(dst: str, seeds: list[int]) -> dict:
         tags = np.full(len(vectors), NO_NAME, np.int64)
         rows = np.array([row_of[face] for face in tagged])
         tags[rows] = [names[tagged[face]] for face in tagged]
-        suspect = suspect_tags(vectors[rows], tags[rows], settings.same_person, settings.odd_one_out)
+        suspect = suspect_tags(vectors[rows], tags[rows], rules.suspects)
         tags[rows[suspect]] = NO_NAME
-        name_faces = partial(propagate_names, vectors, *graph, photos=lfw.photos, config=settings)
-        found = held_out_names(tags, name_faces, settings.folds, seed)
+        name_faces = partial(propagate_names, vectors, *graph, photos=lfw.photos, rule=rules.naming)
+        found = held_out_names(tags, name_faces, rules.folds, seed)
         direct.append(found[0])
         right.append(found[1])
     table = score_table(np.concatenate(direct), np.concatenate(right))

@@ -283,6 +283,14 @@ class DedupConfig(_Section):
         ge=0,
         description="Photos of one camera captured this close in time (EXIF) are stacked as similar.",
     )
+    same_person: float = Field(
+        default=0.5,
+        gt=-1,
+        lt=1,
+        description="Cosine similarity from which the central faces of two photos are one person (the default "
+        "model's scale; another model's threshold at the same false-accept rate, from its FAR curve: without one, "
+        "faces stack nothing and the summary says how to calibrate the model).",
+    )
     candidates: int = Field(default=16, ge=1, description="Nearest hashes looked up per photo and variant.")
     distributed: bool = Field(
         default=False, description="Run the candidate search as Ray tasks over blocks of photos (ray.address)."
@@ -308,7 +316,9 @@ class TagsConfig(_Section):
         gt=-1,
         lt=1,
         description="Cosine similarity a face needs to the named face it takes a name from (the default model's "
-        "scale; about FAR 8e-6 on LFW's different-person pairs).",
+        "scale, about FAR 8e-6 on LFW's different-person pairs; every similarity and margin of this section is "
+        "carried to another model at the same false-accept rate through its FAR curve: without one, suggest "
+        "refuses the model and says how to calibrate it).",
     )
     direct_similarity: float = Field(
         default=0.45,
@@ -333,7 +343,13 @@ class TagsConfig(_Section):
         gt=-1,
         lt=1,
         description="A tagged face is suspect (left out) when a face tagged with another name is at least this "
-        "similar and 0.1 nearer than any face of its own name, ...",
+        "similar and closer_by nearer than any face of its own name, ...",
+    )
+    closer_by: float = Field(
+        default=0.1,
+        ge=0,
+        description="... how much more similar that face of another name must be than the nearest face of the "
+        "tagged face's own name (a similarity margin), ...",
     )
     odd_one_out: float = Field(
         default=0.35,
@@ -346,6 +362,12 @@ class TagsConfig(_Section):
         default=5, ge=2, description="Cross-validation folds of the tags that estimate each suggestion's score."
     )
     distributed: bool = Field(default=False, description="Build the kNN graph as Ray tasks (ray.address).")
+    shard_faces: int = Field(
+        default=2_000_000,
+        ge=1000,
+        description="Faces per kNN-graph index shard (a task holds one shard at a time: about 1 GB per million "
+        "128-d faces on HNSW; more shards cost search time).",
+    )
 
 
 NIGHTLY_STEPS = ("embed", "index", "cluster", "dedup", "tags", "report")

@@ -23,7 +23,7 @@ from pipeline.dedup.candidates import VARIANTS, near_pairs
 from pipeline.dedup.exposures import TURNED, two_exposures
 from pipeline.dedup.groups import connected_groups, constrained_groups, stable_ids
 from pipeline.dedup.keeper import ORDER, Copy, choose_keeper
-from pipeline.dedup.pairs import TWO_EXPOSURES, Links, Photos, equal_value_links, judge
+from pipeline.dedup.pairs import TWO_EXPOSURES, Links, PairRules, Photos, equal_value_links, judge
 from pipeline.errors import ConfigError
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.main_face import central_faces_index
@@ -35,6 +35,8 @@ from pipeline.results import JobResult
 from pipeline.runtime.ray_cluster import connect
 from pipeline.runtime.ray_tasks import RayTasks
 from pipeline.runtime.tasks import Tasks
+from pipeline.similarity.far_curves import CalibrationStore
+from pipeline.similarity.thresholds import carried_threshold
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class DedupResult(JobResult):
     similar_stacks: int
     similar_photos: int
     errors_apart: dict  # photos with status error: never grouped
+    same_person: dict  # the similarity threshold at which two central faces are one person, and where it came from
     seconds: float
     peak_memory_mb: int
 
@@ -99,6 +102,31 @@ def _photos(images: pa.Table, snapshot: TablesSnapshot) -> Photos:
         images[S.WIDTH].fill_null(0).to_numpy(zero_copy_only=False),
         images[S.HEIGHT].fill_null(0).to_numpy(zero_copy_only=False),
     )
+
+
+def pair_rules(config: Config, model: str | None) -> tuple[PairRules, dict]:
+    """The pair rules of config.dedup, dedup.same_person carried to the faces' ``model`` by the threshold
+    service, and where that threshold came from. Without a FAR curve for the model (or a model) faces
+    decide nothing: stacking by the people in photos is off, and what is described says why and how to
+    calibrate the model."""
+    settings = config.dedup
+    same_person, described = None, {"threshold": None, "why": "the faces table records no embedding model"}
+    if model is not None:
+        try:
+            threshold = carried_threshold(CalibrationStore.of(config), model, settings.same_person, "dedup.same_person")
+            same_person, described = threshold.value, threshold.describe()
+        except ConfigError as exc:
+            described = {"threshold": None, "why": f"photos are not stacked by the people in them: {exc}"}
+            log.warning("%s", described["why"])
+    rules = PairRules(
+        settings.pdq_distance,
+        settings.unframed_distance,
+        settings.min_pdq_quality,
+        settings.similar_distance,
+        settings.burst_seconds,
+        same_person,
+    )
+    return rules, described
 
 
 def _earlier(snapshot: TablesSnapshot, dst: str, settings: dict) -> dict | None:
@@ -284,7 +312,8 @@ def _dedup(dst: str, config: Config, run_id: str, tasks: Tasks | None, full: boo
     errors = images.filter(pc.equal(images[S.STATUS], S.STATUS_ERROR))
     images = images.filter(pc.not_equal(images[S.STATUS], S.STATUS_ERROR))
     _signals_missing(images, dst)
-    settings = config.dedup.model_dump(exclude={"distributed"})
+    rules, same_person = pair_rules(config, snapshot.faces().models.get("model"))
+    settings = {**config.dedup.model_dump(exclude={"distributed"}), "same_person_threshold": rules.same_person}
     if tasks is None and config.dedup.distributed:
         connect(config.ray)
         tasks = RayTasks()
@@ -312,7 +341,7 @@ def _dedup(dst: str, config: Config, run_id: str, tasks: Tasks | None, full: boo
         )
         carried = [_chains(earlier["groups"], uris), _chains(earlier["stacks"], uris)]
         compared_new = len(new)
-    near, similar = judge(candidates, photos, config.dedup)
+    near, similar = judge(candidates, photos, rules)
     near, exposures = _separate_exposures(near, photos, uris, config)
     similar = Links.concat([similar, exposures])
     near = near.take(np.argsort(near.distance, kind="stable"))  # the closest copies join first
@@ -345,6 +374,7 @@ def _dedup(dst: str, config: Config, run_id: str, tasks: Tasks | None, full: boo
         compared_new,
         earlier is not None,
         round(time.monotonic() - started, 1),
+        same_person,
     )
     write_dedup(
         dst, duplicates, similar_rows, storage, images_version, {"settings": settings, "summary": result.as_dict()}
@@ -361,6 +391,7 @@ def _result(
     compared: int,
     incremental: bool,
     seconds: float,
+    same_person: dict,
 ) -> DedupResult:
     rows = duplicates.to_pylist()
     removable = [r for r in rows if r[S.ROLE] == S.ROLE_DUPLICATE]
@@ -378,6 +409,7 @@ def _result(
         similar_stacks=len(set(similar[S.GROUP_ID].to_pylist())),
         similar_photos=similar.num_rows,
         errors_apart={"photos": errors.num_rows, "uris": errors[S.URI].to_pylist()[:20]},
+        same_person=same_person,
         seconds=seconds,
         peak_memory_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     )

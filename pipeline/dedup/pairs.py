@@ -6,7 +6,8 @@ dedup.pdq_distance (dedup.unframed_distance for a photo out of its frame), both 
 trustworthy (PDQ quality), and the photos are not two exposures: two photos of one camera with
 different EXIF capture times are never copies (a copy keeps its capture time or loses it), those
 within dedup.burst_seconds are similar. Farther candidates, up to dedup.similar_distance, whose
-central faces are of one person are similar too (pipeline.dedup.exposures reads back the rest)."""
+central faces are of one person (at least the threshold service's dedup.same_person for the faces' model)
+are similar too (pipeline.dedup.exposures reads back the rest)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline import schema as S
-from pipeline.config import DedupConfig
 from pipeline.dedup.candidates import VARIANTS
 
 TWO_EXPOSURES = "two_exposures"  # similar links: copies by their hashes, two shots by their pixels
-SAME_PERSON = 0.5  # cosine similarity of two central faces above which they are taken for one person
+
+
+@dataclass(frozen=True)
+class PairRules:
+    """What makes a candidate pair copies or similar: PDQ distances (of 256 bits) within which hashes
+    match (``unframed_distance`` for a photo's hash out of its frame), the PDQ quality both hashes need,
+    the distance within which photos of one person are similar, the seconds apart of one camera's
+    burst, and the similarity (``same_person``) at which two central faces are one person (None: faces
+    decide nothing)."""
+
+    pdq_distance: int
+    unframed_distance: int
+    min_pdq_quality: int
+    similar_distance: int
+    burst_seconds: float
+    same_person: float | None
 
 
 @dataclass(frozen=True)
@@ -89,20 +104,21 @@ def equal_value_links(values: np.ndarray, kind: str) -> Links:
     return Links(np.minimum(i, j), np.maximum(i, j), np.full(len(i), kind, object), zeros, zeros - 1)
 
 
-def judge(candidates: np.ndarray, photos: Photos, config: DedupConfig) -> tuple[Links, Links]:
+def judge(candidates: np.ndarray, photos: Photos, rules: PairRules) -> tuple[Links, Links]:
     """Candidate rows (i, j, distance, variant) -> (near-duplicate links, similar links: kind
     TWO_EXPOSURES for two capture times of one camera, "similar" for the rest)."""
     i, j, distance, variant = (candidates[:, c] for c in range(4))
-    trusted = (photos.pdq_quality[i] >= config.min_pdq_quality) & (photos.pdq_quality[j] >= config.min_pdq_quality)
+    trusted = (photos.pdq_quality[i] >= rules.min_pdq_quality) & (photos.pdq_quality[j] >= rules.min_pdq_quality)
     timed = ~np.isnan(photos.captured[i]) & ~np.isnan(photos.captured[j]) & (photos.camera[i] == photos.camera[j])
     apart = np.where(timed, np.abs(photos.captured[i] - photos.captured[j]), 0.0)
     two_exposures = timed & (apart > 0)
-    burst = two_exposures & (apart <= config.burst_seconds)
+    burst = two_exposures & (apart <= rules.burst_seconds)
     unframed = variant == VARIANTS.index("unframed")
-    near = trusted & ~two_exposures & (distance <= np.where(unframed, config.unframed_distance, config.pdq_distance))
-    faces = photos.has_face[i] & photos.has_face[j]
-    same_person = faces & (np.einsum("ij,ij->i", photos.face[i], photos.face[j]) >= SAME_PERSON)
-    similar = ~near & (burst | (trusted & same_person & (distance <= config.similar_distance)))
+    near = trusted & ~two_exposures & (distance <= np.where(unframed, rules.unframed_distance, rules.pdq_distance))
+    same_person = photos.has_face[i] & photos.has_face[j] & (rules.same_person is not None)
+    if same_person.any():
+        same_person &= np.einsum("ij,ij->i", photos.face[i], photos.face[j]) >= rules.same_person
+    similar = ~near & (burst | (trusted & same_person & (distance <= rules.similar_distance)))
 
     found = Links(i, j, np.full(len(i), S.KIND_NEAR_DUPLICATE, object), distance, variant)
     stacked = found.take(similar, "similar")

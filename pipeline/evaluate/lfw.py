@@ -25,8 +25,9 @@ from pipeline.io.readers import read_lfw_pairs
 from pipeline.io.tables import TablesSnapshot
 from pipeline.metrics.far_curve import all_pair_counts, far_curve_points, pair_counts
 from pipeline.metrics.verification import open_set_metrics, verification_metrics
-from pipeline.recognize.calibration import calibrate, far_curve, save_calibration
 from pipeline.recognize.gallery import Gallery
+from pipeline.similarity.far_curves import CalibrationStore
+from pipeline.similarity.thresholds import threshold_from_pairs
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +172,7 @@ def evaluate_lfw_identification(lfw_dir: str, output: str, config: Config, seed:
     )
     with_face = {person: [u for u in photos if u in embeddings] for person, photos in photos_of.items()}
     with_face = {person: photos for person, photos in with_face.items() if photos}
-    curve = far_curve(config, gallery.model)
+    curve = CalibrationStore.of(config).curve(gallery.model)
     metrics.update(identification_report(with_face, embeddings, curve, config.recognize.fpir, seed, draws))
     store.write_text(
         store.join(output, "identification.json"), json.dumps(metrics, indent=2), config.resolved_storage()
@@ -187,9 +188,9 @@ def calibrate_on_lfw(
     FARs the pairs can measure; recorded for that model with the ``command`` that made it."""
     pairs, similarity, facts = lfw_pair_similarities(lfw_dir, output, config, pairs_file)
     same = np.array([p.same for p in pairs])
-    result = calibrate(similarity, same, far)
+    result = threshold_from_pairs(similarity, same, far)
     curve = far_curve_points(*pair_counts(similarity, same))
-    where = save_calibration(config, facts["model"], curve, facts["pairs_file"], command, threshold=result)
+    where = CalibrationStore.of(config).save(facts["model"], curve, facts["pairs_file"], command, threshold=result)
     return {**result, "curve": curve, "model": facts["model"], "detector": facts["detector"], "stored_at": where}
 
 
@@ -208,7 +209,7 @@ def calibrate_on_all_pairs(lfw_dir: str, output: str, config: Config, command: s
         f"{len(set(persons))} people (a photo's person: its folder)"
     )
     model = faces[S.MODEL][0].as_py()
-    where = save_calibration(config, model, curve, source, command)
+    where = CalibrationStore.of(config).save(model, curve, source, command)
     return {
         **curve,
         "model": model,

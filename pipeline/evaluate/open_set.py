@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from pipeline.recognize.calibration import FarCurve, identification_threshold
+from pipeline.similarity.far_curves import FarCurve
+from pipeline.similarity.thresholds import identification_threshold
 
 GALLERY_SIZES = (10, 100, 1000)
 FPIRS = (1e-2, 1e-3)

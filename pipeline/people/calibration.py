@@ -1,11 +1,11 @@
 """The merge rule a collection calibrates for itself: how similar two groups of faces must be to be
 one person, measured against how similar the collection's faces of different people are.
 
-The different-person level (``impostor_level``) is the median cosine similarity of random pairs of
-faces that a conservative first clustering put in different groups: most random pairs of a
-collection are two different people, and leaving out the pairs the first pass grouped keeps a
-library dominated by a few people (whose random pairs are often the same person) from looking more
-alike than it is. Two single faces then merge when their similarity exceeds that level by
+The different-person level (the threshold service's ``different_person_level``) is the median cosine
+similarity of random pairs of faces that a conservative first clustering put in different groups: most
+random pairs of a collection are two different people, and leaving out the pairs the first pass grouped
+keeps a library dominated by a few people (whose random pairs are often the same person) from looking
+more alike than it is. Two single faces then merge when their similarity exceeds that level by
 ``cluster.single_margin``; larger groups by less, down to ``cluster.group_margin`` (the mean of many
 pairs of two different people strays less from their level). Chosen by measurement on LFW and pins
 (README: People): LFW's faces of different people sit at 0.09, pins' at 0.06, and a threshold fixed
@@ -18,11 +18,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.people.linkage import MergeRule, grouped_linkage
 from pipeline.runtime.tasks import Tasks
+from pipeline.similarity.thresholds import collection_threshold, different_person_level
 
-SAMPLED_PAIRS = 200_000  # random pairs behind the level: its standard error is then about 0.0003
+
+@dataclass(frozen=True)
+class MergeMargins:
+    """How far above a collection's different-person level two single faces (``single``) and large
+    groups (``group``) merge (cluster.single_margin, cluster.group_margin)."""
+
+    single: float
+    group: float
 
 
 @dataclass(frozen=True)
@@ -55,38 +62,31 @@ def rule_from(described: dict) -> MergeRule:
     return MergeRule(described["single_faces"], described["large_groups"])
 
 
-def impostor_level(vectors: np.ndarray, groups: np.ndarray | None = None, seed: int = 0) -> tuple[float, int]:
-    """(median cosine similarity, pairs used) of SAMPLED_PAIRS random pairs of distinct unit ``vectors``,
-    leaving out pairs of one group when ``groups`` (a group id per face) is given."""
-    rng = np.random.default_rng(seed)
-    first, second = rng.integers(0, len(vectors), (2, SAMPLED_PAIRS))
-    kept = first != second
-    if groups is not None:
-        kept &= groups[first] != groups[second]
-    if not kept.any():
-        return 0.0, 0
-    similarities = np.einsum("ij,ij->i", vectors[first[kept]], vectors[second[kept]])
-    return float(np.median(similarities)), int(kept.sum())
-
-
-def rule_for(level: float, config: ClusterSettings) -> MergeRule:
+def rule_for(level: float, margins: MergeMargins) -> MergeRule:
     """The merge rule at a collection's different-person level."""
-    return MergeRule(single=level + config.single_margin, group=level + config.group_margin)
+    return MergeRule(collection_threshold(level, margins.single), collection_threshold(level, margins.group))
 
 
-def preliminary(vectors: np.ndarray, config: ClusterSettings) -> Calibration:
-    """The rule from all random pairs (before any grouping), or the fixed one of cluster.similarity."""
-    if config.similarity is not None:
-        return Calibration(MergeRule(config.similarity, config.similarity), None, 0)
-    level, pairs = impostor_level(vectors, seed=config.seed)
-    return Calibration(rule_for(level, config), level, pairs)
+def calibrated(vectors: np.ndarray, margins: MergeMargins, seed: int, groups: np.ndarray | None = None) -> Calibration:
+    """The rule at the different-person level of unit ``vectors`` (leaving out pairs of one group when
+    ``groups``, a group id per face, is given; pairs drawn with ``seed``)."""
+    level, pairs = different_person_level(vectors, groups, seed)
+    return Calibration(rule_for(level, margins), level, pairs)
 
 
-def calibrate(
+def preliminary(vectors: np.ndarray, margins: MergeMargins, seed: int, fixed: float | None = None) -> Calibration:
+    """The rule from all random pairs (before any grouping), or the ``fixed`` one (cluster.similarity)."""
+    if fixed is not None:
+        return Calibration(MergeRule(fixed, fixed), None, 0)
+    return calibrated(vectors, margins, seed)
+
+
+def merge_rule_from_first_pass(
     vectors: np.ndarray,
     edges: tuple[np.ndarray, np.ndarray, np.ndarray],
     first: Calibration,
-    config: ClusterSettings,
+    margins: MergeMargins,
+    seed: int,
     tasks: Tasks,
 ) -> Calibration:
     """The rule for clustering ``vectors`` along their kNN graph's ``edges`` (a, b, similarities): the
@@ -95,5 +95,4 @@ def calibrate(
     if first.impostor_level is None:
         return first
     groups = grouped_linkage(*edges, vectors, first.rule, tasks)
-    level, pairs = impostor_level(vectors, groups, config.seed)
-    return Calibration(rule_for(level, config), level, pairs)
+    return calibrated(vectors, margins, seed, groups)

@@ -13,7 +13,7 @@ from pipeline.config import Config, load_config
 from pipeline.io.library_run import job_step, python_call
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot, committed_faces, write_clustering
-from pipeline.people.calibration import Calibration, impostor_level, preliminary, rule_for, rule_from
+from pipeline.people.calibration import Calibration, MergeMargins, calibrated, preliminary, rule_from
 from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.people.clustering import Clustering, cluster_faces
 from pipeline.people.incremental import NEW, assign_incrementally, stable_ids
@@ -86,11 +86,11 @@ def _earlier_rule(details: dict, vectors: np.ndarray, labels: np.ndarray, settin
     chosen = details.get("merge_rule", {})
     if "single_faces" in chosen:
         return Calibration(rule_from(chosen), chosen.get("impostor_level"), chosen.get("pairs", 0))
+    margins = MergeMargins(settings.single_margin, settings.group_margin)
     if settings.similarity is not None:
-        return preliminary(vectors, settings)
+        return preliminary(vectors, margins, settings.seed, settings.similarity)
     groups = np.where(labels >= 0, labels, -2 - np.arange(len(labels)))  # each face of no cluster: its own group
-    level, pairs = impostor_level(vectors, groups, settings.seed)
-    return Calibration(rule_for(level, settings), level, pairs)
+    return calibrated(vectors, margins, settings.seed, groups)
 
 
 def cluster(

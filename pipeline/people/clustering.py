@@ -23,7 +23,7 @@ import faiss
 import numpy as np
 
 from pipeline import schema as S
-from pipeline.people.calibration import Calibration, calibrate, preliminary
+from pipeline.people.calibration import Calibration, MergeMargins, merge_rule_from_first_pass, preliminary
 from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.people.linkage import MergeRule, grouped_linkage, undirected_edges
 from pipeline.runtime.tasks import LocalTasks, Tasks
@@ -141,7 +141,10 @@ def cluster_faces(
     else:
         tasks = tasks or LocalTasks()
         graph_index = replace(index or IndexSettings(), target_recall=settings.graph_recall)
-        first = Calibration(rule, None, 0) if rule else preliminary(vectors, settings)
+        margins = MergeMargins(settings.single_margin, settings.group_margin)
+        first = (
+            Calibration(rule, None, 0) if rule else preliminary(vectors, margins, settings.seed, settings.similarity)
+        )
         # recall counts the neighbours similar enough to merge two single faces: a pair below that only
         # joins groups, which many edges between them propose; lower floors count faces of other people
         # that no merge uses, and the search for them was most of the graph's time (see the README)
@@ -150,7 +153,7 @@ def cluster_faces(
             vectors, min(settings.neighbours, len(vectors) - 1), graph_index, floor, settings.shard_faces, tasks
         )
         edges = undirected_edges(*graph)
-        calibration = calibrate(vectors, edges, first, settings, tasks)
+        calibration = merge_rule_from_first_pass(vectors, edges, first, margins, settings.seed, tasks)
         log.info("merge rule: %s", calibration.describe())
         labels = grouped_linkage(*edges, vectors, calibration.rule, tasks)
         chosen = calibration.describe()

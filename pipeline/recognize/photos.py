@@ -12,8 +12,9 @@ from pipeline import schema as S
 from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.ingest.photo_faces import FaceReader
-from pipeline.recognize.calibration import far_curve, identification_threshold, threshold_for
 from pipeline.recognize.gallery import Gallery
+from pipeline.similarity.far_curves import CalibrationStore
+from pipeline.similarity.thresholds import gallery_threshold, verification_threshold
 
 
 @dataclass(frozen=True)
@@ -37,20 +38,27 @@ def _round_box(box: np.ndarray) -> list[float]:
 
 def verify_photos(photo_a: str, photo_b: str, config: Config, reader: FaceReader | None = None) -> dict:
     """Whether the largest faces of two photos are the same person, at the configured model's threshold
-    at config.recognize.far (calibration.threshold_for). ``error`` says which photo had no face."""
+    at config.recognize.far (verification_threshold), with where that threshold came from. ``error``
+    says which photo had no face."""
     reader = reader or FaceReader(config)
-    threshold = threshold_for(config, reader.model_id)
+    threshold = verification_threshold(CalibrationStore.of(config), reader.model_id, config.recognize.far)
     a, b = reader([photo_a, photo_b])
     missing = [p.uri for p in (a, b) if not p.faces]
     if missing:
         return {
             "same": False,
             "similarity": None,
-            "threshold": threshold,
+            "threshold": threshold.value,
+            "threshold_source": threshold.source,
             "error": "no face found in " + " and ".join(missing),
         }
-    verdict = verify(a.faces[0].embedding, b.faces[0].embedding, threshold)
-    return {"same": verdict.same, "similarity": round(verdict.similarity, 4), "threshold": threshold}
+    verdict = verify(a.faces[0].embedding, b.faces[0].embedding, threshold.value)
+    return {
+        "same": verdict.same,
+        "similarity": round(verdict.similarity, 4),
+        "threshold": threshold.value,
+        "threshold_source": threshold.source,
+    }
 
 
 def enroll_photos(
@@ -96,11 +104,12 @@ def identify_photos(
     gallery_uri: str, photos: list[str], config: Config, reader: FaceReader | None = None
 ) -> list[dict]:
     """Per face of each photo: uri, bbox, identity (None when not recognised), similarity to the most
-    similar enrolled person and the threshold it was held against: the one at which a person not
-    enrolled is named with probability config.recognize.fpir, for this gallery's size."""
+    similar enrolled person and the threshold it was held against (and where it came from): the one at
+    which a person not enrolled is named with probability config.recognize.fpir, for this gallery's size."""
     reader = reader or FaceReader(config)
     gallery = Gallery.load(gallery_uri, config, reader.model_id)
-    threshold = identification_threshold(far_curve(config, reader.model_id), len(gallery.names), config.recognize.fpir)
+    calibrations = CalibrationStore.of(config)
+    threshold = gallery_threshold(calibrations, reader.model_id, len(gallery.names), config.recognize.fpir)
     answers = []
     for photo in reader(photos):
         if not photo.faces:
@@ -114,14 +123,16 @@ def identify_photos(
                 }
             )
             continue
-        for face, match in zip(photo.faces, gallery.identify(np.stack([f.embedding for f in photo.faces]), threshold)):
+        matches = gallery.identify(np.stack([f.embedding for f in photo.faces]), threshold.value)
+        for face, match in zip(photo.faces, matches):
             answers.append(
                 {
                     "uri": photo.uri,
                     "bbox": _round_box(face.bbox),
                     "identity": match.identity,
                     "similarity": round(match.similarity, 4),
-                    "threshold": round(threshold, 4),
+                    "threshold": round(threshold.value, 4),
+                    "threshold_source": threshold.source,
                 }
             )
     return answers

@@ -20,9 +20,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.config import TagsConfig
-
 NO_NAME = -1
+
+
+@dataclass(frozen=True)
+class NamingRule:
+    """When a face takes a name (see the module's docstring): from its ``neighbours`` nearest faces, at
+    ``similarity`` to the named face, ``margin`` ahead of any other name, ``direct_similarity`` to the
+    name's nearest tagged face; passed on when taken at ``pass_on``. The similarities come from the
+    threshold service, for the faces' model."""
+
+    neighbours: int
+    similarity: float
+    direct_similarity: float
+    margin: float
+    pass_on: float
 
 
 @dataclass(frozen=True)
@@ -77,16 +89,16 @@ def propagate_names(
     neighbours: np.ndarray,
     tags: np.ndarray,
     photos: np.ndarray,
-    config: TagsConfig,
+    rule: NamingRule,
     rejected: Collection[tuple[int, int]] = (),
     max_rounds: int = 100,
 ) -> Naming:
     """Name the faces (unit ``vectors``; kNN graph ``similarities`` / ``neighbours``, best first, -1 for
     none) from ``tags`` (a name id per face, NO_NAME for untagged; suspect tags already left out), faces
-    of ``photos`` (an integer id per face), with no name given where (face, name) is in ``rejected``;
+    of ``photos`` (an integer id per face) by ``rule``, with no name given where (face, name) is in ``rejected``;
     a face that rejected a name counts, for its neighbours, as a face of another name."""
     n = len(vectors)
-    similarities, neighbours = similarities[:, : config.neighbours], neighbours[:, : config.neighbours]
+    similarities, neighbours = similarities[:, : rule.neighbours], neighbours[:, : rule.neighbours]
     name = np.asarray(tags, np.int64).copy()
     tagged_rows = {int(t): np.flatnonzero(name == t) for t in np.unique(name[name != NO_NAME])}
     hops = np.zeros(n, np.int64)
@@ -96,7 +108,7 @@ def propagate_names(
     runner_up = np.full(n, -np.inf, np.float32)
     rejections = np.array(sorted(_pair_keys(f, r) for f, r in rejected), np.int64)
     taken = _pair_keys(photos[name != NO_NAME], name[name != NO_NAME])
-    reach = config.similarity - config.margin
+    reach = rule.similarity - rule.margin
     carried = name.copy()  # the names faces pass on: the tags, and names taken by a strong enough link
     for _ in range(max_rounds):
         open_rows = np.flatnonzero(name == NO_NAME)
@@ -116,12 +128,12 @@ def propagate_names(
             other |= np.isin(_pair_keys(np.maximum(near, 0), best[:, None]), rejections) & (near >= 0) & close
         has_other, second = _first(other)
         second_similarity = np.where(has_other, similarities[rows, second], -np.inf)
-        ok = (best_similarity >= config.similarity) & (second_similarity < best_similarity - config.margin)
+        ok = (best_similarity >= rule.similarity) & (second_similarity < best_similarity - rule.margin)
         ok &= ~np.isin(_pair_keys(rows, best), rejections)
         rows, best, first = rows[ok], best[ok], first[ok]
         best_similarity, second_similarity = best_similarity[ok], second_similarity[ok]
         reached = _direct_similarity(vectors, rows, best, tagged_rows)
-        ok = reached >= config.direct_similarity
+        ok = reached >= rule.direct_similarity
         rows, best, first, reached = rows[ok], best[ok], first[ok], reached[ok]
         best_similarity, second_similarity = best_similarity[ok], second_similarity[ok]
         keep = _cannot_link(rows, best, best_similarity, photos, taken) if len(rows) else np.zeros(0, bool)
@@ -135,7 +147,7 @@ def propagate_names(
         link[rows] = best_similarity[keep]
         direct[rows] = reached[keep]
         runner_up[rows] = second_similarity[keep]
-        carried[rows] = np.where(best_similarity[keep] >= config.pass_on, best, NO_NAME)
+        carried[rows] = np.where(best_similarity[keep] >= rule.pass_on, best, NO_NAME)
         taken = np.union1d(taken, _pair_keys(photos[rows], best))
     untagged_names = np.where(np.asarray(tags) == NO_NAME, name, NO_NAME)
     return Naming(untagged_names, hops, seed, link, direct, runner_up)

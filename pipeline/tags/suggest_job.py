@@ -31,12 +31,15 @@ from pipeline.metrics.tags import BUCKETS, tags_bucket
 from pipeline.results import JobResult
 from pipeline.runtime.ray_cluster import connect
 from pipeline.runtime.ray_tasks import RayTasks
+from pipeline.search.knn_graph import knn_graph
+from pipeline.similarity.far_curves import CalibrationStore
+from pipeline.similarity.thresholds import carried_margin, carried_threshold
 from pipeline.tags.face_graph import save_graph, updated_graph
-from pipeline.tags.propagation import NO_NAME
+from pipeline.tags.propagation import NO_NAME, NamingRule
 from pipeline.tags.scores import shipped_prior
-from pipeline.tags.suggester import graph_neighbours, suggest_names
+from pipeline.tags.suggester import SuggestRules, graph_neighbours, suggest_names
+from pipeline.tags.suspects import SuspectRule
 from pipeline.tags.tags_table import rejections, tags_in_force
-from pipeline.tags.thresholds import thresholds_for
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +78,49 @@ def _previous(snapshot: TablesSnapshot) -> dict[tuple[str, str], str]:
     return dict(zip(zip(rows[S.FACE_ID].to_pylist(), rows[S.NAME].to_pylist()), rows[S.RUN_ID].to_pylist()))
 
 
+def suggest_rules(config: Config, model: str) -> tuple[SuggestRules, dict]:
+    """The suggester's rules for ``model`` from config.tags, its similarities and margins (stated on the
+    reference model's scale) carried to ``model`` by the threshold service, and where each came from.
+    ConfigError naming the command that calibrates ``model`` when it has no FAR curve."""
+    settings, calibrations = config.tags, CalibrationStore.of(config)
+    chosen = {
+        key: carried_threshold(calibrations, model, getattr(settings, key), f"tags.{key}")
+        for key in ("similarity", "direct_similarity", "pass_on", "same_person", "odd_one_out")
+    }
+    for key, next_to in (("margin", settings.similarity), ("closer_by", settings.same_person)):
+        chosen[key] = carried_margin(calibrations, model, getattr(settings, key), next_to, f"tags.{key}")
+    value = {key: threshold.value for key, threshold in chosen.items()}
+    naming = NamingRule(
+        settings.neighbours, value["similarity"], value["direct_similarity"], value["margin"], value["pass_on"]
+    )
+    suspects = SuspectRule(value["same_person"], value["closer_by"], value["odd_one_out"])
+    rules = SuggestRules(naming, suspects, settings.folds, settings.min_precision)
+    return rules, {key: threshold.describe() for key, threshold in chosen.items()}
+
+
+def suggestion_graph(
+    vectors: np.ndarray, rules: SuggestRules, config: Config, tasks=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The kNN graph of ``vectors`` the suggester needs by ``rules``: indexed as config.index says, in
+    shards of tags.shard_faces faces, on ``tasks`` (default: in this process)."""
+    k = graph_neighbours(rules.naming.neighbours, len(vectors))
+    return knn_graph(vectors, k, config.index.index_settings(), rules.graph_reach(), config.tags.shard_faces, tasks)
+
+
 def _suggest_model(
     dst: str, model: str, faces: pa.Table, named: dict[str, str], rejected: set, config: Config, tasks, full: bool
 ) -> tuple[pa.Table, dict]:
     """The suggestions for ``model``'s ``faces`` (FACE_ID, IMAGE_ID, URI, BBOX, EMBEDDING), with what was
     decided on the way; the kNN graph the last run kept brought up to date unless ``full``."""
     storage = config.resolved_storage()
-    settings, chosen = thresholds_for(model, config)
-    config = config.model_copy(update={"tags": settings})
+    rules, chosen = suggest_rules(config, model)
     face_ids = faces[S.FACE_ID].to_pylist()
     vectors = S.matrix(faces[S.EMBEDDING])
-    k = graph_neighbours(config.tags, len(face_ids))
+    k = graph_neighbours(rules.naming.neighbours, len(face_ids))
     kept = None if full else updated_graph(dst, storage, model, face_ids, vectors, k)
+    started = time.perf_counter()
+    graph = kept[0] if kept else suggestion_graph(vectors, rules, config, tasks)
+    graph_seconds = time.perf_counter() - started
     row_of = {face: i for i, face in enumerate(face_ids)}
     names = sorted(set(named.values()) | {name for _, name in rejected})
     name_id = {name: i for i, name in enumerate(names)}
@@ -99,10 +133,9 @@ def _suggest_model(
         np.unique(np.array(faces[S.IMAGE_ID].to_pylist()), return_inverse=True)[1],
         tags,
         [(row_of[f], name_id[n]) for f, n in rejected if f in row_of],
-        config,
+        graph,
+        rules,
         shipped_prior(model),
-        kept[0] if kept else None,
-        tasks,
     )
     save_graph(dst, storage, model, face_ids, (found.similarities, found.neighbours))
     rows = found.rows
@@ -120,7 +153,8 @@ def _suggest_model(
             ),
         }
     )
-    described = {**found.describe(), "suspect_tags": sorted(face_ids[r] for r in found.suspects)}
+    described = {**found.describe(), "graph_seconds": round(graph_seconds, 2)}
+    described["suspect_tags"] = sorted(face_ids[r] for r in found.suspects)
     described["graph"] = {"kept": True, **kept[1]} if kept else {"kept": False}
     described["thresholds"] = chosen
     if not len(found.table.edges):

@@ -6,12 +6,24 @@ its own person is tagged too, close to faces of another name. Both are read from
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from pipeline.search.knn_graph import best_others, graph_index, nearest_in
 
 OTHER_NAME_NEIGHBOURS = 10  # nearest tagged faces looked at for a face of another name
-CLOSER_BY = 0.1  # a face of another name must be this much nearer than the nearest of the face's own name
+
+
+@dataclass(frozen=True)
+class SuspectRule:
+    """When a tagged face is suspect: a face of another name is at least ``same_person`` similar and
+    ``closer_by`` nearer than any face of its own name, or none of its name's other faces is
+    ``odd_one_out`` similar. The similarities come from the threshold service, for the faces' model."""
+
+    same_person: float
+    closer_by: float
+    odd_one_out: float
 
 
 def best_same_name(vectors: np.ndarray, names: np.ndarray) -> np.ndarray:
@@ -40,14 +52,14 @@ def best_other_name(vectors: np.ndarray, names: np.ndarray) -> np.ndarray:
     return np.where(other, similarities, -np.inf).max(axis=1)
 
 
-def suspect_tags(vectors: np.ndarray, names: np.ndarray, same_person: float, odd_one_out: float) -> np.ndarray:
-    """Which tagged faces (unit ``vectors``, tagged ``names``: integer ids) are suspect: a face of another
-    name is at least ``same_person`` similar and CLOSER_BY nearer than any face of its own name, or its
-    name has other faces and none is ``odd_one_out`` similar to it."""
+def suspect_tags(vectors: np.ndarray, names: np.ndarray, rule: SuspectRule) -> np.ndarray:
+    """Which tagged faces (unit ``vectors``, tagged ``names``: integer ids) are suspect by ``rule``: a
+    face of another name is at least ``rule.same_person`` similar and ``rule.closer_by`` nearer than any
+    face of its own name, or its name has other faces and none is ``rule.odd_one_out`` similar to it."""
     vectors = np.ascontiguousarray(vectors, np.float32)
     names = np.asarray(names)
     same = best_same_name(vectors, names)
     other = best_other_name(vectors, names)
-    crowded_out = (other >= same_person) & (other > same + CLOSER_BY)
-    alone = np.isfinite(same) & (same < odd_one_out)  # two tags of a name far apart: both (no telling which)
+    crowded_out = (other >= rule.same_person) & (other > same + rule.closer_by)
+    alone = np.isfinite(same) & (same < rule.odd_one_out)  # two tags of a name far apart: both (no telling which)
     return crowded_out | alone

@@ -102,7 +102,7 @@ def test_verify_and_identify_work_without_calibrating_and_a_calibration_override
 ):
     config = [f"recognize.calibrations={tmp_path / 'calibrations'}", "recognize.far=0.002"]
     gallery = str(tmp_path / "gallery")
-    [shipped_file] = (REPO / "pipeline" / "recognize" / "calibrations").glob("sface_*.json")  # the default model
+    [shipped_file] = (REPO / "pipeline" / "similarity" / "calibrations").glob("sface_*.json")  # the default model
     curve = json.loads(shipped_file.read_text())["curve"]
     shipped = dict(zip(curve["fars"], curve["thresholds"]))
 

@@ -39,7 +39,7 @@ def test_suggestions_on_ray_equal_those_of_one_process(two_nodes, tmp_path: Path
     assert len(faces) > 2000
 
     local = suggest_tags(here, Config())
-    sharded = Config(tags={"distributed": True}, cluster={"shard_faces": 1000})
+    sharded = Config(tags={"distributed": True, "shard_faces": 1000})
     spread = suggest_tags(there, sharded)
 
     assert suggestions(here) == suggestions(there) and local.suggestions > 500

@@ -9,7 +9,8 @@ import pytest
 from pipeline.evaluate.open_set import identification_at_fpir, identification_report
 from pipeline.evaluate.synthetic import face_like_embeddings
 from pipeline.metrics.far_curve import all_pair_counts, far_curve_points
-from pipeline.recognize.calibration import FarCurve, identification_threshold
+from pipeline.similarity.far_curves import FarCurve
+from pipeline.similarity.thresholds import identification_threshold
 
 
 def _people(seed: int, identities: int) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:

@@ -13,10 +13,14 @@ import pytest
 
 from pipeline import schema as S
 from pipeline.config import Config, StorageConfig
+from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.tables import FaceTables, TablesSnapshot, read_table
+from pipeline.models.catalog import model_file_stem
+from pipeline.similarity.far_curves import SHIPPED
+from pipeline.similarity.thresholds import REFERENCE_MODEL
 from pipeline.tags.scores import PRIORS
-from pipeline.tags.suggest_job import suggest_tags
+from pipeline.tags.suggest_job import suggest_rules, suggest_tags
 from pipeline.tags.tags_table import delete_tags, record_tags
 from tests.tables import faces_table, images_table, people_vectors
 
@@ -145,13 +149,51 @@ def test_an_incremental_run_matches_a_full_run_on_unchanged_faces(tmp_path: Path
     )
 
 
+def calibrated_like_the_reference(folder: Path, model: str, by: float = 0.0) -> Config:
+    """A configuration whose calibrations give ``model`` the reference model's FAR curve moved up by ``by``."""
+    record = json.loads((SHIPPED / (model_file_stem(REFERENCE_MODEL) + ".json")).read_text())
+    record["curve"]["thresholds"] = [t + by for t in record["curve"]["thresholds"]]
+    folder.mkdir(exist_ok=True)
+    (folder / (model_file_stem(model) + ".json")).write_text(json.dumps(record))
+    return Config(recognize={"calibrations": str(folder)})
+
+
 def test_a_model_without_a_prior_needs_tags_enough_to_measure(tmp_path: Path) -> None:
     dst, storage = str(tmp_path / "tables"), Config().resolved_storage()
     people, vectors = people_vectors(PEOPLE, DIM, 0)
     commit_faces(dst, people, vectors, 0, storage, model="my-model")
     tag(dst, storage, [("anna-0", "anna", "tag"), ("bob-15", "bob", "tag")])
-    summary = suggest_tags(dst, Config())
+    summary = suggest_tags(dst, calibrated_like_the_reference(tmp_path / "calibrations", "my-model"))
     assert summary.suggestions == 0 and "no score table ships" in summary.models["my-model"]["why_none"]
+
+
+def test_a_model_without_a_far_curve_is_refused_with_the_command_that_calibrates_it(tmp_path: Path) -> None:
+    dst, storage = str(tmp_path / "tables"), Config().resolved_storage()
+    people, vectors = people_vectors(PEOPLE, DIM, 0)
+    commit_faces(dst, people, vectors, 0, storage, model="my-model")
+    tag(dst, storage, [("anna-0", "anna", "tag"), ("bob-15", "bob", "tag")])
+    config = Config(recognize={"calibrations": str(tmp_path / "calibrations")})
+    with pytest.raises(ConfigError, match="model my-model has no FAR curve.*facepipe calibrate --lfw-dir"):
+        suggest_tags(dst, config)
+    assert not (Path(dst) / S.SUGGESTIONS_TABLE).exists()
+
+
+def test_the_rules_carry_every_similarity_and_margin_to_the_model(tmp_path: Path) -> None:
+    """A model whose curve is the reference's moved up by 0.1: every threshold 0.1 higher, margins as wide;
+    the reference model itself keeps the configured values exactly."""
+    tags = Config().tags
+    rules, chosen = suggest_rules(calibrated_like_the_reference(tmp_path, "other", 0.1), "other")
+    for value, key in ((rules.naming.similarity, "similarity"), (rules.naming.direct_similarity, "direct_similarity")):
+        assert value == pytest.approx(getattr(tags, key) + 0.1, abs=2e-3), key
+    assert rules.naming.pass_on == pytest.approx(tags.pass_on + 0.1, abs=2e-3)
+    assert rules.suspects.odd_one_out == pytest.approx(tags.odd_one_out + 0.1, abs=2e-3)
+    assert rules.suspects.same_person == pytest.approx(0.5942 + 0.1, abs=1e-3)  # beyond the curve: its last point
+    assert rules.naming.margin == pytest.approx(tags.margin, abs=2e-3)
+    assert rules.suspects.closer_by == pytest.approx(tags.closer_by, abs=2e-3)
+    assert all("carried" in chosen[key]["source"] for key in chosen) and len(chosen) == 7
+    same, described = suggest_rules(Config(), REFERENCE_MODEL)
+    assert (same.naming.similarity, same.naming.margin, same.suspects.closer_by) == (tags.similarity, 0.1, 0.1)
+    assert all("as configured" in described[key]["source"] for key in described)
 
 
 def test_suggest_without_tags_says_what_to_run(tmp_path: Path) -> None:

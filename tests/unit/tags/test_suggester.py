@@ -3,19 +3,35 @@ tag, cannot-link and rejections hold; scores and the min_precision cut."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from pipeline.config import Config, TagsConfig
+from pipeline.config import Config
 from pipeline.search.knn_graph import knn_graph
+from pipeline.similarity.thresholds import REFERENCE_MODEL
 from pipeline.tags.propagation import NO_NAME, propagate_names
 from pipeline.tags.scores import ScoreTable, _isotonic, precision_cut, score_table
-from pipeline.tags.suggester import suggest_names
-from pipeline.tags.suspects import suspect_tags
+from pipeline.tags.suggest_job import suggest_rules, suggestion_graph
+from pipeline.tags.suggester import Suggested, SuggestRules, suggest_names
+from pipeline.tags.suspects import SuspectRule, suspect_tags
 from tests.tables import people_vectors
 
 # a model's prior measured beforehand: 999 of 1,000 held-out names right from similarity 0.45 up
 PRIOR = ScoreTable(np.array([0.45]), np.array([0.999]), np.array([1000]), np.array([999]))
+RULES = suggest_rules(Config(), REFERENCE_MODEL)[0]  # the defaults, for the default model
+
+
+def suggest(
+    vectors: np.ndarray,
+    photos: np.ndarray,
+    tags: np.ndarray,
+    prior: ScoreTable | None = None,
+    rules: SuggestRules = RULES,
+) -> Suggested:
+    """suggest_names on the faces' kNN graph, built as the suggest job builds it."""
+    return suggest_names(vectors, photos, tags, [], suggestion_graph(vectors, rules, Config()), rules, prior)
 
 
 def world(sizes: dict[str, int], tagged: dict[str, int], seed: int = 0, like: dict | None = None):
@@ -42,7 +58,7 @@ def named_people(people: np.ndarray, names: list[str], name_ids: np.ndarray) -> 
 
 def test_a_name_reaches_its_person_and_no_stranger() -> None:
     people, vectors, tags, names, photos = world({"anna": 30, "bob": 12, "stranger": 25}, {"anna": 2, "bob": 1})
-    found = suggest_names(vectors, photos, tags, [], Config(), PRIOR)
+    found = suggest(vectors, photos, tags, PRIOR)
     given = named_people(people[found.rows], names, found.naming.name[found.rows])
     assert given == {"anna": {"anna": 28}, "bob": {"bob": 11}}
     assert np.all(found.scores > 0.99) and found.describe()["cut_by_min_precision"] == 0
@@ -51,9 +67,9 @@ def test_a_name_reaches_its_person_and_no_stranger() -> None:
 def test_three_tags_and_no_prior_measure_nothing_so_nothing_is_suggested() -> None:
     """One held-out name is no measurement of precision: without the model's prior, no name passes 0.99."""
     people, vectors, tags, names, photos = world({"anna": 30, "bob": 12, "stranger": 25}, {"anna": 2, "bob": 1})
-    found = suggest_names(vectors, photos, tags, [], Config())
+    found = suggest(vectors, photos, tags)
     assert not len(found.rows) and found.describe()["cut_by_min_precision"] == 39
-    assert len(suggest_names(vectors, photos, tags, [], Config(tags={"min_precision": 0.5})).rows) == 39
+    assert len(suggest(vectors, photos, tags, rules=replace(RULES, min_precision=0.5)).rows) == 39
 
 
 def test_a_look_alike_tagged_does_not_name_the_untagged_brother() -> None:
@@ -64,7 +80,7 @@ def test_a_look_alike_tagged_does_not_name_the_untagged_brother() -> None:
     people, vectors, tags, names, photos = world(sizes, {"jeb": 2}, like=like)
     nearest_tag = (vectors @ vectors[tags != NO_NAME].T).max(axis=1)
     assert np.sum((people == "george") & (nearest_tag >= 0.5)) > 50  # what the nearest-tag rule would name
-    found = suggest_names(vectors, photos, tags, [], Config(), PRIOR)
+    found = suggest(vectors, photos, tags, PRIOR)
     assert named_people(people[found.rows], names, found.naming.name[found.rows]) == {"jeb": {"jeb": 6}}
 
 
@@ -75,9 +91,9 @@ def test_a_wrong_tag_is_suspect_and_does_not_spread() -> None:
     wrong = np.flatnonzero(people == "carl")[0]
     tags[wrong] = names.index("anna")
     tagged = np.flatnonzero(tags != NO_NAME)
-    suspect = suspect_tags(vectors[tagged], tags[tagged], 0.6, 0.3)
+    suspect = suspect_tags(vectors[tagged], tags[tagged], SuspectRule(same_person=0.6, closer_by=0.1, odd_one_out=0.3))
     assert tagged[suspect].tolist() == [wrong]
-    found = suggest_names(vectors, photos, tags, [], Config(), PRIOR)
+    found = suggest(vectors, photos, tags, PRIOR)
     assert named_people(people[found.rows], names, found.naming.name[found.rows]) == {"anna": {"anna": 17}}
 
 
@@ -89,7 +105,7 @@ def test_two_faces_of_one_photo_never_get_the_same_name() -> None:
     people, vectors, tags, names, photos = world({"anna": 10}, {"anna": 1})
     photos = photos.copy()
     photos[5] = photos[6]  # two faces of anna in one photo (a mirror, a poster): only one is anna
-    naming = propagate_names(vectors, *graph(vectors), tags, photos, TagsConfig())
+    naming = propagate_names(vectors, *graph(vectors), tags, photos, RULES.naming)
     assert np.sum(naming.name != NO_NAME) == 8
     assert (naming.name[5] == NO_NAME) != (naming.name[6] == NO_NAME)
 
@@ -99,7 +115,7 @@ def test_a_rejected_name_is_never_given_and_holds_back_the_faces_near_the_reject
     off it and off the cousin's other photos (as near to it as to any anna), not off anna's photos."""
     sizes, like = {"anna": 12, "cousin": 6}, {"cousin": ("anna", 0.85)}
     people, vectors, tags, names, photos = world(sizes, {"anna": 2}, like=like)
-    config = TagsConfig()
+    config = RULES.naming
     before = propagate_names(vectors, *graph(vectors), tags, photos, config)
     assert named_people(people, names, before.name) == {"anna": {"anna": 10}, "cousin": {"anna": 6}}
     rejected = np.flatnonzero(people == "cousin")[0]
@@ -118,7 +134,7 @@ def test_names_pass_through_named_faces() -> None:
     angles = np.arange(6) * np.arccos(0.75)  # 0.75 between neighbours along a great circle
     vectors = (np.cos(angles)[:, None] * start + np.sin(angles)[:, None] * turn).astype(np.float32)
     tags = np.array([0] + [NO_NAME] * 5)
-    config = TagsConfig(direct_similarity=-0.99)
+    config = replace(RULES.naming, direct_similarity=-0.99)
     naming = propagate_names(vectors, *graph(vectors, 2), tags, np.arange(6), config)
     assert naming.name[1:].tolist() == [0] * 5 and naming.hops[1:].tolist() == [1, 2, 3, 4, 5]
     assert naming.seed[1:].tolist() == [0] * 5
