@@ -12,6 +12,7 @@ import faiss
 import numpy as np
 
 from pipeline import schema as S
+from pipeline.progress import Progress
 from pipeline.runtime.tasks import LocalTasks, Tasks, task_report
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,11 @@ def near_pairs(
         tasks.submit(_search_block, index, own[block], block, shared_keys, nearest, radius, returns=2)
         for block in blocks
     ]
-    found = tasks.get([hits for hits, _ in handles])
+    found = []
+    with Progress("dedup: photos' hashes looked up", len(asked), "photo") as bar:
+        for block, (hits, _) in zip(blocks, handles):
+            found += tasks.get([hits])
+            bar.advance(len(block))
     log.info("pair search: %s", tasks.get([report for _, report in handles]))
     hits = np.concatenate(found) if found else np.zeros((0, 3), np.int64)
     other, variant = hits[:, 1] // len(VARIANTS), hits[:, 1] % len(VARIANTS)

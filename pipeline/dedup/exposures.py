@@ -14,6 +14,7 @@ import numpy as np
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.decode import Decoded
 from pipeline.ingest.signals import centre_crop
+from pipeline.progress import Progress
 
 SIDE = 64
 BLOCKS = 8  # per side: residuals averaged over 8 x 8 pixel blocks
@@ -88,9 +89,11 @@ def two_exposures(
     leave their pairs as they were (False)."""
     wanted = sorted({photo for i, j, _ in pairs for photo in (i, j)})
     pixels = {}
-    for uri, decoded in chain.decoded([uris[p] for p in wanted], reduce_to=4 * SIDE):
-        if isinstance(decoded, Decoded):
-            pixels[uri] = grey(decoded.pixels)
+    with Progress("dedup: candidate copies read back", len(wanted), "photo") as bar:
+        for uri, decoded in chain.decoded([uris[p] for p in wanted], reduce_to=4 * SIDE):
+            if isinstance(decoded, Decoded):
+                pixels[uri] = grey(decoded.pixels)
+            bar.advance()
     return np.array(
         [
             uris[i] in pixels

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.progress import Progress
 from pipeline.runtime.tasks import LocalTasks, Tasks, task_report
 from pipeline.search.index_choice import FLAT_MAX_VECTORS, plan_index
 from pipeline.search.index_settings import IndexSettings
@@ -146,12 +147,14 @@ def knn_graph(
         [tasks.submit(_search_shard, shared, first, stop, shard, k) for shard, _ in built] for first, stop in blocks
     ]
     similarities, neighbours, reports = [], [], []
-    for (first, stop), block in zip(blocks, searches):
-        found = tasks.get(block)
-        best = best_others([f[0] for f, _ in found], [f[1] for f, _ in found], np.arange(first, stop), k)
-        similarities.append(best[0])
-        neighbours.append(best[1])
-        reports += [report for _, report in found]
+    with Progress("kNN graph: faces searched", n, "face") as bar:
+        for (first, stop), block in zip(blocks, searches):
+            found = tasks.get(block)
+            best = best_others([f[0] for f, _ in found], [f[1] for f, _ in found], np.arange(first, stop), k)
+            similarities.append(best[0])
+            neighbours.append(best[1])
+            reports += [report for _, report in found]
+            bar.advance(stop - first)
     log.info(
         "kNN graph: %d faces searched in %d blocks x %d shards in %.1f s: %s",
         n,

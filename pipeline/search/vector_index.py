@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.io import store
+from pipeline.progress import Progress
 from pipeline.search.index_choice import IndexPlan, plan_index
 from pipeline.search.index_settings import IndexSettings
 from pipeline.search.threads import faiss_threads
@@ -201,18 +202,20 @@ class VectorIndex:
         queries, query_positions = sampled[is_query], sample[is_query]
         truth = _ExactNeighbours(queries, settings.k)
         pieces, held_out, seen, added = [], [], 0, 0
-        for entries, block in batches():
-            block = _as_matrix(block)
-            lo, hi = np.searchsorted(query_positions, [seen, seen + len(block)])
-            keep = np.ones(len(block), bool)
-            keep[query_positions[lo:hi] - seen] = False
-            kept = block[keep]
-            index.add(kept)
-            truth.add(kept, added)
-            pieces.append(entries.filter(pa.array(keep)))
-            held_out.append(entries.take(pa.array(query_positions[lo:hi] - seen)))
-            added += int(keep.sum())
-            seen += len(block)
+        with Progress("index: vectors added", vectors, "vector") as bar:
+            for entries, block in batches():
+                block = _as_matrix(block)
+                bar.advance(len(block))
+                lo, hi = np.searchsorted(query_positions, [seen, seen + len(block)])
+                keep = np.ones(len(block), bool)
+                keep[query_positions[lo:hi] - seen] = False
+                kept = block[keep]
+                index.add(kept)
+                truth.add(kept, added)
+                pieces.append(entries.filter(pa.array(keep)))
+                held_out.append(entries.take(pa.array(query_positions[lo:hi] - seen)))
+                added += int(keep.sum())
+                seen += len(block)
         if seen != vectors:
             raise RuntimeError(f"the batches delivered {seen} vectors, {vectors} were announced")
         built_in = time.perf_counter() - started
