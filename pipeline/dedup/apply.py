@@ -58,10 +58,10 @@ def quarantine_uri(move_to: str, run_id: str, uri: str) -> str:
     return store.join(_normalized(move_to), run_id or "no-run-id", path.lstrip("/"))
 
 
-def _library_of(dst: str, storage: StorageConfig) -> str | None:
-    """The library (SRC) the last embed run at ``dst`` listed, when its record is there."""
+def _library_of(tables: str, storage: StorageConfig) -> str | None:
+    """The library (SRC) the last embed run at ``tables`` listed, when its record is there."""
     try:
-        record = json.loads(store.read_bytes(store.join(dst, S.METADATA_FOLDER, "latest.json"), storage))
+        record = json.loads(store.read_bytes(store.join(tables, S.METADATA_FOLDER, "latest.json"), storage))
     except FileNotFoundError:
         return None
     return record.get("src")
@@ -73,10 +73,10 @@ def _skip(skipped: list[dict], uri: str, reason: str, error: str | None = None) 
     skipped.append({"uri": uri, "reason": reason, **({"error": error} if error else {})})
 
 
-def _check_duplicates(dst: str, move_to: str, storage: StorageConfig) -> tuple[list[dict], list[dict], str]:
-    """The duplicates of the table at ``dst`` that may move (manifest entries, status planned), those
+def _check_duplicates(tables: str, move_to: str, storage: StorageConfig) -> tuple[list[dict], list[dict], str]:
+    """The duplicates of the table at ``tables`` that may move (manifest entries, status planned), those
     that may not (uri and reason), and the dedup run id."""
-    rows = read_table(dst, S.DUPLICATES_TABLE, storage).to_pylist()
+    rows = read_table(tables, S.DUPLICATES_TABLE, storage).to_pylist()
     keepers = {row[S.URI] for row in rows if row[S.ROLE] == S.ROLE_KEEP}
     run_ids = sorted({row[S.RUN_ID] for row in rows if row[S.RUN_ID]})
     skipped: list[dict] = []

@@ -65,12 +65,12 @@ class DedupResult(JobResult):
     peak_memory_mb: int
 
 
-def _signals_missing(photos: pa.Table, dst: str) -> None:
+def _signals_missing(photos: pa.Table, tables: str) -> None:
     unsigned = photos.filter(pc.is_null(photos[S.SHA256])).num_rows
     if unsigned:
         raise ConfigError(
-            f"{unsigned} of {photos.num_rows} photos at {dst} have no dedup signals (tables written by an earlier "
-            f"facepipe, or with decode.signals off): run `facepipe embed --input SRC --output {dst}` to add them "
+            f"{unsigned} of {photos.num_rows} photos at {tables} have no dedup signals (tables written by an earlier "
+            f"facepipe, or with decode.signals off): run `facepipe embed --input SRC --tables {tables}` to add them "
             "(faces are not detected again)"
         )
 
@@ -129,7 +129,7 @@ def pair_rules(config: Config, model: str | None) -> tuple[PairRules, dict]:
     return rules, described
 
 
-def _earlier(snapshot: TablesSnapshot, dst: str, settings: dict) -> dict | None:
+def _earlier(snapshot: TablesSnapshot, tables: str, settings: dict) -> dict | None:
     """The last dedup run made with the same settings: its groups (uri -> group id), similar stacks
     and the photos it compared; None when there is none (or its images version is gone)."""
     try:
@@ -142,7 +142,7 @@ def _earlier(snapshot: TablesSnapshot, dst: str, settings: dict) -> dict | None:
     version = snapshot.table(S.DUPLICATES_TABLE).history(1)[0].get(S.IMAGES_VERSION_KEY)
     try:
         then = DeltaTable(
-            store.join(dst, S.IMAGES_TABLE), version=int(version), storage_options=snapshot.options
+            store.join(tables, S.IMAGES_TABLE), version=int(version), storage_options=snapshot.options
         ).to_pyarrow_table(columns=[S.URI, S.IMAGE_ID])
     except (FileNotFoundError, TableNotFoundError) as gone:  # its files vacuumed, or its log entry cleaned up
         log.info("the images version %s the last dedup compared is gone (%s): comparing every photo", version, gone)
@@ -303,21 +303,21 @@ def deduplicate(
     return result
 
 
-def _dedup(dst: str, config: Config, run_id: str, tasks: Tasks | None, full: bool) -> DedupResult:
+def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: bool) -> DedupResult:
     started = time.monotonic()
     storage = config.resolved_storage()
-    snapshot = TablesSnapshot(dst, storage)
+    snapshot = TablesSnapshot(tables, storage)
     images = snapshot.read(S.IMAGES_TABLE)
     images_version = snapshot.table(S.IMAGES_TABLE).version()
     errors = images.filter(pc.equal(images[S.STATUS], S.STATUS_ERROR))
     images = images.filter(pc.not_equal(images[S.STATUS], S.STATUS_ERROR))
-    _signals_missing(images, dst)
+    _signals_missing(images, tables)
     rules, same_person = pair_rules(config, snapshot.faces().models.get("model"))
     settings = {**config.dedup.model_dump(exclude={"distributed"}), "same_person_threshold": rules.same_person}
     if tasks is None and config.dedup.distributed:
         connect(config.ray)
         tasks = RayTasks()
-    earlier = None if full else _earlier(snapshot, dst, settings)
+    earlier = None if full else _earlier(snapshot, tables, settings)
     uris = images[S.URI].to_pylist()
     photos = _photos(images, snapshot)
     pdq, variants = images[S.PDQ].to_pylist(), images[S.PDQ_VARIANTS].to_pylist()
@@ -377,7 +377,7 @@ def _dedup(dst: str, config: Config, run_id: str, tasks: Tasks | None, full: boo
         same_person,
     )
     write_dedup(
-        dst, duplicates, similar_rows, storage, images_version, {"settings": settings, "summary": result.as_dict()}
+        tables, duplicates, similar_rows, storage, images_version, {"settings": settings, "summary": result.as_dict()}
     )
     return result
 

@@ -138,7 +138,7 @@ def _photo_facts(snapshot: TablesSnapshot, uris: list[str]) -> dict[str, dict]:
     try:
         images = snapshot.table(S.IMAGES_TABLE)
     except FileNotFoundError:
-        log.info("no images table at %s: the page shows what the duplicates table holds", snapshot.dst)
+        log.info("no images table at %s: the page shows what the duplicates table holds", snapshot.tables)
         return {}
     present = {field.name for field in images.schema().fields}
     rows = snapshot.read(S.IMAGES_TABLE, [S.URI, *(name for name in PHOTO_FACTS if name in present)])

@@ -83,13 +83,13 @@ def score_groups(groups: Mapping[str, str | None], keepers: Mapping[str, str], t
     return metrics
 
 
-def evaluate_dedup(dst: str, truth: str, config: Config) -> dict:
-    """The metrics of ``score_groups`` for the duplicates table at ``dst`` against the truth CSV at
+def evaluate_dedup(tables: str, truth: str, config: Config) -> dict:
+    """The metrics of ``score_groups`` for the duplicates table at ``tables`` against the truth CSV at
     ``truth``, with ``predicted_kind_by_copy_kind`` (for grouped copies: the table's kind per
     copy kind), the dedup settings and summary the table records (``dedup``) and
     ``grouped_photos_not_in_truth``."""
     known = read_dedup_truth(truth)
-    snapshot = TablesSnapshot(dst, config.resolved_storage())
+    snapshot = TablesSnapshot(tables, config.resolved_storage())
     duplicates = snapshot.read(S.DUPLICATES_TABLE, [S.GROUP_ID, S.URI, S.KIND, S.ROLE])
     uris, group_ids = duplicates[S.URI].to_pylist(), duplicates[S.GROUP_ID].to_pylist()
     kinds, roles = duplicates[S.KIND].to_pylist(), duplicates[S.ROLE].to_pylist()
@@ -105,7 +105,7 @@ def evaluate_dedup(dst: str, truth: str, config: Config) -> dict:
     metrics["dedup"] = snapshot.details(S.DUPLICATES_TABLE, S.DEDUP_KEY)
     log.info(
         "dedup at %s: pairwise precision %.4f, recall %.4f over %d photos",
-        dst,
+        tables,
         metrics["pairwise_precision"],
         metrics["pairwise_recall"],
         metrics["photos"],

@@ -53,14 +53,14 @@ def score_tags(truth: Mapping[str, str], tags: Mapping[str, str], predicted: Map
     return tag_metrics(truth, known, tags_per_person, set(tags), predicted)
 
 
-def evaluate_tags(dst: str, truth: str, config: Config) -> dict:
-    """The scores of ``score_tags`` for the suggestions table at ``dst`` (the names suggested), its tags
+def evaluate_tags(tables: str, truth: str, config: Config) -> dict:
+    """The scores of ``score_tags`` for the suggestions table at ``tables`` (the names suggested), its tags
     table (the faces tagged) and the truth CSV at ``truth`` (uri,person), each labelled photo scored on
     its central face; with ``labelled_photos``, ``labelled_photos_missing_from_tables``,
     ``labelled_photos_without_face``, ``tags`` (faces tagged), ``suggestions`` and ``methods`` (the
     suggestions per method)."""
     persons = read_truth_persons(truth)
-    snapshot = TablesSnapshot(dst, config.resolved_storage())
+    snapshot = TablesSnapshot(tables, config.resolved_storage())
     images = snapshot.read(S.IMAGES_TABLE, [S.URI, S.WIDTH, S.HEIGHT])
     faces = snapshot.faces().read([S.FACE_ID, S.URI, S.BBOX])
     tags = tags_in_force(snapshot.read(S.TAGS_TABLE))
@@ -79,7 +79,7 @@ def evaluate_tags(dst: str, truth: str, config: Config) -> dict:
     )
     log.info(
         "tags at %s: precision %s, coverage %s, false alarm %s over %d labelled photos",
-        dst,
+        tables,
         metrics["precision"],
         metrics["coverage"],
         metrics["false_alarm"],

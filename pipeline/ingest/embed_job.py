@@ -191,7 +191,7 @@ def analyze_photos(
     yield from stream_on_ray(_blocks(uris, config), cpu_stages, chain.analysing(pool.threads), pool)
 
 
-def add_missing_signals(uris: list[str], config: Config, tables: FaceTables, in_process: bool = False) -> int:
+def add_missing_signals(uris: list[str], config: Config, writer: FaceTables, in_process: bool = False) -> int:
     """Read and decode committed photos that lack the dedup signals (tables of an earlier version)
     and fill them in, without detecting faces again; returns how many photos gained them."""
     if not uris:
@@ -202,11 +202,11 @@ def add_missing_signals(uris: list[str], config: Config, tables: FaceTables, in_
     for batch in stream(_blocks(uris, config), PhotoChain.of(config).signing()):
         pending.append(batch.filter(pc.is_valid(batch[S.SIGNALS_COLUMN])))
         if sum(t.num_rows for t in pending) >= config.output.commit_every:
-            signed += _commit_signals(pending, tables)
-    return signed + _commit_signals(pending, tables)
+            signed += _commit_signals(pending, writer)
+    return signed + _commit_signals(pending, writer)
 
 
-def _commit_signals(pending: list[pa.Table], tables: FaceTables) -> int:
+def _commit_signals(pending: list[pa.Table], writer: FaceTables) -> int:
     if not pending:
         return 0
     rows = pa.concat_tables(pending)
@@ -214,7 +214,7 @@ def _commit_signals(pending: list[pa.Table], tables: FaceTables) -> int:
     if not rows.num_rows:
         return 0
     fields = rows[S.SIGNALS_COLUMN].combine_chunks().flatten()
-    tables.add_signals(pa.table({S.URI: rows[S.URI], S.IMAGE_ID: rows[S.IMAGE_ID], **dict(zip(S.SIGNALS, fields))}))
+    writer.add_signals(pa.table({S.URI: rows[S.URI], S.IMAGE_ID: rows[S.IMAGE_ID], **dict(zip(S.SIGNALS, fields))}))
     return rows.num_rows
 
 

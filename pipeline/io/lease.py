@@ -28,10 +28,10 @@ class LeaseHeld(Exception):
     """Another run holds DST; ``holder`` is its lease (owner, host, pid, run_id, acquired_at,
     heartbeat_at, expires_at: ISO 8601 times, UTC)."""
 
-    def __init__(self, dst: str, holder: dict):
+    def __init__(self, tables: str, holder: dict):
         self.holder = holder
         super().__init__(
-            f"{dst} is being written by {holder.get('owner')} (run {holder.get('run_id')}, since "
+            f"{tables} is being written by {holder.get('owner')} (run {holder.get('run_id')}, since "
             f"{holder.get('acquired_at')}); its lease expires at {holder.get('expires_at')} unless that run "
             "renews it: wait for it to end (a run that was killed lets go when its lease expires)"
         )
@@ -51,10 +51,10 @@ class Lease:
     leaving removes it if it is still this run's."""
 
     def __init__(
-        self, dst: str, storage: StorageConfig | None, owner: str, ttl_s: float = 120.0, run_id: str | None = None
+        self, tables: str, storage: StorageConfig | None, owner: str, ttl_s: float = 120.0, run_id: str | None = None
     ):
-        self.dst, self.owner, self.ttl_s, self.run_id = dst, owner, ttl_s, run_id
-        self.uri = store.join(dst, S.METADATA_FOLDER, LEASE_FILE)
+        self.tables, self.owner, self.ttl_s, self.run_id = tables, owner, ttl_s, run_id
+        self.uri = store.join(tables, S.METADATA_FOLDER, LEASE_FILE)
         self._object = conditional_object(self.uri, storage)
         self._acquired_at = time.time()
         self._tag: str | None = None  # the version of the lease this run last wrote; None once it lost it
@@ -89,31 +89,31 @@ class Lease:
                 return tag  # our create was retried after its first attempt had landed
             holder = json.loads(data)
             if not _expired(holder):
-                raise LeaseHeld(self.dst, holder)
+                raise LeaseHeld(self.tables, holder)
             tag = self._object.replace(mine, tag)
             if tag is not None:
                 log.warning(
                     "took over the lease of %s from %s (run %s), expired at %s without being let go: was it killed?",
-                    self.dst,
+                    self.tables,
                     holder.get("owner"),
                     holder.get("run_id"),
                     holder["expires_at"],
                 )
                 return tag
-        raise LeaseHeld(self.dst, holder)
+        raise LeaseHeld(self.tables, holder)
 
     def _renew_until_stopped(self) -> None:
         while not self._stop.wait(self.ttl_s / 3):
             try:
                 tag = self._object.replace(self._document(), self._tag)
             except OSError as exc:  # the store is unreachable for now: the lease lasts until it expires
-                log.warning("could not renew the lease of %s (%s); trying again", self.dst, exc)
+                log.warning("could not renew the lease of %s (%s); trying again", self.tables, exc)
                 continue
             if tag is None:
                 log.error(
                     "the lease of %s was taken over by another run (this one stopped renewing it for %.0f s): "
                     "two runs may now write it",
-                    self.dst,
+                    self.tables,
                     self.ttl_s,
                 )
                 self._tag = None
@@ -133,4 +133,4 @@ class Lease:
         try:
             self._object.delete(self._tag)
         except OSError as exc:
-            log.warning("could not let go of the lease of %s (%s): it expires in %.0f s", self.dst, exc, self.ttl_s)
+            log.warning("could not let go of the lease of %s (%s): it expires in %.0f s", self.tables, exc, self.ttl_s)

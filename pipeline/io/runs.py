@@ -49,8 +49,8 @@ class RunRecorder:
     models replaces ``versions["models"]`` with their ids. ``exit_code`` is what the run exits with
     when the job ends normally (0 unless the job sets another: pipeline.io.library_run records it)."""
 
-    def __init__(self, dst: str, storage: StorageConfig | None, command: str, config: Config):
-        self.dst, self.storage, self.command = dst, storage, command
+    def __init__(self, tables: str, storage: StorageConfig | None, command: str, config: Config):
+        self.tables, self.storage, self.command = tables, storage, command
         self.run_id = _now().strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
         resolved = json.dumps(config_as_dict(config), sort_keys=True)
         self.config_hash = hashlib.sha256(resolved.encode()).hexdigest()
@@ -116,9 +116,9 @@ class RunRecorder:
             S.EXIT_CODE: exit_code,
         }
         write_deltalake(
-            store.join(self.dst, RUNS_TABLE),
+            store.join(self.tables, RUNS_TABLE),
             pa.Table.from_pylist([row], schema=S.RUNS_SCHEMA),
             mode="append",
-            storage_options=store.delta_storage_options(self.dst, self.storage),
+            storage_options=store.delta_storage_options(self.tables, self.storage),
         )
-        log.info("run %s ended with exit code %d (runs table at %s)", self.run_id, exit_code, self.dst)
+        log.info("run %s ended with exit code %d (runs table at %s)", self.run_id, exit_code, self.tables)

@@ -87,9 +87,9 @@ def _faces_schema(faces: DeltaTable) -> pa.Schema:
     return S.faces_schema(faces_models(faces)["embedding_dim"])
 
 
-_EMBED, _CLUSTER = "facepipe embed --output {dst}", "facepipe cluster --tables {dst}"
-_DEDUP = "facepipe dedup --tables {dst}"
-_TAGS, _SUGGEST = "facepipe tags add --tables {dst} --tags FILE", "facepipe tags suggest --tables {dst}"
+_EMBED, _CLUSTER = "facepipe embed --input SRC --tables {tables}", "facepipe cluster --tables {tables}"
+_DEDUP = "facepipe dedup --tables {tables}"
+_TAGS, _SUGGEST = "facepipe tags add --tables {tables} --tags FILE", "facepipe tags suggest --tables {tables}"
 TABLES: dict[str, _TableSpec] = {
     S.IMAGES_TABLE: _TableSpec(lambda _: S.IMAGES_SCHEMA, _EMBED),
     S.FACES_TABLE: _TableSpec(_faces_schema, _EMBED, S.IMAGES_TABLE, S.FACES_VERSION_KEY, pin_required=True),
@@ -108,9 +108,9 @@ class TablesSnapshot:
     its group's commit point (opened first, at its latest version) records, and kept: every read
     through one snapshot sees the same versions."""
 
-    def __init__(self, dst: str, storage: StorageConfig | None = None):
-        self.dst = dst
-        self.options = store.delta_storage_options(dst, storage)
+    def __init__(self, tables: str, storage: StorageConfig | None = None):
+        self.tables = tables
+        self.options = store.delta_storage_options(tables, storage)
         self._opened: dict[str, DeltaTable | None] = {}
 
     def table(self, name: str) -> DeltaTable:
@@ -122,11 +122,12 @@ class TablesSnapshot:
             version = None
             if spec.pinned_by:
                 version = _pinned_version(self.table(spec.pinned_by), spec.pin_key, spec.pin_required)
-            self._opened[name] = _open(store.join(self.dst, name), self.options, version)
+            self._opened[name] = _open(store.join(self.tables, name), self.options, version)
         opened = self._opened[name]
         if opened is None:
             what = "facepipe tables" if spec.made_by == _EMBED else f"{name} table"
-            raise FileNotFoundError(f"no {what} at {self.dst}: run `{spec.made_by.format(dst=self.dst)}` first")
+            command = spec.made_by.format(tables=self.tables)
+            raise FileNotFoundError(f"no {what} at {self.tables}: run `{command}` first")
         return opened
 
     def details(self, name: str, key: str) -> dict:
@@ -156,12 +157,12 @@ class TablesSnapshot:
         return _as_schema(table.to_pyarrow_table(columns=[c for c in wanted.names if c in stored]), wanted)
 
 
-def read_table(dst: str, name: str, storage: StorageConfig | None = None) -> pa.Table:
-    """The committed rows of table ``name`` at ``dst`` (images, faces, clusters, persons) as a
+def read_table(tables: str, name: str, storage: StorageConfig | None = None) -> pa.Table:
+    """The committed rows of table ``name`` at ``tables`` (images, faces, clusters, persons) as a
     pyarrow.Table. Tables of one group are consistent: the faces returned are exactly those of the
     images returned, the clusters those of the persons. Storage: ``storage`` filled from the AWS
     environment variables, as the CLI resolves it."""
-    return TablesSnapshot(dst, storage).read(name)
+    return TablesSnapshot(tables, storage).read(name)
 
 
 @dataclass(frozen=True)
@@ -189,11 +190,11 @@ class FacesSnapshot:
                 yield _as_schema(pa.Table.from_batches([batch]), pa.schema([schema.field(c) for c in columns]))
 
 
-def committed_faces(dst: str, storage: StorageConfig | None = None) -> FacesSnapshot:
-    """The committed faces at ``dst``, for jobs that need them: ConfigError saying what to run when
+def committed_faces(tables: str, storage: StorageConfig | None = None) -> FacesSnapshot:
+    """The committed faces at ``tables``, for jobs that need them: ConfigError saying what to run when
     there are none."""
     try:
-        return TablesSnapshot(dst, storage).faces()
+        return TablesSnapshot(tables, storage).faces()
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -201,12 +202,12 @@ def committed_faces(dst: str, storage: StorageConfig | None = None) -> FacesSnap
 class FaceTables:
     """Writer of the two tables at DST for one job run (single writer per DST)."""
 
-    def __init__(self, dst: str, storage: StorageConfig, dim: int, model: str, detector: str):
-        self.dst = dst
+    def __init__(self, tables: str, storage: StorageConfig, dim: int, model: str, detector: str):
+        self.tables = tables
         self.storage = storage
-        self.options = store.delta_storage_options(dst, storage)
-        self.images_path = store.join(dst, S.IMAGES_TABLE)
-        self.faces_path = store.join(dst, S.FACES_TABLE)
+        self.options = store.delta_storage_options(tables, storage)
+        self.images_path = store.join(tables, S.IMAGES_TABLE)
+        self.faces_path = store.join(tables, S.FACES_TABLE)
         self.faces_schema = S.faces_schema(dim)
         self.model, self.detector = model, detector
         self._create_missing(dim)
@@ -241,8 +242,8 @@ class FaceTables:
         found = (recorded.get("model"), recorded.get("detector"))
         if found != (self.model, self.detector):
             raise ConfigError(
-                f"{self.dst} holds faces of models {found}, this run uses {(self.model, self.detector)}: "
-                "write to another --output (tables never mix embeddings of different models)"
+                f"{self.tables} holds faces of models {found}, this run uses {(self.model, self.detector)}: "
+                "write to other --tables (tables never mix embeddings of different models)"
             )
 
     def committed_images(self) -> pa.Table:
@@ -378,12 +379,12 @@ class FaceTables:
     def write_metadata(self, name: str, content: dict) -> None:
         """A JSON document beside the tables (resolved config, model ids, run summary)."""
         store.write_text(
-            store.join(self.dst, S.METADATA_FOLDER, name), json.dumps(content, indent=2, default=str), self.storage
+            store.join(self.tables, S.METADATA_FOLDER, name), json.dumps(content, indent=2, default=str), self.storage
         )
 
 
 def _overwrite_group(
-    dst: str,
+    tables: str,
     storage: StorageConfig | None,
     companion: tuple[str, pa.Table],
     commit_point: tuple[str, pa.Table],
@@ -391,13 +392,13 @@ def _overwrite_group(
 ) -> None:
     """Overwrite a companion table, then its group's commit point, whose commit records the
     companion's new version (under the TABLES key that pins it) and ``metadata``."""
-    options = store.delta_storage_options(dst, storage)
-    path = store.join(dst, companion[0])
+    options = store.delta_storage_options(tables, storage)
+    path = store.join(tables, companion[0])
     schema = TABLES[companion[0]].schema(None)
     write_deltalake(path, companion[1].cast(schema), mode="overwrite", schema_mode="overwrite", storage_options=options)
     version = DeltaTable(path, storage_options=options).version()
     write_deltalake(
-        store.join(dst, commit_point[0]),
+        store.join(tables, commit_point[0]),
         commit_point[1].cast(TABLES[commit_point[0]].schema(None)),
         mode="overwrite",
         schema_mode="overwrite",
@@ -407,37 +408,42 @@ def _overwrite_group(
 
 
 def write_clustering(
-    dst: str, clusters: pa.Table, persons: pa.Table, storage: StorageConfig | None, faces_version: int, details: dict
+    tables: str, clusters: pa.Table, persons: pa.Table, storage: StorageConfig | None, faces_version: int, details: dict
 ) -> None:
     """Replace the clusters and persons tables at DST: one Delta overwrite each, persons last (the
     commit point), recording the clusters version, the faces version the clustering was made from, and
     ``details``: how it was made (read back with TablesSnapshot.details(persons, S.CLUSTERING_KEY))."""
     metadata = {S.FACES_VERSION_KEY: str(faces_version), S.CLUSTERING_KEY: json.dumps(details)}
-    _overwrite_group(dst, storage, (S.CLUSTERS_TABLE, clusters), (S.PERSONS_TABLE, persons), metadata)
+    _overwrite_group(tables, storage, (S.CLUSTERS_TABLE, clusters), (S.PERSONS_TABLE, persons), metadata)
 
 
 def write_dedup(
-    dst: str, duplicates: pa.Table, similar: pa.Table, storage: StorageConfig | None, images_version: int, details: dict
+    tables: str,
+    duplicates: pa.Table,
+    similar: pa.Table,
+    storage: StorageConfig | None,
+    images_version: int,
+    details: dict,
 ) -> None:
     """Replace the duplicates and similar tables at DST: similar first, then duplicates (the commit
     point), recording the similar version, the images version dedup compared and ``details`` (read
     back with TablesSnapshot.details(duplicates, S.DEDUP_KEY))."""
     metadata = {S.IMAGES_VERSION_KEY: str(images_version), S.DEDUP_KEY: json.dumps(details)}
-    _overwrite_group(dst, storage, (S.SIMILAR_TABLE, similar), (S.DUPLICATES_TABLE, duplicates), metadata)
+    _overwrite_group(tables, storage, (S.SIMILAR_TABLE, similar), (S.DUPLICATES_TABLE, duplicates), metadata)
 
 
 def write_suggestions(
-    dst: str, suggestions: pa.Table, storage: StorageConfig | None, versions: dict[str, int], details: dict
+    tables: str, suggestions: pa.Table, storage: StorageConfig | None, versions: dict[str, int], details: dict
 ) -> None:
     """Replace the suggestions table at DST in one Delta overwrite whose commit records the faces and
     tags versions the names came from (``versions``: S.*_VERSION_KEY -> version) and ``details`` (read
     back with TablesSnapshot.details(suggestions, S.SUGGEST_KEY))."""
     metadata = {**{key: str(version) for key, version in versions.items()}, S.SUGGEST_KEY: json.dumps(details)}
     write_deltalake(
-        store.join(dst, S.SUGGESTIONS_TABLE),
+        store.join(tables, S.SUGGESTIONS_TABLE),
         suggestions.cast(S.SUGGESTIONS_SCHEMA),
         mode="overwrite",
         schema_mode="overwrite",
-        storage_options=store.delta_storage_options(dst, storage),
+        storage_options=store.delta_storage_options(tables, storage),
         commit_properties=CommitProperties(custom_metadata=metadata),
     )

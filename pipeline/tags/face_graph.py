@@ -22,11 +22,11 @@ log = logging.getLogger(__name__)
 GRAPHS_FOLDER = "tags_graphs"
 
 
-def _uri(dst: str, model: str) -> str:
-    return store.join(dst, S.METADATA_FOLDER, GRAPHS_FOLDER, model_file_stem(model) + ".parquet")
+def _uri(tables: str, model: str) -> str:
+    return store.join(tables, S.METADATA_FOLDER, GRAPHS_FOLDER, model_file_stem(model) + ".parquet")
 
 
-def save_graph(dst: str, storage: StorageConfig | None, model: str, face_ids: list[str], graph) -> None:
+def save_graph(tables: str, storage: StorageConfig | None, model: str, face_ids: list[str], graph) -> None:
     """Keep ``graph`` ((similarities, neighbours) over ``face_ids``, rows in that order) for the next run."""
     similarities, neighbours = graph
     k = similarities.shape[1]
@@ -39,16 +39,16 @@ def save_graph(dst: str, storage: StorageConfig | None, model: str, face_ids: li
     )
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
-    store.write_bytes(_uri(dst, model), buffer.getvalue(), storage)
+    store.write_bytes(_uri(tables, model), buffer.getvalue(), storage)
 
 
 def updated_graph(
-    dst: str, storage: StorageConfig | None, model: str, face_ids: list[str], vectors: np.ndarray, k: int
+    tables: str, storage: StorageConfig | None, model: str, face_ids: list[str], vectors: np.ndarray, k: int
 ) -> tuple[tuple[np.ndarray, np.ndarray], dict] | None:
     """The graph the last run kept for ``model``, brought up to date for ``face_ids`` (``vectors``), with
     how many faces were added, gone and searched again; None when there is none with ``k`` neighbours."""
     try:
-        table = pq.read_table(io.BytesIO(store.read_bytes(_uri(dst, model), storage)))
+        table = pq.read_table(io.BytesIO(store.read_bytes(_uri(tables, model), storage)))
     except FileNotFoundError:
         return None
     if table.num_rows and table.schema.field("neighbours").type.list_size != k:
@@ -73,5 +73,5 @@ def updated_graph(
     lost[earlier[:-1][kept]] = ((old_neighbours[kept] >= 0) & (moved[kept] < 0)).any(axis=1)
     graph = extend_knn_graph(vectors, similarities, neighbours, added | lost, added, k)
     counts = {"added": int(added.sum()), "gone": int(np.sum(~kept)), "searched_again": int(lost.sum())}
-    log.info("kNN graph of %s at %s brought up to date: %s", model, dst, counts)
+    log.info("kNN graph of %s at %s brought up to date: %s", model, tables, counts)
     return graph, counts

@@ -108,7 +108,7 @@ def suggestion_graph(
 
 
 def _suggest_model(
-    dst: str, model: str, faces: pa.Table, named: dict[str, str], rejected: set, config: Config, tasks, full: bool
+    tables: str, model: str, faces: pa.Table, named: dict[str, str], rejected: set, config: Config, tasks, full: bool
 ) -> tuple[pa.Table, dict]:
     """The suggestions for ``model``'s ``faces`` (FACE_ID, IMAGE_ID, URI, BBOX, EMBEDDING), with what was
     decided on the way; the kNN graph the last run kept brought up to date unless ``full``."""
@@ -117,7 +117,7 @@ def _suggest_model(
     face_ids = faces[S.FACE_ID].to_pylist()
     vectors = S.matrix(faces[S.EMBEDDING])
     k = graph_neighbours(rules.naming.neighbours, len(face_ids))
-    kept = None if full else updated_graph(dst, storage, model, face_ids, vectors, k)
+    kept = None if full else updated_graph(tables, storage, model, face_ids, vectors, k)
     started = time.perf_counter()
     graph = kept[0] if kept else suggestion_graph(vectors, rules, config, tasks)
     graph_seconds = time.perf_counter() - started
@@ -137,7 +137,7 @@ def _suggest_model(
         rules,
         shipped_prior(model),
     )
-    save_graph(dst, storage, model, face_ids, (found.similarities, found.neighbours))
+    save_graph(tables, storage, model, face_ids, (found.similarities, found.neighbours))
     rows = found.rows
     suggestions = pa.table(
         {
@@ -178,14 +178,14 @@ def suggest_tags(
     return result
 
 
-def _suggest(dst: str, config: Config, run_id: str, full: bool) -> SuggestResult:
+def _suggest(tables: str, config: Config, run_id: str, full: bool) -> SuggestResult:
     started = time.perf_counter()
     storage = config.resolved_storage()
     tasks = None
     if config.tags.distributed:
         connect(config.ray)
         tasks = RayTasks()
-    snapshot = TablesSnapshot(dst, storage)
+    snapshot = TablesSnapshot(tables, storage)
     try:
         tag_rows = snapshot.read(S.TAGS_TABLE)
     except FileNotFoundError as missing:
@@ -198,7 +198,7 @@ def _suggest(dst: str, config: Config, run_id: str, full: bool) -> SuggestResult
         mine = faces.filter(pc.equal(faces[S.MODEL], model))
         if mine.num_rows < 2:
             continue
-        suggestions, by_model[model] = _suggest_model(dst, model, mine, named, rejected, config, tasks, full)
+        suggestions, by_model[model] = _suggest_model(tables, model, mine, named, rejected, config, tasks, full)
         parts.append(suggestions)
     suggestions = pa.concat_tables(parts) if parts else S.SUGGESTIONS_SCHEMA.empty_table().drop_columns([S.RUN_ID])
     keys = list(zip(suggestions[S.FACE_ID].to_pylist(), suggestions[S.NAME].to_pylist()))
@@ -224,7 +224,9 @@ def _suggest(dst: str, config: Config, run_id: str, full: bool) -> SuggestResult
     }
     versions = {S.FACES_VERSION_KEY: snapshot.table(S.FACES_TABLE).version()}
     versions[S.TAGS_VERSION_KEY] = snapshot.table(S.TAGS_TABLE).version()
-    write_suggestions(dst, suggestions, storage, versions, {**summary, "settings": config.tags.model_dump()})
+    write_suggestions(tables, suggestions, storage, versions, {**summary, "settings": config.tags.model_dump()})
     result = SuggestResult(**summary, seconds=round(time.perf_counter() - started, 2))
-    log.info("suggestions at %s: %d (%d new), %.1f s", dst, result.suggestions, result.new_suggestions, result.seconds)
+    log.info(
+        "suggestions at %s: %d (%d new), %.1f s", tables, result.suggestions, result.new_suggestions, result.seconds
+    )
     return result

@@ -303,14 +303,14 @@ def resolve_rows(
 
 def resolve_tag_file(
     rows: list[TagRow],
-    dst: str,
+    tables: str,
     storage: StorageConfig | None = None,
     source: str = "tag file",
     problems: Sequence[tuple[int, str]] = (),
 ) -> Resolution:
-    """resolve_rows against the committed faces and photos of the tables at ``dst``: a Resolution.
-    ConfigError when ``dst`` holds no tables."""
-    snapshot = TablesSnapshot(dst, storage)
+    """resolve_rows against the committed faces and photos of the tables at ``tables``: a Resolution.
+    ConfigError when ``tables`` holds no tables."""
+    snapshot = TablesSnapshot(tables, storage)
     try:
         committed = snapshot.faces()
     except FileNotFoundError as exc:
@@ -334,8 +334,10 @@ def resolve_tag_file(
     return resolve_rows(rows, faces, photos, source, problems)
 
 
-def add_tag_file(dst: str, tags_file: str, storage: StorageConfig | None = None, tagged_by: str | None = None) -> dict:
-    """Read, check and resolve the tag file ``tags_file`` against the tables at ``dst`` and record the
+def add_tag_file(
+    tables: str, tags_file: str, storage: StorageConfig | None = None, tagged_by: str | None = None
+) -> dict:
+    """Read, check and resolve the tag file ``tags_file`` against the tables at ``tables`` and record the
     rows whose face was found in the tags table (one transaction). TagFileError (nothing written) for
     a file with hard errors. Returns the summary: rows, added, replaced ([{line, face_id, name,
     verdict, replaced: [{name, verdict}]}]), unchanged, repeated, refused ([{line, reason, detail}]),
@@ -343,15 +345,15 @@ def add_tag_file(dst: str, tags_file: str, storage: StorageConfig | None = None,
     len(replaced) + unchanged + repeated + len(refused)."""
     source = normalized_uri(tags_file)
     rows, problems = _parse(_read(tags_file, storage), source)  # reported with unknown face_ids, at once
-    resolution = resolve_tag_file(rows, dst, storage, source, problems)
+    resolution = resolve_tag_file(rows, tables, storage, source, problems)
     table = pa.Table.from_pylist(
         [{S.FACE_ID: t.face_id, S.NAME: t.name, S.VERDICT: t.verdict} for t in resolution.tags],
         pa.schema([S.TAGS_SCHEMA.field(c) for c in (S.FACE_ID, S.NAME, S.VERDICT)]),
     )
-    changes = record_tags(dst, table, storage, source=source, tagged_by=tagged_by)
+    changes = record_tags(tables, table, storage, source=source, tagged_by=tagged_by)
     outcomes = Counter(changes.outcomes)
     summary = {
-        "tables": dst,
+        "tables": tables,
         "source": source,
         "rows": len(rows),
         "added": outcomes[ADDED],

@@ -41,10 +41,10 @@ Key = tuple[str, str]  # (face_id, name)
 class _TagsTable:
     """The tags table at DST as opened (None when it does not exist yet), and its one-transaction writes."""
 
-    def __init__(self, dst: str, storage: StorageConfig | None):
-        self.dst = dst
-        self.path = store.join(dst, S.TAGS_TABLE)
-        self.options = store.delta_storage_options(dst, storage)
+    def __init__(self, tables: str, storage: StorageConfig | None):
+        self.tables = tables
+        self.path = store.join(tables, S.TAGS_TABLE)
+        self.options = store.delta_storage_options(tables, storage)
         try:
             self.table: DeltaTable | None = DeltaTable(self.path, storage_options=self.options)
         except TableNotFoundError:
@@ -86,9 +86,9 @@ class _TagsTable:
         return self.table.version()
 
 
-def read_tags(dst: str, storage: StorageConfig | None = None) -> pa.Table:
-    """Every row of the tags table at ``dst`` (S.TAGS_SCHEMA); an empty table when none was written yet."""
-    return _TagsTable(dst, storage).rows()
+def read_tags(tables: str, storage: StorageConfig | None = None) -> pa.Table:
+    """Every row of the tags table at ``tables`` (S.TAGS_SCHEMA); an empty table when none was written yet."""
+    return _TagsTable(tables, storage).rows()
 
 
 def tags_in_force(tags: pa.Table) -> dict[str, str]:
@@ -135,13 +135,13 @@ def _check_consistent(rows: list[dict]) -> None:
 
 
 def record_tags(
-    dst: str,
+    tables: str,
     tags: pa.Table,
     storage: StorageConfig | None = None,
     source: str | None = None,
     tagged_by: str | None = None,
 ) -> TagChanges:
-    """Record ``tags`` (FACE_ID, NAME, VERDICT) in the tags table at ``dst`` in one transaction.
+    """Record ``tags`` (FACE_ID, NAME, VERDICT) in the tags table at ``tables`` in one transaction.
 
     A (face_id, name) already there with the same kind of verdict is left as it is; a new name of a
     face replaces its earlier name; a rejection of the face's name removes that name, a tag of a
@@ -150,7 +150,7 @@ def record_tags(
     """
     rows = tags.select(_INPUT_SCHEMA.names).cast(_INPUT_SCHEMA).to_pylist()
     _check_consistent(rows)
-    table = _TagsTable(dst, storage)
+    table = _TagsTable(tables, storage)
     current = table.rows()
     touched = pa.array(sorted({row[S.FACE_ID] for row in rows}), pa.string())
     existing = current.filter(pc.is_in(current[S.FACE_ID], value_set=touched)).to_pylist()
@@ -180,34 +180,34 @@ def record_tags(
     upserts = [row for key, row in state.items() if before.get(key) is not row]
     deletes = [key for key in before if key not in state]
     version = table.commit(upserts, deletes)
-    log.info("tags at %s: %d rows written, %d removed (version %s)", dst, len(upserts), len(deletes), version)
+    log.info("tags at %s: %d rows written, %d removed (version %s)", tables, len(upserts), len(deletes), version)
     return TagChanges(outcomes, replaced, version)
 
 
 def delete_tags(
-    dst: str, storage: StorageConfig | None = None, face_ids: list[str] | None = None, name: str | None = None
+    tables: str, storage: StorageConfig | None = None, face_ids: list[str] | None = None, name: str | None = None
 ) -> dict:
     """Remove every row (names and rejections) of the faces ``face_ids``, or every row of the name
     ``name``, in one transaction. Returns {tables, removed, by_verdict, faces, not_tagged (face_ids given that
     had no rows), version}. ConfigError when there is no tags table, or no row of ``name``."""
     if (face_ids is None) == (name is None):
         raise ValueError("delete_tags takes face_ids or a name")
-    table = _TagsTable(dst, storage)
+    table = _TagsTable(tables, storage)
     if table.table is None:
-        raise ConfigError(f"no tags table at {dst}: nothing to remove")
+        raise ConfigError(f"no tags table at {tables}: nothing to remove")
     current = table.rows()
     if name is not None:
         gone = current.filter(pc.equal(current[S.NAME], name.strip()))
         if not gone.num_rows:
-            raise ConfigError(f"no tags named {name!r} at {dst}")
+            raise ConfigError(f"no tags named {name!r} at {tables}")
     else:
         gone = current.filter(pc.is_in(current[S.FACE_ID], value_set=pa.array(face_ids, pa.string())))
     rows = gone.to_pylist()
     faces = {row[S.FACE_ID] for row in rows}
     version = table.commit([], [(row[S.FACE_ID], row[S.NAME]) for row in rows])
-    log.info("tags at %s: %d rows of %d faces removed", dst, len(rows), len(faces))
+    log.info("tags at %s: %d rows of %d faces removed", tables, len(rows), len(faces))
     return {
-        "tables": dst,
+        "tables": tables,
         "removed": len(rows),
         "by_verdict": dict(Counter(row[S.VERDICT] for row in rows)),
         "faces": len(faces),
@@ -221,7 +221,7 @@ def _precedence(row: dict) -> tuple:
     return (row[S.TAGGED_AT] or dt.datetime.min.replace(tzinfo=dt.timezone.utc), row[S.VERDICT] in POSITIVE)
 
 
-def rename_person(dst: str, old: str, new: str, storage: StorageConfig | None = None) -> dict:
+def rename_person(tables: str, old: str, new: str, storage: StorageConfig | None = None) -> dict:
     """Rename ``old`` to ``new`` in every row (names and rejections) in one transaction; ``new`` may
     already exist (the two become one person: where one face has rows of both, the later row stays).
     Returns {tables, from, to, renamed (rows), faces, merged (new existed), collapsed (rows that met a row of
@@ -229,14 +229,14 @@ def rename_person(dst: str, old: str, new: str, storage: StorageConfig | None = 
     old, new = old.strip(), new.strip()
     if not old or not new:
         raise ConfigError("tags rename needs two non-empty names (--from, --to)")
-    table = _TagsTable(dst, storage)
+    table = _TagsTable(tables, storage)
     current = table.rows()
     moving = current.filter(pc.equal(current[S.NAME], old)).to_pylist()
     if not moving:
-        raise ConfigError(f"no tags named {old!r} at {dst}")
+        raise ConfigError(f"no tags named {old!r} at {tables}")
     existing = {row[S.FACE_ID]: row for row in current.filter(pc.equal(current[S.NAME], new)).to_pylist()}
     summary = {
-        "tables": dst,
+        "tables": tables,
         "from": old,
         "to": new,
         "renamed": 0,
@@ -254,5 +254,5 @@ def rename_person(dst: str, old: str, new: str, storage: StorageConfig | None = 
             upserts.append(renamed)
     version = table.commit(upserts, [(row[S.FACE_ID], old) for row in moving])
     faces = len({row[S.FACE_ID] for row in moving})
-    log.info("tags at %s: %r renamed to %r on %d faces", dst, old, new, faces)
+    log.info("tags at %s: %r renamed to %r on %d faces", tables, old, new, faces)
     return {**summary, "renamed": len(moving), "faces": faces, "collapsed": collapsed, "version": version}

@@ -41,8 +41,8 @@ def test_batches_replacement_and_removal(tables: FaceTables):
     tables.commit(images_rows(["c"], faces=2), faces_rows(["c"], faces=2), [])
     tables.commit(images_rows(["a"], "v2", faces=3), faces_rows(["a"], "v2", faces=3), ["a"])
     tables.remove(["b"])
-    images = read_table(tables.dst, "images")
-    faces = read_table(tables.dst, "faces")
+    images = read_table(tables.tables, "images")
+    faces = read_table(tables.tables, "faces")
     assert sorted(images[S.URI].to_pylist()) == ["a", "c"]
     assert sorted(faces[S.FACE_ID].to_pylist()) == ["a-v2-0", "a-v2-1", "a-v2-2", "c-v1-0", "c-v1-1"]
     assert faces.schema == S.faces_schema(DIM) and images.schema == S.IMAGES_SCHEMA
@@ -53,28 +53,28 @@ def test_crash_between_faces_and_images_commit_is_invisible_and_repaired(tables:
     tables.commit(images_rows(["a"]), faces_rows(["a"]), [])
     # a crashed batch: its faces reached the table, its images commit never happened
     write_deltalake(tables.faces, faces_rows(["b", "c"]), mode="append")
-    assert read_table(tables.dst, "faces")[S.URI].to_pylist() == ["a"]
-    assert read_table(tables.dst, "images")[S.URI].to_pylist() == ["a"]
-    again = FaceTables(tables.dst, StorageConfig(), DIM, "m", "d")
+    assert read_table(tables.tables, "faces")[S.URI].to_pylist() == ["a"]
+    assert read_table(tables.tables, "images")[S.URI].to_pylist() == ["a"]
+    again = FaceTables(tables.tables, StorageConfig(), DIM, "m", "d")
     assert again.repair() == 2
     assert again.faces.to_pyarrow_table()[S.URI].to_pylist() == ["a"]
     again.commit(images_rows(["b"]), faces_rows(["b"]), [])
-    assert sorted(read_table(tables.dst, "faces")[S.URI].to_pylist()) == ["a", "b"]
+    assert sorted(read_table(tables.tables, "faces")[S.URI].to_pylist()) == ["a", "b"]
 
 
 def test_compaction_keeps_the_snapshot(tables: FaceTables):
     for uri in "abcdef":
         tables.commit(images_rows([uri]), faces_rows([uri]), [])
-    before = sorted(read_table(tables.dst, "faces")[S.FACE_ID].to_pylist())
+    before = sorted(read_table(tables.tables, "faces")[S.FACE_ID].to_pylist())
     tables.compact()
-    assert sorted(read_table(tables.dst, "faces")[S.FACE_ID].to_pylist()) == before
+    assert sorted(read_table(tables.tables, "faces")[S.FACE_ID].to_pylist()) == before
     assert len(tables.faces.file_uris()) == 1
     assert tables.repair() == 0
 
 
 def test_tables_of_other_models_are_refused(tables: FaceTables):
-    with pytest.raises(ConfigError, match="another --output"):
-        FaceTables(tables.dst, StorageConfig(), DIM, "other-model", "d")
+    with pytest.raises(ConfigError, match="other --tables"):
+        FaceTables(tables.tables, StorageConfig(), DIM, "other-model", "d")
 
 
 def test_reading_missing_tables_says_so(tmp_path):
@@ -88,10 +88,10 @@ def test_tables_read_from_duckdb_and_pandas(tables: FaceTables):
     import duckdb
 
     tables.commit(images_rows(["a", "b"], faces=2), faces_rows(["a", "b"], faces=2), [])
-    faces = read_table(tables.dst, "faces")  # noqa: F841 (DuckDB scans the Arrow table by its name)
+    faces = read_table(tables.tables, "faces")  # noqa: F841 (DuckDB scans the Arrow table by its name)
     counts = duckdb.sql("SELECT uri, count(*) AS n FROM faces GROUP BY uri ORDER BY uri").fetchall()
     assert counts == [("a", 2), ("b", 2)]
-    frame = read_table(tables.dst, "images").to_pandas()
+    frame = read_table(tables.tables, "images").to_pandas()
     assert list(frame.sort_values("uri")["num_faces"]) == [2, 2]
 
 
@@ -141,12 +141,12 @@ def test_every_table_reads_through_one_api_with_storage_from_the_environment(s3_
 
 def test_a_crash_between_clusters_and_persons_leaves_the_last_clustering(tables: FaceTables):
     tables.commit(images_rows(["a", "b"]), faces_rows(["a", "b"]), [])
-    faces = read_table(tables.dst, S.FACES_TABLE)
-    write_clustering(tables.dst, *clustering_rows(faces, 0, "first"), StorageConfig(), 1, {"run_id": "first"})
+    faces = read_table(tables.tables, S.FACES_TABLE)
+    write_clustering(tables.tables, *clustering_rows(faces, 0, "first"), StorageConfig(), 1, {"run_id": "first"})
     clusters, _ = clustering_rows(faces, 7, "crashed")
-    write_deltalake(f"{tables.dst}/{S.CLUSTERS_TABLE}", clusters, mode="overwrite")  # persons never written
+    write_deltalake(f"{tables.tables}/{S.CLUSTERS_TABLE}", clusters, mode="overwrite")  # persons never written
 
-    snapshot = TablesSnapshot(tables.dst)
+    snapshot = TablesSnapshot(tables.tables)
     assert set(snapshot.read(S.CLUSTERS_TABLE)[S.RUN_ID].to_pylist()) == {"first"}
     assert snapshot.read(S.PERSONS_TABLE)[S.RUN_ID].to_pylist() == ["first"]
     assert snapshot.details(S.PERSONS_TABLE, S.CLUSTERING_KEY) == {"run_id": "first"}
@@ -155,7 +155,7 @@ def test_a_crash_between_clusters_and_persons_leaves_the_last_clustering(tables:
 def test_faces_read_in_default_batches_are_the_faces_read_in_small_ones(tables: FaceTables):
     for uri in "abcde":
         tables.commit(images_rows([uri], faces=3), faces_rows([uri], faces=3), [])
-    faces = TablesSnapshot(tables.dst).faces()
+    faces = TablesSnapshot(tables.tables).faces()
     columns = [S.FACE_ID, S.EMBEDDING]
     assert faces.read(columns).num_rows == 15
     assert faces.read(columns).equals(faces.read(columns, rows=4))
