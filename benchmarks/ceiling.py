@@ -1,5 +1,5 @@
 """How fast the embed job moves photos when the models cost nothing: the real job (Ray, read,
-decode, dedup signals, alignment, Arrow batches, tables) with YuNet and SFace replaced by stand-ins
+decode, dedup fingerprints, alignment, Arrow batches, tables) with YuNet and SFace replaced by stand-ins
 that return the same shapes at once. Benchmark only: nothing outside benchmarks/ can reach them.
 
     python -m benchmarks.ceiling --input DIR [--in-process] [--set KEY=VALUE]

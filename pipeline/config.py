@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import fields
 from pathlib import Path
@@ -13,6 +14,8 @@ from pydantic import BaseModel, ByteSize, ConfigDict, Field, ValidationError
 from pipeline.errors import ConfigError
 from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.search.index_settings import IndexSettings
+
+log = logging.getLogger(__name__)
 
 
 class _Section(BaseModel):
@@ -76,7 +79,7 @@ class DecodeConfig(_Section):
         description="With model actors on GPUs: JPEGs of at least this many pixels travel undecoded "
         "and are decoded on the GPU by nvJPEG (torchvision); null: every photo decodes on the CPU.",
     )
-    signals: bool = Field(
+    fingerprints: bool = Field(
         default=True,
         description="Compute what `facepipe dedup` needs (hashes of bytes and pixels, PDQ, EXIF capture time and "
         "camera, JPEG quality) while decoding; off: those columns stay empty and dedup refuses the tables.",
@@ -498,6 +501,21 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+RENAMED_KEYS = {("decode", "signals"): "fingerprints"}  # old name -> new name, accepted with a warning
+
+
+def _renamed(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the old names of renamed keys moved to their new names (a warning says so)."""
+    for (section, old), new in RENAMED_KEYS.items():
+        values = data.get(section)
+        if isinstance(values, dict) and old in values:
+            log.warning("%s.%s is deprecated: it is now %s.%s", section, old, section, new)
+            values = dict(values)
+            values.setdefault(new, values.pop(old))
+            data = {**data, section: values}
+    return data
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Build a Config from defaults, an optional YAML file and ``section.key=value`` overrides.
 
@@ -519,7 +537,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             nested = {key: nested}
         data = _merge(data, nested)
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(_renamed(data))
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid configuration ({problems})") from None

@@ -53,7 +53,7 @@ ETAG = "etag"
 RUN_ID = "run_id"
 PROCESSED_AT = "processed_at"
 
-# images table: the signals dedup needs, computed by the decode stage while it holds the photo
+# images table: the fingerprints dedup needs, computed by the decode stage while it holds the photo
 SHA256 = "sha256"  # of the file's bytes
 PIXEL_SHA256 = "pixel_sha256"  # of the decoded upright RGB pixels (and the decode scale)
 PDQ = "pdq"  # PDQ perceptual hash of the upright photo (32 bytes)
@@ -67,7 +67,7 @@ GREYSCALE = "greyscale"  # no colour in the pixels
 CONTENT_FRACTION = "content_fraction"  # share of the area inside a uniform frame (1.0: no frame)
 EXIF_FIELDS = "exif_fields"  # EXIF tags the file carries
 PDQ_VARIANT_NAMES = ("mirrored", "rotated_90", "rotated_180", "rotated_270", "crop_90", "crop_75", "unframed")
-SIGNALS = (
+FINGERPRINTS = (
     SHA256,
     PIXEL_SHA256,
     PDQ,
@@ -98,16 +98,16 @@ PIXELS = "pixels"
 PIXELS_WIDTH = "pixels_width"
 PIXELS_HEIGHT = "pixels_height"
 FACES = "faces"
-SIGNALS_COLUMN = "signals"  # the photo's SIGNALS as one struct (null when it could not be decoded)
+FINGERPRINTS_COLUMN = "fingerprints"  # the photo's FINGERPRINTS as one struct (null when it could not be decoded)
 
 # Stages timed inside the pipeline, and the column that carries each photo's share of their seconds.
-STAGES = ("read", "decode", "signals", "detect", "align", "embed")
+STAGES = ("read", "decode", "fingerprints", "detect", "align", "embed")
 SECONDS = "seconds"
 SECONDS_TYPE = pa.struct([pa.field(stage, pa.float64()) for stage in STAGES])
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
-SIGNAL_FIELDS = [
+FINGERPRINT_FIELDS = [
     pa.field(SHA256, pa.string()),
     pa.field(PIXEL_SHA256, pa.string()),
     pa.field(PDQ, pa.binary()),
@@ -121,7 +121,7 @@ SIGNAL_FIELDS = [
     pa.field(CONTENT_FRACTION, pa.float32()),
     pa.field(EXIF_FIELDS, pa.int32()),
 ]
-SIGNALS_TYPE = pa.struct(SIGNAL_FIELDS)
+FINGERPRINTS_TYPE = pa.struct(FINGERPRINT_FIELDS)
 
 LISTING_SCHEMA = pa.schema(
     [
@@ -157,7 +157,7 @@ DECODED_SCHEMA = pa.schema(
         pa.field(PIXELS_HEIGHT, pa.int32()),
         pa.field(PIXELS, pa.large_binary()),
         pa.field(BYTES, pa.large_binary()),
-        pa.field(SIGNALS_COLUMN, SIGNALS_TYPE),
+        pa.field(FINGERPRINTS_COLUMN, FINGERPRINTS_TYPE),
         pa.field(SECONDS, SECONDS_TYPE),
     ]
 )
@@ -176,7 +176,7 @@ IMAGES_SCHEMA = pa.schema(
         pa.field(ETAG, pa.string()),
         pa.field(RUN_ID, pa.string()),
         pa.field(PROCESSED_AT, TIMESTAMP),
-        *SIGNAL_FIELDS,
+        *FINGERPRINT_FIELDS,
     ]
 )
 
@@ -223,7 +223,7 @@ def analyzed_schema(dim: int) -> pa.Schema:
             pa.field(WIDTH, pa.int32()),
             pa.field(HEIGHT, pa.int32()),
             pa.field(FACES, pa.list_(face_struct_type(dim))),
-            pa.field(SIGNALS_COLUMN, SIGNALS_TYPE),
+            pa.field(FINGERPRINTS_COLUMN, FINGERPRINTS_TYPE),
             pa.field(SECONDS, SECONDS_TYPE),
         ]
     )
@@ -270,7 +270,7 @@ GROUP_ID = "group_id"
 KIND = "kind"
 ROLE = "role"
 SCORE = "score"
-EVIDENCE = "evidence"  # JSON: the signals that agreed, and why the keeper won
+EVIDENCE = "evidence"  # JSON: the fingerprints that agreed, and why the keeper won
 KIND_EXACT = "exact"  # the same file bytes
 KIND_SAME_PIXELS = "same_pixels"  # the same decoded pixels in another container or with other metadata
 KIND_NEAR_DUPLICATE = "near_duplicate"  # resized, recompressed, cropped, framed, mirrored, recoloured
@@ -392,10 +392,10 @@ RUNS_SCHEMA = pa.schema(
 # Kept out of the Arrow field metadata on purpose: tables written without it would then mismatch on append.
 TABLE_DOCS = {
     IMAGES_TABLE: "One row per photo listed at SRC, whatever happened to it (`status`, `error`); written by "
-    "`facepipe embed`. The signal columns (`sha256` to `exif_fields`) are what `facepipe dedup` compares: "
-    "computed by the decode stage while it holds the photo (`decode.signals`, on by default); tables written "
+    "`facepipe embed`. The fingerprint columns (`sha256` to `exif_fields`) are what `facepipe dedup` compares: "
+    "computed by the decode stage while it holds the photo (`decode.fingerprints`, on by default); tables written "
     "by an earlier version gain them on the next embed run, which decodes unchanged photos again for the "
-    "signals only (its summary says `signals added to N`).",
+    "fingerprints only (its summary says `fingerprints added to N`).",
     FACES_TABLE: "One row per detected face of a photo whose status is `ok`; written by `facepipe embed`, each "
     "batch before the images rows that commit it. A table holds the faces of one detector and one embedder "
     "(recorded in its description); D is the embedder's dimension (128 for SFace).",

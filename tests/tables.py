@@ -14,7 +14,7 @@ def images_table(
     uris: list[str], image_ids: list[str], num_faces: list[int], side: int = 100, size: int = 10
 ) -> pa.Table:
     """Images rows (IMAGES_SCHEMA) of decoded side x side photos: status ok with faces, else no_face;
-    the columns not given are null (the signals among them)."""
+    the columns not given are null (the fingerprints among them)."""
     n, now = len(uris), dt.datetime.now(dt.timezone.utc)
     columns = {
         S.IMAGE_ID: image_ids,

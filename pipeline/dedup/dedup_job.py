@@ -65,12 +65,13 @@ class DedupResult(JobResult):
     peak_memory_mb: int
 
 
-def _signals_missing(photos: pa.Table, tables: str) -> None:
-    unsigned = photos.filter(pc.is_null(photos[S.SHA256])).num_rows
-    if unsigned:
+def _fingerprints_missing(photos: pa.Table, tables: str) -> None:
+    unfingerprinted = photos.filter(pc.is_null(photos[S.SHA256])).num_rows
+    if unfingerprinted:
         raise ConfigError(
-            f"{unsigned} of {photos.num_rows} photos at {tables} have no dedup signals (tables written by an earlier "
-            f"facepipe, or with decode.signals off): run `facepipe embed --input SRC --tables {tables}` to add them "
+            f"{unfingerprinted} of {photos.num_rows} photos at {tables} have no dedup fingerprints (tables written by "
+            "an earlier facepipe, or with decode.fingerprints off): run "
+            f"`facepipe embed --input SRC --tables {tables}` to add them "
             "(faces are not detected again)"
         )
 
@@ -294,7 +295,7 @@ def deduplicate(
     (default: Ray tasks with dedup.distributed, else this process). Holds the library's lease and
     records the run (or is a step of ``run``).
 
-    Raises ConfigError when the images table lacks the dedup signals (tables of an earlier version).
+    Raises ConfigError when the images table lacks the dedup fingerprints (tables of an earlier version).
     """
     config = config or load_config()
     with job_step(tables, config, "dedup", run, python_call("deduplicate", tables, full=full)) as (run, counts):
@@ -311,7 +312,7 @@ def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: 
     images_version = snapshot.table(S.IMAGES_TABLE).version()
     errors = images.filter(pc.equal(images[S.STATUS], S.STATUS_ERROR))
     images = images.filter(pc.not_equal(images[S.STATUS], S.STATUS_ERROR))
-    _signals_missing(images, tables)
+    _fingerprints_missing(images, tables)
     rules, same_person = pair_rules(config, snapshot.faces().models.get("model"))
     settings = {**config.dedup.model_dump(exclude={"distributed"}), "same_person_threshold": rules.same_person}
     if tasks is None and config.dedup.distributed:

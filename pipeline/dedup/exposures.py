@@ -13,7 +13,7 @@ import numpy as np
 
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.decode import Decoded
-from pipeline.ingest.signals import centre_crop
+from pipeline.ingest.fingerprints import centre_crop
 from pipeline.progress import Progress
 
 SIDE = 64

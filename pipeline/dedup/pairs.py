@@ -39,7 +39,7 @@ class PairRules:
 
 @dataclass(frozen=True)
 class Photos:
-    """The signals of the photos being compared, as arrays indexed by photo."""
+    """The fingerprints of the photos being compared, as arrays indexed by photo."""
 
     sha256: np.ndarray  # object: hex strings
     pixel_sha256: np.ndarray

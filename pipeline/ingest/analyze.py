@@ -185,6 +185,6 @@ class AnalyzeFaces:
         )
         columns[S.STATUS] = pa.array(statuses, pa.string())
         columns[S.FACES] = pa.array(faces, self.schema.field(S.FACES).type)
-        columns[S.SIGNALS_COLUMN] = batch.column(S.SIGNALS_COLUMN)
+        columns[S.FINGERPRINTS_COLUMN] = batch.column(S.FINGERPRINTS_COLUMN)
         columns[S.SECONDS] = add_seconds(batch.column(S.SECONDS), spent)
         return pa.table(columns).select(self.schema.names).cast(self.schema)

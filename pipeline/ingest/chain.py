@@ -15,8 +15,8 @@ from pipeline import schema as S
 from pipeline.config import Config, StorageConfig
 from pipeline.ingest.analyze import AnalyzeFaces
 from pipeline.ingest.decode import Decoded, DecodeError, decode_photos, pixels_of
+from pipeline.ingest.fingerprints import fingerprints_only
 from pipeline.ingest.read import read_photos
-from pipeline.ingest.signals import signals_only
 from pipeline.models.registry import ModelChoices
 from pipeline.runtime.stages import Stage
 
@@ -33,11 +33,12 @@ class PhotoChain:
     read_batch: int
     model_batch: int
     models: ModelChoices | None = None
-    signals: bool = False  # compute the dedup signals while decoding
+    fingerprints: bool = False  # compute the dedup fingerprints while decoding
 
     @classmethod
-    def of(cls, config: Config, models: ModelChoices | None = None, signals: bool = False) -> PhotoChain:
-        """The chain as ``config`` sets it up (with the dedup signals when ``signals`` and decode.signals)."""
+    def of(cls, config: Config, models: ModelChoices | None = None, fingerprints: bool = False) -> PhotoChain:
+        """The chain as ``config`` sets it up (with the dedup fingerprints when ``fingerprints`` and
+        decode.fingerprints)."""
         return cls(
             config.resolved_storage(),
             config.decode.max_pixels,
@@ -45,7 +46,7 @@ class PhotoChain:
             config.ray.read_batch_size,
             config.ray.model_batch_size,
             models,
-            signals and config.decode.signals,
+            fingerprints and config.decode.fingerprints,
         )
 
     def decoding(self, device_min_pixels: int | None = None) -> list[Stage]:
@@ -59,14 +60,14 @@ class PhotoChain:
                     "max_pixels": self.max_pixels,
                     "reduce_to": self.reduce_to,
                     "device_min_pixels": device_min_pixels,
-                    "signals": self.signals,
+                    "fingerprints": self.fingerprints,
                 },
             ),
         ]
 
     def signing(self) -> list[Stage]:
-        """Read, decode and keep only the dedup signals (photos whose faces are already committed)."""
-        return [*replace(self, signals=True).decoding(), Stage(signals_only, self.read_batch)]
+        """Read, decode and keep only the dedup fingerprints (photos whose faces are already committed)."""
+        return [*replace(self, fingerprints=True).decoding(), Stage(fingerprints_only, self.read_batch)]
 
     def analysing(self, threads: int) -> Stage:
         """Detect, align and embed (the models load once per instance, each using ``threads``)."""
@@ -77,7 +78,7 @@ class PhotoChain:
     def decoded(self, uris: list[str], reduce_to: int | None = None) -> Iterator[tuple[str, Decoded | DecodeError]]:
         """Each photo read and decoded in this process (at ``reduce_to``, default full size): its pixels
         and full upright size, or why it failed."""
-        read, decode = (stage.ready() for stage in replace(self, reduce_to=reduce_to, signals=False).decoding())
+        read, decode = (stage.ready() for stage in replace(self, reduce_to=reduce_to, fingerprints=False).decoding())
         for start in range(0, len(uris), self.read_batch):
             rows = decode(read(pa.table({S.URI: pa.array(uris[start : start + self.read_batch], pa.string())})))
             names = (S.URI, S.STATUS, S.ERROR, S.WIDTH, S.HEIGHT, S.PIXELS_WIDTH, S.PIXELS_HEIGHT, S.PIXELS)

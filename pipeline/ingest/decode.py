@@ -17,7 +17,7 @@ import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline import schema as S
-from pipeline.ingest.signals import HASH_SIDE, photo_signals
+from pipeline.ingest.fingerprints import HASH_SIDE, photo_fingerprints
 from pipeline.ingest.timing import add_seconds
 
 Image.MAX_IMAGE_PIXELS = None  # our own, configurable limit applies (DecodeError "too_large")
@@ -158,14 +158,16 @@ def is_for_device(pixels_width: int | None) -> bool:
     return pixels_width == 0
 
 
-def _signals_of(photos: list[tuple[bytes, Decoded | None]], max_pixels: int) -> list[dict | None]:
-    """The dedup signals of decoded photos, all together; a JPEG left for the GPU (``Decoded`` None)
+def _fingerprints_of(photos: list[tuple[bytes, Decoded | None]], max_pixels: int) -> list[dict | None]:
+    """The dedup fingerprints of decoded photos, all together; a JPEG left for the GPU (``Decoded`` None)
     is decoded here at the smallest DCT scale the perceptual hashes allow (None if that fails)."""
     decoded = [
         pixels if pixels is not None else decode_image(data, max_pixels, 2 * HASH_SIDE) for data, pixels in photos
     ]
-    signed = [(data, pixels) for (data, _), pixels in zip(photos, decoded) if isinstance(pixels, Decoded)]
-    computed = iter(photo_signals([(data, d.pixels, max(1, round(d.width / d.pixels.shape[1]))) for data, d in signed]))
+    fingerprinted = [(data, pixels) for (data, _), pixels in zip(photos, decoded) if isinstance(pixels, Decoded)]
+    computed = iter(
+        photo_fingerprints([(data, d.pixels, max(1, round(d.width / d.pixels.shape[1]))) for data, d in fingerprinted])
+    )
     return [next(computed) if isinstance(pixels, Decoded) else None for pixels in decoded]
 
 
@@ -174,18 +176,18 @@ def decode_photos(
     max_pixels: int,
     reduce_to: int | None = None,
     device_min_pixels: int | None = None,
-    signals: bool = True,
+    fingerprints: bool = True,
 ) -> pa.Table:
     """Stage: read rows (uri, image_id, error, bytes) in, decoded rows (DECODED_SCHEMA) out.
 
     Rows whose pixels were decoded at a reduced scale keep their bytes, for faces that need the
     full resolution; the others drop them. With ``device_min_pixels`` (GPU model actors), JPEGs of
     at least that many pixels are not decoded here: their rows carry the file's bytes and 0 x 0
-    pixels, and the model actor decodes them on the GPU (nvJPEG). With ``signals`` every decodable
-    photo's dedup signals (SIGNALS_COLUMN) are computed (timed as the "signals" stage).
+    pixels, and the model actor decodes them on the GPU (nvJPEG). With ``fingerprints`` every decodable
+    photo's dedup fingerprints (FINGERPRINTS_COLUMN) are computed (timed as the "fingerprints" stage).
     """
     started = time.perf_counter()
-    unsigned: list[tuple[int, bytes, Decoded | None]] = []  # (row, bytes, pixels) whose signals are computed last
+    waiting: list[tuple[int, bytes, Decoded | None]] = []  # (row, bytes, pixels) whose fingerprints are computed last
     rows: dict[str, list] = {name: [] for name in S.DECODED_SCHEMA.names if name != S.SECONDS}
     for uri, image_id, error, data in zip(
         *(batch.column(name).to_pylist() for name in (S.URI, S.IMAGE_ID, S.ERROR, S.BYTES))
@@ -205,9 +207,9 @@ def decode_photos(
                 (S.BYTES, data),
             ):
                 rows[name].append(value)
-            rows[S.SIGNALS_COLUMN].append(None)
-            if signals:
-                unsigned.append((len(rows[S.URI]) - 1, data, None))
+            rows[S.FINGERPRINTS_COLUMN].append(None)
+            if fingerprints:
+                waiting.append((len(rows[S.URI]) - 1, data, None))
             continue
         decoded = decode_image(data, max_pixels, reduce_to) if error is None else None
         ok = isinstance(decoded, Decoded)
@@ -222,13 +224,15 @@ def decode_photos(
         rows[S.PIXELS_HEIGHT].append(decoded.pixels.shape[0] if ok else None)
         rows[S.PIXELS].append(decoded.pixels.tobytes() if ok else b"")
         rows[S.BYTES].append(data if reduced else b"")
-        rows[S.SIGNALS_COLUMN].append(None)
-        if signals and ok:
-            unsigned.append((len(rows[S.URI]) - 1, data, decoded))
+        rows[S.FINGERPRINTS_COLUMN].append(None)
+        if fingerprints and ok:
+            waiting.append((len(rows[S.URI]) - 1, data, decoded))
     decoded_at = time.perf_counter()
-    for (row, _, _), found in zip(unsigned, _signals_of([(data, pixels) for _, data, pixels in unsigned], max_pixels)):
-        rows[S.SIGNALS_COLUMN][row] = found
-    spent = {"decode": decoded_at - started, "signals": time.perf_counter() - decoded_at}
+    for (row, _, _), found in zip(
+        waiting, _fingerprints_of([(data, pixels) for _, data, pixels in waiting], max_pixels)
+    ):
+        rows[S.FINGERPRINTS_COLUMN][row] = found
+    spent = {"decode": decoded_at - started, "fingerprints": time.perf_counter() - decoded_at}
     rows[S.SECONDS] = add_seconds(batch.column(S.SECONDS), spent)
     return pa.table(rows, schema=S.DECODED_SCHEMA)
 

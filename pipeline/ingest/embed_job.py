@@ -57,7 +57,7 @@ class EmbedResult(JobResult):
     retried: int = 0
     unchanged: int = 0
     removed: int = 0
-    signed: int = 0  # unchanged photos given the dedup signals an earlier version did not compute
+    fingerprinted: int = 0  # unchanged photos given the dedup fingerprints an earlier version did not compute
     processed: int = 0
     missing: int = 0
     status: dict[str, int] = field(default_factory=_no_photos_yet)
@@ -87,7 +87,7 @@ class EmbedResult(JobResult):
             [
                 f"facepipe embed run {self.run_id}",
                 f"  photos listed {self.listed}: new {self.new}, changed {self.changed}, retried {self.retried}, "
-                f"unchanged {self.unchanged}; removed {self.removed}; signals added to {self.signed}",
+                f"unchanged {self.unchanged}; removed {self.removed}; fingerprints added to {self.fingerprinted}",
                 f"  processed {self.processed}: ok {self.status[S.STATUS_OK]}, "
                 f"no_face {self.status[S.STATUS_NO_FACE]}, error {self.status[S.STATUS_ERROR]}; missing {self.missing}",
                 f"  faces {self.faces}",
@@ -111,7 +111,7 @@ def split_rows(
     faces_col = analyzed[S.FACES].combine_chunks()
     counts = pc.list_value_length(faces_col).fill_null(0).to_numpy().astype(np.int32)
     now = dt.datetime.now(dt.timezone.utc)
-    signals = analyzed[S.SIGNALS_COLUMN].combine_chunks().flatten()  # a null struct: every field null
+    fingerprints = analyzed[S.FINGERPRINTS_COLUMN].combine_chunks().flatten()  # a null struct: every field null
     images = pa.table(
         {
             S.IMAGE_ID: analyzed[S.IMAGE_ID],
@@ -126,7 +126,7 @@ def split_rows(
             S.ETAG: meta[S.ETAG],
             S.RUN_ID: pa.array([run_id] * analyzed.num_rows, pa.string()),
             S.PROCESSED_AT: pa.array([now] * analyzed.num_rows, S.TIMESTAMP),
-            **dict(zip(S.SIGNALS, signals)),
+            **dict(zip(S.FINGERPRINTS, fingerprints)),
         },
         schema=S.IMAGES_SCHEMA,
     )
@@ -179,7 +179,7 @@ def analyze_photos(
     if not uris:
         return
     on_gpu = models.embedder.device == "cuda"
-    chain = PhotoChain.of(config, models, signals=True)
+    chain = PhotoChain.of(config, models, fingerprints=True)
     cpu_stages = chain.decoding(config.decode.device_min_pixels if on_gpu else None)
     if in_process:
         with local_models(chain, config.ray.model_actors, on_gpu) as local:
@@ -191,30 +191,32 @@ def analyze_photos(
     yield from stream_on_ray(_blocks(uris, config), cpu_stages, chain.analysing(pool.threads), pool)
 
 
-def add_missing_signals(uris: list[str], config: Config, writer: FaceTables, in_process: bool = False) -> int:
-    """Read and decode committed photos that lack the dedup signals (tables of an earlier version)
+def add_missing_fingerprints(uris: list[str], config: Config, writer: FaceTables, in_process: bool = False) -> int:
+    """Read and decode committed photos that lack the dedup fingerprints (tables of an earlier version)
     and fill them in, without detecting faces again; returns how many photos gained them."""
     if not uris:
         return 0
-    log.info("adding the dedup signals to %d photos committed without them", len(uris))
+    log.info("adding the dedup fingerprints to %d photos committed without them", len(uris))
     stream = stream_in_process if in_process else stream_on_ray
-    signed, pending = 0, []
+    fingerprinted, pending = 0, []
     for batch in stream(_blocks(uris, config), PhotoChain.of(config).signing()):
-        pending.append(batch.filter(pc.is_valid(batch[S.SIGNALS_COLUMN])))
+        pending.append(batch.filter(pc.is_valid(batch[S.FINGERPRINTS_COLUMN])))
         if sum(t.num_rows for t in pending) >= config.output.commit_every:
-            signed += _commit_signals(pending, writer)
-    return signed + _commit_signals(pending, writer)
+            fingerprinted += _commit_fingerprints(pending, writer)
+    return fingerprinted + _commit_fingerprints(pending, writer)
 
 
-def _commit_signals(pending: list[pa.Table], writer: FaceTables) -> int:
+def _commit_fingerprints(pending: list[pa.Table], writer: FaceTables) -> int:
     if not pending:
         return 0
     rows = pa.concat_tables(pending)
     pending.clear()
     if not rows.num_rows:
         return 0
-    fields = rows[S.SIGNALS_COLUMN].combine_chunks().flatten()
-    writer.add_signals(pa.table({S.URI: rows[S.URI], S.IMAGE_ID: rows[S.IMAGE_ID], **dict(zip(S.SIGNALS, fields))}))
+    fields = rows[S.FINGERPRINTS_COLUMN].combine_chunks().flatten()
+    writer.add_fingerprints(
+        pa.table({S.URI: rows[S.URI], S.IMAGE_ID: rows[S.IMAGE_ID], **dict(zip(S.FINGERPRINTS, fields))})
+    )
     return rows.num_rows
 
 
@@ -260,14 +262,14 @@ def _embed(src: str, tables: str, config: Config, run_id: str, listing: pa.Table
     store.ensure_writable(tables, storage)
     writer = FaceTables(tables, storage, models.embedder.dim, models.embedder.model_id, models.detector.model_id)
     repaired = writer.repair()
-    plan = plan_run(listing, writer.committed_images(), config.decode.signals)
+    plan = plan_run(listing, writer.committed_images(), config.decode.fingerprints)
     log.info(
         "run %s: %d listed, %d to process, %d removed", run_id, listing.num_rows, plan.todo.num_rows, len(plan.removed)
     )
     # a small run on one machine pays more for starting Ray (processes, workers' imports, a model load
     # per actor) than Ray's processes win it: it runs here
-    in_process = not on_cluster and plan.todo.num_rows + len(plan.unsigned) < config.ray.in_process_below
-    if not in_process and (plan.todo.num_rows or plan.unsigned):
+    in_process = not on_cluster and plan.todo.num_rows + len(plan.unfingerprinted) < config.ray.in_process_below
+    if not in_process and (plan.todo.num_rows or plan.unfingerprinted):
         connect(config.ray)
     replaced, seen, pending = set(plan.replaced), set(), []
     status = _no_photos_yet()
@@ -299,7 +301,7 @@ def _embed(src: str, tables: str, config: Config, run_id: str, listing: pa.Table
                 commit()
         if pending:
             commit()
-    signed = add_missing_signals(plan.unsigned, config, writer, in_process)
+    fingerprinted = add_missing_fingerprints(plan.unfingerprinted, config, writer, in_process)
     with timed(stage_seconds, "write"):
         writer.remove(plan.removed)
         writer.compact()
@@ -311,7 +313,7 @@ def _embed(src: str, tables: str, config: Config, run_id: str, listing: pa.Table
         retried=len(plan.retried),
         unchanged=plan.unchanged,
         removed=len(plan.removed),
-        signed=signed,
+        fingerprinted=fingerprinted,
         missing=plan.todo.num_rows - done["processed"],
         status=status,
         repaired_faces=repaired,

@@ -22,7 +22,7 @@ class Plan:
     retried: list[str]
     unchanged: int
     removed: list[str]
-    unsigned: list[str]  # unchanged photos committed without the dedup signals (an earlier version's run)
+    unfingerprinted: list[str]  # unchanged photos committed without the dedup fingerprints (an earlier version's run)
 
     @property
     def replaced(self) -> list[str]:
@@ -35,16 +35,16 @@ def _fingerprint(row: dict) -> tuple:
     return row[S.SIZE], mtime.timestamp() if mtime is not None else None, row[S.ETAG]
 
 
-def plan_run(listing: pa.Table, committed: pa.Table, signals: bool = True) -> Plan:
+def plan_run(listing: pa.Table, committed: pa.Table, fingerprints: bool = True) -> Plan:
     """The plan for ``listing`` (LISTING_SCHEMA) against ``committed`` images rows (IMAGES_SCHEMA).
 
-    A photo is changed when its size, mtime or etag differ from the committed row. With ``signals``,
-    unchanged decodable photos committed without the dedup signals are listed as unsigned.
+    A photo is changed when its size, mtime or etag differ from the committed row. With ``fingerprints``,
+    unchanged decodable photos committed without the dedup fingerprints are listed as unfingerprinted.
     """
     columns = [S.URI, S.SIZE, S.MTIME, S.ETAG, S.ERROR, S.STATUS, S.SHA256]
     known = {row[S.URI]: row for row in committed.select(columns).to_pylist()}
     listed = listing.to_pylist()
-    new, changed, retried, unsigned, todo_rows = [], [], [], [], []
+    new, changed, retried, unfingerprinted, todo_rows = [], [], [], [], []
     for row in listed:
         old = known.get(row[S.URI])
         if old is None:
@@ -54,12 +54,12 @@ def plan_run(listing: pa.Table, committed: pa.Table, signals: bool = True) -> Pl
         elif old[S.ERROR] and old[S.ERROR].split(":", 1)[0] in RETRIED_REASONS:
             retried.append(row[S.URI])
         else:
-            if signals and old[S.STATUS] != S.STATUS_ERROR and old[S.SHA256] is None:
-                unsigned.append(row[S.URI])
+            if fingerprints and old[S.STATUS] != S.STATUS_ERROR and old[S.SHA256] is None:
+                unfingerprinted.append(row[S.URI])
             continue
         todo_rows.append(row)
     present = {row[S.URI] for row in listed}
     removed = sorted(uri for uri in known if uri not in present)
     todo = pa.Table.from_pylist(todo_rows, schema=S.LISTING_SCHEMA)
     unchanged = len(listed) - len(todo_rows)
-    return Plan(todo, new, changed, retried, unchanged, removed, unsigned)
+    return Plan(todo, new, changed, retried, unchanged, removed, unfingerprinted)

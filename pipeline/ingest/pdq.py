@@ -6,7 +6,7 @@ may differ (tests/unit/ingest/test_pdq.py measures how often).
 
 The algorithm: the luminance of the image is box-filtered twice along each axis (Jarosz's filter,
 its window the image's side over 128: none for images of up to 128 pixels a side, such as the
-shrunk copies the dedup signals hash), sampled on a 64x64 grid, and reduced to the 16x16 lowest
+shrunk copies the dedup fingerprints hash), sampled on a 64x64 grid, and reduced to the 16x16 lowest
 non-constant DCT coefficients; a bit is set where a coefficient exceeds their median. Quality is
 the sum of the sampled image's gradients. Rotations and mirrorings of the image permute the DCT
 coefficients and flip signs, so their hashes come from the same coefficients."""

@@ -327,11 +327,11 @@ class FaceTables:
             )
         self.images.update_incremental()
 
-    def add_signals(self, rows: pa.Table) -> None:
-        """Fill in the dedup signals (S.SIGNALS) of committed photos: ``rows`` hold URI, IMAGE_ID and the
-        signals; a photo whose row changed since (another image_id) is left alone. Faces are untouched."""
-        rows = rows.select([S.URI, S.IMAGE_ID, *S.SIGNALS]).cast(
-            pa.schema([S.IMAGES_SCHEMA.field(name) for name in (S.URI, S.IMAGE_ID, *S.SIGNALS)])
+    def add_fingerprints(self, rows: pa.Table) -> None:
+        """Fill in the dedup fingerprints (S.FINGERPRINTS) of committed photos: ``rows`` hold URI, IMAGE_ID and the
+        fingerprints; a photo whose row changed since (another image_id) is left alone. Faces are untouched."""
+        rows = rows.select([S.URI, S.IMAGE_ID, *S.FINGERPRINTS]).cast(
+            pa.schema([S.IMAGES_SCHEMA.field(name) for name in (S.URI, S.IMAGE_ID, *S.FINGERPRINTS)])
         )
         (
             self.images.merge(
@@ -342,7 +342,7 @@ class FaceTables:
                 merge_schema=True,
                 commit_properties=self._faces_pin(),
             )
-            .when_matched_update({name: f"s.{name}" for name in S.SIGNALS})
+            .when_matched_update({name: f"s.{name}" for name in S.FINGERPRINTS})
             .execute()
         )
         self.images.update_incremental()

@@ -138,12 +138,12 @@ def test_older_tables_gain_the_signals_without_detecting_faces_again(lfw_images:
     photos, tables = tmp_path / "photos", tmp_path / "tables"
     for name in OTHERS:
         place(photos / Path(name).name, (lfw_images / name).read_bytes(), T0)
-    facepipe("embed", "--input", str(photos), "--tables", str(tables), "--set", "decode.signals=false")
+    facepipe("embed", "--input", str(photos), "--tables", str(tables), "--set", "decode.fingerprints=false")
     refused = facepipe("dedup", "--tables", str(tables), expect=2)
     assert "facepipe embed --input SRC --output" in refused.stderr
     faces = read_table(str(tables), S.FACES_TABLE)
     rerun = facepipe("embed", "--input", str(photos), "--tables", str(tables))
-    assert f"signals added to {len(OTHERS)}" in rerun.stderr and "processed 0" in rerun.stderr
+    assert f"fingerprints added to {len(OTHERS)}" in rerun.stderr and "processed 0" in rerun.stderr
     assert read_table(str(tables), S.FACES_TABLE)[S.FACE_ID].to_pylist() == faces[S.FACE_ID].to_pylist()
     images = read_table(str(tables), S.IMAGES_TABLE)
     assert images[S.SHA256].null_count == 0 and np.all(np.array(images[S.PDQ_QUALITY].to_pylist()) > 0)

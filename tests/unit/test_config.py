@@ -215,3 +215,10 @@ def test_index_and_cluster_sections_hand_the_algorithms_their_plain_values() -> 
     assert index == replace(IndexSettings(), memory_budget=1024**3, kind="hnsw")
     assert type(index.memory_budget) is int
     assert config.cluster.cluster_settings() == replace(ClusterSettings(), method="kmeans")
+
+
+def test_a_renamed_key_is_read_under_its_old_name_with_a_warning(caplog) -> None:
+    with caplog.at_level("WARNING"):
+        config = load_config(overrides=["decode.signals=false"])
+    assert config.decode.fingerprints is False
+    assert "decode.signals is deprecated: it is now decode.fingerprints" in caplog.text

@@ -25,7 +25,7 @@ SIMILARITY_PARAMETER = re.compile(r"similar|cosine|same_person", re.IGNORECASE)
 
 
 def _is_float(node: ast.AST, constants: set[str]) -> bool:
-    """A float literal (signed or not) or the name of a module constant holding one."""
+    """A float literal (fingerprinted or not) or the name of a module constant holding one."""
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         node = node.operand
     if isinstance(node, ast.Constant):

@@ -140,7 +140,8 @@ def test_the_next_embed_listing_sees_the_duplicates_gone_and_then_back(library) 
     extensions = CONFIG.input.extensions
     before = store.list_photos(str(root), StorageConfig(), extensions)
     committed = pa.Table.from_pylist(  # the images rows an embed run of that listing commits
-        [{**row, S.STATUS: S.STATUS_OK, S.SHA256: "signed"} for row in before.to_pylist()], schema=S.IMAGES_SCHEMA
+        [{**row, S.STATUS: S.STATUS_OK, S.SHA256: "hashed"} for row in before.to_pylist()],
+        schema=S.IMAGES_SCHEMA,
     )
 
     summary = apply_duplicates(dst, str(quarantine), CONFIG)

@@ -37,13 +37,13 @@ def library(dst: str, model: str) -> None:
     hashes = [code, flipped(code, 50), bytes(255 - b for b in code)]
     uris = [f"{dst}/photos/{k}.jpg" for k in range(3)]
     images = images_table(uris, [f"img-{k}" for k in range(3)], [1, 1, 1], side=120, size=1000)
-    signals = {
+    fingerprints = {
         S.SHA256: pa.array([f"s{k}" for k in range(3)]),
         S.PIXEL_SHA256: pa.array([f"p{k}" for k in range(3)]),
         S.PDQ: pa.array(hashes, pa.binary()),
         S.PDQ_QUALITY: pa.array([100] * 3, pa.int32()),
     }
-    for name, column in signals.items():
+    for name, column in fingerprints.items():
         images = images.set_column(images.schema.get_field_index(name), name, column)
     person, stranger = np.eye(DIM, dtype=np.float32)[:2]
     faces = faces_table(

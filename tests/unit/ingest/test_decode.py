@@ -11,7 +11,7 @@ from PIL import Image, ImageOps
 
 from pipeline import schema as S
 from pipeline.ingest.decode import Decoded, DecodeError, decode_image, decode_photos, is_for_device, pixels_of
-from pipeline.ingest.signals import HASH_SIDE, photo_signals
+from pipeline.ingest.fingerprints import HASH_SIDE, photo_fingerprints
 from pipeline.ingest.timing import zero_seconds
 
 LIMIT = 100_000_000
@@ -369,16 +369,19 @@ def test_a_batch_gets_the_signals_each_photo_would_get_alone() -> None:
         ("/src/small.jpg", "e", None, _encode(_noise(W, H, seed=13), "JPEG")),
     ]
 
-    decoded = decode_photos(_read_batch(rows), LIMIT, device_min_pixels=1_000_000, signals=True).to_pylist()
+    decoded = decode_photos(_read_batch(rows), LIMIT, device_min_pixels=1_000_000, fingerprints=True).to_pylist()
 
     def alone(data: bytes, reduce_to: int | None = None) -> dict:
         found = decode_image(data, LIMIT, reduce_to)
-        signals = photo_signals([(data, found.pixels, round(found.width / found.pixels.shape[1]))])[0]
-        return {**signals, S.CONTENT_FRACTION: pytest.approx(signals[S.CONTENT_FRACTION])}  # stored as float32
+        fingerprints = photo_fingerprints([(data, found.pixels, round(found.width / found.pixels.shape[1]))])[0]
+        return {
+            **fingerprints,
+            S.CONTENT_FRACTION: pytest.approx(fingerprints[S.CONTENT_FRACTION]),
+        }  # stored as float32
 
-    assert decoded[0][S.SIGNALS_COLUMN] == alone(rows[0][3], 2 * HASH_SIDE), "decoded for the signals only"
-    assert decoded[1][S.SIGNALS_COLUMN] is None
+    assert decoded[0][S.FINGERPRINTS_COLUMN] == alone(rows[0][3], 2 * HASH_SIDE), "decoded for the fingerprints only"
+    assert decoded[1][S.FINGERPRINTS_COLUMN] is None
     for row, (_, _, _, data) in zip(decoded[2:], rows[2:]):
-        assert row[S.SIGNALS_COLUMN] == alone(data)
-    assert 0.3 < decoded[2][S.SIGNALS_COLUMN][S.CONTENT_FRACTION] < 0.5, "the frame was found inside the batch"
-    assert decoded[3][S.SIGNALS_COLUMN][S.PDQ] == bytes(32), "too small to hash: zeros"
+        assert row[S.FINGERPRINTS_COLUMN] == alone(data)
+    assert 0.3 < decoded[2][S.FINGERPRINTS_COLUMN][S.CONTENT_FRACTION] < 0.5, "the frame was found inside the batch"
+    assert decoded[3][S.FINGERPRINTS_COLUMN][S.PDQ] == bytes(32), "too small to hash: zeros"

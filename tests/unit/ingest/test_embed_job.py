@@ -12,7 +12,7 @@ from pipeline.ingest.embed_job import face_ids, split_rows
 from pipeline.ingest.timing import zero_seconds
 
 
-def signals(name: str) -> dict:
+def fingerprints(name: str) -> dict:
     return {S.SHA256: f"sha-{name}", S.PDQ: b"\x01" * 32, S.PDQ_VARIANTS: [b"\x02" * 32] * 7, S.GREYSCALE: False}
 
 
@@ -28,7 +28,7 @@ def test_split_rows_explodes_faces_in_order():
             S.WIDTH: pa.array([9, 9, None], pa.int32()),
             S.HEIGHT: pa.array([9, 9, None], pa.int32()),
             S.FACES: [[face(0), face(1), face(2)], [], []],
-            S.SIGNALS_COLUMN: [signals("a"), signals("b"), None],
+            S.FINGERPRINTS_COLUMN: [fingerprints("a"), fingerprints("b"), None],
             S.SECONDS: zero_seconds(3),
         },
         schema=S.analyzed_schema(dim),
@@ -40,7 +40,7 @@ def test_split_rows_explodes_faces_in_order():
     images, faces = split_rows(analyzed, listing, "run", "model", "det")
     assert images[S.NUM_FACES].to_pylist() == [3, 0, 0]
     assert images[S.SIZE].to_pylist() == [1, 2, 3]
-    assert images[S.SHA256].to_pylist() == ["sha-a", "sha-b", None], "each photo's signals, none for an error"
+    assert images[S.SHA256].to_pylist() == ["sha-a", "sha-b", None], "each photo's fingerprints, none for an error"
     assert images[S.PDQ_VARIANTS].to_pylist()[1] == [b"\x02" * 32] * 7
     assert images[S.JPEG_QUALITY].to_pylist() == [None] * 3
     assert faces[S.URI].to_pylist() == ["a", "a", "a"]

@@ -13,7 +13,7 @@ import simplejpeg
 from pipeline.ingest.pdq import DIHEDRAL, coefficients, hash_bytes
 
 # compute_dihedral's order: as is, rotated 90 degrees counter-clockwise, 180, 90 clockwise, flipped
-# upside down, mirrored left-right, the two transposes; the dedup signals use these of them
+# upside down, mirrored left-right, the two transposes; the dedup fingerprints use these of them
 REFERENCE_INDEX = {"rotated_90": 1, "rotated_180": 2, "rotated_270": 3, "mirrored": 5}
 REFERENCE_ORDER = tuple(REFERENCE_INDEX)
 

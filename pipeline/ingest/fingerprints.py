@@ -176,8 +176,8 @@ def is_greyscale(pixels: np.ndarray) -> bool:
     return bool(spread.mean() < GREY_TOLERANCE)
 
 
-def photo_signals(photos: list[tuple[bytes, np.ndarray, int]]) -> list[dict]:
-    """The S.SIGNALS of photos, each given as its file's bytes, its upright RGB pixels and the scale
+def photo_fingerprints(photos: list[tuple[bytes, np.ndarray, int]]) -> list[dict]:
+    """The S.FINGERPRINTS of photos, each given as its file's bytes, its upright RGB pixels and the scale
     they were decoded at (1/scale: the pixel hash names the scale, so it matches only pixels decoded
     alike). A batch at a time: the perceptual hashes of all of them are computed together."""
     smalls = [_small(pixels) for _, pixels, _ in photos]
@@ -204,7 +204,7 @@ def photo_signals(photos: list[tuple[bytes, np.ndarray, int]]) -> list[dict]:
     return found
 
 
-def signals_only(batch: pa.Table) -> pa.Table:
-    """Stage: decoded rows in, (URI, IMAGE_ID, SIGNALS_COLUMN) out: what adding signals to committed
+def fingerprints_only(batch: pa.Table) -> pa.Table:
+    """Stage: decoded rows in, (URI, IMAGE_ID, FINGERPRINTS_COLUMN) out: what adding fingerprints to committed
     photos needs, without their pixels."""
-    return batch.select([S.URI, S.IMAGE_ID, S.SIGNALS_COLUMN])
+    return batch.select([S.URI, S.IMAGE_ID, S.FINGERPRINTS_COLUMN])

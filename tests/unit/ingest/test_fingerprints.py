@@ -1,4 +1,4 @@
-"""The dedup signals of a photo: hashes of bytes and pixels, PDQ of it and its edits, EXIF, JPEG quality."""
+"""The dedup fingerprints of a photo: hashes of bytes and pixels, PDQ of it and its edits, EXIF, JPEG quality."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from PIL import Image
 from benchmarks.dedup_library import make_copy
 from pipeline import schema as S
 from pipeline.ingest.decode import decode_image
-from pipeline.ingest.signals import jpeg_quality, photo_signals
+from pipeline.ingest.fingerprints import jpeg_quality, photo_fingerprints
 
 ORIGINAL = "George_W_Bush/George_W_Bush_0001.jpg"
 
 
-def signals(data: bytes) -> dict:
+def fingerprints(data: bytes) -> dict:
     decoded = decode_image(data, 10**9)
-    return photo_signals([(data, decoded.pixels, 1)])[0]
+    return photo_fingerprints([(data, decoded.pixels, 1)])[0]
 
 
 def distance(a: bytes, b: bytes) -> int:
@@ -52,7 +52,7 @@ def test_exif_capture_time_camera_and_tags():
     inner[0x9003], inner[0x9291], inner[0x9011] = "2024:06:01 14:30:05", "25", "+02:00"
     buffer = io.BytesIO()
     Image.fromarray(np.full((40, 60, 3), 128, np.uint8)).save(buffer, "JPEG", exif=exif.tobytes())
-    found = signals(buffer.getvalue())
+    found = fingerprints(buffer.getvalue())
     assert found[S.CAPTURED_AT] == dt.datetime(2024, 6, 1, 12, 30, 5, 250000, tzinfo=dt.timezone.utc)
     assert found[S.CAMERA] == "Canon EOS 5D"
     assert found[S.EXIF_FIELDS] == 5, "make, model and the three capture tags; orientation is not metadata kept"
@@ -61,11 +61,11 @@ def test_exif_capture_time_camera_and_tags():
 
 def test_same_pixels_in_another_container_share_the_pixel_hash_only(original: bytes):
     png, _ = make_copy(original, "jpg", "png")
-    first, second = signals(original), signals(png)
+    first, second = fingerprints(original), fingerprints(png)
     assert first[S.PIXEL_SHA256] == second[S.PIXEL_SHA256]
     assert first[S.SHA256] != second[S.SHA256] and second[S.FORMAT] == "PNG" and second[S.JPEG_QUALITY] is None
     brighter, _ = make_copy(original, "jpg", "brighter")
-    assert signals(brighter)[S.PIXEL_SHA256] != first[S.PIXEL_SHA256]
+    assert fingerprints(brighter)[S.PIXEL_SHA256] != first[S.PIXEL_SHA256]
 
 
 @pytest.mark.parametrize(
@@ -83,9 +83,9 @@ def test_same_pixels_in_another_container_share_the_pixel_hash_only(original: by
 )
 def test_a_copy_hashes_near_the_matching_variant_of_its_original(original: bytes, lfw_images: Path, kind, compared):
     copy, _ = make_copy(original, "jpg", kind)
-    first, second = signals(original), signals(copy)
+    first, second = fingerprints(original), fingerprints(copy)
     hashed = first[S.PDQ] if compared == "as_is" else variant(first, compared)
-    other = signals((lfw_images / "George_W_Bush/George_W_Bush_0002.jpg").read_bytes())
+    other = fingerprints((lfw_images / "George_W_Bush/George_W_Bush_0002.jpg").read_bytes())
     assert distance(hashed, second[S.PDQ]) <= 32
     assert distance(other[S.PDQ], second[S.PDQ]) > 64, "another photo of the same person is far"
     assert second[S.GREYSCALE] == (kind == "greyscale")
@@ -93,7 +93,7 @@ def test_a_copy_hashes_near_the_matching_variant_of_its_original(original: bytes
 
 def test_a_framed_copy_unframed_hashes_near_its_original(original: bytes):
     copy, _ = make_copy(original, "jpg", "framed")
-    first, second = signals(original), signals(copy)
+    first, second = fingerprints(original), fingerprints(copy)
     assert distance(variant(second, "unframed"), first[S.PDQ]) <= 40
     assert 0.4 < second[S.CONTENT_FRACTION] < 0.6, "the photo fills about half the framed copy (70% a side)"
     assert first[S.CONTENT_FRACTION] == 1.0 and variant(first, "unframed") == b""
