@@ -246,7 +246,6 @@ CLUSTERS_SCHEMA = pa.schema(
 )
 
 # persons table: one row per cluster
-SIZE_FACES = "size"
 REPRESENTATIVES = "representative_face_ids"
 COVER_FACE = "cover_face_id"
 COVER_URI = "cover_uri"
@@ -255,7 +254,7 @@ COVER_BBOX = "cover_bbox"
 PERSONS_SCHEMA = pa.schema(
     [
         pa.field(CLUSTER_ID, pa.int64()),
-        pa.field(SIZE_FACES, pa.int64()),
+        pa.field(NUM_FACES, pa.int64()),
         pa.field(REPRESENTATIVES, pa.list_(pa.string())),
         pa.field(COVER_FACE, pa.string()),
         pa.field(COVER_URI, pa.string()),
@@ -474,7 +473,7 @@ COLUMN_DOCS = {
     PERSONS_TABLE: {
         CLUSTER_ID: "the person; stable across incremental runs, and a full run keeps the id of the earlier "
         "cluster each new one overlaps most",
-        SIZE_FACES: "faces in the cluster",
+        NUM_FACES: "faces in the cluster",
         REPRESENTATIVES: "up to `cluster.representatives` (5) face ids, the most central first",
         COVER_FACE: "the cover face: the most central of the sharper-detected half of the cluster's faces",
         COVER_URI: "the cover face's photo",

@@ -21,7 +21,7 @@ from pipeline import schema as S
 from pipeline.config import Config, load_config
 from pipeline.dedup.candidates import VARIANTS, near_pairs
 from pipeline.dedup.exposures import TURNED, two_exposures
-from pipeline.dedup.groups import connected_groups, constrained_groups, stable_ids
+from pipeline.dedup.groups import carry_group_ids, connected_groups, constrained_groups
 from pipeline.dedup.keeper import ORDER, Copy, choose_keeper
 from pipeline.dedup.pairs import TWO_EXPOSURES, Links, PairRules, Photos, equal_value_links, judge
 from pipeline.errors import ConfigError
@@ -358,11 +358,11 @@ def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: 
     labels = constrained_groups(len(uris), copies.i, copies.j, np.stack([two_shots.i, two_shots.j], axis=1))
     joined = (labels[copies.i] == labels[copies.j]) & (labels[copies.i] >= 0)
     copies = copies.take(joined)  # a link skipped is no evidence of a group
-    ids = stable_ids(labels, uris, earlier["groups"] if earlier else {})
+    ids = carry_group_ids(labels, uris, earlier["groups"] if earlier else {})
     duplicates = pa.Table.from_pylist(_duplicate_rows(images, copies, ids, labels, run_id), schema=S.DUPLICATES_SCHEMA)
     stacked = _between_keepers(Links.concat([similar, carried[1]]), labels, duplicates, uris)
     stack_labels = connected_groups(len(uris), stacked.i, stacked.j)
-    stack_ids = stable_ids(stack_labels, uris, earlier["stacks"] if earlier else {})
+    stack_ids = carry_group_ids(stack_labels, uris, earlier["stacks"] if earlier else {})
     similar_rows = pa.Table.from_pylist(
         _similar_rows(images, stacked, stack_ids, stack_labels, run_id), schema=S.SIMILAR_SCHEMA
     )

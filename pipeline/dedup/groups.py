@@ -32,7 +32,7 @@ def new_group_id(uris: list[str]) -> str:
     return hashlib.sha256(min(uris).encode()).hexdigest()[:16]
 
 
-def stable_ids(labels: np.ndarray, uris: list[str], earlier: dict[str, str]) -> dict[int, str]:
+def carry_group_ids(labels: np.ndarray, uris: list[str], earlier: dict[str, str]) -> dict[int, str]:
     """Group number -> id: the id of the earlier group (``earlier``: uri -> group id) holding most of
     its photos, each earlier id given to one group at most (the largest share first); else a new id."""
     members: dict[int, list[int]] = {}

@@ -16,7 +16,7 @@ from pipeline.io.tables import TablesSnapshot, committed_faces, write_clustering
 from pipeline.people.calibration import Calibration, MergeMargins, calibrated, preliminary, rule_from
 from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.people.clustering import Clustering, cluster_faces
-from pipeline.people.incremental import NEW, assign_incrementally, stable_ids
+from pipeline.people.incremental import NEW, assign_incrementally, carry_cluster_ids
 from pipeline.results import JobResult
 from pipeline.runtime.ray_cluster import connect
 from pipeline.runtime.ray_tasks import RayTasks
@@ -55,7 +55,7 @@ def persons_of(faces: pa.Table, clustering: Clustering, run_id: str, representat
         rows.append(
             {
                 S.CLUSTER_ID: int(cluster),
-                S.SIZE_FACES: len(members),
+                S.NUM_FACES: len(members),
                 S.REPRESENTATIVES: face_ids[members[:representatives]].tolist(),
                 S.COVER_FACE: face_ids[cover],
                 S.COVER_URI: uris[cover],
@@ -63,7 +63,7 @@ def persons_of(faces: pa.Table, clustering: Clustering, run_id: str, representat
                 S.RUN_ID: run_id,
             }
         )
-    rows.sort(key=lambda row: (-row[S.SIZE_FACES], row[S.CLUSTER_ID]))
+    rows.sort(key=lambda row: (-row[S.NUM_FACES], row[S.CLUSTER_ID]))
     return pa.Table.from_pylist(rows, schema=S.PERSONS_SCHEMA)
 
 
@@ -134,7 +134,7 @@ def _cluster(tables: str, config: Config, run_id: str, incremental: bool) -> Clu
     else:
         found = cluster_faces(vectors[eligible], image_ids[eligible], settings, index, tasks)
         if previous is not None:
-            found = replace(found, labels=stable_ids(found.labels, previous[0][eligible]))
+            found = replace(found, labels=carry_cluster_ids(found.labels, previous[0][eligible]))
         merge_rule = found.merge_rule
     clustering = Clustering(np.full(faces.num_rows, S.NOISE_CLUSTER, np.int64), np.zeros(faces.num_rows, np.float32))
     clustering.labels[eligible], clustering.confidence[eligible] = found.labels, found.confidence
@@ -157,6 +157,6 @@ def _cluster(tables: str, config: Config, run_id: str, incremental: bool) -> Clu
         clusters=clustering.clusters,
         noise_faces=int(np.sum(clustering.labels == S.NOISE_CLUSTER)),
         small_faces=int(np.sum(~eligible)),
-        largest=int(persons[S.SIZE_FACES][0].as_py()) if persons.num_rows else 0,
+        largest=int(persons[S.NUM_FACES][0].as_py()) if persons.num_rows else 0,
         seconds=round(time.perf_counter() - started, 2),
     )

@@ -15,7 +15,7 @@ from pipeline.search.index_settings import IndexSettings
 NEW = -2  # in ``previous`` label arrays: a face the last clustering did not see
 
 
-def stable_ids(labels: np.ndarray, previous: np.ndarray) -> np.ndarray:
+def carry_cluster_ids(labels: np.ndarray, previous: np.ndarray) -> np.ndarray:
     """Renumber a fresh clustering so that each cluster keeps the id of the earlier cluster it overlaps
     most (greedy by overlap, each earlier id used once); the others get ids above every earlier one."""
     labels = labels.copy()

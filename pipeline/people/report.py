@@ -66,7 +66,7 @@ def report(
     clusters, persons = snapshot.read(S.CLUSTERS_TABLE), snapshot.read(S.PERSONS_TABLE)
     noise = int(np.sum(np.asarray(clusters[S.CLUSTER_ID]) == S.NOISE_CLUSTER))  # before keeping the people shown
     made = snapshot.details(S.PERSONS_TABLE, S.CLUSTERING_KEY)
-    persons = persons.sort_by([(S.SIZE_FACES, "descending"), (S.CLUSTER_ID, "ascending")]).slice(0, max_people)
+    persons = persons.sort_by([(S.NUM_FACES, "descending"), (S.CLUSTER_ID, "ascending")]).slice(0, max_people)
     faces = snapshot.faces().read([S.FACE_ID, S.BBOX])
     box_of = dict(zip(faces[S.FACE_ID].to_pylist(), faces[S.BBOX].to_pylist()))
     shown: dict[int, list[dict]] = {}
@@ -112,7 +112,7 @@ def _page(persons: list[dict], shown: dict[int, list[dict]], written: set[str], 
 
     nav = "".join(
         f'<a class="person" href="#person-{p[S.CLUSTER_ID]}">{thumbnail(p[S.COVER_FACE])}'
-        f"<br>person {p[S.CLUSTER_ID]} ({p[S.SIZE_FACES]})</a>"
+        f"<br>person {p[S.CLUSTER_ID]} ({p[S.NUM_FACES]})</a>"
         for p in persons
     )
     sections = []
@@ -121,11 +121,11 @@ def _page(persons: list[dict], shown: dict[int, list[dict]], written: set[str], 
         faces = "".join(
             image(m[S.FACE_ID], m[S.URI], f"{m[S.URI]} (confidence {m[S.CONFIDENCE]:.2f})") for m in members
         )
-        more = p[S.SIZE_FACES] - len(members)
+        more = p[S.NUM_FACES] - len(members)
         extra = f'<p class="more">and {more} more faces</p>' if more > 0 else ""
         sections.append(
-            f'<section id="person-{p[S.CLUSTER_ID]}" data-size="{p[S.SIZE_FACES]}"><h2>Person {p[S.CLUSTER_ID]}: '
-            f'{p[S.SIZE_FACES]} faces</h2><div class="faces">{faces}</div>{extra}</section>'
+            f'<section id="person-{p[S.CLUSTER_ID]}" data-size="{p[S.NUM_FACES]}"><h2>Person {p[S.CLUSTER_ID]}: '
+            f'{p[S.NUM_FACES]} faces</h2><div class="faces">{faces}</div>{extra}</section>'
         )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>facepipe: people</title>"

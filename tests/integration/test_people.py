@@ -69,10 +69,10 @@ def test_cluster_groups_the_people_and_eval_scores_it(embedded, method: str) -> 
     assert summary["faces"] == faces.num_rows == clusters.num_rows
     assert set(clusters[S.FACE_ID].to_pylist()) == set(faces[S.FACE_ID].to_pylist())
     assert summary["clusters"] == persons.num_rows >= len(PEOPLE)
-    assert sorted(persons[S.SIZE_FACES].to_pylist(), reverse=True) == persons[S.SIZE_FACES].to_pylist()
+    assert sorted(persons[S.NUM_FACES].to_pylist(), reverse=True) == persons[S.NUM_FACES].to_pylist()
     for person in persons.to_pylist():
         members = [c for c in clusters.to_pylist() if c[S.CLUSTER_ID] == person[S.CLUSTER_ID]]
-        assert person[S.SIZE_FACES] == len(members)
+        assert person[S.NUM_FACES] == len(members)
         assert person[S.COVER_FACE] in {m[S.FACE_ID] for m in members}
         assert len({m[S.IMAGE_ID] for m in members}) == len(members), "two faces of one photo in one person"
     scores = facepipe("eval", "cluster", "--tables", str(tables), "--labels", str(labels))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.dedup.groups import connected_groups, constrained_groups, new_group_id, stable_ids
+from pipeline.dedup.groups import carry_group_ids, connected_groups, constrained_groups, new_group_id
 
 
 def test_connected_groups_number_linked_photos_and_leave_loners_out():
@@ -14,15 +14,15 @@ def test_connected_groups_number_linked_photos_and_leave_loners_out():
     assert (connected_groups(3, np.array([], int), np.array([], int)) == -1).all()
 
 
-def test_stable_ids_keep_the_earlier_id_of_most_members_once():
+def test_carried_group_ids_keep_the_earlier_id_of_most_members_once():
     uris = ["a", "b", "c", "d", "e", "f"]
     labels = np.array([0, 0, 0, 1, 1, -1])
     earlier = {"a": "g1", "b": "g1", "c": "g2", "d": "g2", "e": "g2"}
-    ids = stable_ids(labels, uris, earlier)
+    ids = carry_group_ids(labels, uris, earlier)
     assert ids == {0: "g1", 1: "g2"}
-    merged = stable_ids(np.array([0, 0, 0, 0, 0, -1]), uris, earlier)
+    merged = carry_group_ids(np.array([0, 0, 0, 0, 0, -1]), uris, earlier)
     assert merged == {0: "g2"}, "a merge keeps the id most of its photos had"
-    split = stable_ids(np.array([0, 1, -1, -1, -1, -1]), uris, {"a": "g1", "b": "g1"})
+    split = carry_group_ids(np.array([0, 1, -1, -1, -1, -1]), uris, {"a": "g1", "b": "g1"})
     assert split[0] == "g1" and split[1] == new_group_id(["b"]), "an id goes to one group only"
 
 

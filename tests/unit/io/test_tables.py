@@ -111,7 +111,7 @@ def clustering_rows(faces: pa.Table, cluster: int, run: str) -> tuple[pa.Table, 
     persons = pa.table(
         {
             S.CLUSTER_ID: pa.array([cluster], pa.int64()),
-            S.SIZE_FACES: pa.array([n], pa.int64()),
+            S.NUM_FACES: pa.array([n], pa.int64()),
             S.REPRESENTATIVES: [faces[S.FACE_ID].to_pylist()[:2]],
             S.COVER_FACE: [faces[S.FACE_ID][0].as_py()],
             S.COVER_URI: [faces[S.URI][0].as_py()],
@@ -135,7 +135,7 @@ def test_every_table_reads_through_one_api_with_storage_from_the_environment(s3_
 
     read = {name: read_table(dst, name) for name in (S.IMAGES_TABLE, S.FACES_TABLE, S.CLUSTERS_TABLE, S.PERSONS_TABLE)}
     assert read[S.IMAGES_TABLE].num_rows == 2 and read[S.FACES_TABLE].num_rows == 4
-    assert read[S.CLUSTERS_TABLE].num_rows == 4 and read[S.PERSONS_TABLE][S.SIZE_FACES].to_pylist() == [4]
+    assert read[S.CLUSTERS_TABLE].num_rows == 4 and read[S.PERSONS_TABLE][S.NUM_FACES].to_pylist() == [4]
     assert read[S.FACES_TABLE].schema == S.faces_schema(DIM) and read[S.PERSONS_TABLE].schema == S.PERSONS_SCHEMA
 
 

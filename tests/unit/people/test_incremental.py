@@ -8,16 +8,16 @@ from pipeline.metrics.clustering import clustering_metrics
 from pipeline.people.calibration import rule_from
 from pipeline.people.cluster_settings import ClusterSettings
 from pipeline.people.clustering import cluster_faces
-from pipeline.people.incremental import NEW, assign_incrementally, stable_ids
+from pipeline.people.incremental import NEW, assign_incrementally, carry_cluster_ids
 from pipeline.people.linkage import MergeRule
 
 
 def test_a_full_recluster_keeps_the_ids_of_the_clusters_it_overlaps() -> None:
     previous = np.array([5, 5, 5, 2, 2, -1, NEW, NEW])
     fresh = np.array([0, 0, 0, 1, 1, 1, 2, 2])  # cluster 1 took the noise face, cluster 2 is new
-    assert stable_ids(fresh, previous).tolist() == [5, 5, 5, 2, 2, 2, 6, 6]
+    assert carry_cluster_ids(fresh, previous).tolist() == [5, 5, 5, 2, 2, 2, 6, 6]
     split = np.array([0, 0, 3, 1, 1, -1, -1, -1])  # earlier cluster 5 split in two: the larger half keeps 5
-    assert stable_ids(split, previous).tolist() == [5, 5, 6, 2, 2, -1, -1, -1]
+    assert carry_cluster_ids(split, previous).tolist() == [5, 5, 6, 2, 2, -1, -1, -1]
 
 
 def test_incremental_runs_place_new_faces_without_renumbering(faces) -> None:
