@@ -47,11 +47,12 @@ class LoopSettings:
 
 def train_worker(worker: TrainWorker, args: dict, shared: dict) -> None:
     """The training loop of one worker. ``args``: ``settings`` (``LoopSettings``), ``objective``
-    (``ObjectiveSettings``) and ``write_mining`` (keeps an offline mining of rank 0; called at
-    checkpoints); ``shared``: ``train_data`` (crops, person labels) and ``test_data`` (held-out crops,
-    pairs and images folder, or None). Starts from ``worker.resume_from`` when the run has a
-    checkpoint (nothing to do when the run it holds is over); every ``checkpoint_every`` steps and at
-    the end (after the final evaluation) the workers checkpoint through ``worker``."""
+    (``ObjectiveSettings``) and ``write_mining`` (writes one offline mining of rank 0; called at each
+    checkpoint for the minings since the one before); ``shared``: ``train_data`` (crops, person
+    labels) and ``test_data`` (held-out crops, pairs and images folder, or None). Starts from
+    ``worker.resume_from`` when the run has a checkpoint (nothing to do when the run it holds is
+    over); every ``checkpoint_every`` steps and at the end (after the final evaluation) the workers
+    checkpoint through ``worker``."""
     settings, objective = args["settings"], args["objective"]
     rank, world, device = worker.rank, worker.world, worker.device
     torch.set_num_threads(settings.threads)

@@ -38,10 +38,25 @@ def squared_distances(embeddings: torch.Tensor) -> torch.Tensor:
     return (norms[:, None] + norms[None, :] - 2.0 * embeddings @ embeddings.T).clamp_min(0.0)
 
 
-def _masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _distances_and_masks(
+    embeddings: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The batch's squared distances, and which pairs are positives (same person, not itself) and
+    which negatives."""
     same = labels[:, None] == labels[None, :]
     eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
-    return same & ~eye, ~same
+    return squared_distances(embeddings), same & ~eye, ~same
+
+
+def _hinge(
+    d_ap: torch.Tensor, d_an: torch.Tensor, margin: float, usable: torch.Tensor, embeddings: torch.Tensor
+) -> tuple[torch.Tensor, float]:
+    """Mean of max(d_ap - d_an + margin, 0) over the ``usable`` terms and their active fraction; with
+    none usable, a zero that still has a gradient (to ``embeddings``)."""
+    if not usable.any():
+        return embeddings.sum() * 0.0, 0.0
+    terms = (d_ap - d_an + margin).clamp_min(0.0)[usable]
+    return terms.mean(), float((terms > 0).float().mean())
 
 
 @dataclass(frozen=True)
@@ -69,15 +84,11 @@ class BatchHardTripletLoss:
     def __call__(
         self, embeddings: torch.Tensor, labels: torch.Tensor, indices: Indices | None = None
     ) -> tuple[torch.Tensor, float]:
-        distances = squared_distances(embeddings)
-        positive, negative = _masks(labels)
+        distances, positive, negative = _distances_and_masks(embeddings, labels)
         hardest_positive = torch.where(positive, distances, torch.zeros_like(distances)).max(dim=1).values
         hardest_negative = torch.where(negative, distances, torch.full_like(distances, float("inf"))).min(dim=1).values
         usable = positive.any(dim=1) & negative.any(dim=1)
-        if not usable.any():
-            return embeddings.sum() * 0.0, 0.0
-        terms = (hardest_positive - hardest_negative + self.margin).clamp_min(0.0)[usable]
-        return terms.mean(), float((terms > 0).float().mean())
+        return _hinge(hardest_positive, hardest_negative, self.margin, usable, embeddings)
 
 
 @dataclass(frozen=True)
@@ -91,8 +102,7 @@ class BatchSemiHardTripletLoss:
     def __call__(
         self, embeddings: torch.Tensor, labels: torch.Tensor, indices: Indices | None = None
     ) -> tuple[torch.Tensor, float]:
-        distances = squared_distances(embeddings)
-        positive, negative = _masks(labels)
+        distances, positive, negative = _distances_and_masks(embeddings, labels)
         anchors, positives = positive.nonzero(as_tuple=True)
         if not len(anchors):
             return embeddings.sum() * 0.0, 0.0
@@ -104,11 +114,7 @@ class BatchSemiHardTripletLoss:
         semi_hard = torch.where(farther, d_an, inf).min(dim=1).values
         farthest = torch.where(candidates, d_an, -inf).max(dim=1).values
         chosen = torch.where(farther.any(dim=1), semi_hard, farthest)
-        usable = candidates.any(dim=1)
-        if not usable.any():
-            return embeddings.sum() * 0.0, 0.0
-        terms = (d_ap - chosen + self.margin).clamp_min(0.0)[usable]
-        return terms.mean(), float((terms > 0).float().mean())
+        return _hinge(d_ap, chosen, self.margin, candidates.any(dim=1), embeddings)
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,11 @@ def _run(folder: Path, steps: int, resume_from: Path | None = None) -> tuple[lis
         written.append(("checkpoint", name, metrics))
 
     worker = TrainWorker(0, 1, torch.device("cpu"), lambda network: network, resume_from, shown.append, checkpoint)
-    train_worker(worker, _args(steps, written), _data())
+    threads = torch.get_num_threads()
+    try:
+        train_worker(worker, _args(steps, written), _data())
+    finally:
+        torch.set_num_threads(threads)  # the loop sets the worker's; give the test process its own back
     return shown, written
 
 
@@ -120,8 +124,9 @@ def test_resumed_run_picks_up_after_its_checkpoint(fresh, tmp_path: Path):
     assert _run(tmp_path / "again", steps=3, resume_from=tmp_path / "step-000003") == ([], [])  # over: nothing to do
 
 
-def test_seeded_run_repeats_its_losses(fresh, tmp_path: Path):
+def test_seeded_run_repeats_itself(fresh, tmp_path: Path):
     _, first, _ = fresh
-    again, _ = _run(tmp_path, steps=3)
-    assert [r.get("loss") for r in again] == [r.get("loss") for r in first]
-    assert [r.get("eval") for r in again] == [r.get("eval") for r in first]
+    again, _ = _run(tmp_path, steps=1)
+    clocks = {"mining_s", "step_s", "images_per_s_per_worker", "train_s"}
+    figures = lambda records: [{k: v for k, v in r.items() if k not in clocks} for r in records]
+    assert figures(again[:2]) == figures(first[:2])  # the step-0 evaluation, step 1's loss and active fraction
