@@ -1,1 +1,1 @@
-"""Training the embedder: labelled crops, P x K sampling, losses, triplet mining, the loop, the job."""
+"""Training the embedder: labelled crops, P x K batches, losses, mining, objectives, the loop and callbacks, the job."""

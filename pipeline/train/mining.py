@@ -3,17 +3,22 @@ with two or more faces becomes an anchor with its hardest positive (the farthest
 person) and a negative found by FAISS search among its nearest faces: the nearest face of another
 person (hard), or the nearest one farther than the positive but within the margin (semi-hard,
 d(a,p) < d(a,n) < d(a,p) + margin), FaceNet's choice because the hardest negatives early in
-training collapse the model."""
+training collapse the model. ``OfflineTripletMiner`` does it on a schedule during training and
+draws each step's triplets from its latest mining."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from pipeline.search.knn_graph import knn_graph
+from pipeline.train.batches import Batch
 from pipeline.train.losses import TRIPLET_MARGIN
+from pipeline.train.sampler import PKSampler
 
 STRATEGIES = ("hard", "semi_hard")
 
@@ -90,3 +95,69 @@ def mine_triplets(
     return Triplets(
         anchors, positive[anchors], rows[anchors, first[anchors]], d_ap[anchors], squared[anchors, first[anchors]]
     )
+
+
+@dataclass(frozen=True)
+class Mining:
+    """One offline mining: the step it was made at, the training rows of the mined subset and the
+    triplets found (row numbers into that subset)."""
+
+    step: int
+    rows: np.ndarray
+    triplets: Triplets
+
+
+class OfflineTripletMiner:
+    """The batch source of the offline objectives. At its first step and every ``every`` steps, it
+    embeds a fresh subset (up to ``faces_per_person`` faces of each of ``people`` people drawn by
+    ``sampler``) with ``embed_rows`` (training rows -> unit vectors with the current weights) and mines
+    it (``strategy``, ``margin``, ``neighbours`` as ``mine_triplets`` takes them); ``on_mined``, when
+    given, receives each mining: nothing is written here. Each batch is ``triplets_per_batch`` triplets of
+    the latest mining drawn by ``rng``: their anchors, then positives, then negatives."""
+
+    def __init__(
+        self,
+        strategy: str,
+        margin: float,
+        neighbours: int,
+        people: int,
+        faces_per_person: int,
+        every: int,
+        triplets_per_batch: int,
+        labels: np.ndarray,
+        sampler: PKSampler,
+        rng: np.random.Generator,
+        embed_rows: Callable[[np.ndarray], np.ndarray],
+        on_mined: Callable[[Mining], None] | None = None,
+    ):
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        self.strategy, self.margin, self.neighbours = strategy, margin, neighbours
+        self.people, self.faces_per_person, self.every = people, faces_per_person, every
+        self.triplets_per_batch = triplets_per_batch
+        self.labels, self.sampler, self.rng = np.asarray(labels), sampler, rng
+        self.embed_rows, self.on_mined = embed_rows, on_mined
+        self.latest: Mining | None = None
+
+    def mine(self, step: int) -> Mining:
+        """Embed a fresh subset with the current weights and mine it."""
+        rows = self.sampler.people_subset(self.people, self.faces_per_person)
+        found = mine_triplets(self.embed_rows(rows), self.labels[rows], self.strategy, self.margin, self.neighbours)
+        if not len(found):
+            raise RuntimeError("offline mining found no triplets: raise train.mine_people or train.mine_neighbours")
+        return Mining(step, rows, found)
+
+    def __call__(self, step: int) -> Batch:
+        mining_s = 0.0
+        if self.latest is None or (step - 1) % self.every == 0:
+            tick = time.monotonic()
+            self.latest = self.mine(step)
+            mining_s = time.monotonic() - tick
+            if self.on_mined is not None:
+                self.on_mined(self.latest)
+        rows, found = self.latest.rows, self.latest.triplets
+        n = self.triplets_per_batch
+        pick = self.rng.choice(len(found), n, replace=len(found) < n)
+        picked = np.concatenate([rows[found.anchor[pick]], rows[found.positive[pick]], rows[found.negative[pick]]])
+        positions = np.arange(3 * n)
+        return Batch(picked, self.labels[picked], (positions[:n], positions[n : 2 * n], positions[2 * n :]), mining_s)

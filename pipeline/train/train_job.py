@@ -5,7 +5,8 @@ Output, a folder or an s3:// prefix (on a cluster of several nodes, a folder the
 ``checkpoints/`` is Ray Train's run folder, where the workers' checkpoints land (``step-NNNNNN/``:
 every ``checkpoint_every`` steps and at the end, each the model pack at that step, the optimizer's
 state and the metrics so far); rerunning the same command resumes from the latest.
-``triplets/step-NNNNNN.parquet`` holds each offline mining's triplets (written by rank 0). When
+``triplets/step-NNNNNN.parquet`` holds each offline mining's triplets (rank 0's, kept in memory and
+written at the next checkpoint, so the files name the minings of checkpointed steps). When
 training ends, the last checkpoint's ``metrics.jsonl`` (a line per step: loss, active fraction,
 mining and step seconds, images/s; a line per held-out evaluation) and ``pack/`` (the model pack)
 are copied beside them, with ``summary.json``.
@@ -13,6 +14,7 @@ are copied beside them, with ``summary.json``.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -20,8 +22,9 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
-from pipeline.config import Config, StorageConfig
+from pipeline.config import Config, StorageConfig, TrainConfig
 from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.readers import read_labels
@@ -30,9 +33,11 @@ from pipeline.runtime.ray_cluster import cluster_resources, connect
 from pipeline.runtime.ray_train import train_on_ray
 from pipeline.train.checkpoint import METRICS, PACK, parse_metrics
 from pipeline.train.data import aligned_crops, lfw_split
-from pipeline.train.loop import train_worker
+from pipeline.train.loop import LoopSettings, train_worker
+from pipeline.train.mining import Mining
+from pipeline.train.objectives import ObjectiveSettings
 
-CHECKPOINTS, SUMMARY = "checkpoints", "summary.json"
+CHECKPOINTS, SUMMARY, TRIPLETS = "checkpoints", "summary.json", "triplets"
 
 
 def _show(record: dict, total: int) -> None:
@@ -45,6 +50,43 @@ def _show(record: dict, total: int) -> None:
     else:
         sys.stderr.write(f"\nheld-out at step {record['step']}: {record['eval']}\n")
     sys.stderr.flush()
+
+
+def _write_mining(mining: Mining, face_ids: np.ndarray, output: str, storage: StorageConfig) -> None:
+    """``output``/triplets/step-NNNNNN.parquet: the triplets of ``mining`` by face id (the photo uri)."""
+    buffer = io.BytesIO()
+    pq.write_table(mining.triplets.table(face_ids[mining.rows], mining.step), buffer)
+    store.write_bytes(store.join(output, TRIPLETS, f"step-{mining.step:06d}.parquet"), buffer.getvalue(), storage)
+
+
+def _settings(cfg: TrainConfig, train_faces: int) -> tuple[LoopSettings, ObjectiveSettings]:
+    """The loop's and the objective's settings from the train section (``train_faces``: the faces of
+    an epoch, which the default evaluation schedule follows)."""
+    objective = ObjectiveSettings(
+        name=cfg.objective,
+        margin=cfg.margin,
+        contrastive_margin=cfg.contrastive_margin,
+        people_per_batch=cfg.people_per_batch,
+        faces_per_person=cfg.faces_per_person,
+        mine_every=cfg.mine_every,
+        mine_people=cfg.mine_people,
+        mine_faces_per_person=cfg.mine_faces_per_person,
+        mine_neighbours=cfg.mine_neighbours,
+    )
+    loop = LoopSettings(
+        architecture=cfg.model,
+        steps=cfg.steps,
+        time_budget_s=cfg.time_budget_s,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        seed=cfg.seed,
+        augment=cfg.augment,
+        mixed_precision=cfg.mixed_precision,
+        threads=max(1, int(cfg.cpus_per_worker)),
+        eval_every=cfg.eval_every or max(1, train_faces // (objective.batch_size * cfg.workers)),
+        checkpoint_every=cfg.checkpoint_every,
+    )
+    return loop, objective
 
 
 def _publish(checkpoint: Path, metrics: dict, output: str, storage: StorageConfig) -> tuple[list[dict], int]:
@@ -81,12 +123,9 @@ def run_training(config: Config, output: str) -> dict:
         test = aligned_crops(test_photos, store.join(output, "tables", "held-out"), config)
         # absolute: the workers resolve the pairs' photos from another working directory
         held_out = (dict(zip(test.uris.tolist(), test.crops)), pairs, str((Path(cfg.lfw) / "images").resolve()))
-    args = {
-        "train": cfg.model_dump(),
-        "output": output,
-        "storage": storage.model_dump(),
-        "train_uris": train.uris.tolist(),
-    }
+    loop, objective = _settings(cfg, len(train.labels))
+    write_mining = partial(_write_mining, face_ids=train.uris, output=output, storage=storage)
+    args = {"settings": loop, "objective": objective, "write_mining": write_mining}
     shared = {"train_data": (train.crops, train.labels), "test_data": held_out}
     started = time.monotonic()
     try:

@@ -1,4 +1,4 @@
-"""Losses and in-batch miners against brute-force enumeration of every triplet on small tensors."""
+"""Loss objects and their in-batch mining against brute-force enumeration of every triplet on small tensors."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from pipeline.train.losses import (
-    batch_hard_triplet_loss,
-    batch_semi_hard_triplet_loss,
-    contrastive_loss,
+    BatchHardTripletLoss,
+    BatchSemiHardTripletLoss,
+    ContrastiveLoss,
+    TripletLoss,
     squared_distances,
-    triplet_loss,
 )
 
 
@@ -37,10 +37,10 @@ def test_squared_distances_match_pairwise():
 
 
 def test_triplet_loss_is_facenet_hinge():
-    e, _ = _batch(1)
-    a, p, n = e[[0, 3, 6]], e[[1, 4, 7]], e[[9, 10, 2]]
+    e, labels = _batch(1)
+    indices = (torch.tensor([0, 3, 6]), torch.tensor([1, 4, 7]), torch.tensor([9, 10, 2]))
     expected = [max(_d(e, i, j) - _d(e, i, k) + 0.2, 0.0) for i, j, k in [(0, 1, 9), (3, 4, 10), (6, 7, 2)]]
-    loss, active = triplet_loss(a, p, n)
+    loss, active = TripletLoss(0.2)(e, labels, indices)
     assert loss.item() == pytest.approx(np.mean(expected))
     assert active == pytest.approx(np.mean([x > 0 for x in expected]))
 
@@ -54,7 +54,7 @@ def test_batch_hard_matches_enumeration(seed: int):
         d_ap = max(_d(e, a, p) for p in range(len(e)) if p != a and lab[p] == lab[a])
         d_an = min(_d(e, a, n) for n in range(len(e)) if lab[n] != lab[a])
         terms.append(max(d_ap - d_an + 0.2, 0.0))
-    loss, active = batch_hard_triplet_loss(e, labels)
+    loss, active = BatchHardTripletLoss(0.2)(e, labels)
     assert loss.item() == pytest.approx(np.mean(terms))
     assert active == pytest.approx(np.mean([t > 0 for t in terms]))
 
@@ -72,27 +72,27 @@ def test_batch_semi_hard_matches_enumeration(seed: int):
         farther = [d for d in negatives if d > d_ap]
         d_an = min(farther) if farther else max(negatives)
         terms.append(max(d_ap - d_an + 0.2, 0.0))
-    loss, active = batch_semi_hard_triplet_loss(e, labels)
+    loss, active = BatchSemiHardTripletLoss(0.2)(e, labels)
     assert loss.item() == pytest.approx(np.mean(terms))
     assert active == pytest.approx(np.mean([t > 0 for t in terms]))
 
 
 def test_batch_losses_without_positives_are_zero_and_differentiable():
     e = torch.nn.functional.normalize(torch.randn(4, 8), dim=1).requires_grad_()
-    for loss_fn in (batch_hard_triplet_loss, batch_semi_hard_triplet_loss):
+    for loss_fn in (BatchHardTripletLoss(), BatchSemiHardTripletLoss()):
         loss, active = loss_fn(e, torch.arange(4))
         loss.backward()
         assert loss.item() == 0.0 and active == 0.0
 
 
 def test_contrastive_matches_definition():
-    e, _ = _batch(3)
-    first, second = e[[0, 1, 2, 3]], e[[1, 5, 9, 4]]
-    same = torch.tensor([1, 0, 0, 1])
+    e, labels = _batch(3)
+    same_pairs, other_pairs = [(0, 1), (3, 4)], [(1, 5), (2, 9), (6, 0)]
+    indices = tuple(torch.tensor(list(column)) for pairs in (same_pairs, other_pairs) for column in zip(*pairs))
     margin = 1.2
-    expected = []
-    for i, j, s in zip([0, 1, 2, 3], [1, 5, 9, 4], same.tolist()):
-        d = np.sqrt(_d(e, i, j))
-        expected.append(d**2 if s else max(margin - d, 0.0) ** 2)
-    loss, _ = contrastive_loss(first, second, same, margin)
+    expected = [_d(e, i, j) for i, j in same_pairs]
+    expected += [max(margin - np.sqrt(_d(e, i, j)), 0.0) ** 2 for i, j in other_pairs]
+    active = [1] * len(same_pairs) + [np.sqrt(_d(e, i, j)) < margin for i, j in other_pairs]
+    loss, got_active = ContrastiveLoss(margin)(e, labels, indices)
     assert loss.item() == pytest.approx(np.mean(expected))
+    assert got_active == pytest.approx(np.mean(active))

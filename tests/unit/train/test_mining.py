@@ -1,11 +1,13 @@
-"""Offline mining against brute force over every (anchor, positive, negative) of a small set."""
+"""Offline mining against brute force over every (anchor, positive, negative) of a small set, and the
+miner that runs it on a schedule during training."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pipeline.train.mining import hardest_positives, mine_triplets
+from pipeline.train.mining import Mining, OfflineTripletMiner, hardest_positives, mine_triplets
+from pipeline.train.sampler import PKSampler
 
 
 def _faces(seed: int, people: int = 12, per_person: int = 5, dim: int = 6):
@@ -72,3 +74,65 @@ def test_triplets_table_names_faces_and_step():
     table = triplets.table(ids, step=40)
     assert table.column_names == ["anchor", "positive", "negative", "d_ap", "d_an", "step"]
     assert table["anchor"].to_pylist()[0] == ids[triplets.anchor[0]] and set(table["step"].to_pylist()) == {40}
+
+
+def _miner(vectors, labels, every=3, strategy="semi_hard", on_mined=None, embedded=None):
+    def embed_rows(rows):
+        if embedded is not None:
+            embedded.append(rows)
+        return vectors[rows]
+
+    return OfflineTripletMiner(
+        strategy=strategy,
+        margin=0.2,
+        neighbours=len(labels),
+        people=8,
+        faces_per_person=4,
+        every=every,
+        triplets_per_batch=5,
+        labels=labels,
+        sampler=PKSampler(labels, 4, 2, seed=0),
+        rng=np.random.default_rng(0),
+        embed_rows=embed_rows,
+        on_mined=on_mined,
+    )
+
+
+def test_miner_mines_a_fresh_subset_at_its_first_step_and_every_n_steps():
+    vectors, labels = _faces(0)
+    minings, embedded = [], []
+    miner = _miner(vectors, labels, every=3, on_mined=minings.append, embedded=embedded)
+    batches = [miner(step) for step in range(5, 12)]  # a run resumed at step 5
+    assert [m.step for m in minings] == [5, 7, 10]  # its first step, then steps 1 + 3n
+    assert [b.mining_s > 0 for b in batches] == [s in (5, 7, 10) for s in range(5, 12)]
+    assert len(embedded) == 3 and all(len(np.unique(labels[rows])) == 8 for rows in embedded)
+    assert all(len(rows) == len(set(rows)) and np.all(np.bincount(labels[rows]) <= 4) for rows in embedded)
+    first = minings[0]
+    expected = mine_triplets(vectors[first.rows], labels[first.rows], "semi_hard", 0.2, len(labels))
+    assert len(expected) and np.array_equal(first.triplets.anchor, expected.anchor)
+    assert np.array_equal(first.triplets.negative, expected.negative)
+
+
+def test_miner_batches_are_anchors_positives_negatives_of_its_latest_mining():
+    vectors, labels = _faces(1)
+    minings: list[Mining] = []
+    miner = _miner(vectors, labels, every=2, on_mined=minings.append)
+    for step in range(1, 6):
+        batch = miner(step)
+        anchor, positive, negative = batch.indices
+        assert len(batch.rows) == 15 and np.array_equal(np.r_[anchor, positive, negative], np.arange(15))
+        assert np.array_equal(batch.labels, labels[batch.rows])
+        latest = minings[-1]
+        mined = {
+            (latest.rows[a], latest.rows[p], latest.rows[n])
+            for a, p, n in zip(latest.triplets.anchor, latest.triplets.positive, latest.triplets.negative)
+        }
+        drawn = set(zip(batch.rows[anchor], batch.rows[positive], batch.rows[negative]))
+        assert drawn <= mined  # only the latest mining's triplets
+
+
+def test_miner_that_finds_no_triplets_says_what_to_change():
+    labels = np.repeat(np.arange(4), 3)
+    vectors = np.eye(12, dtype=np.float32)  # every face equally far from every other: no semi-hard window
+    with pytest.raises(RuntimeError, match="mine_people"):
+        _miner(vectors, labels, strategy="semi_hard")(1)
