@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from pipeline.config import load_config
 from pipeline.train.checkpoint import METRICS
-from pipeline.train.train_job import run_training
+from pipeline.train.train_job import train_embedder
 
 
 def _curves(output: Path, objectives: list[str]) -> None:
@@ -74,8 +74,8 @@ def main() -> None:
                 f"train.time_budget_s={args.budget}",
             ],
         )
-        summary = run_training(config, str(run))
-        print(json.dumps(summary), flush=True)
+        summary = train_embedder(str(run), config)
+        print(summary.to_json(), flush=True)
         tables = tables or run / "tables"
     _curves(output, args.objectives)
 

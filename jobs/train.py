@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from pipeline.config import load_config
-from pipeline.train.train_job import run_training
+from pipeline.train.train_job import train_embedder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,5 +19,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
-    print(json.dumps(run_training(config, args.output)))
+    print(train_embedder(args.output, config).to_json())
     return 0

@@ -40,6 +40,7 @@ _EXPORTS = {
     "enroll_photos": "pipeline.recognize.photos",
     "identify_photos": "pipeline.recognize.photos",
     "nightly": "pipeline.nightly_job",
+    "train_embedder": "pipeline.train.train_job",
 }
 __all__ = [  # the names of _EXPORTS, spelled out for static tools
     "Config",
@@ -64,6 +65,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for static tools
     "review_duplicates",
     "search_photos",
     "suggest_tags",
+    "train_embedder",
     "undo_apply",
     "verify_photos",
 ]
@@ -89,6 +91,7 @@ if TYPE_CHECKING:  # what static tools (type checkers, the API reference) see
     from pipeline.search.face_index import index, search_photos
     from pipeline.tags.suggest_job import suggest_tags
     from pipeline.tags.tags_job import add_tags, remove_tags, rename_tags
+    from pipeline.train.train_job import train_embedder
 
 
 def __getattr__(name: str) -> object:

@@ -1,5 +1,5 @@
-"""The train job: labelled crops prepared by the embed pipeline, the training loop on Ray Train
-(DDP over gloo on CPU, NCCL on GPU), a summary.
+"""The train job (``pipeline.train_embedder``, `facepipe train`): labelled crops prepared by the embed pipeline,
+the training loop on Ray Train (DDP over gloo on CPU, NCCL on GPU), a summary.
 
 Output, a folder or an s3:// prefix (on a cluster of several nodes, a folder they all reach, or S3):
 ``checkpoints/`` is Ray Train's run folder, where the workers' checkpoints land (``step-NNNNNN/``:
@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import io
 import json
-import sys
+import logging
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from pipeline.config import Config, StorageConfig, TrainConfig
+from pipeline.config import Config, StorageConfig, TrainConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.readers import read_labels
 from pipeline.models.packs import PACK_FILE
+from pipeline.progress import Progress
+from pipeline.results import JobResult
 from pipeline.runtime.ray_cluster import cluster_resources, connect
 from pipeline.runtime.ray_train import train_on_ray
 from pipeline.train.checkpoint import METRICS, PACK, parse_metrics
@@ -37,19 +40,49 @@ from pipeline.train.loop import LoopSettings, train_worker
 from pipeline.train.mining import Mining
 from pipeline.train.objectives import ObjectiveSettings
 
+log = logging.getLogger(__name__)
+
 CHECKPOINTS, SUMMARY, TRIPLETS = "checkpoints", "summary.json", "triplets"
 
 
-def _show(record: dict, total: int) -> None:
-    """The progress line on stderr, from a record rank 0 sends."""
-    if "loss" in record:
-        sys.stderr.write(
-            f"\rstep {record['step']}/{total}  loss {record['loss']:.4f}  active {record['active']:.2f}"
-            f"  {record['images_per_s_per_worker']:.1f} img/s/worker  {record['train_s']:.0f} s   "
-        )
-    else:
-        sys.stderr.write(f"\nheld-out at step {record['step']}: {record['eval']}\n")
-    sys.stderr.flush()
+@dataclass(frozen=True)
+class TrainResult(JobResult):
+    """What a training run did (also OUTPUT/summary.json): where the pack is, the objective, model,
+    workers and device, the training faces and people, the steps (and the step a resumed run started
+    from), the seconds of this run, images per second per worker, the share of step time spent mining,
+    and the held-out figures before and after."""
+
+    output: str
+    pack: str
+    objective: str
+    model: str
+    workers: int
+    device: str
+    train_faces: int
+    train_people: int
+    steps: int
+    resumed_from_step: int
+    seconds_this_run: float
+    images_per_s_per_worker: float
+    mining_share_of_step_time: float
+    held_out_before: dict | None
+    held_out_after: dict | None
+
+
+class _Shown:
+    """The driver's view of the records rank 0 sends: a progress bar over the steps on a terminal, a log
+    line per held-out evaluation."""
+
+    def __init__(self, steps: int):
+        self.bar = Progress("train", steps, "step")
+        self.step = 0
+
+    def __call__(self, record: dict) -> None:
+        if "loss" in record:
+            self.bar.advance(record["step"] - self.step, loss=f"{record['loss']:.4f}", active=f"{record['active']:.2f}")
+            self.step = record["step"]
+        else:
+            log.info("held-out at step %d: %s", record["step"], record["eval"])
 
 
 def _write_mining(mining: Mining, face_ids: np.ndarray, output: str, storage: StorageConfig) -> None:
@@ -99,9 +132,12 @@ def _publish(checkpoint: Path, metrics: dict, output: str, storage: StorageConfi
     return parse_metrics(text), metrics["resumed_from_step"]
 
 
-def run_training(config: Config, output: str) -> dict:
-    """Prepare the labelled crops, train on Ray Train, leave the pack, the metrics and a summary in
-    ``output`` (a folder or s3://)."""
+def train_embedder(output: str, config: Config | None = None) -> TrainResult:
+    """Train or fine-tune the embedder as config.train says (the photos of train.data or train.lfw,
+    crops made by the embed pipeline) on Ray Train, and leave the model pack, the metrics and a summary
+    in ``output`` (a folder or s3://; rerunning with the same output resumes from its last checkpoint).
+    Writes no library: no lease. ConfigError when neither train.data nor train.lfw is set."""
+    config = config or load_config()
     cfg, storage = config.train, config.resolved_storage()
     output = output if store.is_s3(output) else str(Path(output).resolve())
     store.ensure_writable(output, storage)
@@ -128,7 +164,8 @@ def run_training(config: Config, output: str) -> dict:
     args = {"settings": loop, "objective": objective, "write_mining": write_mining}
     shared = {"train_data": (train.crops, train.labels), "test_data": held_out}
     started = time.monotonic()
-    try:
+    shown = _Shown(cfg.steps)
+    with shown.bar:
         records, resumed_from = train_on_ray(
             train_worker,
             args,
@@ -139,32 +176,30 @@ def run_training(config: Config, output: str) -> dict:
             output,
             storage,
             CHECKPOINTS,
-            partial(_show, total=cfg.steps),
+            shown,
             partial(_publish, output=output, storage=storage),
         )
-    finally:
-        sys.stderr.write("\n")
     steps = [r for r in records if "loss" in r]
     evals = [r for r in records if "eval" in r]
     mining = sum(r["mining_s"] for r in steps)
-    summary = {
-        "output": output,
-        "pack": store.join(output, PACK),
-        "objective": cfg.objective,
-        "model": cfg.model,
-        "workers": cfg.workers,
-        "device": "cuda" if use_gpu else "cpu",
-        "train_faces": len(train.labels),
-        "train_people": int(len(np.unique(train.labels))),
-        "steps": steps[-1]["step"] if steps else 0,
-        "resumed_from_step": resumed_from,
-        "seconds_this_run": round(time.monotonic() - started, 1),
-        "images_per_s_per_worker": round(float(np.median([r["images_per_s_per_worker"] for r in steps])), 2)
+    result = TrainResult(
+        output=output,
+        pack=store.join(output, PACK),
+        objective=cfg.objective,
+        model=cfg.model,
+        workers=cfg.workers,
+        device="cuda" if use_gpu else "cpu",
+        train_faces=len(train.labels),
+        train_people=int(len(np.unique(train.labels))),
+        steps=steps[-1]["step"] if steps else 0,
+        resumed_from_step=resumed_from,
+        seconds_this_run=round(time.monotonic() - started, 1),
+        images_per_s_per_worker=round(float(np.median([r["images_per_s_per_worker"] for r in steps])), 2)
         if steps
         else 0,
-        "mining_share_of_step_time": round(mining / max(sum(r["step_s"] for r in steps), 1e-9), 4),
-        "held_out_before": evals[0]["eval"] if evals else None,
-        "held_out_after": evals[-1]["eval"] if evals else None,
-    }
-    store.write_text(store.join(output, SUMMARY), json.dumps(summary, indent=2), storage)
-    return summary
+        mining_share_of_step_time=round(mining / max(sum(r["step_s"] for r in steps), 1e-9), 4),
+        held_out_before=evals[0]["eval"] if evals else None,
+        held_out_after=evals[-1]["eval"] if evals else None,
+    )
+    store.write_text(store.join(output, SUMMARY), json.dumps(result.as_dict(), indent=2), storage)
+    return result
