@@ -140,7 +140,7 @@ def test_older_tables_gain_the_signals_without_detecting_faces_again(lfw_images:
         place(photos / Path(name).name, (lfw_images / name).read_bytes(), T0)
     facepipe("embed", "--input", str(photos), "--tables", str(tables), "--set", "decode.fingerprints=false")
     refused = facepipe("dedup", "--tables", str(tables), expect=2)
-    assert "facepipe embed --input SRC --output" in refused.stderr
+    assert "facepipe embed --input SRC --tables" in refused.stderr
     faces = read_table(str(tables), S.FACES_TABLE)
     rerun = facepipe("embed", "--input", str(photos), "--tables", str(tables))
     assert f"fingerprints added to {len(OTHERS)}" in rerun.stderr and "processed 0" in rerun.stderr

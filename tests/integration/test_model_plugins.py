@@ -96,9 +96,9 @@ def test_an_installed_embedder_plugin_embeds_and_must_be_calibrated(plugin_site,
     src, dst = tmp_path / "photos", tmp_path / "tables"
     photos = copy_lfw(lfw_images, src, 10, start=3000)
     # on Ray (not in process, as a run this small would be): the model actors load the plug-in too
-    done = facepipe(plugin_site, "embed", "--input", str(src), "--output", str(dst), "--set", "ray.in_process_below=0")
+    done = facepipe(plugin_site, "embed", "--input", str(src), "--tables", str(dst), "--set", "ray.in_process_below=0")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "(on Ray)" in done.stdout
+    assert "(on Ray)" in done.stderr  # the summary for a person (stdout holds the JSON)
 
     images, faces = read_table(str(dst), S.IMAGES_TABLE), read_table(str(dst), S.FACES_TABLE)
     assert images.num_rows == 10 and set(images[S.STATUS].to_pylist()) == {S.STATUS_OK}

@@ -165,9 +165,9 @@ def test_report_shows_every_person_with_faces_in_a_browser(embedded, tmp_path: P
     assert f"<p>{noise} faces belong to no one" in dom
     assert f"large groups from {chosen['large_groups']:.3f}" in dom, "the page says how alike faces must be"
     for person in persons.to_pylist():
-        assert f'id="person-{person["cluster_id"]}" data-size="{person["size"]}"' in dom
+        assert f'id="person-{person["cluster_id"]}" data-size="{person["num_faces"]}"' in dom
         assert f"thumbs/{person['cover_face_id']}.jpg" in dom
     assert browser.top_half_contrast(page, tmp_path / "shot.png") > 25, "the page shows pictures, not a blank page"
     thumbs = sorted((tmp_path / "report" / "thumbs").glob("*.jpg"))
-    assert len(thumbs) >= sum(min(p["size"], 24) for p in persons.to_pylist())
+    assert len(thumbs) >= sum(min(p["num_faces"], 24) for p in persons.to_pylist())
     assert Image.open(thumbs[0]).size == (112, 112)
