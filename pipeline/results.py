@@ -15,6 +15,10 @@ class JobResult:
         """The result as JSON-able data."""
         return asdict(self)
 
+    def counts(self) -> dict:
+        """The figures the runs table records for the job's step (of which it keeps the plain values)."""
+        return self.as_dict()
+
     def to_json(self) -> str:
         """The result as one line of JSON."""
         return json.dumps(self.as_dict(), default=str)

@@ -13,7 +13,7 @@ from pipeline import schema as S
 from pipeline.config import Config, StorageConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.io import store
-from pipeline.io.library_run import job_step, python_call
+from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import read_table
 from pipeline.results import JobResult
@@ -149,14 +149,15 @@ def apply_duplicates(
         planned, skipped, dedup_run_id = _check_duplicates(tables, move_to, storage)
         return _applied(None, dedup_run_id, move_to, None, planned, skipped, dry_run=True)
     call = python_call("apply_duplicates", tables, move_to)
-    with job_step(tables, config, "dedup apply", run, call) as (run, counts):
+
+    def work(run: RunRecorder) -> ApplyResult:
         planned, skipped, dedup_run_id = _check_duplicates(tables, move_to, storage)
         manifest = store.join(_normalized(move_to), MANIFEST_FOLDER, f"apply-{run.run_id}.json")
         about = {"run_id": run.run_id, "dedup_run_id": dedup_run_id, "dst": tables}
         moved = _move_all(planned, skipped, manifest, about, storage)
-        result = _applied(run.run_id, dedup_run_id, move_to, manifest, moved, skipped, dry_run=False)
-        counts.update(result.as_dict())
-    return result
+        return _applied(run.run_id, dedup_run_id, move_to, manifest, moved, skipped, dry_run=False)
+
+    return run_job(tables, config, "dedup apply", run, call, work)
 
 
 def _applied(

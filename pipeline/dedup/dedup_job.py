@@ -28,7 +28,7 @@ from pipeline.errors import ConfigError
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.main_face import central_faces_index
 from pipeline.io import store
-from pipeline.io.library_run import job_step, python_call
+from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot, write_dedup
 from pipeline.results import JobResult
@@ -298,10 +298,8 @@ def deduplicate(
     Raises ConfigError when the images table lacks the dedup fingerprints (tables of an earlier version).
     """
     config = config or load_config()
-    with job_step(tables, config, "dedup", run, python_call("deduplicate", tables, full=full)) as (run, counts):
-        result = _dedup(tables, config, run.run_id, tasks, full)
-        counts.update(result.as_dict())
-    return result
+    call = python_call("deduplicate", tables, full=full)
+    return run_job(tables, config, "dedup", run, call, lambda run: _dedup(tables, config, run.run_id, tasks, full))
 
 
 def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: bool) -> DedupResult:

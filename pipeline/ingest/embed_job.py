@@ -22,7 +22,7 @@ from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.incremental import plan_run
 from pipeline.ingest.timing import timed, total_seconds
 from pipeline.io import store
-from pipeline.io.library_run import job_step, python_call
+from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import FaceTables
 from pipeline.models.registry import ModelChoices, resolve_models
@@ -80,6 +80,9 @@ class EmbedResult(JobResult):
 
     def as_dict(self) -> dict:
         return {**super().as_dict(), "photos_per_s": round(self.photos_per_s, 2)}
+
+    def counts(self) -> dict:
+        return {**self.as_dict(), **self.status}  # the photos by status, as plain figures
 
     def render(self) -> str:
         """The one-screen summary of the run, for a person."""
@@ -238,12 +241,13 @@ def embed(
     when another run holds the library.
     """
     config = config or load_config()
-    with job_step(tables, config, "embed", run, python_call("embed", src, tables)) as (run, counts):
+
+    def work(run: RunRecorder) -> EmbedResult:
         result = _embed(src, tables, config, run.run_id, listing)
-        counts.update(result.as_dict(), **result.status)
         run.versions["models"] = result.models
-        run.exit_code = max(run.exit_code, result.exit_code)
-    return result
+        return result
+
+    return run_job(tables, config, "embed", run, python_call("embed", src, tables), work)
 
 
 def _embed(src: str, tables: str, config: Config, run_id: str, listing: pa.Table | None) -> EmbedResult:

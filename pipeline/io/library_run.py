@@ -8,16 +8,19 @@ import getpass
 import os
 import shlex
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TypeVar
 
 from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.lease import Lease
 from pipeline.io.runs import RunRecorder
+from pipeline.results import JobResult
 
+R = TypeVar("R", bound=JobResult)
 _COMMAND: ContextVar[str | None] = ContextVar("facepipe_command", default=None)
 
 
@@ -81,16 +84,17 @@ def library_run(tables: str, command: list[str] | str, config: Config) -> Iterat
             run.finish(code)
 
 
-@contextmanager
-def job_step(
-    tables: str, config: Config, name: str, run: RunRecorder | None, command: str
-) -> Iterator[tuple[RunRecorder, dict]]:
-    """Step ``name`` of a job on the library at ``tables``: of ``run`` when the job is part of a larger
-    run (nightly), else of a run of its own (``library_run`` of ``command``). Yields the run and the
-    step's counts, a dict the job fills (recorded in the runs row)."""
-    if run is not None:
-        with run.step(name) as counts:
-            yield run, counts
-        return
-    with library_run(tables, command, config) as own, own.step(name) as counts:
-        yield own, counts
+def run_job(
+    tables: str, config: Config, name: str, run: RunRecorder | None, command: str, work: Callable[[RunRecorder], R]
+) -> R:
+    """Step ``name`` of a job on the library at ``tables``: ``work(run)`` done as a step of ``run`` when the
+    job is part of a larger run (nightly), else of a run of its own (``library_run`` of ``command``). The
+    result's figures are the step's counts in the runs row, and its exit code raises the run's."""
+    if run is None:
+        with library_run(tables, command, config) as own:
+            return run_job(tables, config, name, own, command, work)
+    with run.step(name) as counts:
+        result = work(run)
+        counts.update(result.counts())
+        run.exit_code = max(run.exit_code, result.exit_code)
+    return result

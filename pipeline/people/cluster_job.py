@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from pipeline import schema as S
 from pipeline.config import Config, load_config
-from pipeline.io.library_run import job_step, python_call
+from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot, committed_faces, write_clustering
 from pipeline.people.calibration import Calibration, MergeMargins, calibrated, preliminary, rule_from
@@ -103,10 +103,7 @@ def cluster(
     library's lease and records the run (or is a step of ``run``). ConfigError when there are no faces."""
     config = config or load_config()
     call = python_call("cluster", tables, incremental=incremental)
-    with job_step(tables, config, "cluster", run, call) as (run, counts):
-        result = _cluster(tables, config, run.run_id, incremental)
-        counts.update(result.as_dict())
-    return result
+    return run_job(tables, config, "cluster", run, call, lambda run: _cluster(tables, config, run.run_id, incremental))
 
 
 def _cluster(tables: str, config: Config, run_id: str, incremental: bool) -> ClusterResult:

@@ -16,7 +16,7 @@ from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
 from pipeline.ingest.photo_faces import FaceReader, PhotoFaces
 from pipeline.io import store
-from pipeline.io.library_run import job_step, python_call
+from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import FacesSnapshot, committed_faces
 from pipeline.results import JobResult
@@ -96,13 +96,17 @@ def index(
     config = config or load_config()
     output = output or store.join(tables, "index")
     call = python_call("index", tables, output=output, rebuild=rebuild)
-    with job_step(tables, config, "index", run, call) as (run, counts):
-        result = replace(update_face_index(tables, output, config, rebuild), run_id=run.run_id)
-        counts.update(result.as_dict())
-    return result
+    return run_job(
+        tables,
+        config,
+        "index",
+        run,
+        call,
+        lambda run: replace(_update(tables, output, config, rebuild), run_id=run.run_id),
+    )
 
 
-def update_face_index(tables: str, index_uri: str, config: Config, rebuild: bool = False) -> IndexResult:
+def _update(tables: str, index_uri: str, config: Config, rebuild: bool = False) -> IndexResult:
     """Make the index at ``index_uri`` hold exactly the committed faces of the tables at ``tables``.
 
     Builds when there is no index, when ``rebuild``, when the tables' model changed, or when the

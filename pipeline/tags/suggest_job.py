@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from pipeline import schema as S
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
-from pipeline.io.library_run import job_step, python_call
+from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot, write_suggestions
 from pipeline.metrics.tags import BUCKETS, tags_bucket
@@ -172,10 +172,7 @@ def suggest_tags(
     and records the run (or is a step of ``run``). ConfigError when nobody has tagged a face yet."""
     config = config or load_config()
     call = python_call("suggest_tags", tables, full=full)
-    with job_step(tables, config, "tags", run, call) as (run, counts):
-        result = _suggest(tables, config, run.run_id, full)
-        counts.update(result.as_dict())
-    return result
+    return run_job(tables, config, "tags", run, call, lambda run: _suggest(tables, config, run.run_id, full))
 
 
 def _suggest(tables: str, config: Config, run_id: str, full: bool) -> SuggestResult:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.config import Config, load_config
-from pipeline.io.library_run import current_user, job_step, python_call
+from pipeline.io.library_run import current_user, python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.results import JobResult
 from pipeline.tags.tag_file import add_tag_file
@@ -84,12 +84,12 @@ def add_tags(
     TagFileError (a ConfigError; nothing written) for a file with hard errors; rows that cannot be
     resolved are refused and reported, the others written. ``tagged_by`` defaults to the current user."""
     config = config or load_config()
-    with job_step(tables, config, "tags add", run, python_call("add_tags", tables, tags_file)) as (run, counts):
-        summary = add_tag_file(tables, tags_file, config.resolved_storage(), tagged_by=tagged_by or current_user())
-        result = TagsAdded(run_id=run.run_id, **summary)
-        counts.update(result.as_dict())
-        run.exit_code = max(run.exit_code, result.exit_code)
-    return result
+    storage, who = config.resolved_storage(), tagged_by or current_user()
+
+    def work(run: RunRecorder) -> TagsAdded:
+        return TagsAdded(run_id=run.run_id, **add_tag_file(tables, tags_file, storage, tagged_by=who))
+
+    return run_job(tables, config, "tags add", run, python_call("add_tags", tables, tags_file), work)
 
 
 def remove_tags(
@@ -105,11 +105,12 @@ def remove_tags(
     row of ``name``."""
     config = config or load_config()
     call = python_call("remove_tags", tables, face_ids=face_ids, name=name)
-    with job_step(tables, config, "tags remove", run, call) as (run, counts):
-        summary = delete_tags(tables, config.resolved_storage(), face_ids=face_ids, name=name)
-        result = TagsRemoved(run_id=run.run_id, **summary)
-        counts.update(result.as_dict())
-    return result
+    storage = config.resolved_storage()
+
+    def work(run: RunRecorder) -> TagsRemoved:
+        return TagsRemoved(run_id=run.run_id, **delete_tags(tables, storage, face_ids=face_ids, name=name))
+
+    return run_job(tables, config, "tags remove", run, call, work)
 
 
 def rename_tags(
@@ -118,8 +119,10 @@ def rename_tags(
     """Rename the person ``old`` to ``new`` in every tag and rejection of the library at ``tables`` (``new``
     may exist: the two become one person), in one transaction. ConfigError when ``old`` has no rows."""
     config = config or load_config()
-    with job_step(tables, config, "tags rename", run, python_call("rename_tags", tables, old, new)) as (run, counts):
-        summary = rename_person(tables, old, new, config.resolved_storage())
-        result = TagsRenamed(run_id=run.run_id, old=summary.pop("from"), new=summary.pop("to"), **summary)
-        counts.update(result.as_dict())
-    return result
+    storage = config.resolved_storage()
+
+    def work(run: RunRecorder) -> TagsRenamed:
+        summary = rename_person(tables, old, new, storage)
+        return TagsRenamed(run_id=run.run_id, old=summary.pop("from"), new=summary.pop("to"), **summary)
+
+    return run_job(tables, config, "tags rename", run, python_call("rename_tags", tables, old, new), work)
