@@ -66,6 +66,7 @@ JPEG_QUALITY = "jpeg_quality"  # the JPEG quality its quantisation tables corres
 GREYSCALE = "greyscale"  # no colour in the pixels
 CONTENT_FRACTION = "content_fraction"  # share of the area inside a uniform frame (1.0: no frame)
 EXIF_FIELDS = "exif_fields"  # EXIF tags the file carries
+KEYPOINTS = "keypoints"  # the strongest ORB keypoints, packed (pipeline.ingest.keypoints)
 PDQ_VARIANT_NAMES = ("mirrored", "rotated_90", "rotated_180", "rotated_270", "crop_90", "crop_75", "unframed")
 FINGERPRINTS = (
     SHA256,
@@ -80,6 +81,7 @@ FINGERPRINTS = (
     GREYSCALE,
     CONTENT_FRACTION,
     EXIF_FIELDS,
+    KEYPOINTS,
 )
 
 # faces table (plus IMAGE_ID, URI, RUN_ID)
@@ -120,6 +122,7 @@ FINGERPRINT_FIELDS = [
     pa.field(GREYSCALE, pa.bool_()),
     pa.field(CONTENT_FRACTION, pa.float32()),
     pa.field(EXIF_FIELDS, pa.int32()),
+    pa.field(KEYPOINTS, pa.binary()),
 ]
 FINGERPRINTS_TYPE = pa.struct(FINGERPRINT_FIELDS)
 
@@ -447,6 +450,8 @@ COLUMN_DOCS = {
         GREYSCALE: "no colour in the pixels",
         CONTENT_FRACTION: "share of the area inside a uniform frame (1.0 without one)",
         EXIF_FIELDS: "EXIF tags the file carries, orientation aside",
+        KEYPOINTS: "the photo's strongest ORB keypoints (up to 64, found at 256 px): per keypoint its 32-byte "
+        "descriptor and its place as shares of the width and height (uint16); what finds its edited copies",
     },
     FACES_TABLE: {
         FACE_ID: "unique; a hash of uri, image_id and face_index",

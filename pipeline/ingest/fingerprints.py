@@ -1,6 +1,7 @@
 """What deduplication needs to know of a photo, computed while the decode stage holds it: hashes of
-its bytes and pixels, PDQ perceptual hashes of it and of its likely edits, capture time and camera
-from EXIF, and the traits that rank copies (format, JPEG quality, colour, frame, metadata)."""
+its bytes and pixels, PDQ perceptual hashes of it and of its likely edits, its local features (ORB
+keypoints), capture time and camera from EXIF, and the traits that rank copies (format, JPEG quality,
+colour, frame, metadata)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pyarrow as pa
 from PIL import Image
 
 from pipeline import schema as S
+from pipeline.ingest.keypoints import photo_keypoints
 from pipeline.ingest.pdq import DIHEDRAL, coefficients, hash_bytes
 
 HASH_SIDE = 128  # PDQ works on a 64x64 luminance image: hashing a 128-px copy costs 1/10 and agrees
@@ -198,6 +200,7 @@ def photo_fingerprints(photos: list[tuple[bytes, np.ndarray, int]]) -> list[dict
                 S.PDQ_VARIANTS: variants,
                 S.GREYSCALE: is_greyscale(small if inner is None else inner),  # a white frame has no colour
                 S.CONTENT_FRACTION: float(content),
+                S.KEYPOINTS: photo_keypoints(pixels),
                 **_metadata(data),
             }
         )

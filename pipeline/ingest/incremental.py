@@ -39,9 +39,9 @@ def plan_run(listing: pa.Table, committed: pa.Table, fingerprints: bool = True) 
     """The plan for ``listing`` (LISTING_SCHEMA) against ``committed`` images rows (IMAGES_SCHEMA).
 
     A photo is changed when its size, mtime or etag differ from the committed row. With ``fingerprints``,
-    unchanged decodable photos committed without the dedup fingerprints are listed as unfingerprinted.
+    unchanged decodable photos committed without (some of) the dedup fingerprints are listed as unfingerprinted.
     """
-    columns = [S.URI, S.SIZE, S.MTIME, S.ETAG, S.ERROR, S.STATUS, S.SHA256]
+    columns = [S.URI, S.SIZE, S.MTIME, S.ETAG, S.ERROR, S.STATUS, S.SHA256, S.KEYPOINTS]
     known = {row[S.URI]: row for row in committed.select(columns).to_pylist()}
     listed = listing.to_pylist()
     new, changed, retried, unfingerprinted, todo_rows = [], [], [], [], []
@@ -54,7 +54,8 @@ def plan_run(listing: pa.Table, committed: pa.Table, fingerprints: bool = True) 
         elif old[S.ERROR] and old[S.ERROR].split(":", 1)[0] in RETRIED_REASONS:
             retried.append(row[S.URI])
         else:
-            if fingerprints and old[S.STATUS] != S.STATUS_ERROR and old[S.SHA256] is None:
+            missing = old[S.SHA256] is None or old[S.KEYPOINTS] is None  # tables of an earlier version
+            if fingerprints and old[S.STATUS] != S.STATUS_ERROR and missing:
                 unfingerprinted.append(row[S.URI])
             continue
         todo_rows.append(row)
