@@ -47,15 +47,21 @@ def _normalized(uri: str) -> str:
 
 
 def _inside(uri: str, folder: str) -> bool:
-    uri, folder = _normalized(uri), _normalized(folder)
-    return uri == folder or uri.startswith(folder + "/")
+    """True when ``uri`` is ``folder`` or lies below it, however either is spelled."""
+    uri, folder = store.canonical_location(uri), store.canonical_location(folder)
+    return uri == folder or uri.startswith(folder.rstrip("/") + "/")
+
+
+def _full_path(uri: str) -> str:
+    """The path of ``uri`` without its scheme and leading slash: where it goes below a run's folder."""
+    path = uri.split("://", 1)[1] if "://" in uri else os.path.abspath(uri)
+    return path.lstrip("/")
 
 
 def quarantine_uri(move_to: str, run_id: str, uri: str) -> str:
     """Where apply puts the photo at ``uri``: MOVE_TO/<run_id>/<its full path without the scheme>, so
     that two photos of one name in different folders (or buckets) never meet."""
-    path = uri.split("://", 1)[1] if "://" in uri else os.path.abspath(uri)
-    return store.join(_normalized(move_to), run_id or "no-run-id", path.lstrip("/"))
+    return store.join(_normalized(move_to), run_id or "no-run-id", _full_path(uri))
 
 
 def _library_of(tables: str, storage: StorageConfig) -> str | None:
@@ -67,6 +73,25 @@ def _library_of(tables: str, storage: StorageConfig) -> str | None:
     return record.get("src")
 
 
+def _refuse_destination(tables: str, move_to: str, storage: StorageConfig) -> None:
+    """Raise ConfigError when ``move_to`` is not a folder or an s3:// prefix, or lies inside the library's
+    tables (``tables``: a vacuum deletes the files there that no table names) or inside its photos (the
+    SRC the last embed run listed, when known: the next embed run would list the duplicates again).
+
+    A destination that holds the tables or the photos (a parent folder of them) is accepted: apply
+    writes only below MOVE_TO/<dedup run id>/ (each photo at its full path) and MOVE_TO/_facepipe/,
+    apart from the photos and tables it holds.
+    """
+    if "://" in move_to and not store.is_s3(move_to):
+        raise ConfigError(f"--move-to {move_to} is neither a folder nor an s3:// prefix")
+    for what, place in (("tables", tables), ("photos", _library_of(tables, storage))):
+        if place and _inside(move_to, place):
+            raise ConfigError(
+                f"--move-to {move_to} lies inside the library's {what} at {place}: "
+                "pick a folder outside the library's photos and tables"
+            )
+
+
 def _skip(skipped: list[dict], uri: str, reason: str, error: str | None = None) -> None:
     level = logging.INFO if reason in (KEEPER, ALREADY_MOVED, IN_PLACE) else logging.WARNING
     log.log(level, "%s skipped: %s%s", uri, reason, f" ({error})" if error else "")
@@ -75,7 +100,9 @@ def _skip(skipped: list[dict], uri: str, reason: str, error: str | None = None) 
 
 def _check_duplicates(tables: str, move_to: str, storage: StorageConfig) -> tuple[list[dict], list[dict], str]:
     """The duplicates of the table at ``tables`` that may move (manifest entries, status planned), those
-    that may not (uri and reason), and the dedup run id."""
+    that may not (uri and reason), and the dedup run id. Raises ConfigError for a destination that
+    ``_refuse_destination`` refuses."""
+    _refuse_destination(tables, move_to, storage)
     rows = read_table(tables, S.DUPLICATES_TABLE, storage).to_pylist()
     keepers = {row[S.URI] for row in rows if row[S.ROLE] == S.ROLE_KEEP}
     run_ids = sorted({row[S.RUN_ID] for row in rows if row[S.RUN_ID]})
@@ -137,14 +164,12 @@ def apply_duplicates(
     (MOVE_TO/_facepipe/apply-<run id>.json) that ``undo_apply`` takes. Holds the library's lease and
     records the run (a dry run writes nothing and takes no lease).
 
-    Raises ConfigError when ``move_to`` lies inside the library the last embed run listed (the next
-    embed run would list the duplicates again).
+    Raises ConfigError, before anything moves (the dry run too), when ``move_to`` is neither a folder nor
+    an s3:// prefix, or lies inside the library's tables (``tables``) or inside the photos the last
+    embed run listed, however it is spelled; the run's row records the refusal (exit code 2).
     """
     config = config or load_config()
     storage = config.resolved_storage()
-    library = _library_of(tables, storage)
-    if library and _inside(move_to, library):
-        raise ConfigError(f"--move-to {move_to} lies inside the library {library}: pick a folder outside it")
     if dry_run:
         planned, skipped, dedup_run_id = _check_duplicates(tables, move_to, storage)
         return _applied(None, dedup_run_id, move_to, None, planned, skipped, dry_run=True)
@@ -223,7 +248,8 @@ class UndoResult(JobResult):
 
 def undo_apply(manifest: str, config: Config | None = None) -> UndoResult:
     """Put every photo the apply recorded in ``manifest`` back at its original uri, never overwriting
-    a file that now sits there with other bytes, and check its bytes once back. Running it again is
+    a file that now sits there with other bytes, and check its bytes once back; the quarantine folders
+    emptied on the way (MOVE_TO/<dedup run id>/...) are removed. Running it again is
     harmless (photos already back are reported in_place). Raises ConfigError when ``manifest`` is not
     an apply manifest, FileNotFoundError when there is none.
     """
@@ -255,6 +281,8 @@ def undo_apply(manifest: str, config: Config | None = None) -> UndoResult:
             moved.append(entry)
         else:
             _skip(skipped, entry["uri"], FAILED, f"{type(error).__name__}: {error}")
+    for entry in moved:  # the folders apply made for them, now empty (a folder that holds anything stays)
+        store.remove_empty_folders(entry["moved_to"], entry["moved_to"].removesuffix("/" + _full_path(entry["uri"])))
     restored: list[dict] = []
     for entry, now in zip(moved, store.file_sha256s([e["uri"] for e in moved], storage), strict=True):
         if now == entry["sha256"]:

@@ -28,6 +28,17 @@ def is_s3(uri: str) -> bool:
     return uri.startswith(("s3://", "s3a://"))
 
 
+def canonical_location(uri: str) -> str:
+    """The one spelling of the place ``uri`` names, to compare places however they were typed: an s3://
+    or s3a:// address as s3://bucket/key without trailing slashes (S3 keys are compared literally: no
+    folders, so . and .. are plain characters there), a local path absolute, with ~ expanded, ., .. and
+    repeated or trailing slashes resolved and symbolic links followed (also for a part that does not
+    exist yet)."""
+    if is_s3(uri):
+        return "s3://" + uri.split("://", 1)[1].rstrip("/")
+    return os.path.realpath(os.path.expanduser(uri))
+
+
 def filesystem(uri: str, storage: StorageConfig | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
     """The fsspec filesystem serving ``uri`` and the path inside it."""
     if is_s3(uri):
@@ -154,6 +165,21 @@ def remove_file(uri: str, storage: StorageConfig | None) -> None:
     fs, path = filesystem(uri, storage)
     if fs.exists(path):
         fs.rm_file(path)
+
+
+def remove_empty_folders(uri: str, top: str) -> None:
+    """Remove the local folder holding the file ``uri`` and each folder above it, up to ``top`` (included),
+    while they are empty: the first that still holds anything, and every folder above it, stays. Nothing
+    to do on S3 (no folders)."""
+    if is_s3(uri):
+        return
+    folder, top = os.path.dirname(os.path.abspath(uri)), os.path.abspath(top)
+    while folder == top or folder.startswith(top + os.sep):
+        try:
+            os.rmdir(folder)  # refuses a folder that holds anything
+        except OSError:  # not empty, or already gone (with the empty folders above it)
+            return
+        folder = os.path.dirname(folder)
 
 
 def delta_storage_options(uri: str, storage: StorageConfig | None = None) -> dict[str, str] | None:

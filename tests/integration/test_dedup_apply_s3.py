@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import s3fs
 
+from pipeline import schema as S
 from pipeline.config import Config
 from pipeline.dedup.apply import apply_duplicates, undo_apply
+from pipeline.errors import ConfigError
 from pipeline.io import store
+from pipeline.io.tables import read_table
 from tests.unit.dedup.test_apply import DUPLICATES, KEEPERS, RUN_ID, UNRELATED, library_photos, write_duplicates
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -80,3 +84,40 @@ def test_apply_moves_a_local_library_into_an_s3_quarantine_and_back(s3_endpoint:
     assert (root / "a/x.jpg").read_bytes() == photos["a/x.jpg"]
     assert (root / "c/copy2.jpg").read_bytes() == photos["c/copy2.jpg"]
     assert not fs.exists(key)
+
+
+def test_a_quarantine_inside_the_tables_or_the_photos_prefix_is_refused(s3_endpoint: str) -> None:
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint})
+    for bucket in ("refuse-photos", "refuse-tables"):
+        fs.mkdir(bucket)
+    photos = library_photos()
+    for relative, data in photos.items():
+        fs.pipe(f"refuse-photos/library/{relative}", data)
+    config = Config()
+    tables, library = "s3://refuse-tables/run", "s3://refuse-photos/library"
+    write_duplicates(tables, library, photos, config.resolved_storage())
+    before = sorted(fs.find("refuse-tables"))
+    store.write_text(f"{tables}/{S.METADATA_FOLDER}/latest.json", json.dumps({"src": f"{library}/"}), None)
+    inside = {
+        f"{tables}/{S.IMAGES_TABLE}": ("tables", tables),
+        f"{tables}/": ("tables", tables),
+        f"s3a://refuse-tables/run/{S.METADATA_FOLDER}/": ("tables", tables),
+        f"{tables}//quarantine": ("tables", tables),
+        library: ("photos", f"{library}/"),
+        "s3://refuse-photos/library/quarantine/": ("photos", f"{library}/"),
+    }
+
+    for move_to, (whose, place) in inside.items():
+        for dry_run in (True, False):
+            with pytest.raises(ConfigError, match=f"inside the library's {whose} at {re.escape(place)}"):
+                apply_duplicates(tables, move_to, config, dry_run=dry_run)
+
+    assert {key.removeprefix("refuse-photos/library/"): fs.cat_file(key) for key in fs.find("refuse-photos")} == photos
+    added = sorted(set(fs.find("refuse-tables")) - set(before))
+    assert [key for key in added if not key.startswith(f"refuse-tables/run/{S.RUNS_TABLE}/")] == [
+        f"refuse-tables/run/{S.METADATA_FOLDER}/latest.json"  # the refusals wrote only their runs rows
+    ]
+    runs = read_table(tables, S.RUNS_TABLE, config.resolved_storage()).to_pylist()
+    assert [row[S.EXIT_CODE] for row in runs] == [2] * len(inside)
+    summary = apply_duplicates(tables, "s3://refuse-tables/run-quarantine", config)  # beside, not inside
+    assert summary.moved == 3 and fs.exists(f"refuse-tables/run-quarantine/{RUN_ID}/refuse-photos/library/a/x.jpg")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from pipeline.dedup.apply import apply_duplicates, undo_apply
 from pipeline.errors import ConfigError
 from pipeline.ingest.incremental import plan_run
 from pipeline.io import store
-from pipeline.io.tables import write_dedup
+from pipeline.io.tables import read_table, write_dedup
 
 RUN_ID = "20250101T000000Z-abcd1234"
 CONFIG = Config()
@@ -298,6 +299,150 @@ def test_a_quarantine_inside_the_library_is_refused(library) -> None:
     with pytest.raises(ConfigError, match="inside the library"):
         apply_duplicates(dst, str(root / "quarantine"), CONFIG)
     assert sorted(files_below(root)) == sorted(library_photos())
+
+
+def record_library(dst: str, src: str) -> None:
+    """The record the last embed run leaves beside the tables, naming the photos (SRC) it listed."""
+    store.write_text(f"{dst}/{S.METADATA_FOLDER}/latest.json", json.dumps({"src": src}), StorageConfig())
+
+
+def link(at: Path, target: Path) -> Path:
+    at.symlink_to(target, target_is_directory=True)
+    return at
+
+
+# Spellings of a place inside the tables (DST = tmp/tables) or the photos (SRC = tmp/library), run with
+# HOME and the working directory at tmp: (how it is written, whose inside it lies).
+INSIDE = {
+    "the tables": (lambda tmp: str(tmp / "tables"), "tables"),
+    "the tables, trailing slashes": (lambda tmp: f"{tmp}/tables//", "tables"),
+    "a table's folder": (lambda tmp: str(tmp / "tables" / S.IMAGES_TABLE), "tables"),
+    "the tables' metadata folder": (lambda tmp: str(tmp / "tables" / S.METADATA_FOLDER), "tables"),
+    "a new folder below the tables": (lambda tmp: str(tmp / "tables" / "quarantine"), "tables"),
+    "dot segments": (lambda tmp: f"{tmp}/library/../tables/./images", "tables"),
+    "repeated slashes": (lambda tmp: f"{tmp}/tables//images", "tables"),
+    "relative": (lambda tmp: "./tables/images", "tables"),
+    "home": (lambda tmp: "~/tables/images", "tables"),
+    "a link to the tables": (lambda tmp: str(link(tmp / "to-tables", tmp / "tables") / "images"), "tables"),
+    "a link to a table's folder": (lambda tmp: str(link(tmp / "to-images", tmp / "tables" / "images")), "tables"),
+    "the photos": (lambda tmp: str(tmp / "library"), "photos"),
+    "the photos, trailing slash": (lambda tmp: f"{tmp}/library/", "photos"),
+    "a folder of photos": (lambda tmp: str(tmp / "library" / "a"), "photos"),
+    "a new folder below the photos": (lambda tmp: f"{tmp}/tables/../library/./quarantine", "photos"),
+    "relative, in the photos": (lambda tmp: "library/quarantine", "photos"),
+    "home, in the photos": (lambda tmp: "~/library/quarantine/", "photos"),
+    "a link to the photos": (lambda tmp: str(link(tmp / "to-library", tmp / "library") / "quarantine"), "photos"),
+}
+
+
+@pytest.mark.parametrize("dry_run", [False, True], ids=["apply", "dry run"])
+@pytest.mark.parametrize("spelling", list(INSIDE))
+def test_a_quarantine_inside_the_tables_or_the_photos_is_refused_however_it_is_spelled(
+    library, monkeypatch, spelling: str, dry_run: bool
+) -> None:
+    root, dst, _ = library
+    tmp = root.parent
+    monkeypatch.setenv("HOME", str(tmp))
+    monkeypatch.chdir(tmp)
+    record_library(dst, str(root))
+    spell, whose = INSIDE[spelling]
+    move_to = spell(tmp)
+    place = dst if whose == "tables" else str(root)
+    before = files_below(root)
+
+    with pytest.raises(ConfigError, match=f"inside the library's {whose} at {re.escape(place)}"):
+        apply_duplicates(dst, move_to, CONFIG, dry_run=dry_run)
+
+    assert files_below(root) == before
+    assert [p for p in tmp.rglob("*") if p.name.startswith("apply-") or p.name == RUN_ID] == []
+
+
+def test_the_tables_are_refused_when_the_photos_are_not_known(library) -> None:
+    root, dst, _ = library
+    before = files_below(root)
+    assert not Path(dst, S.METADATA_FOLDER, "latest.json").exists()  # no embed run recorded its SRC
+
+    with pytest.raises(ConfigError, match=f"inside the library's tables at {re.escape(dst)}"):
+        apply_duplicates(dst, f"{dst}/{S.IMAGES_TABLE}", CONFIG)
+
+    assert files_below(root) == before and not Path(dst, S.IMAGES_TABLE).exists()
+
+
+def test_the_photos_are_refused_however_the_embed_run_spelled_them(library, monkeypatch) -> None:
+    root, dst, _ = library
+    monkeypatch.setenv("HOME", str(root.parent))
+    record_library(dst, str(link(root.parent / "photos", root)) + "/")
+    before = files_below(root)
+
+    with pytest.raises(ConfigError, match="inside the library's photos at "):
+        apply_duplicates(dst, "~/library/quarantine", CONFIG)
+
+    assert files_below(root) == before
+
+
+def test_a_destination_that_is_no_folder_nor_s3_is_refused(library, monkeypatch) -> None:
+    root, dst, _ = library
+    monkeypatch.chdir(root.parent)  # store would take file://... for a folder named "file:" here
+    before = files_below(root)
+
+    with pytest.raises(ConfigError, match="neither a folder nor an s3:// prefix"):
+        apply_duplicates(dst, f"file://{dst}/images", CONFIG)
+
+    assert files_below(root) == before and not (root.parent / "file:").exists()
+
+
+def test_a_refused_apply_records_its_run_and_lets_go_of_the_library(library) -> None:
+    root, dst, quarantine = library
+
+    with pytest.raises(ConfigError):
+        apply_duplicates(dst, f"{dst}/{S.IMAGES_TABLE}", CONFIG)
+
+    runs = read_table(dst, S.RUNS_TABLE).to_pylist()
+    assert [row[S.EXIT_CODE] for row in runs] == [2]
+    assert apply_duplicates(dst, str(quarantine), CONFIG).moved == 3  # the lease is free again
+
+
+@pytest.mark.parametrize("beside", ["library-quarantine", "tables-quarantine"])
+def test_a_folder_beside_the_photos_or_tables_with_a_name_they_begin_is_accepted(library, beside: str) -> None:
+    root, dst, _ = library
+    record_library(dst, str(root))
+
+    summary = apply_duplicates(dst, str(root.parent / beside), CONFIG)
+
+    assert summary.moved == 3 and sorted(files_below(root)) == sorted([*KEEPERS, UNRELATED])
+
+
+def test_a_folder_that_holds_the_photos_and_the_tables_is_accepted(library) -> None:
+    root, dst, _ = library
+    tmp = root.parent
+    record_library(dst, str(root))
+    before = files_below(root)
+
+    summary = apply_duplicates(dst, str(tmp), CONFIG)
+
+    assert summary.moved == 3 and sorted(files_below(root)) == sorted([*KEEPERS, UNRELATED])
+    for relative in DUPLICATES:  # beside the photos and tables, not inside them
+        assert quarantined(tmp, root, relative).read_bytes() == before[relative]
+    assert read_table(dst, S.DUPLICATES_TABLE).num_rows == 6
+
+    undo_apply(summary.manifest, CONFIG)
+
+    assert files_below(root) == before and not (tmp / RUN_ID).exists()
+
+
+def test_undo_removes_the_quarantine_folders_it_emptied_and_no_other(library) -> None:
+    root, dst, quarantine = library
+    manifest = apply_duplicates(dst, str(quarantine), CONFIG).manifest
+    note = quarantined(quarantine, root, "a/notes.txt")  # someone put a file beside a moved photo
+    note.write_text("mine")
+    (quarantine / "empty-before").mkdir()
+
+    undo_apply(manifest, CONFIG)
+
+    folders = {str(p.relative_to(quarantine)) for p in quarantine.rglob("*") if p.is_dir()}
+    kept = note.parent.relative_to(quarantine)
+    assert folders == {S.METADATA_FOLDER, "empty-before", *(str(p) for p in kept.parents if p != Path(".")), str(kept)}
+    assert note.read_text() == "mine"
 
 
 def test_undo_refuses_a_file_that_is_not_a_manifest(tmp_path: Path) -> None:

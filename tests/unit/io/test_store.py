@@ -1,4 +1,4 @@
-"""Tests for the image store on local folders: listing, reading, output checks, delta options."""
+"""Tests for the image store on local folders: listing, reading, output checks, delta options, locations."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ from pipeline import schema as S
 from pipeline.config import InputConfig, StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.ingest.read import read_photos
-from pipeline.io.store import delta_storage_options, ensure_writable, list_photos, write_text
+from pipeline.io.store import (
+    canonical_location,
+    delta_storage_options,
+    ensure_writable,
+    list_photos,
+    remove_empty_folders,
+    write_text,
+)
 from tests.photos import TREE_OTHERS, TREE_PHOTOS
 
 LOCAL = StorageConfig()
@@ -161,3 +168,49 @@ def test_symlinked_photos_are_listed_with_their_target_size_and_broken_links_fai
     read = read_photos(listing, StorageConfig())
     assert read["error"][0].as_py().startswith("read_failed:")
     assert read["error"][1].as_py() is None
+
+
+def test_remove_empty_folders_climbs_to_the_top_and_stops_at_a_folder_that_holds_anything(tmp_path: Path) -> None:
+    top = tmp_path / "quarantine" / "run"
+    (top / "a" / "b" / "c").mkdir(parents=True)
+    (top / "a" / "keep.txt").write_text("mine")
+    (tmp_path / "quarantine" / "empty").mkdir()
+
+    remove_empty_folders(str(top / "a" / "b" / "c" / "photo.jpg"), str(top))
+
+    assert not (top / "a" / "b").exists() and (top / "a" / "keep.txt").read_text() == "mine"
+    (top / "a" / "keep.txt").unlink()
+    remove_empty_folders(str(top / "a" / "photo.jpg"), str(top))
+    assert not top.exists() and (tmp_path / "quarantine" / "empty").is_dir()  # nothing above the top
+    remove_empty_folders(str(tmp_path / "elsewhere" / "photo.jpg"), str(top))  # not below the top: nothing
+    remove_empty_folders("s3://bucket/run/a/photo.jpg", "s3://bucket/run")  # no folders on S3
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        ["s3://bucket/prefix", "s3://bucket/prefix/", "s3a://bucket/prefix//"],
+        ["s3://bucket", "s3://bucket/"],
+    ],
+)
+def test_canonical_location_of_s3_spellings(spellings: list[str]) -> None:
+    assert {canonical_location(uri) for uri in spellings} == {spellings[0]}
+
+
+def test_canonical_location_of_local_spellings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "real" / "tables").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path / "real")
+    spellings = [
+        f"{tmp_path}/real/tables",
+        f"{tmp_path}/real/tables//",
+        f"{tmp_path}/real/./x/../tables",
+        "tables",
+        "./tables/",
+        "~/real/tables",
+        f"{tmp_path}/link/tables",
+    ]
+
+    assert {canonical_location(uri) for uri in spellings} == {str((tmp_path / "real" / "tables").resolve())}
+    assert canonical_location(f"{tmp_path}/link/not-yet") == str((tmp_path / "real").resolve() / "not-yet")
