@@ -295,6 +295,18 @@ class DedupConfig(_Section):
         "faces stack nothing and the summary says how to calibrate the model).",
     )
     candidates: int = Field(default=16, ge=1, description="Nearest hashes looked up per photo and variant.")
+    edits: bool = Field(
+        default=False,
+        description="Also find edited copies (free crops, small rotations, captions, stickers and text, screenshots, "
+        "colour filters, blurred square fits): photos whose keypoints agree on one transform, read back and compared. "
+        "Off until measured on the app-made copies library and LFW (issue 27).",
+    )
+    keypoint_matches: int = Field(
+        default=6,
+        ge=3,
+        description="Keypoint matches that must agree on one transform for two photos to be read back as a candidate "
+        "edited copy.",
+    )
     distributed: bool = Field(
         default=False, description="Run the candidate search as Ray tasks over blocks of photos (ray.address)."
     )

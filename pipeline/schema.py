@@ -276,7 +276,18 @@ EVIDENCE = "evidence"  # JSON: the fingerprints that agreed, and why the keeper 
 KIND_EXACT = "exact"  # the same file bytes
 KIND_SAME_PIXELS = "same_pixels"  # the same decoded pixels in another container or with other metadata
 KIND_NEAR_DUPLICATE = "near_duplicate"  # resized, recompressed, cropped, framed, mirrored, recoloured
-KINDS = (KIND_EXACT, KIND_SAME_PIXELS, KIND_NEAR_DUPLICATE)  # strongest first
+FILE_COPY_KINDS = (KIND_EXACT, KIND_SAME_PIXELS, KIND_NEAR_DUPLICATE)  # what a file tool makes: nothing is lost
+# edited copies, as apps make them (pipeline.dedup.edits): what was done to the photo
+KIND_CROP = "crop"  # a part of it (any place, any aspect)
+KIND_ROTATED = "rotated"  # turned a little, and cropped straight
+KIND_CAPTION = "caption"  # a bar of text added above or below
+KIND_SCREENSHOT = "screenshot"  # shown in an app's frame
+KIND_FIT = "fit"  # centred on a blurred, enlarged copy of itself
+KIND_OVERLAY = "overlay"  # stickers, emoji or text drawn over it
+KIND_FILTER = "filter"  # its colours or tones changed
+KIND_STACKED = "stacked"  # several of these at once (the evidence lists them)
+EDIT_KINDS = (KIND_CROP, KIND_ROTATED, KIND_CAPTION, KIND_SCREENSHOT, KIND_FIT, KIND_OVERLAY, KIND_FILTER, KIND_STACKED)
+KINDS = (*FILE_COPY_KINDS, *EDIT_KINDS)  # strongest first
 ROLE_KEEP = "keep"
 ROLE_DUPLICATE = "duplicate"
 
@@ -489,11 +500,14 @@ COLUMN_DOCS = {
         GROUP_ID: "the group of copies; stable across runs",
         IMAGE_ID: "the photo (`images.image_id`)",
         URI: "the photo (`images.uri`)",
-        KIND: "`exact`, `same_pixels` or `near_duplicate`: the photo against its group's keeper (for the keeper: "
-        "the strongest kind in its group)",
+        KIND: "the photo against its group's keeper: a file copy (`exact`, `same_pixels`, `near_duplicate`) or an "
+        "edited one (`crop`, `rotated`, `caption`, `screenshot`, `fit`, `overlay`, `filter`, `stacked`: several "
+        "edits, listed in the evidence); for the keeper, the strongest kind in its group",
         ROLE: "`keep` or `duplicate`",
-        SCORE: "1.0 for exact and same pixels; 1 - PDQ distance / 256 for the link that brought the photo in",
-        EVIDENCE: "JSON: the photo it matched, the PDQ distance and variant (or same bytes / same decoded pixels), "
+        SCORE: "1.0 for exact and same pixels; 1 - PDQ distance / 256 for the link that brought the photo in; for an "
+        "edited copy, the share of its keypoint matches one transform explains",
+        EVIDENCE: "JSON: the photo it matched, the PDQ distance and variant (or same bytes / same decoded pixels; "
+        "for an edited copy the edits, which photo is the original, the transform and the overlap's measures), "
         "the keeper order's values; for the keeper, `decided_by`: the criterion that chose it",
         SIZE: "bytes of the file when dedup ran (`dedup apply` checks them)",
         SHA256: "sha256 of the file when dedup ran (`dedup apply` checks it)",

@@ -20,9 +20,11 @@ from deltalake.exceptions import TableNotFoundError
 from pipeline import schema as S
 from pipeline.config import Config, load_config
 from pipeline.dedup.candidates import VARIANTS, near_pairs
+from pipeline.dedup.edits import compare_pairs
 from pipeline.dedup.exposures import TURNED, two_exposures
 from pipeline.dedup.groups import carry_group_ids, connected_groups, constrained_groups
 from pipeline.dedup.keeper import ORDER, Copy, choose_keeper
+from pipeline.dedup.keypoint_pairs import keypoint_pairs
 from pipeline.dedup.pairs import TWO_EXPOSURES, Links, PairRules, Photos, equal_value_links, judge
 from pipeline.errors import ConfigError
 from pipeline.ingest.chain import PhotoChain
@@ -66,7 +68,7 @@ class DedupResult(JobResult):
 
 
 def _fingerprints_missing(photos: pa.Table, tables: str) -> None:
-    unfingerprinted = photos.filter(pc.is_null(photos[S.SHA256])).num_rows
+    unfingerprinted = photos.filter(pc.or_(pc.is_null(photos[S.SHA256]), pc.is_null(photos[S.KEYPOINTS]))).num_rows
     if unfingerprinted:
         raise ConfigError(
             f"{unfingerprinted} of {photos.num_rows} photos at {tables} have no dedup fingerprints (tables written by "
@@ -166,8 +168,7 @@ def _chains(labels_by_uri: dict[str, str], uris: list[str]) -> Links:
     if not pairs:
         return Links.empty()
     i, j = np.array(pairs, np.int64).T
-    zeros = np.zeros(len(i), np.int64)
-    return Links(i, j, np.full(len(i), "earlier", object), zeros, zeros - 1)
+    return Links.of(i, j, "earlier")
 
 
 def _best_links(links: Links) -> dict[int, tuple[int, int]]:
@@ -190,13 +191,18 @@ def _duplicate_rows(images: pa.Table, links: Links, ids: dict[int, str], labels:
     copies = [Copy.of(row) for row in images.select(list(Copy.COLUMNS)).take(grouped).to_pylist()]
     at = {int(photo): k for k, photo in enumerate(grouped)}  # photo -> its row here
     best = {at[photo]: (k, at[other]) for photo, (k, other) in _best_links(links).items() if photo in at}
+    row_of = {row[S.URI]: k for k, row in enumerate(rows)}
+    edited = {row_of[d["edited"]] for d in links.details if d is not None and d.get("edited") in row_of}
     out = []
     starts = np.flatnonzero(np.r_[True, labels[grouped][1:] != labels[grouped][:-1]])
     for first, stop in zip(starts, [*starts[1:], len(grouped)]):
         group = labels[grouped[first]]
         members = list(range(first, stop))
-        keeper_at, decided = choose_keeper([copies[p] for p in members])
-        keeper = members[keeper_at]
+        # an edited copy (cropped, captioned, a screenshot, drawn over) is never the keeper while its group
+        # holds the photo it was made from
+        sources = [p for p in members if p not in edited] or members
+        keeper_at, decided = choose_keeper([copies[p] for p in sources])
+        keeper = sources[keeper_at]
         kinds = {}
         for p in members:
             if rows[p][S.SHA256] == rows[keeper][S.SHA256]:
@@ -204,7 +210,7 @@ def _duplicate_rows(images: pa.Table, links: Links, ids: dict[int, str], labels:
             elif rows[p][S.PIXEL_SHA256] == rows[keeper][S.PIXEL_SHA256]:
                 kinds[p] = S.KIND_SAME_PIXELS
             else:
-                kinds[p] = S.KIND_NEAR_DUPLICATE
+                kinds[p] = links.kind[best[p][0]] if links.kind[best[p][0]] in S.EDIT_KINDS else S.KIND_NEAR_DUPLICATE
         for p in members:
             k, other = best[p]
             if p == keeper:
@@ -214,7 +220,9 @@ def _duplicate_rows(images: pa.Table, links: Links, ids: dict[int, str], labels:
             else:
                 kind = kinds[p]
                 evidence = {"matched": rows[other][S.URI], **links.evidence(k), "copy": copies[p].evidence()}
-                score = 1.0 if kind != S.KIND_NEAR_DUPLICATE else 1.0 - float(links.distance[k]) / 256
+                score = 1.0 if kind in (S.KIND_EXACT, S.KIND_SAME_PIXELS) else 1.0 - float(links.distance[k]) / 256
+                if kind in S.EDIT_KINDS:
+                    score = float(links.details[k]["agreement"])
             out.append(
                 {
                     S.GROUP_ID: ids[int(group)],
@@ -266,6 +274,43 @@ def _separate_exposures(near: Links, photos: Photos, uris: list[str], config: Co
     return near.take(~apart), near.take(apart, TWO_EXPOSURES)
 
 
+def _edit_kind(edits: tuple[str, ...]) -> str:
+    """The duplicates table's kind of a copy edited as ``edits`` (none found: a plain near duplicate)."""
+    if not edits:
+        return S.KIND_NEAR_DUPLICATE
+    return edits[0] if len(edits) == 1 else S.KIND_STACKED
+
+
+def _edited_copies(
+    images: pa.Table, uris: list[str], linked: np.ndarray, config: Config, tasks: Tasks | None, queries
+) -> tuple[Links, Links]:
+    """(edited copies, two exposures) among the photos whose keypoints agree on one transform
+    (pipeline.dedup.keypoint_pairs), each candidate read back and compared (pipeline.dedup.edits);
+    candidates ``linked`` already puts in one group (a group label per photo, -1 for none) are not."""
+    if not config.dedup.edits:
+        return Links.empty(), Links.empty()
+    sizes = np.stack([images[name].fill_null(0).to_numpy(zero_copy_only=False) for name in (S.WIDTH, S.HEIGHT)], axis=1)
+    found = keypoint_pairs(images[S.KEYPOINTS].to_pylist(), sizes, config.dedup.keypoint_matches, queries, tasks)
+    apart = (linked[found[:, 0]] < 0) | (linked[found[:, 0]] != linked[found[:, 1]])
+    pairs = [(int(i), int(j)) for i, j in found[apart, :2]]
+    compared = compare_pairs(pairs, uris, PhotoChain.of(config))
+    log.info("%d candidate edited copies read back: %s", len(pairs), dict(Counter(c.verdict for c in compared)))
+    copies, exposures = [], []
+    for (i, j), comparison in zip(pairs, compared):
+        if comparison.verdict == "two_exposures":
+            exposures.append((i, j, {**comparison.evidence, "two_exposures": True}))
+        elif comparison.verdict == "copy":
+            original = {0: uris[i], 1: uris[j]}.get(comparison.original)
+            edited = {0: uris[j], 1: uris[i]}.get(comparison.original)
+            details = {"edits": list(comparison.edits), "original": original, "edited": edited, **comparison.evidence}
+            copies.append((i, j, _edit_kind(comparison.edits), details))
+    edited = Links.concat([Links.of([i], [j], kind, details=[details]) for i, j, kind, details in copies])
+    apart_shots = Links.of(
+        [i for i, _, _ in exposures], [j for _, j, _ in exposures], TWO_EXPOSURES, details=[d for _, _, d in exposures]
+    )
+    return edited, apart_shots
+
+
 def _between_keepers(links: Links, labels: np.ndarray, duplicates: pa.Table, uris: list[str]) -> Links:
     """Similar links with each copy standing for its group's keeper, between different groups only:
     a stack shows each photo once, by its best copy."""
@@ -277,7 +322,7 @@ def _between_keepers(links: Links, labels: np.ndarray, duplicates: pa.Table, uri
     stand_in[grouped] = [keeper_of[int(group)] for group in labels[grouped]]
     i, j = stand_in[links.i], stand_in[links.j]
     apart = i != j
-    moved = Links(np.minimum(i, j), np.maximum(i, j), links.kind, links.distance, links.variant)
+    moved = Links(np.minimum(i, j), np.maximum(i, j), links.kind, links.distance, links.variant, links.details)
     return moved.take(apart)
 
 
@@ -322,6 +367,7 @@ def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: 
     pdq, variants = images[S.PDQ].to_pylist(), images[S.PDQ_VARIANTS].to_pylist()
     radius = max(config.dedup.pdq_distance, config.dedup.unframed_distance, config.dedup.similar_distance)
     search = {"radius": radius, "k": config.dedup.candidates, "tasks": tasks}
+    queries = None  # the photos compared with the library: all of them, or the new ones
     if earlier is None:
         candidates = near_pairs(pdq, variants, **search)
         carried = [Links.empty(), Links.empty()]
@@ -339,10 +385,9 @@ def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: 
             ]
         )
         carried = [_chains(earlier["groups"], uris), _chains(earlier["stacks"], uris)]
-        compared_new = len(new)
+        compared_new, queries = len(new), new
     near, similar = judge(candidates, photos, rules)
     near, exposures = _separate_exposures(near, photos, uris, config)
-    similar = Links.concat([similar, exposures])
     near = near.take(np.argsort(near.distance, kind="stable"))  # the closest copies join first
     copies = Links.concat(
         [
@@ -352,6 +397,11 @@ def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: 
             near,
         ]
     )
+    edited, edit_exposures = _edited_copies(
+        images, uris, connected_groups(len(uris), copies.i, copies.j), config, tasks, queries
+    )
+    copies = Links.concat([copies, edited])  # file copies join before edited ones
+    similar = Links.concat([similar, exposures, edit_exposures])
     two_shots = similar.take(similar.kind == TWO_EXPOSURES)
     labels = constrained_groups(len(uris), copies.i, copies.j, np.stack([two_shots.i, two_shots.j], axis=1))
     joined = (labels[copies.i] == labels[copies.j]) & (labels[copies.i] >= 0)

@@ -23,6 +23,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from pipeline import schema as S
+from pipeline.ingest.chain import PhotoChain
+from pipeline.ingest.decode import Decoded
+from pipeline.progress import Progress
+
 WORK_SIDE = 384  # the longer side photos are compared at
 FEATURES = 1500  # ORB keypoints found per photo
 RATIO = 0.8  # Lowe's ratio test of a match against the second nearest
@@ -42,16 +47,7 @@ MOVED_SHARE = 0.15  # ... at most this share of its differing blocks explained b
 NOVEL = 0.35  # ... and at least this share of their pixels of colours the other photo hardly shows
 FILTERED = 6.0  # grey levels: the monotone map between the two differs from the identity by this much (mean)
 
-# what an edit is called, in the duplicates table (kind) and its evidence
-CROP, ROTATED, CAPTION, SCREENSHOT, FIT, OVERLAY, FILTER = (
-    "crop",
-    "rotated",
-    "caption",
-    "screenshot",
-    "fit",
-    "overlay",
-    "filter",
-)
+CHUNK = 500  # pairs read back at a time (their photos held in memory together)
 
 
 @dataclass(frozen=True)
@@ -90,7 +86,7 @@ class Comparison:
     """What reading back a pair (first, second) found. ``verdict``: "copy" (one is the other, edited or
     not), "two_exposures" (one scene, something moved) or "unrelated" (no transform fits). For a copy:
     ``original`` (0: the first, 1: the second, None: neither contains the other's content whole) and
-    ``edits``, what was done to the other (CROP, ROTATED, CAPTION, SCREENSHOT, FIT, OVERLAY, FILTER)."""
+    ``edits``, what was done to the other (S.EDIT_KINDS but stacked)."""
 
     verdict: str
     inliers: int = 0
@@ -99,20 +95,20 @@ class Comparison:
     evidence: dict = field(default_factory=dict)
 
 
-def _fit(first: Features, second: Features) -> tuple[np.ndarray | None, int]:
-    """The similarity transform taking the second's pixels onto the first's, and its inliers."""
+def _fit(first: Features, second: Features) -> tuple[np.ndarray | None, int, int]:
+    """The similarity transform taking the second's pixels onto the first's, its inliers and the matches."""
     if first.descriptors is None or second.descriptors is None or min(len(first.keypoints), len(second.keypoints)) < 2:
-        return None, 0
+        return None, 0, 0
     pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(second.descriptors, first.descriptors, k=2)
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
     if len(good) < MIN_INLIERS:
-        return None, len(good)
+        return None, len(good), len(good)
     source = second.keypoints[[m.queryIdx for m in good]]
     target = first.keypoints[[m.trainIdx for m in good]]
     transform, inliers = cv2.estimateAffinePartial2D(
         source, target, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_TOLERANCE, maxIters=4000, confidence=0.999
     )
-    return transform, int(inliers.sum()) if transform is not None else 0
+    return transform, int(inliers.sum()) if transform is not None else 0, len(good)
 
 
 def _covered(shape: tuple[int, int], transform: np.ndarray, other: tuple[int, int]) -> np.ndarray:
@@ -182,9 +178,9 @@ def _canvas_kind(big: Features, transform: np.ndarray, small_shape: tuple[int, i
     inside = _covered(big.grey.shape, transform, small_shape)
     cols = np.flatnonzero(inside.any(axis=0))
     if cols[0] <= 0.02 * inside.shape[1] and cols[-1] >= 0.98 * inside.shape[1]:
-        return CAPTION
+        return S.KIND_CAPTION
     detail = np.abs(cv2.Laplacian(big.grey, cv2.CV_32F))[~inside]
-    return FIT if detail.size and detail.mean() < 1.5 else SCREENSHOT
+    return S.KIND_FIT if detail.size and detail.mean() < 1.5 else S.KIND_SCREENSHOT
 
 
 def _novel(colours: np.ndarray, others: np.ndarray) -> float:
@@ -200,7 +196,7 @@ def _novel(colours: np.ndarray, others: np.ndarray) -> float:
 
 def compare(first: Features, second: Features) -> Comparison:
     """The Comparison of two photos read back (see the module's description)."""
-    transform, inliers = _fit(first, second)
+    transform, inliers, matches = _fit(first, second)
     if transform is None or inliers < MIN_INLIERS:
         return Comparison("unrelated", inliers)
     height, width = first.grey.shape
@@ -248,6 +244,7 @@ def compare(first: Features, second: Features) -> Comparison:
     first_in_second = float(overlap.mean())  # the share of the first that the second shows
     second_in_first = float(_covered(second.grey.shape, cv2.invertAffineTransform(transform), first.grey.shape).mean())
     evidence = {
+        "agreement": round(inliers / max(matches, 1), 3),
         "inliers": inliers,
         "scale": round(scale, 4),
         "angle": round(angle, 2),
@@ -269,16 +266,37 @@ def compare(first: Features, second: Features) -> Comparison:
         if _adds_canvas(second, inverse, first.grey.shape):
             original, edits = 0, [_canvas_kind(second, inverse, first.grey.shape)]
         else:
-            original, edits = 1, [CROP]  # the first is a crop of the second
+            original, edits = 1, [S.KIND_CROP]  # the first is a crop of the second
     elif second_whole and not first_whole:
         if _adds_canvas(first, transform, second.grey.shape):
             original, edits = 1, [_canvas_kind(first, transform, second.grey.shape)]
         else:
-            original, edits = 0, [CROP]
+            original, edits = 0, [S.KIND_CROP]
     if abs(angle) >= TURNED:
-        edits.append(ROTATED)
+        edits.append(S.KIND_ROTATED)
     if drawn:
-        edits.append(OVERLAY)
+        edits.append(S.KIND_OVERLAY)
     if np.mean(np.abs(np.percentile(mine, levels) - np.percentile(theirs, levels))) > FILTERED:
-        edits.append(FILTER)
+        edits.append(S.KIND_FILTER)
     return Comparison("copy", inliers, original, tuple(edits), evidence)
+
+
+def compare_pairs(pairs: list[tuple[int, int]], uris: list[str], chain: PhotoChain) -> list[Comparison]:
+    """The Comparison of each pair (indexes into ``uris``), its photos read back through ``chain``: CHUNK
+    pairs at a time, each photo of a chunk read once. A photo that cannot be read makes its pairs
+    "unrelated"."""
+    found: list[Comparison] = []
+    with Progress("dedup: candidate edited copies read back", len(pairs), "pair") as bar:
+        for start in range(0, len(pairs), CHUNK):
+            chunk = pairs[start : start + CHUNK]
+            wanted = sorted({photo for pair in chunk for photo in pair})
+            read = {
+                uri: features(decoded.pixels)
+                for uri, decoded in chain.decoded([uris[p] for p in wanted], reduce_to=WORK_SIDE)
+                if isinstance(decoded, Decoded)
+            }
+            for i, j in chunk:
+                both = uris[i] in read and uris[j] in read
+                found.append(compare(read[uris[i]], read[uris[j]]) if both else Comparison("unrelated"))
+                bar.advance()
+    return found

@@ -29,7 +29,7 @@ from pipeline.search.threads import faiss_threads
 log = logging.getLogger(__name__)
 
 NEIGHBOURS = 8  # nearest keypoints looked up per keypoint
-RADIUS = 40  # bits of 256 at most between a keypoint and its match (copies: median 8-19, 90% under 36)
+RADIUS = 32  # bits of 256 at most between a keypoint and its match (copies: median 8-19, 90% under 36)
 FLAT_LIMIT = 200_000  # keypoints up to which the index is a flat scan; above, an inverted file
 PROBES = 16  # lists an inverted file's search scans
 MIN_QUERY_BLOCK = 100_000  # keypoints a search task looks up at least: each loads the whole index first

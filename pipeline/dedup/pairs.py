@@ -62,27 +62,43 @@ class Links:
     kind: np.ndarray  # object: S.KIND_*
     distance: np.ndarray
     variant: np.ndarray  # of j's hash: j transformed so looks like i
+    details: np.ndarray  # object: what a read-back found (an edited copy's evidence, dict), else None
+
+    @classmethod
+    def of(cls, i: np.ndarray, j: np.ndarray, kind: str, distance=None, variant=None, details=None) -> Links:
+        """Links of one ``kind`` (distance 0 and no variant unless given)."""
+        zeros = np.zeros(len(i), np.int64)
+        return cls(
+            np.asarray(i, np.int64),
+            np.asarray(j, np.int64),
+            np.full(len(i), kind, object),
+            zeros if distance is None else np.asarray(distance, np.int64),
+            zeros - 1 if variant is None else np.asarray(variant, np.int64),
+            np.full(len(i), None, object) if details is None else np.asarray(details, object),
+        )
 
     @classmethod
     def empty(cls) -> Links:
-        none = np.zeros(0, np.int64)
-        return cls(none, none, np.zeros(0, object), none, none)
+        return cls.of(np.zeros(0, np.int64), np.zeros(0, np.int64), "")
 
     @classmethod
     def concat(cls, parts: list[Links]) -> Links:
         if not parts:
             return cls.empty()
-        return cls(
-            *(np.concatenate([getattr(p, name) for p in parts]) for name in ("i", "j", "kind", "distance", "variant"))
-        )
+        names = ("i", "j", "kind", "distance", "variant", "details")
+        return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in names))
 
     def take(self, chosen: np.ndarray, kind: str | None = None) -> Links:
         """The links ``chosen`` (a mask or indexes), relabelled ``kind`` when given."""
         kinds = self.kind[chosen] if kind is None else np.full(len(self.i[chosen]), kind, object)
-        return Links(self.i[chosen], self.j[chosen], kinds, self.distance[chosen], self.variant[chosen])
+        return Links(
+            self.i[chosen], self.j[chosen], kinds, self.distance[chosen], self.variant[chosen], self.details[chosen]
+        )
 
     def evidence(self, k: int) -> dict:
         """What made pair ``k`` a link."""
+        if self.details[k] is not None:
+            return self.details[k]
         if self.variant[k] >= 0:
             found = {"pdq_distance": int(self.distance[k]), "variant": VARIANTS[self.variant[k]]}
             return {**found, "two_exposures": True} if self.kind[k] == TWO_EXPOSURES else found
@@ -100,8 +116,7 @@ def equal_value_links(values: np.ndarray, kind: str) -> Links:
     order = idx[np.argsort(values[idx].astype(str), kind="stable")]
     same = values[order][1:] == values[order][:-1]
     i, j = order[:-1][same], order[1:][same]
-    zeros = np.zeros(len(i), np.int64)
-    return Links(np.minimum(i, j), np.maximum(i, j), np.full(len(i), kind, object), zeros, zeros - 1)
+    return Links.of(np.minimum(i, j), np.maximum(i, j), kind)
 
 
 def judge(candidates: np.ndarray, photos: Photos, rules: PairRules) -> tuple[Links, Links]:
@@ -120,7 +135,7 @@ def judge(candidates: np.ndarray, photos: Photos, rules: PairRules) -> tuple[Lin
         same_person &= np.einsum("ij,ij->i", photos.face[i], photos.face[j]) >= rules.same_person
     similar = ~near & (burst | (trusted & same_person & (distance <= rules.similar_distance)))
 
-    found = Links(i, j, np.full(len(i), S.KIND_NEAR_DUPLICATE, object), distance, variant)
+    found = Links.of(i, j, S.KIND_NEAR_DUPLICATE, distance, variant)
     stacked = found.take(similar, "similar")
     stacked.kind[two_exposures[similar]] = TWO_EXPOSURES
     return found.take(near), stacked

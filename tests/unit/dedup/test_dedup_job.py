@@ -42,6 +42,7 @@ def library(dst: str, model: str) -> None:
         S.PIXEL_SHA256: pa.array([f"p{k}" for k in range(3)]),
         S.PDQ: pa.array(hashes, pa.binary()),
         S.PDQ_QUALITY: pa.array([100] * 3, pa.int32()),
+        S.KEYPOINTS: pa.array([b""] * 3, pa.binary()),  # none: only the hashes and faces link these
     }
     for name, column in fingerprints.items():
         images = images.set_column(images.schema.get_field_index(name), name, column)

@@ -1,0 +1,68 @@
+"""Reading back a candidate edited copy: a crop, a caption, a screenshot of a photo are copies with the photo
+as their original and what was done named; two frames of a burst are two exposures; two photos of one
+person are unrelated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline import schema as S
+from pipeline.dedup.edits import compare, features
+
+PHOTO = "Tony_Blair/Tony_Blair_0001.jpg"
+
+
+def rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def caption(photo: np.ndarray) -> np.ndarray:
+    bar = np.full((60, photo.shape[1], 3), 255, np.uint8)
+    cv2.putText(bar, "when it's friday", (8, 40), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
+    return np.vstack([bar, photo])
+
+
+def screenshot(photo: np.ndarray) -> np.ndarray:
+    screen = np.full((900, 500, 3), 245, np.uint8)
+    cv2.putText(screen, "12:41", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
+    cv2.rectangle(screen, (0, 820), (500, 900), (30, 30, 30), -1)
+    screen[200:600, 50:450] = cv2.resize(photo, (400, 400), interpolation=cv2.INTER_LINEAR)
+    return screen
+
+
+@pytest.mark.parametrize(
+    "edit, kind",
+    [
+        (lambda p: p[30:210, 60:240], S.KIND_CROP),  # an uncentred crop keeping half the area
+        (caption, S.KIND_CAPTION),
+        (screenshot, S.KIND_SCREENSHOT),
+    ],
+)
+def test_an_edited_copy_names_its_original_and_its_edit(lfw_images: Path, edit, kind: str) -> None:
+    photo = rgb(lfw_images / PHOTO)
+    found = compare(features(photo), features(edit(photo)))
+    assert (found.verdict, found.original, found.edits) == ("copy", 0, (kind,)), found.evidence
+    backwards = compare(features(edit(photo)), features(photo))
+    assert (backwards.verdict, backwards.original, backwards.edits) == ("copy", 1, (kind,)), backwards.evidence
+
+
+def test_a_filtered_copy_is_a_copy_with_its_colours_changed(lfw_images: Path) -> None:
+    photo = rgb(lfw_images / PHOTO)
+    sepia = np.clip(
+        photo.astype(np.float32) @ np.array([[0.39, 0.77, 0.19], [0.35, 0.69, 0.17], [0.27, 0.53, 0.13]]).T, 0, 255
+    )
+    found = compare(features(photo), features(sepia.astype(np.uint8)))
+    assert (
+        found.verdict == "copy" and S.KIND_FILTER in found.edits and found.original is None
+    )  # the keeper order decides
+
+
+def test_burst_frames_are_two_exposures_and_other_photos_unrelated(lfw_images: Path) -> None:
+    frames = [rgb(lfw_images / "George_W_Bush" / f"George_W_Bush_{n:04d}.jpg") for n in (407, 409)]
+    assert compare(features(frames[0]), features(frames[1])).verdict == "two_exposures"
+    other = rgb(lfw_images / "Tony_Blair" / "Tony_Blair_0002.jpg")
+    assert compare(features(rgb(lfw_images / PHOTO)), features(other)).verdict == "unrelated"
