@@ -43,6 +43,10 @@ from pipeline.similarity.thresholds import carried_threshold
 log = logging.getLogger(__name__)
 
 KIND_ORDER = {kind: rank for rank, kind in enumerate(S.KINDS)}
+# Two photos read back as two exposures keep apart the groups they are in only when each shows most of
+# the other (a burst is framed alike); two edits of one photo (a caption and a blurred fit, each with
+# canvas of its own) differ where their canvases meet and prove nothing.
+SAME_FRAMING = 0.8
 
 
 @dataclass(frozen=True)
@@ -282,22 +286,31 @@ def _edit_kind(edits: tuple[str, ...]) -> str:
 
 
 def _edited_copies(
-    images: pa.Table, uris: list[str], linked: np.ndarray, config: Config, tasks: Tasks | None, queries
+    images: pa.Table,
+    uris: list[str],
+    linked: np.ndarray,
+    exposures: Links,
+    config: Config,
+    tasks: Tasks | None,
+    queries: np.ndarray | None,
 ) -> tuple[Links, Links]:
     """(edited copies, two exposures) among the photos whose keypoints agree on one transform
-    (pipeline.dedup.keypoint_pairs), each candidate read back and compared (pipeline.dedup.edits);
-    candidates ``linked`` already puts in one group (a group label per photo, -1 for none) are not."""
-    if not config.dedup.edits:
-        return Links.empty(), Links.empty()
+    (pipeline.dedup.keypoint_pairs) and the PDQ candidates read back as two exposures (``exposures``: a
+    free crop's hash can match a centred crop's, whose check cannot line them up), each read back and
+    compared (pipeline.dedup.edits); candidates ``linked`` already puts in one group (a group label per
+    photo, -1 for none) are not."""
     sizes = np.stack([images[name].fill_null(0).to_numpy(zero_copy_only=False) for name in (S.WIDTH, S.HEIGHT)], axis=1)
     found = keypoint_pairs(images[S.KEYPOINTS].to_pylist(), sizes, config.dedup.keypoint_matches, queries, tasks)
+    found = np.concatenate([found[:, :2], np.stack([exposures.i, exposures.j], axis=1)]).astype(np.int64)
+    found = np.unique(np.sort(found, axis=1), axis=0)
     apart = (linked[found[:, 0]] < 0) | (linked[found[:, 0]] != linked[found[:, 1]])
-    pairs = [(int(i), int(j)) for i, j in found[apart, :2]]
+    pairs = [(int(i), int(j)) for i, j in found[apart]]
     compared = compare_pairs(pairs, uris, PhotoChain.of(config))
     log.info("%d candidate edited copies read back: %s", len(pairs), dict(Counter(c.verdict for c in compared)))
     copies, exposures = [], []
     for (i, j), comparison in zip(pairs, compared):
-        if comparison.verdict == "two_exposures":
+        framed_alike = min(comparison.evidence.get("first_shown", 0), comparison.evidence.get("second_shown", 0))
+        if comparison.verdict == "two_exposures" and framed_alike >= SAME_FRAMING:
             exposures.append((i, j, {**comparison.evidence, "two_exposures": True}))
         elif comparison.verdict == "copy":
             original = {0: uris[i], 1: uris[j]}.get(comparison.original)
@@ -397,11 +410,11 @@ def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: 
             near,
         ]
     )
-    edited, edit_exposures = _edited_copies(
-        images, uris, connected_groups(len(uris), copies.i, copies.j), config, tasks, queries
-    )
-    copies = Links.concat([copies, edited])  # file copies join before edited ones
-    similar = Links.concat([similar, exposures, edit_exposures])
+    if config.dedup.edits:  # the pairs the hashes' check called two exposures are checked again, with the rest
+        linked = connected_groups(len(uris), copies.i, copies.j)
+        edited, exposures = _edited_copies(images, uris, linked, exposures, config, tasks, queries)
+        copies = Links.concat([copies, edited])  # file copies join before edited ones
+    similar = Links.concat([similar, exposures])
     two_shots = similar.take(similar.kind == TWO_EXPOSURES)
     labels = constrained_groups(len(uris), copies.i, copies.j, np.stack([two_shots.i, two_shots.j], axis=1))
     joined = (labels[copies.i] == labels[copies.j]) & (labels[copies.i] >= 0)
