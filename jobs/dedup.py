@@ -21,6 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     add_tables(apply)
     apply.add_argument("--move-to", required=True, help="quarantine folder or s3:// prefix")
     apply.add_argument("--dry-run", action="store_true", help="say what would move, move nothing")
+    apply.add_argument(
+        "--include-edits",
+        action="store_true",
+        help="also move edited copies (crops, captions, screenshots, filters, ...): kept by default",
+    )
     undo = actions.add_parser("undo", parents=[common], help="put the photos of an apply manifest back")
     undo.add_argument("manifest", help="the manifest `dedup apply` wrote")
     review = actions.add_parser("review", parents=[common], help="a static page of the groups to check them")
@@ -32,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     if args.action == "apply":
-        result = apply_duplicates(args.tables, args.move_to, config, dry_run=args.dry_run)
+        result = apply_duplicates(
+            args.tables, args.move_to, config, dry_run=args.dry_run, include_edits=args.include_edits
+        )
     elif args.action == "undo":
         result = undo_apply(args.manifest, config)
     elif args.action == "review":

@@ -25,6 +25,7 @@ MANIFEST_FOLDER = "_facepipe"  # beside the run folders under MOVE_TO (no run id
 
 # why a photo was not moved (apply) or not put back (undo)
 KEEPER = "keeper"  # a duplicate in one group but the keeper of another: never moved
+EDITED = "edited"  # an edited copy (a crop, a caption, a screenshot, ...): its owner may have made it on purpose
 MISSING = "missing"  # no file at its place (nor, for apply, already at its quarantine place)
 CHANGED = "changed"  # its bytes differ from the sha256 recorded by the dedup run (or by apply)
 ALREADY_MOVED = "already_moved"  # an earlier apply moved it: it sits at its quarantine place, unchanged
@@ -98,10 +99,12 @@ def _skip(skipped: list[dict], uri: str, reason: str, error: str | None = None) 
     skipped.append({"uri": uri, "reason": reason, **({"error": error} if error else {})})
 
 
-def _check_duplicates(tables: str, move_to: str, storage: StorageConfig) -> tuple[list[dict], list[dict], str]:
+def _check_duplicates(
+    tables: str, move_to: str, storage: StorageConfig, include_edits: bool
+) -> tuple[list[dict], list[dict], str]:
     """The duplicates of the table at ``tables`` that may move (manifest entries, status planned), those
-    that may not (uri and reason), and the dedup run id. Raises ConfigError for a destination that
-    ``_refuse_destination`` refuses."""
+    that may not (uri and reason), and the dedup run id; edited copies move only with ``include_edits``.
+    Raises ConfigError for a destination that ``_refuse_destination`` refuses."""
     _refuse_destination(tables, move_to, storage)
     rows = read_table(tables, S.DUPLICATES_TABLE, storage).to_pylist()
     keepers = {row[S.URI] for row in rows if row[S.ROLE] == S.ROLE_KEEP}
@@ -112,6 +115,9 @@ def _check_duplicates(tables: str, move_to: str, storage: StorageConfig) -> tupl
         candidates.setdefault(row[S.URI], row)  # a photo listed in two groups moves once
     for uri in [uri for uri in candidates if uri in keepers]:
         _skip(skipped, uri, KEEPER)
+        del candidates[uri]
+    for uri in [uri for uri, row in candidates.items() if row[S.KIND] in S.EDIT_KINDS and not include_edits]:
+        _skip(skipped, uri, EDITED)
         del candidates[uri]
     uris = list(candidates)
     targets = [quarantine_uri(move_to, candidates[uri][S.RUN_ID], uri) for uri in uris]
@@ -156,10 +162,12 @@ def apply_duplicates(
     config: Config | None = None,
     *,
     dry_run: bool = False,
+    include_edits: bool = False,
     run: RunRecorder | None = None,
 ) -> ApplyResult:
     """Move every duplicate listed in the duplicates table of the library at ``tables`` (role duplicate,
-    never the keeper of any group, its bytes still those the dedup run hashed) to ``move_to`` (a folder
+    never the keeper of any group, its bytes still those the dedup run hashed; an edited copy, a crop or
+    a captioned or filtered one, only with ``include_edits``: it may have been made on purpose) to ``move_to`` (a folder
     or s3:// prefix), at MOVE_TO/<dedup run id>/<its path>, never overwriting, and write a manifest
     (MOVE_TO/_facepipe/apply-<run id>.json) that ``undo_apply`` takes. Holds the library's lease and
     records the run (a dry run writes nothing and takes no lease).
@@ -171,12 +179,12 @@ def apply_duplicates(
     config = config or load_config()
     storage = config.resolved_storage()
     if dry_run:
-        planned, skipped, dedup_run_id = _check_duplicates(tables, move_to, storage)
+        planned, skipped, dedup_run_id = _check_duplicates(tables, move_to, storage, include_edits)
         return _applied(None, dedup_run_id, move_to, None, planned, skipped, dry_run=True)
-    call = python_call("apply_duplicates", tables, move_to)
+    call = python_call("apply_duplicates", tables, move_to, include_edits=include_edits)
 
     def work(run: RunRecorder) -> ApplyResult:
-        planned, skipped, dedup_run_id = _check_duplicates(tables, move_to, storage)
+        planned, skipped, dedup_run_id = _check_duplicates(tables, move_to, storage, include_edits)
         manifest = store.join(_normalized(move_to), MANIFEST_FOLDER, f"apply-{run.run_id}.json")
         about = {"run_id": run.run_id, "dedup_run_id": dedup_run_id, "dst": tables}
         moved = _move_all(planned, skipped, manifest, about, storage)

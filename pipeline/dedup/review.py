@@ -229,14 +229,16 @@ def _page(
     def members(rows: list[dict]) -> str:
         return "".join(_member(row, shown.get(row[S.URI], unread), facts.get(row[S.URI], {})) for row in rows)
 
-    sections = []
+    sections, edited = [], []
     for group_id, rows in groups:
         kinds = ", ".join(dict.fromkeys(row[S.KIND] for row in rows if row[S.ROLE] == S.ROLE_DUPLICATE))
         reclaim = _reclaimable(rows)
-        sections.append(
-            f'<section class="group" id="group-{html.escape(group_id)}" data-members="{len(rows)}" '
-            f'data-reclaimable="{reclaim}"><h2>Group {html.escape(group_id)}: {len(rows)} photos ({kinds}), '
-            f'{human_bytes(reclaim)} reclaimable</h2><div class="members">{members(rows)}</div></section>'
+        made = any(row[S.KIND] in S.EDIT_KINDS for row in rows if row[S.ROLE] == S.ROLE_DUPLICATE)
+        (edited if made else sections).append(
+            f'<section class="group{" edited" if made else ""}" id="group-{html.escape(group_id)}" '
+            f'data-members="{len(rows)}" data-reclaimable="{reclaim}"><h2>Group {html.escape(group_id)}: '
+            f"{len(rows)} photos ({kinds}), {human_bytes(reclaim)} reclaimable</h2>"
+            f'<div class="members">{members(rows)}</div></section>'
         )
     stacked = [
         f'<section class="stack" id="stack-{html.escape(group_id)}" data-members="{len(rows)}">'
@@ -256,8 +258,13 @@ def _page(
         f'data-bytes="{totals["bytes_reclaimable"]}">{totals["duplicates"]} duplicates; removing them reclaims '
         f"{human_bytes(totals['bytes_reclaimable'])} ({totals['bytes_reclaimable']} bytes). "
         f"Stacks of similar photos, kept apart: {totals['similar_stacks']}.</p>{more}"
-        '<nav><a href="#duplicates">Duplicates</a><a href="#similar">Similar photos</a></nav>'
+        '<nav><a href="#duplicates">Duplicates</a><a href="#edited">Edited copies</a>'
+        '<a href="#similar">Similar photos</a></nav>'
         f'<h2 id="duplicates">Duplicates (the keeper is marked; the others are copies of it)</h2>{"".join(sections)}'
+        f'<h2 id="edited">Edited copies: {len(edited)} groups with a crop, caption, screenshot, sticker or filter '
+        "made of the keeper</h2><p>An edited copy may have been made on purpose: <code>dedup apply</code> leaves "
+        "it in place unless given <code>--include-edits</code>.</p>"
+        f"{''.join(edited)}"
         f'<h2 id="similar">Similar photos: {totals["similar_stacks"]} stacks, not duplicates — never removed</h2>'
         "<p>Photos taken moments apart (bursts) that differ: stacked together to browse, each one kept.</p>"
         f"{''.join(stacked)}</body></html>"

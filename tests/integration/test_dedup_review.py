@@ -18,7 +18,7 @@ from PIL import Image
 from pipeline import schema as S
 from pipeline.config import load_config
 from pipeline.dedup.review import review_duplicates
-from pipeline.io.tables import write_dedup
+from pipeline.io.tables import read_table, write_dedup
 from tests.browser import Browser
 
 pytestmark = pytest.mark.timeout(300)
@@ -234,3 +234,23 @@ def test_review_page_uses_the_images_table_and_keeps_the_groups_reclaiming_most(
     reclaim = {g: sum(library["sizes"][str(c[0])] for c in copies) for g, (_, copies) in library["groups"].items()}
     assert _Page(page).sections == [f"group-{max(reclaim, key=reclaim.get)}", "stack-s-bush"]
     assert "<h1>3 groups of duplicates</h1>" in page and "Showing 1 of them" in page
+
+
+def test_groups_with_edited_copies_are_shown_apart(library: dict, tmp_path: Path) -> None:
+    dst = tmp_path / "tables"
+    shutil.copytree(library["dst"], dst)
+    rows = read_table(str(dst), S.DUPLICATES_TABLE).to_pylist()
+    edited_group = next(row[S.GROUP_ID] for row in rows if row[S.ROLE] == S.ROLE_DUPLICATE)
+    for row in rows:
+        if row[S.GROUP_ID] == edited_group and row[S.ROLE] == S.ROLE_DUPLICATE:
+            row[S.KIND] = S.KIND_CROP
+    similar = read_table(str(dst), S.SIMILAR_TABLE)
+    write_dedup(str(dst), pa.Table.from_pylist(rows, schema=S.DUPLICATES_SCHEMA), similar, None, 0, {})
+
+    review_duplicates(str(dst), str(tmp_path / "page"), load_config())
+    page = (tmp_path / "page" / "index.html").read_text()
+    edited_at = page.index('id="edited"')
+    assert page.index(f'id="group-{edited_group}"') > edited_at, "the group with a crop sits among the edited copies"
+    others = {row[S.GROUP_ID] for row in rows} - {edited_group}
+    assert all(page.index(f'id="group-{group}"') < edited_at for group in others)
+    assert "--include-edits" in page

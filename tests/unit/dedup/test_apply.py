@@ -488,3 +488,37 @@ def test_undo_checks_the_bytes_it_put_back(library, monkeypatch) -> None:
     undone = undo_apply(manifest, CONFIG)
 
     assert undone.restored == 0 and undone.skipped == {"verify_failed": 3}
+
+
+def test_edited_copies_move_only_when_asked(tmp_path: Path) -> None:
+    """A crop of a photo may have been made on purpose: apply leaves it unless --include-edits."""
+    root, dst = tmp_path / "library", str(tmp_path / "tables")
+    photos = {"keep.jpg": jpeg(7), "copy.jpg": jpeg(7), "crop.jpg": jpeg(8)}
+    for relative, data in photos.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+    members = [("keep.jpg", S.KIND_EXACT, S.ROLE_KEEP), ("copy.jpg", S.KIND_EXACT, S.ROLE_DUPLICATE)]
+    members.append(("crop.jpg", S.KIND_CROP, S.ROLE_DUPLICATE))
+    rows = [
+        {
+            S.GROUP_ID: "g",
+            S.IMAGE_ID: relative,
+            S.URI: str(root / relative),
+            S.KIND: kind,
+            S.ROLE: role,
+            S.SCORE: 1.0,
+            S.EVIDENCE: "{}",
+            S.SIZE: len(photos[relative]),
+            S.SHA256: hashlib.sha256(photos[relative]).hexdigest(),
+            S.RUN_ID: RUN_ID,
+        }
+        for relative, kind, role in members
+    ]
+    write_dedup(
+        dst, pa.Table.from_pylist(rows, schema=S.DUPLICATES_SCHEMA), S.SIMILAR_SCHEMA.empty_table(), None, 0, {}
+    )
+
+    kept = apply_duplicates(dst, str(tmp_path / "quarantine"), CONFIG)
+    assert kept.moved == 1 and kept.skipped == {"edited": 1} and (root / "crop.jpg").exists()
+    everything = apply_duplicates(dst, str(tmp_path / "quarantine"), CONFIG, include_edits=True)
+    assert everything.moved == 1 and not (root / "crop.jpg").exists() and (root / "keep.jpg").exists()
