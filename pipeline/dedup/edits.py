@@ -40,11 +40,12 @@ MIN_SPREAD = 20.0  # grey levels: the deviation a flat photo (a plain wall) is m
 COVERED = 0.97  # a photo whose share inside the other reaches this is whole in it
 TURNED = 0.5  # degrees: a rotation at least this large is an edit
 SEARCH, PATCH = 12, 16  # motion test: a differing block's patch searched this far around in the other photo
-MOVED = 0.8  # normalised correlation at which the patch is found: the content moved
+MOVED = 0.8  # normalised correlation at which the patch is found ...
+MIN_SHIFT = 2  # ... at least this many pixels away: the content moved
 STRAY_BLOCKS = 2  # differing blocks up to this many are noise
 DRAWN_SHARE = 0.25  # an overlay: at most this share of the overlap drawn over, ...
 MOVED_SHARE = 0.15  # ... at most this share of its differing blocks explained by motion, ...
-NOVEL = 0.35  # ... and at least this share of their pixels of colours the other photo hardly shows
+NOVEL = 0.3  # ... and at least this share of their pixels of colours the other photo hardly shows
 FILTERED = 6.0  # grey levels: the monotone map between the two differs from the identity by this much (mean)
 
 CHUNK = 500  # pairs read back at a time (their photos held in memory together)
@@ -125,7 +126,8 @@ def _blocks(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 
 def _moved(first: np.ndarray, second: np.ndarray, block: tuple[int, int]) -> bool:
-    """Whether the content of both photos around ``block`` is found in the other nearby (it moved)."""
+    """Whether the content of both photos around ``block`` is found in the other nearby but elsewhere (it
+    moved). A block only partly drawn over matches where it is, if anywhere: that is no motion."""
     top = block[0] * BLOCK + BLOCK // 2 - PATCH // 2
     left = block[1] * BLOCK + BLOCK // 2 - PATCH // 2
     height, width = first.shape
@@ -136,7 +138,10 @@ def _moved(first: np.ndarray, second: np.ndarray, block: tuple[int, int]) -> boo
         if patch.std() < 2:  # flat: nothing to find
             return False
         window = target[top - SEARCH : top + PATCH + SEARCH, left - SEARCH : left + PATCH + SEARCH]
-        if cv2.matchTemplate(window, patch, cv2.TM_CCOEFF_NORMED).max() < MOVED:
+        scores = cv2.matchTemplate(window, patch, cv2.TM_CCOEFF_NORMED)
+        row, col = np.unravel_index(np.argmax(scores), scores.shape)
+        shifted = max(abs(row - SEARCH), abs(col - SEARCH)) >= MIN_SHIFT
+        if scores[row, col] < MOVED or not shifted or scores[SEARCH, SEARCH] > scores[row, col] - 0.1:
             return False
     return True
 
