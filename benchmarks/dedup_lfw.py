@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from benchmarks.app_copies import APP_KINDS
 from benchmarks.dedup_baseline import run_baselines
 from benchmarks.dedup_library import COPY_KINDS, add_arguments, build_library
 from pipeline.config import Config, load_config
@@ -83,8 +84,12 @@ def side_by_side(methods: dict[str, dict]) -> dict:
         }
         for name, m in methods.items()
     }
-    by_kind = {kind: {name: m["recall_by_kind"].get(kind) for name, m in methods.items()} for kind in COPY_KINDS}
-    return {"side_by_side": headline, "recall_by_kind": by_kind}
+    kinds = [*COPY_KINDS, *APP_KINDS]
+    by_kind = {kind: {name: m["recall_by_kind"].get(kind) for name, m in methods.items()} for kind in kinds}
+    without_faces = {
+        kind: {name: m["by_faces"]["no"]["recall_by_kind"].get(kind) for name, m in methods.items()} for kind in kinds
+    }
+    return {"side_by_side": headline, "recall_by_kind": by_kind, "recall_by_kind_without_faces": without_faces}
 
 
 def main() -> None:
@@ -106,7 +111,17 @@ def main() -> None:
     started = time.perf_counter()
     if not (library / "truth.csv").exists():
         library.mkdir(parents=True, exist_ok=True)
-        build_library(args.lfw, library, args.copies, args.seed, args.no_face, args.limit)
+        build_library(
+            args.lfw,
+            library,
+            args.copies,
+            args.seed,
+            args.no_face,
+            args.limit,
+            args.app_copies,
+            args.app_no_face,
+            args.pins,
+        )
         seconds["library"] = time.perf_counter() - started
     else:
         log.info("using the library at %s", library)

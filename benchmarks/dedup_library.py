@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
+from benchmarks.app_copies import APP_KINDS
 from pipeline.config import load_config
 from pipeline.metrics.dedup import ORIGINAL
 from pipeline.models.registry import load_detector, resolve_models
@@ -41,6 +42,7 @@ from pipeline.models.registry import load_detector, resolve_models
 log = logging.getLogger(__name__)
 
 ORIENTATION_TAG = 0x0112
+PINS_PHOTOS = 300  # pins photos in the library when it holds copies as apps make them
 # scikit-image's bundled photos with no person in them (astronaut and camera show people; the
 # synthetic and binary ones, and the right view of the stereo motorcycle, a near copy of the left, are left out)
 SKIMAGE_PHOTOS = (
@@ -183,11 +185,22 @@ def _lfw_people(images: Path, limit: int | None, rng: random.Random) -> dict[str
 
 
 def build_library(
-    lfw: Path, output: Path, copies: int = 300, seed: int = 0, no_face: int = 150, limit: int | None = None
+    lfw: Path,
+    output: Path,
+    copies: int = 300,
+    seed: int = 0,
+    no_face: int = 150,
+    limit: int | None = None,
+    app_copies: int = 0,
+    app_no_face: int = 0,
+    pins: Path | None = None,
 ) -> dict:
     """Write the library described in the module docstring at ``output`` (photos/ and truth.csv; an
-    existing photos/ is replaced) from the LFW folder ``lfw`` (holding images/). Returns counts:
-    photos, originals, copies, people, photos without faces."""
+    existing photos/ is replaced) from the LFW folder ``lfw`` (holding images/). With ``app_copies``,
+    also copies as apps make them (benchmarks.app_copies): of each kind, ``app_copies`` photos with
+    faces (half LFW, half pins photos from ``pins``, PINS_PHOTOS of which join the library as
+    originals) and ``app_no_face`` photos without. Returns counts: photos, originals, copies, people,
+    photos without faces."""
     rng = random.Random(seed)
     people = _lfw_people(lfw / "images", limit, rng)
     photos = output / "photos"
@@ -237,6 +250,9 @@ def build_library(
             (photos / relative).write_bytes(copy)
             add(relative, original, kind, person)
     log.info("wrote %d copies of %d photos", len(rows) - len(lfw_originals) - len(no_face_originals), len(sampled))
+    pins_originals = _add_pins(pins, photos, rng, add) if app_copies and pins else []
+    if app_copies:
+        _add_app_copies(photos, lfw_originals, pins_originals, no_face_originals, app_copies, app_no_face, seed, add)
 
     with open(output / "truth.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=["uri", "original", "kind", "person", "faces"])
@@ -248,8 +264,51 @@ def build_library(
         "copies": len(rows) - len(lfw_originals) - len(no_face_originals),
         "people": len(people),
         "photos_without_faces": len(no_face_originals),
+        "pins_photos": len(pins_originals),
         "lfw_photos_copied": len(sampled),
     }
+
+
+def _add_pins(pins: Path, photos: Path, rng: random.Random, add: Callable) -> list[tuple[str, str]]:
+    """PINS_PHOTOS pins photos (seeded) copied into photos/pins/<person>/ as originals."""
+    every = sorted((folder.name, file) for folder in (pins / "images").iterdir() for file in sorted(folder.iterdir()))
+    chosen = []
+    for person, file in rng.sample(every, min(PINS_PHOTOS, len(every))):
+        relative = f"pins/{person}/{file.name}"
+        (photos / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, photos / relative)
+        add(relative, relative, ORIGINAL, person)
+        chosen.append((relative, person))
+    return chosen
+
+
+def _add_app_copies(
+    photos: Path,
+    lfw_originals: list[tuple[str, str]],
+    pins_originals: list[tuple[str, str]],
+    no_face_originals: list[str],
+    with_faces: int,
+    without_faces: int,
+    seed: int,
+    add: Callable,
+) -> None:
+    """Of each kind of benchmarks.app_copies, copies of ``with_faces`` photos with faces (half of them
+    from pins when given) and ``without_faces`` photos without, each kind a seeded sample of its own."""
+    rng = random.Random(seed + 1)
+    for kind, maker in APP_KINDS.items():
+        from_pins = min(len(pins_originals), with_faces // 2)
+        chosen = rng.sample(pins_originals, from_pins) + rng.sample(lfw_originals, with_faces - from_pins)
+        chosen += [
+            (relative, "") for relative in rng.sample(no_face_originals, min(without_faces, len(no_face_originals)))
+        ]
+        for original, person in chosen:
+            image = np.asarray(ImageOps.exif_transpose(Image.open(photos / original)).convert("RGB"))
+            data, extension = maker(image, random.Random(f"{seed}/{kind}/{original}"))
+            relative = f"apps/{kind}/{Path(original).stem}_{kind}.{extension}"
+            (photos / relative).parent.mkdir(parents=True, exist_ok=True)
+            (photos / relative).write_bytes(data)
+            add(relative, original, kind, person)
+    log.info("wrote copies as apps make them: %d of each of %d kinds", with_faces + without_faces, len(APP_KINDS))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -259,6 +318,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-face", type=int, default=150, help="photos without faces (each copied in every kind)")
     parser.add_argument("--limit", type=int, help="at most this many LFW photos (whole person folders)")
+    parser.add_argument(
+        "--app-copies", type=int, default=0, help="photos with faces copied in every kind apps make (half from --pins)"
+    )
+    parser.add_argument("--app-no-face", type=int, default=0, help="photos without faces copied in every app kind")
+    parser.add_argument("--pins", type=Path, help="pins folder holding images/ (app copies' second source)")
 
 
 def main() -> None:
@@ -268,7 +332,17 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # progress on stderr
     args.output.mkdir(parents=True, exist_ok=True)
-    counts = build_library(args.lfw, args.output, args.copies, args.seed, args.no_face, args.limit)
+    counts = build_library(
+        args.lfw,
+        args.output,
+        args.copies,
+        args.seed,
+        args.no_face,
+        args.limit,
+        args.app_copies,
+        args.app_no_face,
+        args.pins,
+    )
     log.info("library at %s: %s", args.output, counts)
 
 
