@@ -71,8 +71,12 @@ class DedupResult(JobResult):
     peak_memory_mb: int
 
 
-def _fingerprints_missing(photos: pa.Table, tables: str) -> None:
-    unfingerprinted = photos.filter(pc.or_(pc.is_null(photos[S.SHA256]), pc.is_null(photos[S.KEYPOINTS]))).num_rows
+def _fingerprints_missing(photos: pa.Table, tables: str, edits: bool) -> None:
+    """Refuses tables whose photos lack what this run compares (keypoints only when edited copies are looked for)."""
+    missing = pc.is_null(photos[S.SHA256])
+    if edits:
+        missing = pc.or_(missing, pc.is_null(photos[S.KEYPOINTS]))
+    unfingerprinted = photos.filter(missing).num_rows
     if unfingerprinted:
         raise ConfigError(
             f"{unfingerprinted} of {photos.num_rows} photos at {tables} have no dedup fingerprints (tables written by "
@@ -368,7 +372,7 @@ def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: 
     images_version = snapshot.table(S.IMAGES_TABLE).version()
     errors = images.filter(pc.equal(images[S.STATUS], S.STATUS_ERROR))
     images = images.filter(pc.not_equal(images[S.STATUS], S.STATUS_ERROR))
-    _fingerprints_missing(images, tables)
+    _fingerprints_missing(images, tables, config.dedup.edits)
     rules, same_person = pair_rules(config, snapshot.faces().models.get("model"))
     settings = {**config.dedup.model_dump(exclude={"distributed"}), "same_person_threshold": rules.same_person}
     if tasks is None and config.dedup.distributed:

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from pipeline import schema as S
 from pipeline.config import Config
 from pipeline.dedup.dedup_job import deduplicate
+from pipeline.errors import ConfigError
 from pipeline.io.tables import FaceTables, read_table
 from pipeline.models.catalog import model_file_stem
 from pipeline.similarity.far_curves import SHIPPED
@@ -29,7 +31,7 @@ def flipped(code: bytes, bits: int) -> bytes:
     return bytes(value)
 
 
-def library(dst: str, model: str) -> None:
+def library(dst: str, model: str, keypoints: bytes | None = b"") -> None:
     """Two photos of one person whose PDQ hashes are 50 bits apart (past dedup.pdq_distance, within
     dedup.similar_distance), and a third photo of someone else, far from both."""
     rng = np.random.default_rng(0)
@@ -42,7 +44,7 @@ def library(dst: str, model: str) -> None:
         S.PIXEL_SHA256: pa.array([f"p{k}" for k in range(3)]),
         S.PDQ: pa.array(hashes, pa.binary()),
         S.PDQ_QUALITY: pa.array([100] * 3, pa.int32()),
-        S.KEYPOINTS: pa.array([b""] * 3, pa.binary()),  # none: only the hashes and faces link these
+        S.KEYPOINTS: pa.array([keypoints] * 3, pa.binary()),  # none: only the hashes and faces link these
     }
     for name, column in fingerprints.items():
         images = images.set_column(images.schema.get_field_index(name), name, column)
@@ -89,3 +91,12 @@ def test_a_model_without_a_far_curve_stacks_nothing_by_faces_and_says_how_to_cal
     calibrated = deduplicate(dst, config)  # a new threshold: compared again, not carried over from the last run
     assert calibrated.mode == "full" and stacked(dst) == ["0.jpg", "1.jpg"]
     assert abs(calibrated.same_person["threshold"] - 0.7) < 2e-3 and "carried" in calibrated.same_person["source"]
+
+
+def test_tables_without_keypoints_are_refused_only_when_edited_copies_are_looked_for(tmp_path: Path) -> None:
+    dst = str(tmp_path / "tables")
+    library(dst, REFERENCE_MODEL, keypoints=None)  # tables written before keypoints were kept
+    config = Config(recognize={"calibrations": str(tmp_path / "calibrations")})
+    assert deduplicate(dst, config).similar_stacks == 1
+    with pytest.raises(ConfigError, match="3 of 3 photos .* have no dedup fingerprints"):
+        deduplicate(dst, config.model_copy(update={"dedup": config.dedup.model_copy(update={"edits": True})}))
