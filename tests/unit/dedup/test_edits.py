@@ -66,3 +66,36 @@ def test_burst_frames_are_two_exposures_and_other_photos_unrelated(lfw_images: P
     assert compare(features(frames[0]), features(frames[1])).verdict == "two_exposures"
     other = rgb(lfw_images / "Tony_Blair" / "Tony_Blair_0002.jpg")
     assert compare(features(rgb(lfw_images / PHOTO)), features(other)).verdict == "unrelated"
+
+
+def test_a_vignette_and_drawn_text_leave_a_copy(lfw_images: Path) -> None:
+    photo = rgb(lfw_images / PHOTO)
+    height, width = photo.shape[:2]
+    y, x = np.ogrid[:height, :width]
+    distance = np.hypot(y / height - 0.5, x / width - 0.5) / np.sqrt(0.5)
+    vignetted = np.clip(photo * (1 - 0.55 * distance[..., None] ** 2) * [1.1, 1.0, 0.85], 0, 255).astype(np.uint8)
+    found = compare(features(photo), features(vignetted))
+    assert found.verdict == "copy" and S.KIND_FILTER in found.edits, found.evidence
+    texted = photo.copy()  # white text outlined in black, and a sticker in a colour the photo shows
+    for colour, thickness in (((0, 0, 0), 7), ((255, 255, 255), 3)):
+        cv2.putText(texted, "MONDAYS", (20, 225), cv2.FONT_HERSHEY_SIMPLEX, 1.6, colour, thickness)
+    cv2.circle(texted, (200, 60), 28, tuple(int(c) for c in photo[5:25, 5:25].reshape(-1, 3).mean(axis=0)), -1)
+    found = compare(features(photo), features(texted))
+    assert found.verdict == "copy" and S.KIND_OVERLAY in found.edits, found.evidence
+
+
+def framed(photo: np.ndarray) -> np.ndarray:
+    """``photo`` on a white card with a printed line under it, as a framing app makes it."""
+    card = np.full((photo.shape[0] + 140, photo.shape[1] + 80, 3), 255, np.uint8)
+    card[40 : 40 + photo.shape[0], 40 : 40 + photo.shape[1]] = photo
+    cv2.putText(
+        card, "summer 2026 - with love", (40, card.shape[0] - 40), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (20, 20, 20), 2
+    )
+    return card
+
+
+def test_different_photos_in_one_frame_and_two_crops_of_one_photo_are_not_copies(lfw_images: Path) -> None:
+    photo, other = rgb(lfw_images / PHOTO), rgb(lfw_images / "Colin_Powell" / "Colin_Powell_0001.jpg")
+    assert compare(features(framed(photo)), features(framed(other))).verdict != "copy"
+    left, right = photo[:, :175], photo[:, 75:]  # each shows part of the other, neither all of it
+    assert compare(features(left), features(right)).verdict != "copy"
