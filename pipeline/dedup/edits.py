@@ -51,6 +51,9 @@ BLOCK = 12  # pixels at WORK_SIDE: the blocks compared (a 32 x 32 grid)
 DIFFERENT = 0.35  # a block's mean |difference| in standard deviations of the grey levels: it differs
 SHIFT = 2  # pixels at WORK_SIDE a pixel may sit off its place (the transform's misfit, resampling)
 MIN_SPREAD = 20.0  # grey levels: the deviation a flat photo (a plain wall) is measured against
+PLAIN = 0.3  # a canvas beyond a side of a photo varies along it under this share of the photo
+PLAIN_CANVAS = 0.5  # share of a canvas within 8 grey levels of one level: an app's plain background
+FIT_DETAIL = 0.5  # a blurred fit's canvas has under this share of the photo's detail (measured: 0.04-0.66)
 COVERED = 0.97  # a photo whose share inside the other reaches this is whole in it
 TURNED = 0.5  # degrees: a rotation at least this large is an edit
 SEARCH, PATCH = 12, 16  # motion test: a differing block's patch searched this far around in the other photo
@@ -166,11 +169,15 @@ def _blocks(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 
 def _adds_canvas(big: Features, transform: np.ndarray, small_shape: tuple[int, int]) -> bool:
-    """Whether the small photo's rectangle, placed in the big one by ``transform`` (small -> big), shows
-    as an edge there: a caption bar, a screenshot's frame or a blurred fit set around it. Where the big
-    photo goes on beyond the small one's border (the small one is a crop of it), nothing steps there."""
+    """Whether the small photo's rectangle, placed in the big one by ``transform`` (small -> big), is set
+    in a canvas there (a caption bar, a screenshot's app, a blurred fit) rather than cut from a photo
+    that goes on beyond it (a crop). Each side of the rectangle inside the big photo is a canvas's when
+    the big photo steps there (its grey level jumps across the side more than it varies beyond it: a
+    crop's original goes on varying as it did), or when beyond the side it is plain (varying along the
+    side under PLAIN of what it varies just inside: a dark bar beside a dark photo); the rectangle is in
+    a canvas when most sides are."""
     height, width = small_shape
-    steps, controls = [], []
+    canvas_sides = sides = 0
     for start, end, inward in (
         ((0, 0), (width, 0), (0, 1)),
         ((0, height), (width, height), (0, -1)),
@@ -181,30 +188,44 @@ def _adds_canvas(big: Features, transform: np.ndarray, small_shape: tuple[int, i
         inward_big = transform[:, :2] @ np.array(inward, np.float64)
         inward_big = inward_big / (np.linalg.norm(inward_big) + 1e-9)
         on_big = along @ transform[:, :2].T + transform[:, 2]
-        values = [
-            cv2.getRectSubPix(big.grey, (1, 1), tuple(map(float, on_big_point + offset * inward_big)))[0, 0]
-            for on_big_point in on_big
-            for offset in (-3.0, 3.0, 9.0)
-        ]
-        inside_big = (on_big[:, 0] > 4) & (on_big[:, 0] < big.grey.shape[1] - 4)
-        inside_big &= (on_big[:, 1] > 4) & (on_big[:, 1] < big.grey.shape[0] - 4)
-        values = np.array(values, np.float32).reshape(-1, 3)[inside_big]
-        steps += list(np.abs(values[:, 0] - values[:, 1]))
-        controls += list(np.abs(values[:, 1] - values[:, 2]))
-    if not steps:
-        return False
-    return float(np.median(steps)) > 2 * float(np.median(controls)) + 4
+        inside_big = (on_big[:, 0] > 10) & (on_big[:, 0] < big.grey.shape[1] - 10)
+        inside_big &= (on_big[:, 1] > 10) & (on_big[:, 1] < big.grey.shape[0] - 10)
+        if inside_big.sum() < len(along) // 2:  # this side lies on the big photo's own border
+            continue
+        values = np.array(
+            [
+                cv2.getRectSubPix(big.grey, (1, 1), tuple(map(float, point + offset * inward_big)))[0, 0]
+                for point in on_big[inside_big]
+                for offset in (-9.0, -3.0, 3.0, 9.0)
+            ],
+            np.float32,
+        ).reshape(-1, 4)
+        step = np.median(np.abs(values[:, 1] - values[:, 2]))
+        control = np.median(np.abs(values[:, 0] - values[:, 1]))  # how the big photo varies beyond the side
+        plain = values[:, 0].std() < PLAIN * values[:, 3].std() and values[:, 3].std() > MIN_SPREAD / 2
+        sides += 1
+        canvas_sides += bool(step > 2 * control + 4 or plain)
+    return sides > 0 and 2 * canvas_sides >= sides
 
 
 def _canvas_kind(big: Features, transform: np.ndarray, small_shape: tuple[int, int]) -> str:
     """What the canvas the big photo adds around the small one is: bars above or below (a caption), a
-    blurred enlargement (a fit), anything else (a screenshot). ``transform``: small -> big."""
+    blurred enlargement (a fit: no plain colour, under FIT_DETAIL of the photo's detail), anything else
+    (a screenshot). ``transform``: small -> big."""
     inside = _covered(big.grey.shape, transform, small_shape)
     cols = np.flatnonzero(inside.any(axis=0))
     if cols[0] <= 0.02 * inside.shape[1] and cols[-1] >= 0.98 * inside.shape[1]:
         return S.KIND_CAPTION
-    detail = np.abs(cv2.Laplacian(big.grey, cv2.CV_32F))[~inside]
-    return S.KIND_FIT if detail.size and detail.mean() < 1.5 else S.KIND_SCREENSHOT
+    margin = np.ones((7, 7), np.uint8)
+    canvas = cv2.dilate(inside.astype(np.uint8), margin) == 0
+    photo = cv2.erode(inside.astype(np.uint8), margin) > 0
+    if not canvas.any() or not photo.any():
+        return S.KIND_SCREENSHOT
+    levels = np.bincount(big.grey[canvas] // 8, minlength=32)
+    plain = (levels + np.r_[levels[1:], 0] + np.r_[0, levels[:-1]]).max() / canvas.sum()  # one level +- 8
+    detail = np.abs(cv2.Laplacian(big.grey, cv2.CV_32F))
+    blurred = detail[canvas].mean() < FIT_DETAIL * detail[photo].mean()
+    return S.KIND_FIT if plain < PLAIN_CANVAS and blurred else S.KIND_SCREENSHOT
 
 
 def _novel(colours: np.ndarray, others: np.ndarray) -> float:

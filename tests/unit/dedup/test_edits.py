@@ -26,6 +26,13 @@ def caption(photo: np.ndarray) -> np.ndarray:
     return np.vstack([bar, photo])
 
 
+def blurred_fit(photo: np.ndarray) -> np.ndarray:
+    """``photo`` shrunk into the middle of a square of itself enlarged and blurred, as a messenger fits it."""
+    square = cv2.GaussianBlur(cv2.resize(photo, (400, 400)), (0, 0), 16)
+    square[80:320, 80:320] = cv2.resize(photo, (240, 240), interpolation=cv2.INTER_AREA)
+    return square
+
+
 def screenshot(photo: np.ndarray) -> np.ndarray:
     screen = np.full((900, 500, 3), 245, np.uint8)
     cv2.putText(screen, "12:41", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2)
@@ -40,6 +47,7 @@ def screenshot(photo: np.ndarray) -> np.ndarray:
         (lambda p: p[30:210, 60:240], S.KIND_CROP),  # an uncentred crop keeping half the area
         (caption, S.KIND_CAPTION),
         (screenshot, S.KIND_SCREENSHOT),
+        (blurred_fit, S.KIND_FIT),
     ],
 )
 def test_an_edited_copy_names_its_original_and_its_edit(lfw_images: Path, edit, kind: str) -> None:
