@@ -302,7 +302,7 @@ class DedupConfig(_Section):
         "Off until measured on the app-made copies library and LFW (issue 27).",
     )
     keypoint_matches: int = Field(
-        default=6,
+        default=5,
         ge=3,
         description="Keypoint matches that must agree on one transform for two photos to be read back as a candidate "
         "edited copy.",

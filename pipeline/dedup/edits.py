@@ -12,8 +12,8 @@ weighed:
   else, and neither photo's content is found in the other nearby. Another exposure differs where
   something moved (each photo's content is found in the other a few pixels away: a head turned, a
   mouth opened), with colours both show. Two exposures: blocks moved (over MOVED_SHARE of those
-  told) without novel colours (under NOVEL of their pixels) or over a large area (MOVED_DRAWN), or a
-  large area differs (DRAWN_SHARE) without novel colours.
+  told) without novel colours (under NOVEL of their pixels), or more of them (NOVEL_MOVED_SHARE) over
+  a wider area (MOVED_DRAWN) with them, or a large area differs (DRAWN_SHARE) without novel colours.
 - **Containment.** A copy shows one photo whole (COVERED) in the other: two partial crops of one
   photo, or two photos sharing an app's frame, are not copies of each other.
 - **Coverage.** The matches agree all over what the two share (MIN_COVERAGE of the cells of a grid
@@ -65,8 +65,9 @@ MIN_CROP_SHARE = 0.25  # a crop keeps at least this share of the area
 MIN_CANVAS_SHARE = 0.1  # a photo set in a canvas fills at least this share of it
 STRAY_BLOCKS = 2  # differing blocks up to this many are noise
 NOVEL = 0.25  # share of the differing pixels of colours the other photo hardly shows: something drawn
-MOVED_SHARE = 0.1  # share of the differing blocks found moved nearby: two exposures, unless drawn ...
-MOVED_DRAWN = 0.15  # ... over at most this share of the photo's informative blocks
+MOVED_SHARE = 0.1  # share of the differing blocks found moved nearby: two exposures without novel colours
+NOVEL_MOVED_SHARE = 0.2  # with them, this share: two exposures when they differ over more than ...
+MOVED_DRAWN = 0.06  # ... this share of the informative blocks (a burst of LFW: 0.08; overlays 0.01-0.05)
 DRAWN_SHARE = 0.25  # share of the informative blocks differing without novel colours: two exposures
 FILTERED = 6.0  # grey levels: the monotone map between the two differs from the identity by this much (mean)
 
@@ -399,7 +400,8 @@ def compare(first: Features, second: Features) -> Comparison:
 def _verdict(first: Features, second: Features, transform: np.ndarray, evidence: dict) -> Comparison:
     """The Comparison the ``evidence`` of compare() makes (see the module's description)."""
     inliers, differing, novel = evidence["inliers"], evidence["differing"], evidence["novel"] >= NOVEL
-    moved = evidence["moved"] > MOVED_SHARE and (not novel or evidence["drawn_over"] > MOVED_DRAWN)
+    drawn_wide = evidence["drawn_over"] > MOVED_DRAWN and evidence["moved"] > NOVEL_MOVED_SHARE
+    moved = evidence["moved"] > MOVED_SHARE and (not novel or drawn_wide)
     if differing > STRAY_BLOCKS and (moved or (not novel and evidence["drawn_over"] > DRAWN_SHARE)):
         return Comparison("two_exposures", inliers, evidence=evidence)
     first_whole, second_whole = evidence["first_shown"] >= COVERED, evidence["second_shown"] >= COVERED
