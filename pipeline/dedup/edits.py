@@ -13,7 +13,8 @@ weighed:
   something moved (each photo's content is found in the other a few pixels away: a head turned, a
   mouth opened), with colours both show. Two exposures: blocks moved (over MOVED_SHARE of those
   told) without novel colours (under NOVEL of their pixels), or more of them (NOVEL_MOVED_SHARE) over
-  a wider area (MOVED_DRAWN) with them, or a large area differs (DRAWN_SHARE) without novel colours.
+  a wider area (MOVED_DRAWN) with them, or a large area differs (DRAWN_SHARE) without novel colours
+  or with blocks moved.
 - **Containment.** A copy shows one photo whole (COVERED) in the other: two partial crops of one
   photo, or two photos sharing an app's frame, are not copies of each other.
 - **Coverage.** The matches agree all over what the two share (MIN_COVERAGE of the cells of a grid
@@ -68,7 +69,8 @@ NOVEL = 0.25  # share of the differing pixels of colours the other photo hardly 
 MOVED_SHARE = 0.1  # share of the differing blocks found moved nearby: two exposures without novel colours
 NOVEL_MOVED_SHARE = 0.2  # with them, this share: two exposures when they differ over more than ...
 MOVED_DRAWN = 0.06  # ... this share of the informative blocks (a burst of LFW: 0.08; overlays 0.01-0.05)
-DRAWN_SHARE = 0.25  # share of the informative blocks differing without novel colours: two exposures
+DRAWN_SHARE = 0.25  # share of the informative blocks differing: two exposures without novel colours, or
+# with them when MOVED_SHARE moved (overlays this large: 0.03-0.05 moved; LFW's Gerhard_Schroeder_0035/36: 0.11)
 FILTERED = 6.0  # grey levels: the monotone map between the two differs from the identity by this much (mean)
 
 CHUNK = 500  # pairs read back at a time (their photos held in memory together)
@@ -401,7 +403,7 @@ def _verdict(first: Features, second: Features, transform: np.ndarray, evidence:
     """The Comparison the ``evidence`` of compare() makes (see the module's description)."""
     inliers, differing, novel = evidence["inliers"], evidence["differing"], evidence["novel"] >= NOVEL
     drawn_wide = evidence["drawn_over"] > MOVED_DRAWN and evidence["moved"] > NOVEL_MOVED_SHARE
-    moved = evidence["moved"] > MOVED_SHARE and (not novel or drawn_wide)
+    moved = evidence["moved"] > MOVED_SHARE and (not novel or drawn_wide or evidence["drawn_over"] > DRAWN_SHARE)
     if differing > STRAY_BLOCKS and (moved or (not novel and evidence["drawn_over"] > DRAWN_SHARE)):
         return Comparison("two_exposures", inliers, evidence=evidence)
     first_whole, second_whole = evidence["first_shown"] >= COVERED, evidence["second_shown"] >= COVERED

@@ -73,6 +73,8 @@ def test_burst_frames_are_two_exposures_and_other_photos_unrelated(lfw_images: P
     for person, shots in (("George_W_Bush", (407, 409)), ("Britney_Spears", (1, 2))):
         frames = [rgb(lfw_images / person / f"{person}_{n:04d}.jpg") for n in shots]
         assert compare(features(frames[0]), features(frames[1])).verdict == "two_exposures", person
+    different = [rgb(lfw_images / "Gerhard_Schroeder" / f"Gerhard_Schroeder_{n:04d}.jpg") for n in (35, 36)]
+    assert compare(features(different[0]), features(different[1])).verdict != "copy", "one backdrop, two photos"
     other = rgb(lfw_images / "Tony_Blair" / "Tony_Blair_0002.jpg")
     assert compare(features(rgb(lfw_images / PHOTO)), features(other)).verdict == "unrelated"
 
