@@ -23,7 +23,7 @@ from pathlib import Path
 
 from benchmarks.app_copies import APP_KINDS
 from benchmarks.dedup_baseline import run_baselines
-from benchmarks.dedup_library import COPY_KINDS, add_arguments, build_library
+from benchmarks.dedup_library import COPY_KINDS, add_arguments, build_from_arguments
 from pipeline.config import Config, load_config
 from pipeline.dedup.dedup_job import deduplicate
 from pipeline.evaluate.dedup import DedupTruth, evaluate_dedup, read_dedup_truth
@@ -111,17 +111,7 @@ def main() -> None:
     started = time.perf_counter()
     if not (library / "truth.csv").exists():
         library.mkdir(parents=True, exist_ok=True)
-        build_library(
-            args.lfw,
-            library,
-            args.copies,
-            args.seed,
-            args.no_face,
-            args.limit,
-            args.app_copies,
-            args.app_no_face,
-            args.pins,
-        )
+        build_from_arguments(args, library)
         seconds["library"] = time.perf_counter() - started
     else:
         log.info("using the library at %s", library)

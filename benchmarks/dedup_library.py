@@ -311,6 +311,13 @@ def _add_app_copies(
     log.info("wrote copies as apps make them: %d of each of %d kinds", with_faces + without_faces, len(APP_KINDS))
 
 
+def build_from_arguments(args: argparse.Namespace, folder: Path) -> dict:
+    """build_library at ``folder`` with what add_arguments parsed into ``args``."""
+    return build_library(
+        args.lfw, folder, args.copies, args.seed, args.no_face, args.limit, args.app_copies, args.app_no_face, args.pins
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The library's options (shared with benchmarks.dedup_lfw)."""
     parser.add_argument("--lfw", type=Path, default=Path("../shared/datasets/lfw"), help="LFW folder holding images/")
@@ -332,17 +339,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")  # progress on stderr
     args.output.mkdir(parents=True, exist_ok=True)
-    counts = build_library(
-        args.lfw,
-        args.output,
-        args.copies,
-        args.seed,
-        args.no_face,
-        args.limit,
-        args.app_copies,
-        args.app_no_face,
-        args.pins,
-    )
+    counts = build_from_arguments(args, args.output)
     log.info("library at %s: %s", args.output, counts)
 
 
