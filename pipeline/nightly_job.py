@@ -111,7 +111,11 @@ def _night(src: str, tables: str, config: Config, full: bool, run: RunRecorder, 
         listing = store.list_photos(src, storage, config.input.extensions)
         now = versions()
         committed = now.read(S.IMAGES_TABLE) if now.version(S.IMAGES_TABLE) is not None else None
-        plan = plan_run(listing, committed, config.decode.fingerprints) if committed is not None else None
+        plan = (
+            plan_run(listing, committed, config.decode.fingerprints, config.decode.keypoints)
+            if committed is not None
+            else None
+        )
         if plan is not None and not (plan.todo.num_rows or plan.removed or plan.unfingerprinted) and not full:
             run.skip("embed", f"none of the {listing.num_rows} photos listed is new, changed or gone")
         else:

@@ -20,11 +20,10 @@ from deltalake.exceptions import TableNotFoundError
 from pipeline import schema as S
 from pipeline.config import Config, load_config
 from pipeline.dedup.candidates import VARIANTS, near_pairs
-from pipeline.dedup.edits import compare_pairs
+from pipeline.dedup.edited_links import edited_copies, edited_keepers, edited_ones, keeper_of
 from pipeline.dedup.exposures import TURNED, two_exposures
 from pipeline.dedup.groups import carry_group_ids, connected_groups, constrained_groups
-from pipeline.dedup.keeper import ORDER, Copy, choose_keeper
-from pipeline.dedup.keypoint_pairs import keypoint_pairs
+from pipeline.dedup.keeper import ORDER, Copy
 from pipeline.dedup.pairs import TWO_EXPOSURES, Links, PairRules, Photos, equal_value_links, judge
 from pipeline.errors import ConfigError
 from pipeline.ingest.chain import PhotoChain
@@ -43,10 +42,6 @@ from pipeline.similarity.thresholds import carried_threshold
 log = logging.getLogger(__name__)
 
 KIND_ORDER = {kind: rank for rank, kind in enumerate(S.KINDS)}
-# Two photos read back as two exposures keep apart the groups they are in only when each shows most of
-# the other (a burst is framed alike); two edits of one photo (a caption and a blurred fit, each with
-# canvas of its own) differ where their canvases meet and prove nothing.
-SAME_FRAMING = 0.8
 
 
 @dataclass(frozen=True)
@@ -80,7 +75,7 @@ def _fingerprints_missing(photos: pa.Table, tables: str, edits: bool) -> None:
     if unfingerprinted:
         raise ConfigError(
             f"{unfingerprinted} of {photos.num_rows} photos at {tables} have no dedup fingerprints (tables written by "
-            "an earlier facepipe, or with decode.fingerprints off): run "
+            f"an earlier facepipe, or with decode.fingerprints{' or decode.keypoints' if edits else ''} off): run "
             f"`facepipe embed --input SRC --tables {tables}` to add them "
             "(faces are not detected again)"
         )
@@ -199,8 +194,14 @@ def _duplicate_rows(images: pa.Table, links: Links, ids: dict[int, str], labels:
     copies = [Copy.of(row) for row in images.select(list(Copy.COLUMNS)).take(grouped).to_pylist()]
     at = {int(photo): k for k, photo in enumerate(grouped)}  # photo -> its row here
     best = {at[photo]: (k, at[other]) for photo, (k, other) in _best_links(links).items() if photo in at}
-    row_of = {row[S.URI]: k for k, row in enumerate(rows)}
-    edited = {row_of[d["edited"]] for d in links.details if d is not None and d.get("edited") in row_of}
+    uris = [row[S.URI] for row in rows]
+    row_of = {uri: k for k, uri in enumerate(uris)}
+    edited = edited_ones(links, uris)
+    edits_of = {  # (edited copy, its original) -> the link read back between them
+        (row_of[d["edited"]], row_of[d["original"]]): k
+        for k, d in enumerate(links.details)
+        if d is not None and d.get("edited") in row_of and d.get("original") in row_of
+    }
     out = []
     starts = np.flatnonzero(np.r_[True, labels[grouped][1:] != labels[grouped][:-1]])
     for first, stop in zip(starts, [*starts[1:], len(grouped)]):
@@ -208,9 +209,10 @@ def _duplicate_rows(images: pa.Table, links: Links, ids: dict[int, str], labels:
         members = list(range(first, stop))
         # an edited copy (cropped, captioned, a screenshot, drawn over) is never the keeper while its group
         # holds the photo it was made from
-        sources = [p for p in members if p not in edited] or members
-        keeper_at, decided = choose_keeper([copies[p] for p in sources])
-        keeper = sources[keeper_at]
+        keeper, _, decided = keeper_of(members, copies, edited)
+        for p in members:  # an edited copy of the keeper is shown as what its edit made it
+            if (p, keeper) in edits_of:
+                best[p] = (edits_of[p, keeper], keeper)
         kinds = {}
         for p in members:
             if rows[p][S.SHA256] == rows[keeper][S.SHA256]:
@@ -280,52 +282,6 @@ def _separate_exposures(near: Links, photos: Photos, uris: list[str], config: Co
         apart[checked] = two_exposures(pairs, uris, PhotoChain.of(config), config.dedup.exposure_residual)
         log.info("%d candidate copies read back: %d are two exposures", len(pairs), int(apart.sum()))
     return near.take(~apart), near.take(apart, TWO_EXPOSURES)
-
-
-def _edit_kind(edits: tuple[str, ...]) -> str:
-    """The duplicates table's kind of a copy edited as ``edits`` (none found: a plain near duplicate)."""
-    if not edits:
-        return S.KIND_NEAR_DUPLICATE
-    return edits[0] if len(edits) == 1 else S.KIND_STACKED
-
-
-def _edited_copies(
-    images: pa.Table,
-    uris: list[str],
-    linked: np.ndarray,
-    exposures: Links,
-    config: Config,
-    tasks: Tasks | None,
-    queries: np.ndarray | None,
-) -> tuple[Links, Links]:
-    """(edited copies, two exposures) among the photos whose keypoints agree on one transform
-    (pipeline.dedup.keypoint_pairs) and the PDQ candidates read back as two exposures (``exposures``: a
-    free crop's hash can match a centred crop's, whose check cannot line them up), each read back and
-    compared (pipeline.dedup.edits); candidates ``linked`` already puts in one group (a group label per
-    photo, -1 for none) are not."""
-    sizes = np.stack([images[name].fill_null(0).to_numpy(zero_copy_only=False) for name in (S.WIDTH, S.HEIGHT)], axis=1)
-    found = keypoint_pairs(images[S.KEYPOINTS].to_pylist(), sizes, config.dedup.keypoint_matches, queries, tasks)
-    found = np.concatenate([found[:, :2], np.stack([exposures.i, exposures.j], axis=1)]).astype(np.int64)
-    found = np.unique(np.sort(found, axis=1), axis=0)
-    apart = (linked[found[:, 0]] < 0) | (linked[found[:, 0]] != linked[found[:, 1]])
-    pairs = [(int(i), int(j)) for i, j in found[apart]]
-    compared = compare_pairs(pairs, uris, PhotoChain.of(config))
-    log.info("%d candidate edited copies read back: %s", len(pairs), dict(Counter(c.verdict for c in compared)))
-    copies, exposures = [], []
-    for (i, j), comparison in zip(pairs, compared):
-        framed_alike = min(comparison.evidence.get("first_shown", 0), comparison.evidence.get("second_shown", 0))
-        if comparison.verdict == "two_exposures" and framed_alike >= SAME_FRAMING:
-            exposures.append((i, j, {**comparison.evidence, "two_exposures": True}))
-        elif comparison.verdict == "copy":
-            original = {0: uris[i], 1: uris[j]}.get(comparison.original)
-            edited = {0: uris[j], 1: uris[i]}.get(comparison.original)
-            details = {"edits": list(comparison.edits), "original": original, "edited": edited, **comparison.evidence}
-            copies.append((i, j, _edit_kind(comparison.edits), details))
-    edited = Links.concat([Links.of([i], [j], kind, details=[details]) for i, j, kind, details in copies])
-    apart_shots = Links.of(
-        [i for i, _, _ in exposures], [j for _, j, _ in exposures], TWO_EXPOSURES, details=[d for _, _, d in exposures]
-    )
-    return edited, apart_shots
 
 
 def _between_keepers(links: Links, labels: np.ndarray, duplicates: pa.Table, uris: list[str]) -> Links:
@@ -414,15 +370,20 @@ def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: 
             near,
         ]
     )
+    chain = PhotoChain.of(config)
     if config.dedup.edits:  # the pairs the hashes' check called two exposures are checked again, with the rest
         linked = connected_groups(len(uris), copies.i, copies.j)
-        edited, exposures = _edited_copies(images, uris, linked, exposures, config, tasks, queries)
+        edited, exposures = edited_copies(
+            images, uris, linked, exposures, config.dedup.keypoint_matches, chain, tasks, queries
+        )
         copies = Links.concat([copies, edited])  # file copies join before edited ones
     similar = Links.concat([similar, exposures])
     two_shots = similar.take(similar.kind == TWO_EXPOSURES)
     labels = constrained_groups(len(uris), copies.i, copies.j, np.stack([two_shots.i, two_shots.j], axis=1))
     joined = (labels[copies.i] == labels[copies.j]) & (labels[copies.i] >= 0)
     copies = copies.take(joined)  # a link skipped is no evidence of a group
+    if config.dedup.edits:
+        copies = Links.concat([copies, edited_keepers(images, uris, copies, labels, chain)])
     ids = carry_group_ids(labels, uris, earlier["groups"] if earlier else {})
     duplicates = pa.Table.from_pylist(_duplicate_rows(images, copies, ids, labels, run_id), schema=S.DUPLICATES_SCHEMA)
     stacked = _between_keepers(Links.concat([similar, carried[1]]), labels, duplicates, uris)

@@ -34,6 +34,7 @@ class PhotoChain:
     model_batch: int
     models: ModelChoices | None = None
     fingerprints: bool = False  # compute the dedup fingerprints while decoding
+    keypoints: bool = True  # with them, the keypoints
 
     @classmethod
     def of(cls, config: Config, models: ModelChoices | None = None, fingerprints: bool = False) -> PhotoChain:
@@ -47,6 +48,7 @@ class PhotoChain:
             config.ray.model_batch_size,
             models,
             fingerprints and config.decode.fingerprints,
+            config.decode.keypoints,
         )
 
     def decoding(self, device_min_pixels: int | None = None) -> list[Stage]:
@@ -61,6 +63,7 @@ class PhotoChain:
                     "reduce_to": self.reduce_to,
                     "device_min_pixels": device_min_pixels,
                     "fingerprints": self.fingerprints,
+                    "keypoints": self.keypoints,
                 },
             ),
         ]

@@ -158,7 +158,7 @@ def is_for_device(pixels_width: int | None) -> bool:
     return pixels_width == 0
 
 
-def _fingerprints_of(photos: list[tuple[bytes, Decoded | None]], max_pixels: int) -> list[dict | None]:
+def _fingerprints_of(photos: list[tuple[bytes, Decoded | None]], max_pixels: int, keypoints: bool) -> list[dict | None]:
     """The dedup fingerprints of decoded photos, all together; a JPEG left for the GPU (``Decoded`` None)
     is decoded here at the smallest DCT scale the perceptual hashes allow (None if that fails)."""
     decoded = [
@@ -166,7 +166,9 @@ def _fingerprints_of(photos: list[tuple[bytes, Decoded | None]], max_pixels: int
     ]
     fingerprinted = [(data, pixels) for (data, _), pixels in zip(photos, decoded) if isinstance(pixels, Decoded)]
     computed = iter(
-        photo_fingerprints([(data, d.pixels, max(1, round(d.width / d.pixels.shape[1]))) for data, d in fingerprinted])
+        photo_fingerprints(
+            [(data, d.pixels, max(1, round(d.width / d.pixels.shape[1]))) for data, d in fingerprinted], keypoints
+        )
     )
     return [next(computed) if isinstance(pixels, Decoded) else None for pixels in decoded]
 
@@ -177,6 +179,7 @@ def decode_photos(
     reduce_to: int | None = None,
     device_min_pixels: int | None = None,
     fingerprints: bool = True,
+    keypoints: bool = True,
 ) -> pa.Table:
     """Stage: read rows (uri, image_id, error, bytes) in, decoded rows (DECODED_SCHEMA) out.
 
@@ -184,7 +187,8 @@ def decode_photos(
     full resolution; the others drop them. With ``device_min_pixels`` (GPU model actors), JPEGs of
     at least that many pixels are not decoded here: their rows carry the file's bytes and 0 x 0
     pixels, and the model actor decodes them on the GPU (nvJPEG). With ``fingerprints`` every decodable
-    photo's dedup fingerprints (FINGERPRINTS_COLUMN) are computed (timed as the "fingerprints" stage).
+    photo's dedup fingerprints (FINGERPRINTS_COLUMN) are computed (timed as the "fingerprints" stage), its
+    keypoints only with ``keypoints``.
     """
     started = time.perf_counter()
     waiting: list[tuple[int, bytes, Decoded | None]] = []  # (row, bytes, pixels) whose fingerprints are computed last
@@ -229,7 +233,7 @@ def decode_photos(
             waiting.append((len(rows[S.URI]) - 1, data, decoded))
     decoded_at = time.perf_counter()
     for (row, _, _), found in zip(
-        waiting, _fingerprints_of([(data, pixels) for _, data, pixels in waiting], max_pixels)
+        waiting, _fingerprints_of([(data, pixels) for _, data, pixels in waiting], max_pixels, keypoints)
     ):
         rows[S.FINGERPRINTS_COLUMN][row] = found
     spent = {"decode": decoded_at - started, "fingerprints": time.perf_counter() - decoded_at}

@@ -266,7 +266,7 @@ def _embed(src: str, tables: str, config: Config, run_id: str, listing: pa.Table
     store.ensure_writable(tables, storage)
     writer = FaceTables(tables, storage, models.embedder.dim, models.embedder.model_id, models.detector.model_id)
     repaired = writer.repair()
-    plan = plan_run(listing, writer.committed_images(), config.decode.fingerprints)
+    plan = plan_run(listing, writer.committed_images(), config.decode.fingerprints, config.decode.keypoints)
     log.info(
         "run %s: %d listed, %d to process, %d removed", run_id, listing.num_rows, plan.todo.num_rows, len(plan.removed)
     )

@@ -178,10 +178,11 @@ def is_greyscale(pixels: np.ndarray) -> bool:
     return bool(spread.mean() < GREY_TOLERANCE)
 
 
-def photo_fingerprints(photos: list[tuple[bytes, np.ndarray, int]]) -> list[dict]:
+def photo_fingerprints(photos: list[tuple[bytes, np.ndarray, int]], keypoints: bool = True) -> list[dict]:
     """The S.FINGERPRINTS of photos, each given as its file's bytes, its upright RGB pixels and the scale
     they were decoded at (1/scale: the pixel hash names the scale, so it matches only pixels decoded
-    alike). A batch at a time: the perceptual hashes of all of them are computed together."""
+    alike); S.KEYPOINTS null without ``keypoints``. A batch at a time: the perceptual hashes of all of
+    them are computed together."""
     smalls = [_small(pixels) for _, pixels, _ in photos]
     inners = [_unframed(small) for small in smalls]
     found = []
@@ -200,7 +201,7 @@ def photo_fingerprints(photos: list[tuple[bytes, np.ndarray, int]]) -> list[dict
                 S.PDQ_VARIANTS: variants,
                 S.GREYSCALE: is_greyscale(small if inner is None else inner),  # a white frame has no colour
                 S.CONTENT_FRACTION: float(content),
-                S.KEYPOINTS: photo_keypoints(pixels),
+                S.KEYPOINTS: photo_keypoints(pixels) if keypoints else None,
                 **_metadata(data),
             }
         )

@@ -35,11 +35,12 @@ def _fingerprint(row: dict) -> tuple:
     return row[S.SIZE], mtime.timestamp() if mtime is not None else None, row[S.ETAG]
 
 
-def plan_run(listing: pa.Table, committed: pa.Table, fingerprints: bool = True) -> Plan:
+def plan_run(listing: pa.Table, committed: pa.Table, fingerprints: bool = True, keypoints: bool = True) -> Plan:
     """The plan for ``listing`` (LISTING_SCHEMA) against ``committed`` images rows (IMAGES_SCHEMA).
 
     A photo is changed when its size, mtime or etag differ from the committed row. With ``fingerprints``,
-    unchanged decodable photos committed without (some of) the dedup fingerprints are listed as unfingerprinted.
+    unchanged decodable photos committed without the dedup fingerprints (or, with ``keypoints``, without
+    their keypoints) are listed as unfingerprinted.
     """
     columns = [S.URI, S.SIZE, S.MTIME, S.ETAG, S.ERROR, S.STATUS, S.SHA256, S.KEYPOINTS]
     known = {row[S.URI]: row for row in committed.select(columns).to_pylist()}
@@ -54,7 +55,7 @@ def plan_run(listing: pa.Table, committed: pa.Table, fingerprints: bool = True) 
         elif old[S.ERROR] and old[S.ERROR].split(":", 1)[0] in RETRIED_REASONS:
             retried.append(row[S.URI])
         else:
-            missing = old[S.SHA256] is None or old[S.KEYPOINTS] is None  # tables of an earlier version
+            missing = old[S.SHA256] is None or (keypoints and old[S.KEYPOINTS] is None)  # an earlier version's
             if fingerprints and old[S.STATUS] != S.STATUS_ERROR and missing:
                 unfingerprinted.append(row[S.URI])
             continue

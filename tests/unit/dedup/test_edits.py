@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.dedup_library import lfw_background
 from pipeline import schema as S
 from pipeline.dedup.edits import compare, features
 
@@ -110,3 +111,38 @@ def test_different_photos_in_one_frame_and_two_crops_of_one_photo_are_not_copies
     assert compare(features(framed(photo)), features(framed(other))).verdict != "copy"
     left, right = photo[:, :175], photo[:, 75:]  # each shows part of the other, neither all of it
     assert compare(features(left), features(right)).verdict != "copy"
+
+
+def test_two_soft_photos_are_not_fitted_onto_one_spot(lfw_images: Path) -> None:
+    """Two of the dedup benchmark's photos without faces (LFW background corners enlarged 4x, JPEG quality
+    95): their ORB keypoints, many at one place over the pyramid's levels, once fitted a transform of scale
+    0 that took every match onto one spot, and the two were grouped as copies of each other."""
+
+    def soft(name: str) -> np.ndarray:
+        enlarged = lfw_background(lfw_images / name, lambda _: False)
+        return cv2.cvtColor(
+            cv2.imdecode(cv2.imencode(".jpg", np.asarray(enlarged)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])[1], 1),
+            cv2.COLOR_BGR2RGB,
+        )
+
+    first, second = soft("Prince_Edward/Prince_Edward_0001.jpg"), soft("Janica_Kostelic/Janica_Kostelic_0002.jpg")
+    found = compare(features(first), features(second))
+    assert found.verdict == "unrelated", found.evidence
+
+
+def test_a_rotation_cropped_straight_is_cut_from_the_photo_even_with_black_borders(lfw_images: Path) -> None:
+    """LFW's black borders beyond a turned crop look like a canvas; apps set photos in canvases upright."""
+    photo = rgb(lfw_images / "Farida_Ragoonanan/Farida_Ragoonanan_0001.jpg")
+    turned = cv2.warpAffine(photo, cv2.getRotationMatrix2D((125, 125), -3.5, 1.0), (250, 250), flags=cv2.INTER_CUBIC)
+    straightened = turned[7:243, 7:243]  # the largest centred square with no empty corner
+    found = compare(features(photo), features(straightened))
+    assert (found.verdict, found.original, found.edits) == ("copy", 0, (S.KIND_CROP, S.KIND_ROTATED)), found.evidence
+
+
+def test_stickers_on_a_greyscale_photo_name_the_photo_without_them_the_original(lfw_images: Path) -> None:
+    grey = cv2.cvtColor(cv2.cvtColor(rgb(lfw_images / PHOTO), cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    drawn = grey.copy()
+    cv2.circle(drawn, (60, 60), 28, (255, 200, 40), -1, cv2.LINE_AA)
+    cv2.circle(drawn, (200, 190), 22, (230, 40, 60), -1, cv2.LINE_AA)
+    found = compare(features(drawn), features(grey))
+    assert (found.verdict, found.original, found.edits) == ("copy", 1, (S.KIND_OVERLAY,)), found.evidence

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.dedup_library import lfw_background
 from pipeline.dedup.keypoint_pairs import keypoint_pairs
 from pipeline.ingest.keypoints import photo_keypoints
 
@@ -34,3 +35,13 @@ def test_edited_copies_pair_with_their_photo_and_nothing_else(lfw_images: Path) 
     others = [n for pair, n in agreeing.items() if pair not in copies]
     assert all(pair in agreeing for pair in copies)
     assert min(agreeing[pair] for pair in copies) > max(others, default=0)
+
+
+def test_matches_fitted_onto_one_spot_make_no_pair(lfw_images: Path) -> None:
+    """Two LFW background corners enlarged 4x (the dedup benchmark's photos without faces) once agreed on 31
+    matches under a transform of scale 0: every keypoint of one photo onto one spot of the other."""
+    soft = [
+        np.asarray(lfw_background(lfw_images / name, lambda _: False))
+        for name in ("Prince_Edward/Prince_Edward_0001.jpg", "Janica_Kostelic/Janica_Kostelic_0002.jpg")
+    ]
+    assert len(keypoint_pairs([photo_keypoints(p) for p in soft], np.array([(250, 250)] * 2), min_agreeing=5)) == 0

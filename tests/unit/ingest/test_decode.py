@@ -385,3 +385,15 @@ def test_a_batch_gets_the_signals_each_photo_would_get_alone() -> None:
         assert row[S.FINGERPRINTS_COLUMN] == alone(data)
     assert 0.3 < decoded[2][S.FINGERPRINTS_COLUMN][S.CONTENT_FRACTION] < 0.5, "the frame was found inside the batch"
     assert decoded[3][S.FINGERPRINTS_COLUMN][S.PDQ] == bytes(32), "too small to hash: zeros"
+
+
+def test_keypoints_off_leaves_them_out_of_the_fingerprints() -> None:
+    rows = [("/src/small.jpg", "e", None, _encode(_noise(W, H, seed=13), "JPEG"))]
+    kept, left_out = (
+        decode_photos(_read_batch(rows), LIMIT, fingerprints=True, keypoints=keypoints).to_pylist()[0][
+            S.FINGERPRINTS_COLUMN
+        ]
+        for keypoints in (True, False)
+    )
+    assert len(kept[S.KEYPOINTS]) > 0 and left_out[S.KEYPOINTS] is None
+    assert {**left_out, S.KEYPOINTS: kept[S.KEYPOINTS]} == kept  # everything else as before

@@ -137,3 +137,15 @@ def test_empty_listing_removes_everything_committed() -> None:
 
     assert plan.todo.num_rows == 0 and plan.unchanged == 0
     assert plan.removed == sorted(COMMITTED.column(S.URI).to_pylist())
+
+
+def test_photos_without_fingerprints_or_keypoints_are_fingerprinted_unless_those_are_off() -> None:
+    rows = COMMITTED.to_pylist()
+    for row in rows:
+        row[S.SHA256] = None if row[S.URI] == "/src/same.jpg" else "f" * 64  # an earlier version's row
+        row[S.KEYPOINTS] = b"" if row[S.URI] == "/src/same.jpg" else None  # written with decode.keypoints off
+    committed = pa.Table.from_pylist(rows, schema=S.IMAGES_SCHEMA)
+
+    assert plan_run(LISTING, committed).unfingerprinted == ["/src/same.jpg", "s3://b/same-etag.jpg"]
+    assert plan_run(LISTING, committed, keypoints=False).unfingerprinted == ["/src/same.jpg"]
+    assert plan_run(LISTING, committed, fingerprints=False).unfingerprinted == []

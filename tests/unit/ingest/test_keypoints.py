@@ -1,5 +1,6 @@
 """A photo's packed ORB keypoints: what is packed comes back, places are shares of the photo's size whatever
-scale it was decoded at, and a crop of a photo keeps keypoints of the original at the same places."""
+scale it was decoded at, a crop of a photo keeps keypoints of the original at the same places, a longer
+photo keeps more, and a soft photo has them too."""
 
 from __future__ import annotations
 
@@ -44,3 +45,17 @@ def test_a_crop_keeps_keypoints_of_the_original(lfw_images: Path) -> None:
     in_original = pb[close[:, 1]] * [180, 180] + [20, 40]  # the crop's places mapped back onto the photo
     agree = np.abs(pa[close[:, 0]] * 250 - in_original).max(axis=1) < 4
     assert agree.sum() >= 10, "the crop's keypoints are the original's, a few bits apart, where the original has them"
+
+
+def test_a_longer_photo_keeps_keypoints_in_proportion_to_its_area(lfw_images: Path) -> None:
+    pixels = rgb(lfw_images / PHOTO)
+    tall = np.vstack([pixels, pixels[::-1]])  # twice as tall: twice the square cells (a screenshot's shape)
+    _, places = unpack_keypoints(photo_keypoints(tall))
+    assert len(places) == 2 * KEYPOINTS_KEPT
+    assert 0.4 < np.mean(places[:, 1] < 0.5) < 0.6  # as many on each photo: neither half takes the other's
+
+
+def test_a_soft_photo_has_keypoints(lfw_images: Path) -> None:
+    corner = rgb(lfw_images / "Abel_Pacheco/Abel_Pacheco_0004.jpg")[12:76, 12:76]
+    soft = cv2.resize(corner, (250, 250), interpolation=cv2.INTER_CUBIC)  # a small photo enlarged 4x
+    assert len(photo_keypoints(soft)) // KEYPOINT_BYTES == KEYPOINTS_KEPT  # FAST at 10 grey levels found none
