@@ -5,11 +5,11 @@ caption bar, a screenshot's frame or a blurred square fit leave of the photo too
 the keypoints' stored places. No photo is read: the pairs go on to be read back and checked
 (pipeline.dedup.edits). Blocks of queries run as tasks (one process, or Ray).
 
-Measured on 3,000 LFW photos with 40 of them edited 8 ways (crop, filter, caption, sticker and text,
-screenshot, small rotation, stacked edits, blurred square fit): at 6 agreeing matches every copy but
-one screenshot reached its original, and 335 pairs of different originals came along (0.11 a photo);
-LFW's frontal faces, all at one place and scale, agree on a transform more often than a phone
-library's photos do."""
+Measured on the app-copies library (3,660 photos; benchmarks.dedup_library): at 5 agreeing matches,
+every app-made copy with a face but one reached its original (319 of 320), and 123 of 160 without faces;
+9,497 pairs in all. At scale (benchmarks.keypoint_scale) the search grows faster than the library: 6.4
+million keypoints (100,000 photos) took 483 s (the search 314 s) and 4.8 GB on 2 cores, beside other jobs.
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from benchmarks.dedup_library import lfw_background
+from benchmarks.keypoint_scale import synthetic_keypoints
 from pipeline.dedup.keypoint_pairs import keypoint_pairs
 from pipeline.ingest.keypoints import photo_keypoints
 
@@ -45,3 +46,11 @@ def test_matches_fitted_onto_one_spot_make_no_pair(lfw_images: Path) -> None:
         for name in ("Prince_Edward/Prince_Edward_0001.jpg", "Janica_Kostelic/Janica_Kostelic_0002.jpg")
     ]
     assert len(keypoint_pairs([photo_keypoints(p) for p in soft], np.array([(250, 250)] * 2), min_agreeing=5)) == 0
+
+
+def test_the_scale_benchmarks_planted_copies_are_paired_and_little_else() -> None:
+    packed, sizes, source = synthetic_keypoints(600, 0.1, seed=0)
+    found = {(int(i), int(j)) for i, j, _ in keypoint_pairs(packed, sizes, min_agreeing=5)}
+    planted = {(int(source[k]), int(k)) for k in np.flatnonzero(source >= 0)}
+    assert len(planted) > 20 and planted <= found
+    assert len(found - planted) <= 0.02 * len(sizes)
