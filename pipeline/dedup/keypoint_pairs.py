@@ -131,10 +131,10 @@ def keypoint_pairs(
     matches, pair_of = matches[order], pair_of[order]
     starts = np.flatnonzero(np.r_[True, pair_of[1:] != pair_of[:-1]])
     stops = np.r_[starts[1:], len(pair_of)]
+    enough = stops - starts >= min_agreeing  # most pairs share a match or two: no fit is tried for them
     rows = []
-    for start, stop in zip(starts, stops):
-        if stop - start >= min_agreeing:
-            agreeing = _agreeing(matches[start:stop], places)
-            if agreeing >= min_agreeing:
-                rows.append((pair_of[start] // len(packed), pair_of[start] % len(packed), agreeing))
+    for start, stop in zip(starts[enough], stops[enough]):
+        agreeing = _agreeing(matches[start:stop], places)
+        if agreeing >= min_agreeing:
+            rows.append((pair_of[start] // len(packed), pair_of[start] % len(packed), agreeing))
     return np.array(rows, np.int64).reshape(-1, 3)
