@@ -314,7 +314,9 @@ class DedupConfig(_Section):
         "edited copy.",
     )
     distributed: bool = Field(
-        default=False, description="Run the candidate search as Ray tasks over blocks of photos (ray.address)."
+        default=False,
+        description="Run the candidate search, and with edits the read-back of candidate pairs, as Ray tasks "
+        "(ray.address).",
     )
 
 

@@ -383,7 +383,7 @@ def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: 
     joined = (labels[copies.i] == labels[copies.j]) & (labels[copies.i] >= 0)
     copies = copies.take(joined)  # a link skipped is no evidence of a group
     if config.dedup.edits:
-        copies = Links.concat([copies, edited_keepers(images, uris, copies, labels, chain)])
+        copies = Links.concat([copies, edited_keepers(images, uris, copies, labels, chain, tasks)])
     ids = carry_group_ids(labels, uris, earlier["groups"] if earlier else {})
     duplicates = pa.Table.from_pylist(_duplicate_rows(images, copies, ids, labels, run_id), schema=S.DUPLICATES_SCHEMA)
     stacked = _between_keepers(Links.concat([similar, carried[1]]), labels, duplicates, uris)

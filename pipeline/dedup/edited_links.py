@@ -73,7 +73,7 @@ def edited_copies(
     found = np.unique(np.sort(found, axis=1), axis=0)
     apart = (linked[found[:, 0]] < 0) | (linked[found[:, 0]] != linked[found[:, 1]])
     pairs = [(int(i), int(j)) for i, j in found[apart]]
-    compared = compare_pairs(pairs, uris, chain)
+    compared = compare_pairs(pairs, uris, chain, tasks)
     log.info("%d candidate edited copies read back: %s", len(pairs), dict(Counter(c.verdict for c in compared)))
     copies, shots = [], []
     for (i, j), comparison in zip(pairs, compared):
@@ -104,9 +104,11 @@ def keeper_of(members: list[int], copies: list[Copy], edited: set[int]) -> tuple
     return sources[best], runner_up, decided
 
 
-def edited_keepers(images: pa.Table, uris: list[str], links: Links, labels: np.ndarray, chain: PhotoChain) -> Links:
+def edited_keepers(
+    images: pa.Table, uris: list[str], links: Links, labels: np.ndarray, chain: PhotoChain, tasks: Tasks | None = None
+) -> Links:
     """Links naming the keepers (of the groups ``labels`` makes of ``links``) that are edited copies of their
-    runner-up, read back through ``chain`` (see the module's description)."""
+    runner-up, read back through ``chain`` as ``tasks`` (see the module's description)."""
     copies = [Copy.of(row) for row in images.select(list(Copy.COLUMNS)).to_pylist()]
     hashes = list(zip(images[S.SHA256].to_pylist(), images[S.PIXEL_SHA256].to_pylist()))
     edited = edited_ones(links, uris)
@@ -123,7 +125,7 @@ def edited_keepers(images: pa.Table, uris: list[str], links: Links, labels: np.n
                 pairs.append((keeper, runner_up))
         if not pairs:
             break
-        compared = compare_pairs(pairs, uris, chain)
+        compared = compare_pairs(pairs, uris, chain, tasks)
         todo = []
         for (keeper, runner_up), comparison in zip(pairs, compared):
             if comparison.verdict == "copy" and comparison.original == 1:  # the runner-up is the keeper's original

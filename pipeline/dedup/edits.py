@@ -34,6 +34,8 @@ copies, each one photograph filed twice (pins' Tom_Cruise27 and 96, LFW's Ari_Fl
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 
 import cv2
@@ -43,6 +45,9 @@ from pipeline import schema as S
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.decode import Decoded
 from pipeline.progress import Progress
+from pipeline.runtime.tasks import LocalTasks, Tasks, task_report
+
+log = logging.getLogger(__name__)
 
 WORK_SIDE = 384  # the longer side photos are compared at
 FEATURES = 1500  # ORB keypoints found per photo
@@ -448,22 +453,50 @@ def _verdict(first: Features, second: Features, transform: np.ndarray, evidence:
     return Comparison("copy", inliers, original, tuple(edits), evidence)
 
 
-def compare_pairs(pairs: list[tuple[int, int]], uris: list[str], chain: PhotoChain) -> list[Comparison]:
+def _compare_chunk(threads: int, chain: PhotoChain, uris: list[str], pairs: list[tuple[int, int]]):
+    """Task: the Comparison of each of ``pairs`` (indexes into ``uris``, the chunk's photos, each read once),
+    and the task's report."""
+    started = time.perf_counter()
+    cv2.setNumThreads(threads)
+    read = {
+        uri: features(decoded.pixels)
+        for uri, decoded in chain.decoded(uris, reduce_to=WORK_SIDE)
+        if isinstance(decoded, Decoded)
+    }
+    found = [
+        compare(read[uris[i]], read[uris[j]]) if uris[i] in read and uris[j] in read else Comparison("unrelated")
+        for i, j in pairs
+    ]
+    return found, task_report(started, pairs=len(pairs), photos=len(uris), read=len(read))
+
+
+def compare_pairs(
+    pairs: list[tuple[int, int]], uris: list[str], chain: PhotoChain, tasks: Tasks | None = None
+) -> list[Comparison]:
     """The Comparison of each pair (indexes into ``uris``), its photos read back through ``chain``: CHUNK
-    pairs at a time, each photo of a chunk read once. A photo that cannot be read makes its pairs
-    "unrelated"."""
+    pairs to a task (``tasks``, default this process), each photo of a chunk read once. A photo that
+    cannot be read makes its pairs "unrelated"."""
+    tasks = tasks or LocalTasks()
+    chunks = [pairs[start : start + CHUNK] for start in range(0, len(pairs), CHUNK)]
+
+    def submitted(chunk: list[tuple[int, int]]):
+        wanted = sorted({photo for pair in chunk for photo in pair})
+        local = {photo: k for k, photo in enumerate(wanted)}
+        shipped = [(local[i], local[j]) for i, j in chunk]
+        return tasks.submit(_compare_chunk, chain, [uris[p] for p in wanted], shipped, returns=2)
+
+    window = 2 * tasks.cpus  # chunks in flight: every CPU busy, the photos of a few chunks in memory
+    handles = [submitted(chunk) for chunk in chunks[:window]]
     found: list[Comparison] = []
+    reports = []
     with Progress("dedup: candidate edited copies read back", len(pairs), "pair") as bar:
-        for start in range(0, len(pairs), CHUNK):
-            chunk = pairs[start : start + CHUNK]
-            wanted = sorted({photo for pair in chunk for photo in pair})
-            read = {
-                uri: features(decoded.pixels)
-                for uri, decoded in chain.decoded([uris[p] for p in wanted], reduce_to=WORK_SIDE)
-                if isinstance(decoded, Decoded)
-            }
-            for i, j in chunk:
-                both = uris[i] in read and uris[j] in read
-                found.append(compare(read[uris[i]], read[uris[j]]) if both else Comparison("unrelated"))
-                bar.advance()
+        for k, chunk in enumerate(chunks):
+            comparisons, report = handles[k]
+            found += tasks.get(comparisons)
+            reports.append(report)
+            bar.advance(len(chunk))
+            if k + window < len(chunks):
+                handles.append(submitted(chunks[k + window]))
+    if reports:
+        log.info("read-back: %s", tasks.get(reports))
     return found

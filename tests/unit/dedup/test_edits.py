@@ -10,9 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
+import pipeline.dedup.edits as edits
 from benchmarks.dedup_library import lfw_background
 from pipeline import schema as S
-from pipeline.dedup.edits import compare, features
+from pipeline.config import Config
+from pipeline.dedup.edits import compare, compare_pairs, features
+from pipeline.ingest.chain import PhotoChain
 
 PHOTO = "Tony_Blair/Tony_Blair_0001.jpg"
 
@@ -146,3 +149,50 @@ def test_stickers_on_a_greyscale_photo_name_the_photo_without_them_the_original(
     cv2.circle(drawn, (200, 190), 22, (230, 40, 60), -1, cv2.LINE_AA)
     found = compare(features(drawn), features(grey))
     assert (found.verdict, found.original, found.edits) == ("copy", 1, (S.KIND_OVERLAY,)), found.evidence
+
+
+class _Deferred:
+    """Tasks run when fetched, not when submitted, two at a time: what Ray's are like to the driver."""
+
+    cpus, node_cpus = 2, 1
+
+    def __init__(self) -> None:
+        self.submitted = self.pending = self.most_pending = 0
+
+    def submit(self, fn, *args, cpus: int = 1, returns: int = 1):
+        self.submitted += 1
+        self.pending += 1
+        self.most_pending = max(self.most_pending, self.pending)
+        result: dict = {}
+
+        def run(part: int):
+            if not result:
+                self.pending -= 1
+                result["value"] = fn(self.node_cpus, *args)
+            return result["value"][part]
+
+        return tuple((run, part) for part in range(returns))
+
+    def get(self, handles):
+        return [run(part) for run, part in handles] if isinstance(handles, list) else handles[0](handles[1])
+
+
+def test_pairs_read_back_as_tasks_come_back_in_order(lfw_images: Path, tmp_path: Path, monkeypatch) -> None:
+    photo = rgb(lfw_images / PHOTO)
+    other = rgb(lfw_images / "Colin_Powell/Colin_Powell_0001.jpg")
+    uris = []
+    for k, pixels in enumerate([photo, photo[30:210, 60:240], caption(photo), other, screenshot(photo)]):
+        uris.append(str(tmp_path / f"{k}.png"))
+        cv2.imwrite(uris[-1], cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+    pairs = [(0, 1), (0, 2), (1, 2), (0, 3), (2, 3), (0, 4), (3, 4)]
+    monkeypatch.setattr(edits, "CHUNK", 2)
+    chain = PhotoChain.of(Config())
+    tasks = _Deferred()
+
+    found = compare_pairs(pairs, uris, chain, tasks)
+
+    assert tasks.submitted == 4 and tasks.most_pending <= 2 * tasks.cpus  # chunks of 2, a window of 4
+    assert [c.verdict for c in found] == ["copy", "copy", "copy", "unrelated", "unrelated", "copy", "unrelated"]
+    assert [(c.verdict, c.original, c.edits) for c in compare_pairs(pairs, uris, chain)] == [
+        (c.verdict, c.original, c.edits) for c in found
+    ]
