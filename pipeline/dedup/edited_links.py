@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -94,7 +95,9 @@ def edited_ones(links: Links, uris: list[str]) -> set[int]:
     return {at[d["edited"]] for d in links.details if d is not None and d.get("edited") in at}
 
 
-def keeper_of(members: list[int], copies: list[Copy], edited: set[int]) -> tuple[int, int | None, str]:
+def keeper_of(
+    members: list[int], copies: Sequence[Copy] | dict[int, Copy], edited: set[int]
+) -> tuple[int, int | None, str]:
     """(keeper, runner-up or None, the criterion of the keeper order that set them apart) of a group's
     ``members``: an edited copy is never the keeper while the group holds a photo that is not one."""
     sources = [p for p in members if p not in edited] or members
@@ -109,12 +112,14 @@ def edited_keepers(
 ) -> Links:
     """Links naming the keepers (of the groups ``labels`` makes of ``links``) that are edited copies of their
     runner-up, read back through ``chain`` as ``tasks`` (see the module's description)."""
-    copies = [Copy.of(row) for row in images.select(list(Copy.COLUMNS)).to_pylist()]
-    hashes = list(zip(images[S.SHA256].to_pylist(), images[S.PIXEL_SHA256].to_pylist()))
+    grouped = [int(photo) for photo in np.flatnonzero(labels >= 0)]
+    rows = images.select([*Copy.COLUMNS, S.SHA256, S.PIXEL_SHA256]).take(grouped).to_pylist()
+    copies = {photo: Copy.of(row) for photo, row in zip(grouped, rows)}
+    hashes = {photo: (row[S.SHA256], row[S.PIXEL_SHA256]) for photo, row in zip(grouped, rows)}
     edited = edited_ones(links, uris)
     groups: dict[int, list[int]] = {}
-    for photo in np.flatnonzero(labels >= 0):
-        groups.setdefault(int(labels[photo]), []).append(int(photo))
+    for photo in grouped:
+        groups.setdefault(int(labels[photo]), []).append(photo)
     found, todo = [], list(groups)
     for _ in range(KEEPER_ROUNDS):
         pairs = []
