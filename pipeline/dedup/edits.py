@@ -457,7 +457,6 @@ def _compare_chunk(threads: int, chain: PhotoChain, uris: list[str], pairs: list
     """Task: the Comparison of each of ``pairs`` (indexes into ``uris``, the chunk's photos, each read once),
     and the task's report."""
     started = time.perf_counter()
-    cv2.setNumThreads(threads)
     read = {
         uri: features(decoded.pixels)
         for uri, decoded in chain.decoded(uris, reduce_to=WORK_SIDE)
