@@ -37,11 +37,12 @@ def main() -> None:
         flat.mkdir()
         for i, photo in enumerate(photos):
             shutil.copyfile(photo, flat / f"{i:08d}{photo.suffix.lower()}")
+        facepipe = str(Path(sys.executable).with_name("facepipe"))
         overrides = [item for pair in args.set for item in ("--set", pair)]
         for _ in range(args.rounds):
             for name, on in (("keypoints", "true"), ("no_keypoints", "false")):
-                command = ["facepipe", "bench", "--input", str(flat), *overrides, "--set", f"decode.keypoints={on}"]
-                _, out = timed_command([str(Path(sys.executable).with_name(command[0])), *command[1:]])
+                command = [facepipe, "bench", "--input", str(flat), *overrides, "--set", f"decode.keypoints={on}"]
+                _, out = timed_command(command)
                 bench = json.loads(out)
                 runs[name].append({"photos_per_s": bench["photos_per_s"], **bench["stage_seconds"]})
     figures: dict = {"photos": len(photos), "rounds": args.rounds, "runs": runs}

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from pipeline import schema as S
 from pipeline.dedup.edits import Comparison, compare_pairs
-from pipeline.dedup.keeper import Copy, choose_keeper
+from pipeline.dedup.keeper import Copy, ranked
 from pipeline.dedup.keypoint_pairs import keypoint_pairs
 from pipeline.dedup.pairs import TWO_EXPOSURES, Links
 from pipeline.ingest.chain import PhotoChain
@@ -101,10 +101,8 @@ def keeper_of(
     """(keeper, runner-up or None, the criterion of the keeper order that set them apart) of a group's
     ``members``: an edited copy is never the keeper while the group holds a photo that is not one."""
     sources = [p for p in members if p not in edited] or members
-    best, decided = choose_keeper([copies[p] for p in sources])
-    rest = [p for k, p in enumerate(sources) if k != best]
-    runner_up = rest[choose_keeper([copies[p] for p in rest])[0]] if rest else None
-    return sources[best], runner_up, decided
+    order, decided = ranked([copies[p] for p in sources])
+    return sources[order[0]], sources[order[1]] if len(order) > 1 else None, decided
 
 
 def edited_keepers(

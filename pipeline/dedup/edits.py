@@ -164,10 +164,16 @@ def _fit(first: Features, second: Features) -> Fit:
     transform, inliers = cv2.estimateAffinePartial2D(
         source, target, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_TOLERANCE, maxIters=4000, confidence=0.999
     )
-    if transform is None or not 1 / MAX_SCALE <= np.hypot(*transform[:, 0]) <= MAX_SCALE:
+    if not plausible(transform):
         return NO_FIT
     held = inliers.ravel() > 0
     return Fit(transform, len(good), target[held], source[held])
+
+
+def plausible(transform: np.ndarray | None) -> bool:
+    """Whether a fitted similarity ``transform`` may be an edit's: it exists and scales under MAX_SCALE
+    either way."""
+    return transform is not None and 1 / MAX_SCALE <= np.hypot(*transform[:, 0]) <= MAX_SCALE
 
 
 def _covered(shape: tuple[int, int], transform: np.ndarray, other: tuple[int, int]) -> np.ndarray:

@@ -100,10 +100,17 @@ class Copy:
         }
 
 
+def ranked(copies: list[Copy]) -> tuple[list[int], str]:
+    """The indexes of ``copies``, the one to keep first, and the first criterion of ORDER that set it apart
+    from the runner-up."""
+    order = sorted(range(len(copies)), key=lambda i: copies[i].rank())
+    best, second = order[0], order[1] if len(order) > 1 else order[0]
+    decided = next((name for name, a, b in zip(ORDER, copies[best].rank(), copies[second].rank()) if a != b), ORDER[-1])
+    return order, decided
+
+
 def choose_keeper(copies: list[Copy]) -> tuple[int, str]:
     """The index of the copy to keep, and the first criterion of ORDER that set it apart from the
     runner-up."""
-    ranked = sorted(range(len(copies)), key=lambda i: copies[i].rank())
-    best, second = ranked[0], ranked[1] if len(ranked) > 1 else ranked[0]
-    decided = next((name for name, a, b in zip(ORDER, copies[best].rank(), copies[second].rank()) if a != b), ORDER[-1])
-    return best, decided
+    order, decided = ranked(copies)
+    return order[0], decided

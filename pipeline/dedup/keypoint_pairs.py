@@ -21,7 +21,7 @@ import cv2
 import faiss
 import numpy as np
 
-from pipeline.dedup.edits import MAX_SCALE
+from pipeline.dedup.edits import plausible
 from pipeline.ingest.keypoints import DESCRIPTOR_BYTES, unpack_keypoints
 from pipeline.progress import Progress
 from pipeline.runtime.tasks import LocalTasks, Tasks, task_report
@@ -87,9 +87,7 @@ def _agreeing(matches: np.ndarray, places: np.ndarray) -> int:
     transform, inliers = cv2.estimateAffinePartial2D(
         second, first, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_TOLERANCE, maxIters=500
     )
-    if transform is None or not 1 / MAX_SCALE <= np.hypot(*transform[:, 0]) <= MAX_SCALE:
-        return 0  # no transform, or a degenerate one (every match onto one spot)
-    return int(inliers.sum())
+    return int(inliers.sum()) if plausible(transform) else 0  # not a degenerate one (every match onto one spot)
 
 
 def keypoint_pairs(
