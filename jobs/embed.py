@@ -13,10 +13,20 @@ from pipeline.ingest.embed_job import embed
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, metavar="SRC", help="folder or s3:// prefix of photos")
     add_tables(parser, deprecated="--output")
+    whose = parser.add_mutually_exclusive_group()
+    whose.add_argument(
+        "--library", metavar="L", help="the library SRC's photos belong to (default: the library 'default')"
+    )
+    whose.add_argument(
+        "--libraries-by-folder",
+        action="store_true",
+        help="each folder directly below SRC is a library named after it",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    result = embed(args.input, args.tables, load_config(args.config, args.set))
+    config = load_config(args.config, args.set)
+    result = embed(args.input, args.tables, config, library=args.library, libraries_by_folder=args.libraries_by_folder)
     print(result.render(), file=sys.stderr)
     print(result.to_json())
     return result.exit_code

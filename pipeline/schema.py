@@ -42,6 +42,10 @@ TOO_LARGE = "too_large"
 # images table
 IMAGE_ID = "image_id"
 URI = "uri"
+# The library a photo belongs to (an owner's photos: `facepipe embed --library L`), in the images and faces
+# tables. A uri belongs to one library. Rows written before libraries existed read as DEFAULT_LIBRARY.
+LIBRARY = "library"
+DEFAULT_LIBRARY = "default"
 STATUS = "status"
 ERROR = "error"
 NUM_FACES = "num_faces"
@@ -132,6 +136,7 @@ LISTING_SCHEMA = pa.schema(
         pa.field(SIZE, pa.int64()),
         pa.field(MTIME, TIMESTAMP),
         pa.field(ETAG, pa.string()),
+        pa.field(LIBRARY, pa.string()),  # null from a listing of SRC: the run names the library
     ]
 )
 
@@ -169,6 +174,7 @@ IMAGES_SCHEMA = pa.schema(
     [
         pa.field(IMAGE_ID, pa.string()),
         pa.field(URI, pa.string()),
+        pa.field(LIBRARY, pa.string()),
         pa.field(STATUS, pa.string()),
         pa.field(ERROR, pa.string()),
         pa.field(NUM_FACES, pa.int32()),
@@ -203,6 +209,7 @@ def faces_schema(dim: int) -> pa.Schema:
             pa.field(FACE_ID, pa.string()),
             pa.field(IMAGE_ID, pa.string()),
             pa.field(URI, pa.string()),
+            pa.field(LIBRARY, pa.string()),
             pa.field(FACE_INDEX, pa.int32()),
             pa.field(BBOX, pa.list_(pa.float32(), 4)),
             pa.field(LANDMARKS, pa.list_(pa.float32(), 10)),
@@ -435,6 +442,8 @@ COLUMN_DOCS = {
     IMAGES_TABLE: {
         IMAGE_ID: "sha256 (hex) of the file's bytes; null when the file could not be read",
         URI: "path or `s3://` address of the photo",
+        LIBRARY: "the library the photo belongs to (`facepipe embed --library L`; `default` when none is named); "
+        "a photo belongs to one library",
         STATUS: "`ok` (faces found), `no_face` or `error`",
         ERROR: "null unless status is `error`: `reason: message`, the reason one of `read_failed` (retried by "
         "the next run), `empty_file`, `not_an_image`, `decode_failed`, `too_large`",
@@ -468,6 +477,7 @@ COLUMN_DOCS = {
         FACE_ID: "unique; a hash of uri, image_id and face_index",
         IMAGE_ID: "the photo (`images.image_id`)",
         URI: "the photo (`images.uri`)",
+        LIBRARY: "its photo's library (`images.library`)",
         FACE_INDEX: "rank of the face in its photo (0 = highest detection score)",
         BBOX: "x1, y1, x2, y2 in original pixels after EXIF orientation",
         LANDMARKS: "x, y of the subject's right eye, left eye, nose tip, right mouth corner, left mouth corner "

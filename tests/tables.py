@@ -11,14 +11,20 @@ from pipeline import schema as S
 
 
 def images_table(
-    uris: list[str], image_ids: list[str], num_faces: list[int], side: int = 100, size: int = 10
+    uris: list[str],
+    image_ids: list[str],
+    num_faces: list[int],
+    side: int = 100,
+    size: int = 10,
+    library: str = S.DEFAULT_LIBRARY,
 ) -> pa.Table:
-    """Images rows (IMAGES_SCHEMA) of decoded side x side photos: status ok with faces, else no_face;
-    the columns not given are null (the fingerprints among them)."""
+    """Images rows (IMAGES_SCHEMA) of decoded side x side photos of ``library``: status ok with faces,
+    else no_face; the columns not given are null (the fingerprints among them)."""
     n, now = len(uris), dt.datetime.now(dt.timezone.utc)
     columns = {
         S.IMAGE_ID: image_ids,
         S.URI: uris,
+        S.LIBRARY: [library] * n,
         S.STATUS: [S.STATUS_OK if k else S.STATUS_NO_FACE for k in num_faces],
         S.NUM_FACES: num_faces,
         S.WIDTH: [side] * n,
@@ -46,9 +52,10 @@ def faces_table(
     dim: int,
     vectors: np.ndarray | None = None,
     model: str = "m",
+    library: str = S.DEFAULT_LIBRARY,
 ) -> pa.Table:
-    """Faces rows (faces_schema(dim)) with these ids, boxes and embeddings (default: unit axes in turn)
-    of ``model``."""
+    """Faces rows (faces_schema(dim)) of ``library`` with these ids, boxes and embeddings (default: unit
+    axes in turn) of ``model``."""
     n = len(face_ids)
     vectors = np.eye(dim, dtype=np.float32)[np.arange(n) % dim] if vectors is None else vectors.astype(np.float32)
     return pa.table(
@@ -56,6 +63,7 @@ def faces_table(
             S.FACE_ID: face_ids,
             S.IMAGE_ID: image_ids,
             S.URI: uris,
+            S.LIBRARY: [library] * n,
             S.FACE_INDEX: pa.array(indexes, pa.int32()),
             S.BBOX: pa.array(boxes, pa.list_(pa.float32(), 4)),
             S.LANDMARKS: pa.array([[5.0] * 10] * n, pa.list_(pa.float32(), 10)),

@@ -20,6 +20,7 @@ from pipeline.config import Config, config_as_dict, load_config
 from pipeline.ingest.analyze import use_opencv_threads
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.incremental import plan_run
+from pipeline.ingest.libraries import assign_libraries
 from pipeline.ingest.timing import timed, total_seconds
 from pipeline.io import store
 from pipeline.io.library_run import python_call, run_job
@@ -51,6 +52,7 @@ class EmbedResult(JobResult):
     """What one embed run did; every listed photo is new, changed, retried or unchanged."""
 
     run_id: str
+    libraries: list[str] = field(default_factory=list)  # the libraries reconciled with SRC
     listed: int = 0
     new: int = 0
     changed: int = 0
@@ -88,7 +90,7 @@ class EmbedResult(JobResult):
         """The one-screen summary of the run, for a person."""
         return "\n".join(
             [
-                f"facepipe embed run {self.run_id}",
+                f"facepipe embed run {self.run_id}: {_named(self.libraries, 'library', 'libraries')}",
                 f"  photos listed {self.listed}: new {self.new}, changed {self.changed}, retried {self.retried}, "
                 f"unchanged {self.unchanged}; removed {self.removed}; fingerprints added to {self.fingerprinted}",
                 f"  processed {self.processed}: ok {self.status[S.STATUS_OK]}, "
@@ -99,6 +101,14 @@ class EmbedResult(JobResult):
                 + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in self.stage_seconds.items()),
             ]
         )
+
+
+def _named(names: list[str], one: str, many: str, shown: int = 5) -> str:
+    """'library x' or '12 libraries: a, b, c, d, e, ...'."""
+    if len(names) == 1:
+        return f"{one} {names[0]}"
+    more = ", ..." if len(names) > shown else ""
+    return f"{len(names)} {many}: {', '.join(names[:shown])}{more}"
 
 
 def face_ids(uris: list[str], image_ids: list[str], indexes: list[int]) -> list[str]:
@@ -119,6 +129,7 @@ def split_rows(
         {
             S.IMAGE_ID: analyzed[S.IMAGE_ID],
             S.URI: analyzed[S.URI],
+            S.LIBRARY: meta[S.LIBRARY],
             S.STATUS: analyzed[S.STATUS],
             S.ERROR: analyzed[S.ERROR],
             S.NUM_FACES: pa.array(counts, pa.int32()),
@@ -144,6 +155,7 @@ def split_rows(
             S.FACE_ID: pa.array(face_ids(uris.to_pylist(), image_ids.to_pylist(), indexes.tolist()), pa.string()),
             S.IMAGE_ID: image_ids,
             S.URI: uris,
+            S.LIBRARY: meta[S.LIBRARY].take(parents),
             S.FACE_INDEX: pa.array(indexes, pa.int32()),
             S.BBOX: flat.field(S.BBOX),
             S.LANDMARKS: flat.field(S.LANDMARKS),
@@ -230,6 +242,8 @@ def embed(
     *,
     listing: pa.Table | None = None,
     run: RunRecorder | None = None,
+    library: str | None = None,
+    libraries_by_folder: bool = False,
 ) -> EmbedResult:
     """Bring the library at ``tables`` (a folder or s3:// prefix) up to date with the photos of ``src``
     (or of an explicit ``listing``, LISTING_SCHEMA rows): new and changed photos are read, their faces
@@ -237,20 +251,33 @@ def embed(
     and records the run in its runs table (or is a step of ``run``, when given). Returns what was done;
     ``exit_code`` 1 when photos went missing (the next run picks them up).
 
+    The photos belong to ``library`` (default: S.DEFAULT_LIBRARY), or with ``libraries_by_folder`` each to
+    the library named after the folder directly below ``src`` that holds it; only those libraries are
+    reconciled with ``src`` (pipeline.ingest.libraries).
+
     Raises ConfigError for an unreadable SRC, an unwritable library or a bad configuration; LeaseHeld
     when another run holds the library.
     """
     config = config or load_config()
 
     def work(run: RunRecorder) -> EmbedResult:
-        result = _embed(src, tables, config, run.run_id, listing)
+        result = _embed(src, tables, config, run.run_id, listing, library, libraries_by_folder)
         run.versions["models"] = result.models
         return result
 
-    return run_job(tables, config, "embed", run, python_call("embed", src, tables), work)
+    call = python_call("embed", src, tables, library=library, libraries_by_folder=libraries_by_folder)
+    return run_job(tables, config, "embed", run, call, work)
 
 
-def _embed(src: str, tables: str, config: Config, run_id: str, listing: pa.Table | None) -> EmbedResult:
+def _embed(
+    src: str,
+    tables: str,
+    config: Config,
+    run_id: str,
+    listing: pa.Table | None,
+    library: str | None = None,
+    by_folder: bool = False,
+) -> EmbedResult:
     started = time.monotonic()
     storage = config.resolved_storage()
     on_cluster = attached(config.ray)
@@ -266,7 +293,9 @@ def _embed(src: str, tables: str, config: Config, run_id: str, listing: pa.Table
     store.ensure_writable(tables, storage)
     writer = FaceTables(tables, storage, models.embedder.dim, models.embedder.model_id, models.detector.model_id)
     repaired = writer.repair()
-    plan = plan_run(listing, writer.committed_images(), config.decode.fingerprints, config.decode.keypoints)
+    committed = writer.committed_images()
+    listing, libraries = assign_libraries(listing, committed, src, storage, library, by_folder)
+    plan = plan_run(listing, committed, config.decode.fingerprints, config.decode.keypoints, libraries)
     log.info(
         "run %s: %d listed, %d to process, %d removed", run_id, listing.num_rows, plan.todo.num_rows, len(plan.removed)
     )
@@ -311,6 +340,7 @@ def _embed(src: str, tables: str, config: Config, run_id: str, listing: pa.Table
         writer.compact()
     result = EmbedResult(
         run_id=run_id,
+        libraries=sorted(libraries),
         listed=listing.num_rows,
         new=len(plan.new),
         changed=len(plan.changed),

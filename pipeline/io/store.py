@@ -101,9 +101,22 @@ def list_photos(src: str, storage: StorageConfig | None, extensions: tuple[str, 
             S.SIZE: [int(info.get("size") or 0) for info in rows],
             S.MTIME: [_mtime(info) for info in rows],
             S.ETAG: [str(info["ETag"]).strip('"') if info.get("ETag") else None for info in rows],
+            S.LIBRARY: [None] * len(rows),
         },
         schema=S.LISTING_SCHEMA,
     )
+
+
+def folders_below(src: str, uris: list[str], storage: StorageConfig | None = None) -> list[str | None]:
+    """For each of ``uris`` (as list_photos spells them), the name of the folder directly below ``src`` that
+    holds it; None for a uri directly in ``src`` or outside it."""
+    fs, root = filesystem(src, storage)
+    prefix = _uri_of(fs, root.rstrip("/")) + "/"
+    found: list[str | None] = []
+    for uri in uris:
+        rest = uri[len(prefix) :] if uri.startswith(prefix) else ""
+        found.append(rest.split("/", 1)[0] if "/" in rest else None)
+    return found
 
 
 def read_files(uris: list[str], storage: StorageConfig | None = None) -> list[bytes | Exception]:

@@ -48,11 +48,16 @@ def _open(path: str, options: dict[str, str] | None, version: int | None = None)
 
 def _as_schema(table: pa.Table, target: pa.Schema) -> pa.Table:
     """Delta stores fixed-size lists as lists: cast the columns back to the declared Arrow types.
-    Columns a table written by an earlier version lacks come back as nulls."""
+    Columns a table written by an earlier version lacks come back as nulls, its photos' and faces'
+    library as the default library."""
     for field in target:
         if field.name not in table.column_names:
             table = table.append_column(field, pa.nulls(table.num_rows, field.type))
-    return table.select(target.names).cast(target)
+    table = table.select(target.names).cast(target)
+    if S.LIBRARY in target.names:
+        where = target.names.index(S.LIBRARY)
+        table = table.set_column(where, target.field(S.LIBRARY), pc.fill_null(table[S.LIBRARY], S.DEFAULT_LIBRARY))
+    return table
 
 
 def faces_models(faces: DeltaTable) -> dict:
@@ -81,6 +86,7 @@ class _TableSpec:
     pinned_by: str | None = None
     pin_key: str | None = None
     pin_required: bool = False
+    by_library: bool = False  # its rows carry their library (S.LIBRARY): read_table(..., library=L) reads one
 
 
 def _faces_schema(faces: DeltaTable) -> pa.Schema:
@@ -91,8 +97,10 @@ _EMBED, _CLUSTER = "facepipe embed --input SRC --tables {tables}", "facepipe clu
 _DEDUP = "facepipe dedup --tables {tables}"
 _TAGS, _SUGGEST = "facepipe tags add --tables {tables} --tags FILE", "facepipe tags suggest --tables {tables}"
 TABLES: dict[str, _TableSpec] = {
-    S.IMAGES_TABLE: _TableSpec(lambda _: S.IMAGES_SCHEMA, _EMBED),
-    S.FACES_TABLE: _TableSpec(_faces_schema, _EMBED, S.IMAGES_TABLE, S.FACES_VERSION_KEY, pin_required=True),
+    S.IMAGES_TABLE: _TableSpec(lambda _: S.IMAGES_SCHEMA, _EMBED, by_library=True),
+    S.FACES_TABLE: _TableSpec(
+        _faces_schema, _EMBED, S.IMAGES_TABLE, S.FACES_VERSION_KEY, pin_required=True, by_library=True
+    ),
     S.CLUSTERS_TABLE: _TableSpec(lambda _: S.CLUSTERS_SCHEMA, _CLUSTER, S.PERSONS_TABLE, S.CLUSTERS_VERSION_KEY),
     S.PERSONS_TABLE: _TableSpec(lambda _: S.PERSONS_SCHEMA, _CLUSTER),
     S.DUPLICATES_TABLE: _TableSpec(lambda _: S.DUPLICATES_SCHEMA, _DEDUP),
@@ -143,26 +151,66 @@ class TablesSnapshot:
             return None
 
     def faces(self) -> FacesSnapshot:
-        """The faces table of the snapshot, to read in batches."""
+        """The faces table of the snapshot, to read in batches, for a job that works on all of them
+        (clustering, dedup, tags, the index, reports): ConfigError when they are of several libraries,
+        which those jobs would mix."""
+        self._one_library()
         faces = self.table(S.FACES_TABLE)
         return FacesSnapshot(faces, faces_models(faces))
 
-    def read(self, name: str, columns: list[str] | None = None) -> pa.Table:
-        """The rows of table ``name`` (only ``columns`` when given), in its declared Arrow types
-        (columns the stored table lacks, written by an earlier version, as nulls)."""
+    def libraries(self) -> list[str]:
+        """The libraries the snapshot's photos belong to."""
+        return sorted(pc.unique(self.read(S.IMAGES_TABLE, [S.LIBRARY])[S.LIBRARY]).to_pylist())
+
+    def _one_library(self) -> None:
+        if self.version(S.IMAGES_TABLE) is None:
+            return
+        found = self.libraries()
+        if len(found) > 1:
+            shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+            raise ConfigError(
+                f"{self.tables} holds the photos of {len(found)} libraries ({shown}): clustering, dedup, tag "
+                "suggestions, the index and reports work on the tables of one library so far (one --tables "
+                "per library); read one library with read_table(..., library=L)"
+            )
+
+    def read(self, name: str, columns: list[str] | None = None, libraries: list[str] | None = None) -> pa.Table:
+        """The rows of table ``name`` (only ``columns`` when given; only those of ``libraries`` when given:
+        tables with a library column), in its declared Arrow types (columns the stored table lacks,
+        written by an earlier version, as nulls)."""
+        if libraries is not None and name in TABLES and not TABLES[name].by_library:
+            raise ValueError(f"table {name} has no {S.LIBRARY} column: it is not read by library")
         table = self.table(name)
         schema = TABLES[name].schema(table)
         wanted = schema if columns is None else pa.schema([schema.field(c) for c in columns])
         stored = set(table.schema().to_arrow().names)
-        return _as_schema(table.to_pyarrow_table(columns=[c for c in wanted.names if c in stored]), wanted)
+        if libraries is None:
+            return _as_schema(table.to_pyarrow_table(columns=[c for c in wanted.names if c in stored]), wanted)
+        # filtered here, not by the scan: deltalake's merges write the library as string_view, beside files of
+        # string, and pyarrow cannot compare the two in a scan's filter (nor find a null in files written
+        # before the column existed: rows of the default library)
+        read = wanted if S.LIBRARY in wanted.names else pa.schema([*wanted, schema.field(S.LIBRARY)])
+        rows = _as_schema(table.to_pyarrow_table(columns=[c for c in read.names if c in stored]), read)
+        return rows.filter(pc.is_in(rows[S.LIBRARY], pa.array(libraries, pa.string()))).select(wanted.names)
 
 
-def read_table(tables: str, name: str, storage: StorageConfig | None = None) -> pa.Table:
+def read_table(
+    tables: str,
+    name: str,
+    storage: StorageConfig | None = None,
+    *,
+    library: str | None = None,
+    libraries: list[str] | None = None,
+) -> pa.Table:
     """The committed rows of table ``name`` at ``tables`` (images, faces, clusters, persons) as a
     pyarrow.Table. Tables of one group are consistent: the faces returned are exactly those of the
-    images returned, the clusters those of the persons. Storage: ``storage`` filled from the AWS
-    environment variables, as the CLI resolves it."""
-    return TablesSnapshot(tables, storage).read(name)
+    images returned, the clusters those of the persons. ``library`` (or ``libraries``): only the rows
+    of that library (those libraries), for the tables that carry one (images, faces). Storage:
+    ``storage`` filled from the AWS environment variables, as the CLI resolves it."""
+    if library is not None and libraries is not None:
+        raise ValueError("give library or libraries, not both")
+    wanted = [library] if library is not None else libraries
+    return TablesSnapshot(tables, storage).read(name, libraries=wanted)
 
 
 @dataclass(frozen=True)
@@ -299,7 +347,13 @@ class FaceTables:
         if replaced.num_rows:
             self._delete_faces_where(S.URI, replaced)
         if faces_rows.num_rows:
-            write_deltalake(self.faces, faces_rows.cast(self.faces_schema), mode="append", storage_options=self.options)
+            write_deltalake(
+                self.faces,
+                faces_rows.cast(self.faces_schema),
+                mode="append",
+                schema_mode="merge",  # tables of an earlier version gain the new columns
+                storage_options=self.options,
+            )
         self.faces.update_incremental()
         images_rows = images_rows.cast(S.IMAGES_SCHEMA)
         if replaced.num_rows:

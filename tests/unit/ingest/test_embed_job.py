@@ -35,10 +35,13 @@ def test_split_rows_explodes_faces_in_order():
     )
     now = dt.datetime.now(dt.timezone.utc)
     listing = pa.table(
-        {S.URI: ["c", "b", "a"], S.SIZE: [3, 2, 1], S.MTIME: [now] * 3, S.ETAG: [None] * 3}, schema=S.LISTING_SCHEMA
+        {S.URI: ["c", "b", "a"], S.SIZE: [3, 2, 1], S.MTIME: [now] * 3, S.ETAG: [None] * 3, S.LIBRARY: ["y", "x", "z"]},
+        schema=S.LISTING_SCHEMA,
     )
     images, faces = split_rows(analyzed, listing, "run", "model", "det")
     assert images[S.NUM_FACES].to_pylist() == [3, 0, 0]
+    assert images[S.LIBRARY].to_pylist() == ["z", "x", "y"], "each photo's library, from its listing row"
+    assert faces[S.LIBRARY].to_pylist() == ["z"] * 3, "a face's library: its photo's"
     assert images[S.SIZE].to_pylist() == [1, 2, 3]
     assert images[S.SHA256].to_pylist() == ["sha-a", "sha-b", None], "each photo's fingerprints, none for an error"
     assert images[S.PDQ_VARIANTS].to_pylist()[1] == [b"\x02" * 32] * 7

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pyarrow as pa
+import pytest
 
 from pipeline import schema as S
+from pipeline.errors import ConfigError
 from pipeline.ingest.incremental import plan_run
 
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
@@ -92,7 +94,8 @@ def test_todo_holds_exactly_the_new_changed_and_retried_listing_rows() -> None:
     assert set(todo_uris) == set(plan.new + plan.changed + plan.retried)
     listed = {row[S.URI]: row for row in LISTING.to_pylist()}
     for row in plan.todo.to_pylist():
-        assert row == listed[row[S.URI]]  # the current listing's size/mtime/etag, not the old ones
+        # the current listing's size/mtime/etag, not the old ones; a library not named is the default one
+        assert row == {**listed[row[S.URI]], S.LIBRARY: S.DEFAULT_LIBRARY}
     assert "/src/decode-failed.jpg" not in todo_uris
     assert "/src/same.jpg" not in todo_uris
 
@@ -149,3 +152,33 @@ def test_photos_without_fingerprints_or_keypoints_are_fingerprinted_unless_those
     assert plan_run(LISTING, committed).unfingerprinted == ["/src/same.jpg", "s3://b/same-etag.jpg"]
     assert plan_run(LISTING, committed, keypoints=False).unfingerprinted == ["/src/same.jpg"]
     assert plan_run(LISTING, committed, fingerprints=False).unfingerprinted == []
+
+
+def _in_library(rows: pa.Table, libraries: list[str | None]) -> pa.Table:
+    return rows.set_column(rows.schema.get_field_index(S.LIBRARY), S.LIBRARY, pa.array(libraries, pa.string()))
+
+
+def test_a_library_is_reconciled_alone() -> None:
+    """Photos of library b that a listing of library a does not name stay; a's photos gone from it go.
+    Rows written before libraries (null) are the default library's."""
+    committed = _in_library(
+        _committed([(u, 1, T0, None, None) for u in ("/a/1.jpg", "/a/gone.jpg", "/b/1.jpg", "/old/1.jpg")]),
+        ["a", "a", "b", None],
+    )
+    listing = _in_library(_listing([("/a/1.jpg", 1, T0, None), ("/a/2.jpg", 1, T0, None)]), ["a", "a"])
+
+    plan = plan_run(listing, committed)
+
+    assert plan.removed == ["/a/gone.jpg"] and plan.new == ["/a/2.jpg"] and plan.unchanged == 1
+    assert plan.todo[S.LIBRARY].to_pylist() == ["a"]
+    assert plan_run(listing.slice(0, 0), committed, libraries={"a"}).removed == ["/a/1.jpg", "/a/gone.jpg"]
+    assert plan_run(listing.slice(0, 0), committed, libraries={S.DEFAULT_LIBRARY}).removed == ["/old/1.jpg"]
+    assert plan_run(_listing([]), committed).removed == ["/old/1.jpg"], "no library named: the default one"
+
+
+def test_a_photo_committed_in_another_library_is_refused() -> None:
+    committed = _in_library(_committed([("/x/1.jpg", 1, T0, None, None)]), ["a"])
+    listing = _in_library(_listing([("/x/1.jpg", 1, T0, None)]), ["b"])
+
+    with pytest.raises(ConfigError, match="1 listed photos belong to another library already, e.g. /x/1.jpg to 'a'"):
+        plan_run(listing, committed)

@@ -15,11 +15,11 @@ from tests.tables import faces_table, images_table
 DIM = 8
 
 
-def images_rows(uris: list[str], image_id: str = "v1", faces: int = 1) -> pa.Table:
-    return images_table(uris, [f"{u}-{image_id}" for u in uris], [faces] * len(uris))
+def images_rows(uris: list[str], image_id: str = "v1", faces: int = 1, library: str = S.DEFAULT_LIBRARY) -> pa.Table:
+    return images_table(uris, [f"{u}-{image_id}" for u in uris], [faces] * len(uris), library=library)
 
 
-def faces_rows(uris: list[str], image_id: str = "v1", faces: int = 1) -> pa.Table:
+def faces_rows(uris: list[str], image_id: str = "v1", faces: int = 1, library: str = S.DEFAULT_LIBRARY) -> pa.Table:
     rows = [(u, k) for u in uris for k in range(faces)]
     return faces_table(
         [f"{u}-{image_id}-{k}" for u, k in rows],
@@ -28,6 +28,7 @@ def faces_rows(uris: list[str], image_id: str = "v1", faces: int = 1) -> pa.Tabl
         [k for _, k in rows],
         [[1, 2, 30, 40]] * len(rows),
         DIM,
+        library=library,
     )
 
 
@@ -159,3 +160,49 @@ def test_faces_read_in_default_batches_are_the_faces_read_in_small_ones(tables: 
     columns = [S.FACE_ID, S.EMBEDDING]
     assert faces.read(columns).num_rows == 15
     assert faces.read(columns).equals(faces.read(columns, rows=4))
+
+
+def test_one_library_is_read_alone(tables: FaceTables):
+    tables.commit(images_rows(["a1", "a2"], library="a"), faces_rows(["a1", "a2"], faces=2, library="a"), [])
+    tables.commit(images_rows(["b1"], library="b"), faces_rows(["b1"], library="b"), [])
+
+    assert sorted(read_table(tables.tables, S.IMAGES_TABLE, library="a")[S.URI].to_pylist()) == ["a1", "a2"]
+    assert read_table(tables.tables, S.FACES_TABLE, library="b")[S.URI].to_pylist() == ["b1"]
+    assert read_table(tables.tables, S.FACES_TABLE, libraries=["a", "b"]).num_rows == 5
+    assert read_table(tables.tables, S.IMAGES_TABLE, library="nobody").num_rows == 0
+    assert read_table(tables.tables, S.FACES_TABLE, library="a").schema == S.faces_schema(DIM)
+    assert TablesSnapshot(tables.tables).libraries() == ["a", "b"]
+    with pytest.raises(ValueError, match="not read by library"):
+        read_table(tables.tables, S.RUNS_TABLE, library="a")
+
+
+def test_rows_written_before_libraries_are_the_default_librarys(tmp_path):
+    """Tables an earlier version wrote have no library column: their rows read as the default library's,
+    and the next commit adds the column."""
+    dst = str(tmp_path / "old")
+    old_images = images_rows(["old"]).drop_columns([S.LIBRARY])
+    old_faces = faces_rows(["old"]).drop_columns([S.LIBRARY])
+    tables = FaceTables(dst, StorageConfig(), DIM, "m", "d")
+    write_deltalake(tables.faces, old_faces, mode="overwrite", schema_mode="overwrite")
+    tables.faces.update_incremental()
+    write_deltalake(
+        tables.images, old_images, mode="overwrite", schema_mode="overwrite", commit_properties=tables._faces_pin()
+    )
+    assert read_table(dst, S.IMAGES_TABLE)[S.LIBRARY].to_pylist() == [S.DEFAULT_LIBRARY]
+    assert read_table(dst, S.FACES_TABLE, library=S.DEFAULT_LIBRARY).num_rows == 1
+    assert read_table(dst, S.FACES_TABLE, library="a").num_rows == 0
+
+    again = FaceTables(dst, StorageConfig(), DIM, "m", "d")
+    again.commit(images_rows(["new"], library="a"), faces_rows(["new"], library="a"), [])
+    assert read_table(dst, S.FACES_TABLE, library=S.DEFAULT_LIBRARY)[S.URI].to_pylist() == ["old"]
+    assert read_table(dst, S.IMAGES_TABLE, library="a")[S.URI].to_pylist() == ["new"]
+
+
+def test_jobs_over_every_face_refuse_a_store_of_several_libraries(tables: FaceTables):
+    """Clustering, dedup, tags, the index and reports read every face: on tables of two libraries they
+    would mix them, so they stop, naming the libraries."""
+    tables.commit(images_rows(["a1"], library="a"), faces_rows(["a1"], library="a"), [])
+    assert TablesSnapshot(tables.tables).faces().read([S.FACE_ID]).num_rows == 1
+    tables.commit(images_rows(["b1"], library="b"), faces_rows(["b1"], library="b"), [])
+    with pytest.raises(ConfigError, match=r"holds the photos of 2 libraries \(a, b\)"):
+        TablesSnapshot(tables.tables).faces()

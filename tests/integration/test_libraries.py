@@ -1,0 +1,81 @@
+"""Several libraries in one store, end to end on real photos: `facepipe embed --library L` and
+`--libraries-by-folder` reconcile each library alone, a photo belongs to one library, and the jobs that
+read every face refuse to mix libraries."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+from jobs.cli import main
+from pipeline import schema as S
+from pipeline.io.tables import read_table
+from tests.photos import copy_lfw
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def run(capsys, *args: str) -> tuple[int, dict | None, str]:
+    code = main([*args, "--set", "output.commit_every=4"])
+    printed = capsys.readouterr()
+    lines = printed.out.strip().splitlines()
+    return code, json.loads(lines[-1]) if code == 0 and lines else None, printed.err
+
+
+def library(dst: Path, name: str) -> dict[str, list]:
+    images = read_table(str(dst), S.IMAGES_TABLE, library=name).sort_by(S.URI)
+    faces = read_table(str(dst), S.FACES_TABLE, library=name).sort_by(S.FACE_ID)
+    return {"images": images.drop_columns([S.RUN_ID, S.PROCESSED_AT]).to_pylist(), "faces": faces.to_pylist()}
+
+
+def test_libraries_named_on_the_command_line_share_a_store_and_stay_apart(tmp_path: Path, lfw_images: Path, capsys):
+    anna, ben, dst = tmp_path / "anna", tmp_path / "ben", tmp_path / "dst"
+    copy_lfw(lfw_images, anna, 4)
+    copy_lfw(lfw_images, ben, 3, start=40)
+    code, first, _ = run(capsys, "embed", "--input", str(anna), "--tables", str(dst), "--library", "anna")
+    assert code == 0 and first["libraries"] == ["anna"] and first["new"] == 4
+    code, _, _ = run(capsys, "embed", "--input", str(ben), "--tables", str(dst), "--library", "ben")
+    assert code == 0
+    bens = library(dst, "ben")
+    assert {row[S.URI].split("/")[-3] for row in library(dst, "anna")["images"]} == {"anna"}
+    assert {row[S.URI].split("/")[-3] for row in bens["images"]} == {"ben"} and len(bens["images"]) == 3
+    faces = read_table(str(dst), S.FACES_TABLE)
+    images = read_table(str(dst), S.IMAGES_TABLE)
+    library_of = dict(zip(images[S.URI].to_pylist(), images[S.LIBRARY].to_pylist()))
+    assert all(library_of[uri] == name for uri, name in zip(faces[S.URI].to_pylist(), faces[S.LIBRARY].to_pylist()))
+
+    gone = sorted(anna.rglob("*.jpg"))[0]
+    gone.unlink()
+    code, again, _ = run(capsys, "embed", "--input", str(anna), "--tables", str(dst), "--library", "anna")
+    assert code == 0 and again["removed"] == 1 and again["unchanged"] == 3
+    assert str(gone) not in pc.unique(read_table(str(dst), S.IMAGES_TABLE)[S.URI]).to_pylist()
+    assert library(dst, "ben") == bens, "reconciling anna's library leaves ben's rows as they were"
+
+    code, _, err = run(capsys, "embed", "--input", str(anna), "--tables", str(dst), "--library", "ben")
+    assert code == 2 and "belong to another library already" in err and "'anna'" in err
+    assert library(dst, "ben") == bens
+
+    code, _, err = run(capsys, "cluster", "--tables", str(dst))
+    assert code == 2 and "holds the photos of 2 libraries (anna, ben)" in err
+
+
+def test_each_folder_of_src_is_a_library_and_a_folder_gone_empties_its_library(
+    tmp_path: Path, lfw_images: Path, capsys
+):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    copy_lfw(lfw_images, src / "anna", 3)
+    copy_lfw(lfw_images, src / "ben", 2, start=40)
+    code, first, err = run(capsys, "embed", "--input", str(src), "--tables", str(dst), "--libraries-by-folder")
+    assert code == 0 and first["libraries"] == ["anna", "ben"], err
+    assert "2 libraries: anna, ben" in err
+    assert len(library(dst, "anna")["images"]) == 3 and len(library(dst, "ben")["images"]) == 2
+
+    anna = library(dst, "anna")
+    shutil.rmtree(src / "ben")
+    code, again, _ = run(capsys, "embed", "--input", str(src), "--tables", str(dst), "--libraries-by-folder")
+    assert code == 0 and again["removed"] == 2 and again["libraries"] == ["anna", "ben"]
+    assert library(dst, "ben")["images"] == [] and library(dst, "anna") == anna
