@@ -46,6 +46,9 @@ VERBS = {
         "name faces: add from a file, remove, rename; suggest names for the rest",
         nested=True,
     ),
+    "circles": Verb(
+        "jobs.circles", "add_arguments", "main", "share people, names and duplicates between libraries", nested=True
+    ),
     "report": Verb("jobs.report", "add_arguments", "main", "a static HTML gallery of the people found"),
     "nightly": Verb(
         "jobs.nightly", "add_arguments", "main", "the scheduled run: embed, index, cluster, dedup, suggest, report"

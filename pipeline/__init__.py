@@ -22,6 +22,8 @@ _EXPORTS = {
     "LeaseHeld": "pipeline.io.lease",
     "read_table": "pipeline.io.tables",
     "TablesSnapshot": "pipeline.io.tables",
+    "set_circle": "pipeline.io.circles",
+    "remove_from_circle": "pipeline.io.circles",
     "embed": "pipeline.ingest.embed_job",
     "analyze": "pipeline.ingest.photo_faces",
     "index": "pipeline.search.face_index",
@@ -59,11 +61,13 @@ __all__ = [  # the names of _EXPORTS, spelled out for static tools
     "load_config",
     "nightly",
     "read_table",
+    "remove_from_circle",
     "remove_tags",
     "rename_tags",
     "report",
     "review_duplicates",
     "search_photos",
+    "set_circle",
     "suggest_tags",
     "train_embedder",
     "undo_apply",
@@ -78,6 +82,7 @@ if TYPE_CHECKING:  # what static tools (type checkers, the API reference) see
     from pipeline.errors import ConfigError
     from pipeline.ingest.embed_job import embed
     from pipeline.ingest.photo_faces import analyze
+    from pipeline.io.circles import remove_from_circle, set_circle
     from pipeline.io.lease import LeaseHeld
     from pipeline.io.tables import TablesSnapshot, read_table
     from pipeline.nightly_job import nightly

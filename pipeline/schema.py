@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
+
+from pipeline.errors import ConfigError
 
 # Tables at DST (read any of them with pipeline.io.tables.read_table(DST, name)).
 IMAGES_TABLE = "images"
@@ -15,6 +19,7 @@ SIMILAR_TABLE = "similar"
 TAGS_TABLE = "tags"
 SUGGESTIONS_TABLE = "suggestions"
 RUNS_TABLE = "runs"
+CIRCLES_TABLE = "circles"
 METADATA_FOLDER = "_facepipe"  # JSON beside the tables: resolved config, model ids, run summaries
 
 # Commit metadata: the version of a companion table a commit is consistent with.
@@ -46,6 +51,16 @@ URI = "uri"
 # tables. A uri belongs to one library. Rows written before libraries existed read as DEFAULT_LIBRARY.
 LIBRARY = "library"
 DEFAULT_LIBRARY = "default"
+_ID = re.compile(r"[^\x00-\x1f\x7f/]{1,200}")  # a library's or a circle's id: no control character, no slash
+
+
+def checked_id(name: str, what: str = "library") -> str:
+    """``name`` when it is a valid id of a library or a circle (``what``); ConfigError saying why not."""
+    if not _ID.fullmatch(name):
+        raise ConfigError(f"{what} {name!r} is not a {what} id: 1-200 characters, no slash and no control character")
+    return name
+
+
 STATUS = "status"
 ERROR = "error"
 NUM_FACES = "num_faces"
@@ -239,16 +254,24 @@ def analyzed_schema(dim: int) -> pa.Schema:
     )
 
 
-# clusters table: one row per clustered face (plus FACE_ID, IMAGE_ID, URI, RUN_ID)
+# The scope a result was computed in (clusters and persons): a circle's libraries together, or one library
+# in no circle. Written "circle/C" or "library/L" (ids hold no slash).
+SCOPE = "scope"
+DEFAULT_SCOPE = f"library/{DEFAULT_LIBRARY}"  # the scope of tables written before scopes: one library's
+
+# clusters table: one row per clustered face in each of its scopes (plus FACE_ID, IMAGE_ID, URI, LIBRARY,
+# RUN_ID): a face of a library in two circles is clustered in each
 CLUSTER_ID = "cluster_id"
 CONFIDENCE = "confidence"
 NOISE_CLUSTER = -1  # a face in no cluster (and, in labels, an item of no group)
 
 CLUSTERS_SCHEMA = pa.schema(
     [
+        pa.field(SCOPE, pa.string()),
         pa.field(FACE_ID, pa.string()),
         pa.field(IMAGE_ID, pa.string()),
         pa.field(URI, pa.string()),
+        pa.field(LIBRARY, pa.string()),
         pa.field(CLUSTER_ID, pa.int64()),
         pa.field(CONFIDENCE, pa.float32()),
         pa.field(RUN_ID, pa.string()),
@@ -263,6 +286,7 @@ COVER_BBOX = "cover_bbox"
 
 PERSONS_SCHEMA = pa.schema(
     [
+        pa.field(SCOPE, pa.string()),
         pa.field(CLUSTER_ID, pa.int64()),
         pa.field(NUM_FACES, pa.int64()),
         pa.field(REPRESENTATIVES, pa.list_(pa.string())),
@@ -392,6 +416,19 @@ STEP_TYPE = pa.struct(
     ]
 )
 
+# circles table: one row per library in a circle (libraries whose owners share people, names and duplicates)
+CIRCLE = "circle"
+ADDED_AT = "added_at"
+
+CIRCLES_SCHEMA = pa.schema(
+    [
+        pa.field(CIRCLE, pa.string()),
+        pa.field(LIBRARY, pa.string()),
+        pa.field(ADDED_AT, TIMESTAMP),
+        pa.field(RUN_ID, pa.string()),
+    ]
+)
+
 RUNS_SCHEMA = pa.schema(
     [
         pa.field(RUN_ID, pa.string()),
@@ -419,8 +456,9 @@ TABLE_DOCS = {
     FACES_TABLE: "One row per detected face of a photo whose status is `ok`; written by `facepipe embed`, each "
     "batch before the images rows that commit it. A table holds the faces of one detector and one embedder "
     "(recorded in its description); D is the embedder's dimension (128 for SFace).",
-    CLUSTERS_TABLE: "One row per clustered face: the person (cluster) it belongs to; written by `facepipe cluster`, "
-    "replaced whole by each run, before the persons table that commits it.",
+    CLUSTERS_TABLE: "One row per clustered face in each of its scopes: the person (cluster) it belongs to there; "
+    "written by `facepipe cluster`, replaced whole by each run, before the persons table that commits it. People "
+    "are found per scope: over the libraries of each circle together, and per library for a library in no circle.",
     PERSONS_TABLE: "One row per cluster (person), largest first; written by `facepipe cluster` after the clusters "
     "table, its commit recording the clusters and faces versions and the merge rule used.",
     DUPLICATES_TABLE: "One row per photo in a group of copies (the keeper and its duplicates); written by "
@@ -433,9 +471,11 @@ TABLE_DOCS = {
     SUGGESTIONS_TABLE: "At most one suggested name per untagged face, none for a face with no confident name; "
     "written whole by each `facepipe tags suggest` (one Delta overwrite whose commit records the faces and "
     "tags versions it read and the run's summary).",
+    CIRCLES_TABLE: "One row per library in a circle: libraries whose owners share people, names and duplicates; "
+    "written by `facepipe circles set | remove`, one Delta transaction each.",
     RUNS_TABLE: "One row per run of a command that writes the library (embed, index, cluster, dedup, dedup apply, "
-    "tags add | remove | rename | suggest, nightly), appended when the run ends, however it ends; a run refused "
-    "because another holds the library writes none.",
+    "tags add | remove | rename | suggest, circles set | remove, nightly), appended when the run ends, however "
+    "it ends; a run refused because another holds the library writes none.",
 }
 
 COLUMN_DOCS = {
@@ -489,14 +529,19 @@ COLUMN_DOCS = {
         RUN_ID: "the run that wrote the row",
     },
     CLUSTERS_TABLE: {
+        SCOPE: "where the face was clustered: `circle/C` (the libraries of circle C together) or `library/L` (a "
+        "library in no circle)",
         FACE_ID: "the face (`faces.face_id`)",
         IMAGE_ID: "its photo (`images.image_id`)",
         URI: "its photo (`images.uri`)",
+        LIBRARY: "its photo's library (`images.library`)",
         CLUSTER_ID: "the person (`persons.cluster_id`); -1: no one (noise, or a face too small to cluster)",
         CONFIDENCE: "cosine similarity of the face to its cluster's mean direction",
         RUN_ID: "the clustering run that placed the face",
     },
     PERSONS_TABLE: {
+        SCOPE: "the scope the person was found in (`clusters.scope`); a person is one cluster across the libraries "
+        "of a circle, and a cluster id names a person within its scope only",
         CLUSTER_ID: "the person; stable across incremental runs, and a full run keeps the id of the earlier "
         "cluster each new one overlaps most",
         NUM_FACES: "faces in the cluster",
@@ -552,6 +597,12 @@ COLUMN_DOCS = {
         METHOD: "`nearest-tagged` (a tagged face among its nearest) or `nearest-named` (passed on through faces "
         "named on the way)",
         RUN_ID: "the run that first suggested this name for this face (kept while the suggestion is pending)",
+    },
+    CIRCLES_TABLE: {
+        CIRCLE: "the circle's id (no slash)",
+        LIBRARY: "a library in it (`images.library`)",
+        ADDED_AT: "when the library joined the circle",
+        RUN_ID: "the `circles set` run that added it",
     },
     RUNS_TABLE: {
         RUN_ID: "the run (also in its lease while it runs, and the run_id of every row it wrote)",

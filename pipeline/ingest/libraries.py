@@ -5,8 +5,6 @@ photo gone from SRC leaves its library), and no other library is touched."""
 
 from __future__ import annotations
 
-import re
-
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -14,16 +12,6 @@ from pipeline import schema as S
 from pipeline.config import StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.io import store
-
-# A library's id: what an owner's account or a folder is called; no control characters and no slash
-_LIBRARY_ID = re.compile(r"[^\x00-\x1f\x7f/]{1,200}")
-
-
-def checked_library(name: str) -> str:
-    """``name`` when it is a valid library id; ConfigError saying why not otherwise."""
-    if not _LIBRARY_ID.fullmatch(name):
-        raise ConfigError(f"library {name!r} is not a library id: 1-200 characters, no slash and no control character")
-    return name
 
 
 def assign_libraries(
@@ -43,7 +31,7 @@ def assign_libraries(
         listing = listing.append_column(S.LIBRARY, pa.nulls(listing.num_rows, pa.string()))
     given = listing[S.LIBRARY]
     if not by_folder:
-        name = checked_library(S.DEFAULT_LIBRARY if library is None else library)
+        name = S.checked_id(S.DEFAULT_LIBRARY if library is None else library)
         filled = pc.fill_null(given, name)
         return _set_library(listing, filled), {*pc.unique(filled).to_pylist(), name}
     uris = listing[S.URI].to_pylist()
@@ -54,7 +42,7 @@ def assign_libraries(
             f"{len(loose)} photos lie directly in {src}, e.g. {loose[0]}: with --libraries-by-folder each photo "
             "must be inside the folder named after its library"
         )
-    filled = pc.fill_null(given, pa.array([checked_library(folder) for folder in folders], pa.string()))
+    filled = pc.fill_null(given, pa.array([S.checked_id(folder) for folder in folders], pa.string()))
     below = store.folders_below(src, committed[S.URI].to_pylist(), storage)
     gone = {row for row, folder in zip(committed[S.LIBRARY].to_pylist(), below) if folder is not None}
     return _set_library(listing, filled), {*pc.unique(filled).to_pylist(), *(gone - {None})}

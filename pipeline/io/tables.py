@@ -49,14 +49,15 @@ def _open(path: str, options: dict[str, str] | None, version: int | None = None)
 def _as_schema(table: pa.Table, target: pa.Schema) -> pa.Table:
     """Delta stores fixed-size lists as lists: cast the columns back to the declared Arrow types.
     Columns a table written by an earlier version lacks come back as nulls, its photos' and faces'
-    library as the default library."""
+    library as the default library and its clusters' scope as that library's."""
     for field in target:
         if field.name not in table.column_names:
             table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     table = table.select(target.names).cast(target)
-    if S.LIBRARY in target.names:
-        where = target.names.index(S.LIBRARY)
-        table = table.set_column(where, target.field(S.LIBRARY), pc.fill_null(table[S.LIBRARY], S.DEFAULT_LIBRARY))
+    for name, default in ((S.LIBRARY, S.DEFAULT_LIBRARY), (S.SCOPE, S.DEFAULT_SCOPE)):
+        if name in target.names:
+            where = target.names.index(name)
+            table = table.set_column(where, target.field(name), pc.fill_null(table[name], default))
     return table
 
 
@@ -107,6 +108,9 @@ TABLES: dict[str, _TableSpec] = {
     S.SIMILAR_TABLE: _TableSpec(lambda _: S.SIMILAR_SCHEMA, _DEDUP, S.DUPLICATES_TABLE, S.SIMILAR_VERSION_KEY),
     S.TAGS_TABLE: _TableSpec(lambda _: S.TAGS_SCHEMA, _TAGS),
     S.SUGGESTIONS_TABLE: _TableSpec(lambda _: S.SUGGESTIONS_SCHEMA, _SUGGEST),
+    S.CIRCLES_TABLE: _TableSpec(
+        lambda _: S.CIRCLES_SCHEMA, "facepipe circles set --tables {tables} --circle C --libraries A B"
+    ),
     S.RUNS_TABLE: _TableSpec(lambda _: S.RUNS_SCHEMA, _EMBED),  # every job that writes DST adds its row
 }
 
@@ -150,11 +154,12 @@ class TablesSnapshot:
         except FileNotFoundError:
             return None
 
-    def faces(self) -> FacesSnapshot:
-        """The faces table of the snapshot, to read in batches, for a job that works on all of them
-        (clustering, dedup, tags, the index, reports): ConfigError when they are of several libraries,
-        which those jobs would mix."""
-        self._one_library()
+    def faces(self, by_scope: bool = False) -> FacesSnapshot:
+        """The faces table of the snapshot, to read in batches, for a job that works on all of them: one
+        that parts them by scope itself (``by_scope``: clustering), or else ConfigError when they are of
+        several libraries, which the job would mix (dedup, tags, the index, reports so far)."""
+        if not by_scope:
+            self._one_library()
         faces = self.table(S.FACES_TABLE)
         return FacesSnapshot(faces, faces_models(faces))
 
@@ -169,9 +174,9 @@ class TablesSnapshot:
         if len(found) > 1:
             shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
             raise ConfigError(
-                f"{self.tables} holds the photos of {len(found)} libraries ({shown}): clustering, dedup, tag "
-                "suggestions, the index and reports work on the tables of one library so far (one --tables "
-                "per library); read one library with read_table(..., library=L)"
+                f"{self.tables} holds the photos of {len(found)} libraries ({shown}): dedup, tag suggestions, "
+                "the index and reports work on the tables of one library so far (one --tables per library); "
+                "read one library with read_table(..., library=L)"
             )
 
     def read(self, name: str, columns: list[str] | None = None, libraries: list[str] | None = None) -> pa.Table:
@@ -238,11 +243,11 @@ class FacesSnapshot:
                 yield _as_schema(pa.Table.from_batches([batch]), pa.schema([schema.field(c) for c in columns]))
 
 
-def committed_faces(tables: str, storage: StorageConfig | None = None) -> FacesSnapshot:
-    """The committed faces at ``tables``, for jobs that need them: ConfigError saying what to run when
-    there are none."""
+def committed_faces(tables: str, storage: StorageConfig | None = None, by_scope: bool = False) -> FacesSnapshot:
+    """The committed faces at ``tables``, for jobs that need them (TablesSnapshot.faces): ConfigError
+    saying what to run when there are none."""
     try:
-        return TablesSnapshot(tables, storage).faces()
+        return TablesSnapshot(tables, storage).faces(by_scope)
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from None
 

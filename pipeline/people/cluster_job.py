@@ -7,9 +7,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline import schema as S
 from pipeline.config import Config, load_config
+from pipeline.io.circles import read_circles, scopes
 from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot, committed_faces, write_clustering
@@ -30,7 +32,8 @@ class ClusterResult(JobResult):
     run_id: str
     method: str
     incremental: bool
-    merge_rule: dict
+    merge_rule: dict  # of the one scope; {} for several (the persons commit's details hold each scope's)
+    scopes: int  # circles, and libraries in no circle, clustered each on their own
     faces: int
     clusters: int
     noise_faces: int
@@ -39,8 +42,8 @@ class ClusterResult(JobResult):
     seconds: float
 
 
-def persons_of(faces: pa.Table, clustering: Clustering, run_id: str, representatives: int) -> pa.Table:
-    """One row per cluster: size, the most central face ids, and the cover face (the most central of
+def persons_of(faces: pa.Table, clustering: Clustering, run_id: str, representatives: int, scope: str) -> pa.Table:
+    """One row per cluster of ``scope``: size, the most central face ids, and the cover face (the most central of
     the sharpest-detected half: a clear, typical face)."""
     labels, confidence = clustering.labels, clustering.confidence
     scores = faces[S.DET_SCORE].to_numpy()
@@ -54,6 +57,7 @@ def persons_of(faces: pa.Table, clustering: Clustering, run_id: str, representat
         cover = sharp[0] if len(sharp) else members[0]
         rows.append(
             {
+                S.SCOPE: scope,
                 S.CLUSTER_ID: int(cluster),
                 S.NUM_FACES: len(members),
                 S.REPRESENTATIVES: face_ids[members[:representatives]].tolist(),
@@ -67,17 +71,32 @@ def persons_of(faces: pa.Table, clustering: Clustering, run_id: str, representat
     return pa.Table.from_pylist(rows, schema=S.PERSONS_SCHEMA)
 
 
-def _previous(tables: str, face_ids: list[str], storage) -> tuple[np.ndarray, dict] | None:
-    """The last clustering's id of each face (NEW for faces it did not see) and how it was made (its
-    persons commit's details), or None before any."""
+def _previous(tables: str, storage) -> tuple[pa.Table, dict] | None:
+    """The last clustering's rows (scope, face_id, cluster_id) and how it was made (its persons commit's
+    details), or None before any."""
     snapshot = TablesSnapshot(tables, storage)
     try:
-        previous = snapshot.read(S.CLUSTERS_TABLE)
+        previous = snapshot.read(S.CLUSTERS_TABLE, [S.SCOPE, S.FACE_ID, S.CLUSTER_ID])
         details = snapshot.details(S.PERSONS_TABLE, S.CLUSTERING_KEY)
     except FileNotFoundError:
         return None
-    known = dict(zip(previous[S.FACE_ID].to_pylist(), previous[S.CLUSTER_ID].to_pylist()))
-    return np.array([known.get(face_id, NEW) for face_id in face_ids], np.int64), details
+    return previous, details
+
+
+def _in_scope(
+    previous: tuple[pa.Table, dict] | None, scope: str, face_ids: list[str]
+) -> tuple[np.ndarray, dict] | None:
+    """The last clustering of ``scope``: each face's id there (NEW for faces it did not see) and how it was
+    made; None when the scope was not clustered then."""
+    if previous is None:
+        return None
+    rows, details = previous
+    rows = rows.filter(pc.equal(rows[S.SCOPE], scope))
+    made = details.get("scopes", {}).get(scope) or (details if "scopes" not in details else None)
+    if not rows.num_rows or made is None:
+        return None
+    known = dict(zip(rows[S.FACE_ID].to_pylist(), rows[S.CLUSTER_ID].to_pylist()))
+    return np.array([known.get(face_id, NEW) for face_id in face_ids], np.int64), made
 
 
 def _earlier_rule(details: dict, vectors: np.ndarray, labels: np.ndarray, settings: ClusterSettings) -> Calibration:
@@ -113,47 +132,110 @@ def _cluster(tables: str, config: Config, run_id: str, incremental: bool) -> Clu
         connect(config.ray)
         tasks = RayTasks()
     storage = config.resolved_storage()
-    snapshot = committed_faces(tables, storage)
-    faces = snapshot.read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.DET_SCORE, S.EMBEDDING])
+    snapshot = committed_faces(tables, storage, by_scope=True)
+    faces = snapshot.read([S.FACE_ID, S.IMAGE_ID, S.URI, S.LIBRARY, S.BBOX, S.DET_SCORE, S.EMBEDDING])
+    faces = faces.take(pc.sort_indices(faces[S.FACE_ID]))  # one order, however the rows lie in the files
+    previous = _previous(tables, storage)
+    found_scopes = scopes(read_circles(TablesSnapshot(tables, storage)), pc.unique(faces[S.LIBRARY]).to_pylist())
+    made = []
+    next_id = int(pc.max(previous[0][S.CLUSTER_ID]).as_py() or -1) + 1 if previous is not None else 0
+    for scope in found_scopes:
+        members = faces.filter(pc.is_in(faces[S.LIBRARY], pa.array(scope.libraries, pa.string())))
+        if members.num_rows:
+            made.append(_cluster_scope(scope.name, members, previous, incremental, config, run_id, tasks, next_id))
+            next_id = max(next_id, int(pc.max(made[-1].clusters[S.CLUSTER_ID]).as_py()) + 1)
+    clusters = pa.concat_tables([S.CLUSTERS_SCHEMA.empty_table(), *(scope.clusters for scope in made)])
+    persons = pa.concat_tables([S.PERSONS_SCHEMA.empty_table(), *(scope.persons for scope in made)])
+    by_scope = {scope.name: scope.details for scope in made}
+    one = made[0].details if len(made) == 1 else {}
+    details = {
+        "run_id": run_id,
+        "method": config.cluster.method,
+        "incremental": any(scope["incremental"] for scope in by_scope.values()),
+        "merge_rule": one.get("merge_rule", {}),
+        "scopes": by_scope,
+    }
+    write_clustering(tables, clusters, persons, storage, snapshot.table.version(), details)
+    labels = clusters[S.CLUSTER_ID].to_numpy()
+    return ClusterResult(
+        run_id=run_id,
+        method=config.cluster.method,
+        incremental=details["incremental"],
+        merge_rule=details["merge_rule"],
+        scopes=len(made),
+        faces=clusters.num_rows,
+        clusters=persons.num_rows,
+        noise_faces=int(np.sum(labels == S.NOISE_CLUSTER)),
+        small_faces=sum(scope.small_faces for scope in made),
+        largest=max((int(n) for n in persons[S.NUM_FACES].to_pylist()), default=0),
+        seconds=round(time.perf_counter() - started, 2),
+    )
+
+
+@dataclass(frozen=True)
+class _ScopeClustering:
+    name: str
+    clusters: pa.Table
+    persons: pa.Table
+    details: dict  # incremental, merge_rule, faces, clusters
+    small_faces: int
+
+
+def _cluster_scope(
+    scope: str,
+    faces: pa.Table,
+    previous: tuple[pa.Table, dict] | None,
+    incremental: bool,
+    config: Config,
+    run_id: str,
+    tasks: RayTasks | None,
+    next_id: int,
+) -> _ScopeClustering:
+    """The people among ``faces`` (one scope's, in face_id order): as a store holding these faces alone
+    would find them. Cluster ids are unique in the whole table: a cluster that is not an earlier one of the
+    scope takes an id from ``next_id`` on, so that a person in two circles has two ids."""
     vectors, boxes = S.matrix(faces[S.EMBEDDING]), S.matrix(faces[S.BBOX])
     eligible = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= config.cluster.min_face_side
     image_ids = np.array(faces[S.IMAGE_ID].to_pylist())
-    previous = _previous(tables, faces[S.FACE_ID].to_pylist(), storage)
-    incremental = incremental and previous is not None
+    earlier = _in_scope(previous, scope, faces[S.FACE_ID].to_pylist())
+    incremental = incremental and earlier is not None
     settings, index = config.cluster.cluster_settings(), config.index.index_settings()
     if incremental:
-        labels, details = previous[0][eligible], previous[1]
-        earlier = _earlier_rule(details, vectors[eligible], labels, settings)
-        found = assign_incrementally(
-            vectors[eligible], image_ids[eligible], labels, settings, earlier.rule, index, tasks
-        )
-        merge_rule = earlier.describe()
+        labels, details = earlier[0][eligible], earlier[1]
+        rule = _earlier_rule(details, vectors[eligible], labels, settings)
+        found = assign_incrementally(vectors[eligible], image_ids[eligible], labels, settings, rule.rule, index, tasks)
+        merge_rule = rule.describe()
     else:
         found = cluster_faces(vectors[eligible], image_ids[eligible], settings, index, tasks)
-        if previous is not None:
-            found = replace(found, labels=carry_cluster_ids(found.labels, previous[0][eligible]))
+        if earlier is not None:
+            found = replace(found, labels=carry_cluster_ids(found.labels, earlier[0][eligible]))
         merge_rule = found.merge_rule
     clustering = Clustering(np.full(faces.num_rows, S.NOISE_CLUSTER, np.int64), np.zeros(faces.num_rows, np.float32))
-    clustering.labels[eligible], clustering.confidence[eligible] = found.labels, found.confidence
+    kept = set(earlier[0][earlier[0] >= 0].tolist()) if earlier is not None else set()
+    clustering.labels[eligible] = _fresh_ids(found.labels, kept, next_id)
+    clustering.confidence[eligible] = found.confidence
+    n = faces.num_rows
     clusters = pa.table(
         {
+            S.SCOPE: pa.array([scope] * n, pa.string()),
             S.FACE_ID: faces[S.FACE_ID],
             S.IMAGE_ID: faces[S.IMAGE_ID],
             S.URI: faces[S.URI],
+            S.LIBRARY: faces[S.LIBRARY],
             S.CLUSTER_ID: pa.array(clustering.labels, pa.int64()),
             S.CONFIDENCE: pa.array(clustering.confidence, pa.float32()),
-            S.RUN_ID: pa.array([run_id] * faces.num_rows, pa.string()),
-        }
+            S.RUN_ID: pa.array([run_id] * n, pa.string()),
+        },
+        schema=S.CLUSTERS_SCHEMA,
     )
-    persons = persons_of(faces, clustering, run_id, config.cluster.representatives)
-    details = {"run_id": run_id, "method": config.cluster.method, "incremental": incremental, "merge_rule": merge_rule}
-    write_clustering(tables, clusters, persons, storage, snapshot.table.version(), details)
-    return ClusterResult(
-        **details,
-        faces=faces.num_rows,
-        clusters=clustering.clusters,
-        noise_faces=int(np.sum(clustering.labels == S.NOISE_CLUSTER)),
-        small_faces=int(np.sum(~eligible)),
-        largest=int(persons[S.NUM_FACES][0].as_py()) if persons.num_rows else 0,
-        seconds=round(time.perf_counter() - started, 2),
-    )
+    persons = persons_of(faces, clustering, run_id, config.cluster.representatives, scope)
+    details = {"incremental": incremental, "merge_rule": merge_rule, "faces": n, "clusters": clustering.clusters}
+    return _ScopeClustering(scope, clusters, persons, details, int(np.sum(~eligible)))
+
+
+def _fresh_ids(labels: np.ndarray, kept: set[int], next_id: int) -> np.ndarray:
+    """``labels`` with every cluster id not in ``kept`` (the scope's earlier ids) renumbered from
+    ``next_id`` on, in order; noise stays noise."""
+    fresh = sorted({int(label) for label in np.unique(labels[labels >= 0])} - kept)
+    mapping = {label: next_id + rank for rank, label in enumerate(fresh)}
+    return np.array([mapping.get(int(label), int(label)) for label in labels], np.int64)

@@ -59,8 +59,13 @@ def test_libraries_named_on_the_command_line_share_a_store_and_stay_apart(tmp_pa
     assert code == 2 and "belong to another library already" in err and "'anna'" in err
     assert library(dst, "ben") == bens
 
-    code, _, err = run(capsys, "cluster", "--tables", str(dst))
+    code, _, err = run(capsys, "dedup", "--tables", str(dst))
     assert code == 2 and "holds the photos of 2 libraries (anna, ben)" in err
+    code, people, _ = run(capsys, "cluster", "--tables", str(dst))
+    assert code == 0 and people["scopes"] == 2, "each library in no circle is clustered alone"
+    clusters = read_table(str(dst), S.CLUSTERS_TABLE)
+    scopes = dict(zip(clusters[S.LIBRARY].to_pylist(), clusters[S.SCOPE].to_pylist()))
+    assert scopes == {"anna": "library/anna", "ben": "library/ben"}
 
 
 def test_each_folder_of_src_is_a_library_and_a_folder_gone_empties_its_library(

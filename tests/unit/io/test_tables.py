@@ -101,9 +101,11 @@ def clustering_rows(faces: pa.Table, cluster: int, run: str) -> tuple[pa.Table, 
     n = faces.num_rows
     clusters = pa.table(
         {
+            S.SCOPE: [S.DEFAULT_SCOPE] * n,
             S.FACE_ID: faces[S.FACE_ID],
             S.IMAGE_ID: faces[S.IMAGE_ID],
             S.URI: faces[S.URI],
+            S.LIBRARY: faces[S.LIBRARY],
             S.CLUSTER_ID: pa.array([cluster] * n, pa.int64()),
             S.CONFIDENCE: pa.array([1.0] * n, pa.float32()),
             S.RUN_ID: [run] * n,
@@ -111,6 +113,7 @@ def clustering_rows(faces: pa.Table, cluster: int, run: str) -> tuple[pa.Table, 
     )
     persons = pa.table(
         {
+            S.SCOPE: [S.DEFAULT_SCOPE],
             S.CLUSTER_ID: pa.array([cluster], pa.int64()),
             S.NUM_FACES: pa.array([n], pa.int64()),
             S.REPRESENTATIVES: [faces[S.FACE_ID].to_pylist()[:2]],
@@ -199,10 +202,11 @@ def test_rows_written_before_libraries_are_the_default_librarys(tmp_path):
 
 
 def test_jobs_over_every_face_refuse_a_store_of_several_libraries(tables: FaceTables):
-    """Clustering, dedup, tags, the index and reports read every face: on tables of two libraries they
-    would mix them, so they stop, naming the libraries."""
+    """Dedup, tags, the index and reports read every face: on tables of two libraries they would mix
+    them, so they stop, naming the libraries; clustering parts them by scope itself."""
     tables.commit(images_rows(["a1"], library="a"), faces_rows(["a1"], library="a"), [])
     assert TablesSnapshot(tables.tables).faces().read([S.FACE_ID]).num_rows == 1
     tables.commit(images_rows(["b1"], library="b"), faces_rows(["b1"], library="b"), [])
     with pytest.raises(ConfigError, match=r"holds the photos of 2 libraries \(a, b\)"):
         TablesSnapshot(tables.tables).faces()
+    assert TablesSnapshot(tables.tables).faces(by_scope=True).read([S.FACE_ID]).num_rows == 2
