@@ -375,18 +375,23 @@ TAGS_SCHEMA = pa.schema(
     ]
 )
 
-# suggestions table: at most one name per untagged face (plus FACE_ID, IMAGE_ID, URI, BBOX, NAME, SCORE, RUN_ID)
+# suggestions table: at most one name per untagged face in each of its scopes (plus SCOPE, FACE_ID, IMAGE_ID,
+# URI, LIBRARY, BBOX, NAME, SCORE, RUN_ID)
 METHOD = "method"  # (EVIDENCE here: the face_ids of the tagged faces that support the name)
+EVIDENCE_LIBRARIES = "evidence_libraries"  # the library of each face of EVIDENCE, in its order
 
 SUGGESTIONS_SCHEMA = pa.schema(
     [
+        pa.field(SCOPE, pa.string()),
         pa.field(FACE_ID, pa.string()),
         pa.field(IMAGE_ID, pa.string()),
         pa.field(URI, pa.string()),
+        pa.field(LIBRARY, pa.string()),
         pa.field(BBOX, pa.list_(pa.float32(), 4)),
         pa.field(NAME, pa.string()),
         pa.field(SCORE, pa.float32()),
         pa.field(EVIDENCE, pa.list_(pa.string())),
+        pa.field(EVIDENCE_LIBRARIES, pa.list_(pa.string())),
         pa.field(METHOD, pa.string()),
         pa.field(RUN_ID, pa.string()),
     ]
@@ -468,7 +473,8 @@ TABLE_DOCS = {
     "kept apart, never removed; written by `facepipe dedup`.",
     TAGS_TABLE: "What people said of a face: one row per (face_id, name), a tag or a verdict on a suggestion; "
     "written by `facepipe tags add | remove | rename`, one Delta transaction each.",
-    SUGGESTIONS_TABLE: "At most one suggested name per untagged face, none for a face with no confident name; "
+    SUGGESTIONS_TABLE: "At most one suggested name per untagged face in each of its scopes, none for a face with "
+    "no confident name; a tag is its face's library's, and a scope's names come from its libraries' tags only; "
     "written whole by each `facepipe tags suggest` (one Delta overwrite whose commit records the faces and "
     "tags versions it read and the run's summary).",
     CIRCLES_TABLE: "One row per library in a circle: libraries whose owners share people, names and duplicates; "
@@ -586,14 +592,17 @@ COLUMN_DOCS = {
         TAGGED_AT: "when the row was written",
     },
     SUGGESTIONS_TABLE: {
+        SCOPE: "where the name was found (`clusters.scope`): from the tags of that scope's libraries only",
         FACE_ID: "the face (`faces.face_id`)",
         IMAGE_ID: "its photo (`images.image_id`)",
         URI: "its photo (`images.uri`)",
+        LIBRARY: "its photo's library (`images.library`)",
         BBOX: "the face's box (x1, y1, x2, y2)",
         NAME: "the name suggested",
         SCORE: "the estimated probability that the name is right",
         EVIDENCE: "face_ids of the tagged faces behind it: the one the name started from, then the others of that "
         "name among the face's nearest",
+        EVIDENCE_LIBRARIES: "the library of each face of `evidence`, in its order",
         METHOD: "`nearest-tagged` (a tagged face among its nearest) or `nearest-named` (passed on through faces "
         "named on the way)",
         RUN_ID: "the run that first suggested this name for this face (kept while the suggestion is pending)",

@@ -156,8 +156,8 @@ class TablesSnapshot:
 
     def faces(self, by_scope: bool = False) -> FacesSnapshot:
         """The faces table of the snapshot, to read in batches, for a job that works on all of them: one
-        that parts them by scope itself (``by_scope``: clustering), or else ConfigError when they are of
-        several libraries, which the job would mix (dedup, tags, the index, reports so far)."""
+        that parts them by scope itself (``by_scope``: clustering, tags), or else ConfigError when they are
+        of several libraries, which the job would mix (dedup, the index, reports so far)."""
         if not by_scope:
             self._one_library()
         faces = self.table(S.FACES_TABLE)
@@ -174,9 +174,9 @@ class TablesSnapshot:
         if len(found) > 1:
             shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
             raise ConfigError(
-                f"{self.tables} holds the photos of {len(found)} libraries ({shown}): dedup, tag suggestions, "
-                "the index and reports work on the tables of one library so far (one --tables per library); "
-                "read one library with read_table(..., library=L)"
+                f"{self.tables} holds the photos of {len(found)} libraries ({shown}): dedup, the index, reports "
+                "and evaluations work on the tables of one library so far (one --tables per library); read one "
+                "library with read_table(..., library=L)"
             )
 
     def read(self, name: str, columns: list[str] | None = None, libraries: list[str] | None = None) -> pa.Table:

@@ -1,5 +1,5 @@
-"""The kNN graph of a library's faces kept between suggestion runs, one Parquet file per model beside the
-tables: the next run searches only for the faces added (and those that lost neighbours to faces gone)
+"""The kNN graph of a scope's faces kept between suggestion runs, one Parquet file per scope and model beside
+the tables: the next run searches only for the faces added (and those that lost neighbours to faces gone)
 instead of building the graph again."""
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ log = logging.getLogger(__name__)
 GRAPHS_FOLDER = "tags_graphs"
 
 
-def _uri(tables: str, model: str) -> str:
-    return store.join(tables, S.METADATA_FOLDER, GRAPHS_FOLDER, model_file_stem(model) + ".parquet")
+def _uri(tables: str, scope: str, model: str) -> str:
+    """One file per scope and model; the default scope's where a store of one library kept it before scopes."""
+    folder = () if scope == S.DEFAULT_SCOPE else tuple(scope.split("/"))
+    return store.join(tables, S.METADATA_FOLDER, GRAPHS_FOLDER, *folder, model_file_stem(model) + ".parquet")
 
 
-def save_graph(tables: str, storage: StorageConfig | None, model: str, face_ids: list[str], graph) -> None:
-    """Keep ``graph`` ((similarities, neighbours) over ``face_ids``, rows in that order) for the next run."""
+def save_graph(tables: str, storage: StorageConfig | None, scope: str, model: str, face_ids: list[str], graph) -> None:
+    """Keep ``graph`` ((similarities, neighbours) over ``face_ids`` of ``scope``, rows in that order) for the
+    next run."""
     similarities, neighbours = graph
     k = similarities.shape[1]
     table = pa.table(
@@ -39,16 +42,22 @@ def save_graph(tables: str, storage: StorageConfig | None, model: str, face_ids:
     )
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
-    store.write_bytes(_uri(tables, model), buffer.getvalue(), storage)
+    store.write_bytes(_uri(tables, scope, model), buffer.getvalue(), storage)
 
 
 def updated_graph(
-    tables: str, storage: StorageConfig | None, model: str, face_ids: list[str], vectors: np.ndarray, k: int
+    tables: str,
+    storage: StorageConfig | None,
+    scope: str,
+    model: str,
+    face_ids: list[str],
+    vectors: np.ndarray,
+    k: int,
 ) -> tuple[tuple[np.ndarray, np.ndarray], dict] | None:
-    """The graph the last run kept for ``model``, brought up to date for ``face_ids`` (``vectors``), with
+    """The graph the last run kept for ``model`` in ``scope``, brought up to date for ``face_ids`` (``vectors``), with
     how many faces were added, gone and searched again; None when there is none with ``k`` neighbours."""
     try:
-        table = pq.read_table(io.BytesIO(store.read_bytes(_uri(tables, model), storage)))
+        table = pq.read_table(io.BytesIO(store.read_bytes(_uri(tables, scope, model), storage)))
     except FileNotFoundError:
         return None
     if table.num_rows and table.schema.field("neighbours").type.list_size != k:

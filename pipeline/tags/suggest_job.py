@@ -1,6 +1,10 @@
 """The suggestion job (``pipeline.suggest_tags``, `facepipe tags suggest`): names for the untagged faces of
 a library, from the faces people tagged there.
 
+Per scope (pipeline.io.circles: a circle's libraries together, a library in no circle alone): a scope's
+faces are named from the tags on its faces only (a tag is its face's library's), as a store holding that
+scope's faces alone would name them; a face of a library in two circles may have a suggestion in each.
+
 Per embedding model of the faces table, pipeline.tags.suggester names the faces, on the kNN graph the
 last run kept (pipeline.tags.face_graph) brought up to date for the faces added and removed since: the
 search, which is most of the time at scale, covers only them; the names, cheap next to it, are passed
@@ -24,6 +28,7 @@ import pyarrow.compute as pc
 from pipeline import schema as S
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
+from pipeline.io.circles import read_circles, scopes
 from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot, write_suggestions
@@ -65,17 +70,19 @@ class SuggestResult(JobResult):
     dropped_suggestions: int
     suggestions_by_tags_per_person: dict
     untagged_faces_without_suggestion: int
-    models: dict
+    scopes: int  # circles, and libraries in no circle, named each from their own tags
+    models: dict  # per model, how the names were decided (with several scopes: per scope, then per model)
     seconds: float
 
 
-def _previous(snapshot: TablesSnapshot) -> dict[tuple[str, str], str]:
-    """(face id, name) -> run_id of the suggestions the last run left (empty before the first run)."""
+def _previous(snapshot: TablesSnapshot) -> dict[tuple[str, str, str], str]:
+    """(scope, face id, name) -> run_id of the suggestions the last run left (empty before the first run)."""
     try:
-        rows = snapshot.read(S.SUGGESTIONS_TABLE, [S.FACE_ID, S.NAME, S.RUN_ID])
+        rows = snapshot.read(S.SUGGESTIONS_TABLE, [S.SCOPE, S.FACE_ID, S.NAME, S.RUN_ID])
     except FileNotFoundError:
         return {}
-    return dict(zip(zip(rows[S.FACE_ID].to_pylist(), rows[S.NAME].to_pylist()), rows[S.RUN_ID].to_pylist()))
+    keys = zip(rows[S.SCOPE].to_pylist(), rows[S.FACE_ID].to_pylist(), rows[S.NAME].to_pylist())
+    return dict(zip(keys, rows[S.RUN_ID].to_pylist()))
 
 
 def suggest_rules(config: Config, model: str) -> tuple[SuggestRules, dict]:
@@ -108,16 +115,25 @@ def suggestion_graph(
 
 
 def _suggest_model(
-    tables: str, model: str, faces: pa.Table, named: dict[str, str], rejected: set, config: Config, tasks, full: bool
+    tables: str,
+    scope: str,
+    model: str,
+    faces: pa.Table,
+    named: dict[str, str],
+    rejected: set,
+    config: Config,
+    tasks,
+    full: bool,
 ) -> tuple[pa.Table, dict]:
-    """The suggestions for ``model``'s ``faces`` (FACE_ID, IMAGE_ID, URI, BBOX, EMBEDDING), with what was
-    decided on the way; the kNN graph the last run kept brought up to date unless ``full``."""
+    """The suggestions for ``model``'s ``faces`` of ``scope`` (FACE_ID, IMAGE_ID, URI, LIBRARY, BBOX,
+    EMBEDDING), with what was decided on the way; the kNN graph the last run kept for the scope brought up
+    to date unless ``full``."""
     storage = config.resolved_storage()
     rules, chosen = suggest_rules(config, model)
     face_ids = faces[S.FACE_ID].to_pylist()
     vectors = S.matrix(faces[S.EMBEDDING])
     k = graph_neighbours(rules.naming.neighbours, len(face_ids))
-    kept = None if full else updated_graph(tables, storage, model, face_ids, vectors, k)
+    kept = None if full else updated_graph(tables, storage, scope, model, face_ids, vectors, k)
     started = time.perf_counter()
     graph = kept[0] if kept else suggestion_graph(vectors, rules, config, tasks)
     graph_seconds = time.perf_counter() - started
@@ -137,17 +153,22 @@ def _suggest_model(
         rules,
         shipped_prior(model),
     )
-    save_graph(tables, storage, model, face_ids, (found.similarities, found.neighbours))
+    save_graph(tables, storage, scope, model, face_ids, (found.similarities, found.neighbours))
     rows = found.rows
+    libraries = faces[S.LIBRARY].to_pylist()
+    evidence = found.evidence()
     suggestions = pa.table(
         {
+            S.SCOPE: pa.array([scope] * len(rows), pa.string()),
             S.FACE_ID: pa.array([face_ids[r] for r in rows], pa.string()),
             S.IMAGE_ID: faces[S.IMAGE_ID].take(rows),
             S.URI: faces[S.URI].take(rows),
+            S.LIBRARY: faces[S.LIBRARY].take(rows),
             S.BBOX: faces[S.BBOX].take(rows),
             S.NAME: pa.array([names[found.naming.name[r]] for r in rows], pa.string()),
             S.SCORE: pa.array(found.scores, pa.float32()),
-            S.EVIDENCE: pa.array([[face_ids[t] for t in e] for e in found.evidence()], pa.list_(pa.string())),
+            S.EVIDENCE: pa.array([[face_ids[t] for t in e] for e in evidence], pa.list_(pa.string())),
+            S.EVIDENCE_LIBRARIES: pa.array([[libraries[t] for t in e] for e in evidence], pa.list_(pa.string())),
             S.METHOD: pa.array(
                 [METHOD_DIRECT if h == 1 else METHOD_CHAIN for h in found.naming.hops[rows]], pa.string()
             ),
@@ -188,17 +209,29 @@ def _suggest(tables: str, config: Config, run_id: str, full: bool) -> SuggestRes
     except FileNotFoundError as missing:
         raise ConfigError(str(missing)) from None
     named, rejected = tags_in_force(tag_rows), rejections(tag_rows)
-    faces = snapshot.faces().read([S.FACE_ID, S.IMAGE_ID, S.URI, S.BBOX, S.MODEL, S.EMBEDDING])
+    faces = snapshot.faces(by_scope=True).read([S.FACE_ID, S.IMAGE_ID, S.URI, S.LIBRARY, S.BBOX, S.MODEL, S.EMBEDDING])
+    faces = faces.take(pc.sort_indices(faces[S.FACE_ID]))  # one order, however the rows lie in the files
     previous = {} if full else _previous(snapshot)
-    parts, by_model = [], {}
-    for model in sorted(set(faces[S.MODEL].to_pylist())):
-        mine = faces.filter(pc.equal(faces[S.MODEL], model))
-        if mine.num_rows < 2:
-            continue
-        suggestions, by_model[model] = _suggest_model(tables, model, mine, named, rejected, config, tasks, full)
-        parts.append(suggestions)
+    parts, by_scope = [], {}
+    for scope in scopes(read_circles(snapshot), pc.unique(faces[S.LIBRARY]).to_pylist()):
+        members = faces.filter(pc.is_in(faces[S.LIBRARY], pa.array(scope.libraries, pa.string())))
+        inside = set(members[S.FACE_ID].to_pylist())  # the tags and rejections of the scope's faces only
+        scope_named = {face: name for face, name in named.items() if face in inside}
+        scope_rejected = {(face, name) for face, name in rejected if face in inside}
+        by_model = {}
+        for model in sorted(set(members[S.MODEL].to_pylist())):
+            mine = members.filter(pc.equal(members[S.MODEL], model))
+            if mine.num_rows < 2:
+                continue
+            suggestions, by_model[model] = _suggest_model(
+                tables, scope.name, model, mine, scope_named, scope_rejected, config, tasks, full
+            )
+            parts.append(suggestions)
+        by_scope[scope.name] = by_model
     suggestions = pa.concat_tables(parts) if parts else S.SUGGESTIONS_SCHEMA.empty_table().drop_columns([S.RUN_ID])
-    keys = list(zip(suggestions[S.FACE_ID].to_pylist(), suggestions[S.NAME].to_pylist()))
+    keys = list(
+        zip(suggestions[S.SCOPE].to_pylist(), suggestions[S.FACE_ID].to_pylist(), suggestions[S.NAME].to_pylist())
+    )
     run_ids = [previous.get(key, run_id) for key in keys]
     suggestions = suggestions.append_column(S.RUN_ID, pa.array(run_ids, pa.string())).select(S.SUGGESTIONS_SCHEMA.names)
     tags_per_name = Counter(named.values())
@@ -216,8 +249,9 @@ def _suggest(tables: str, config: Config, run_id: str, full: bool) -> SuggestRes
         "kept_suggestions": sum(1 for key in keys if key in previous),
         "dropped_suggestions": len(set(previous) - set(keys)),
         "suggestions_by_tags_per_person": {bucket: by_bucket.get(bucket, 0) for bucket in BUCKETS},
-        "untagged_faces_without_suggestion": untagged - suggestions.num_rows,
-        "models": by_model,
+        "untagged_faces_without_suggestion": untagged - len(set(suggestions[S.FACE_ID].to_pylist())),
+        "scopes": len(by_scope),
+        "models": next(iter(by_scope.values())) if len(by_scope) == 1 else by_scope,
     }
     versions = {S.FACES_VERSION_KEY: snapshot.table(S.FACES_TABLE).version()}
     versions[S.TAGS_VERSION_KEY] = snapshot.table(S.TAGS_TABLE).version()

@@ -48,6 +48,7 @@ SEVERAL_FACES = "several_faces"  # a uri without a box, of a photo with more tha
 NO_OVERLAP = "no_overlap"  # the box overlaps none of the photo's faces
 AMBIGUOUS = "ambiguous"  # the box overlaps two faces equally
 CONFLICT = "conflict"  # rows of the file give one face two names, or give and reject one name
+OTHER_LIBRARY = "other_library"  # the face is a photo of another library than the one the tags are made in
 
 MAX_LISTED = 50  # problems a TagFileError message names before "and N more"
 _READ_ROWS = 65536  # faces read at a time while looking for the faces a file names
@@ -307,18 +308,20 @@ def resolve_tag_file(
     storage: StorageConfig | None = None,
     source: str = "tag file",
     problems: Sequence[tuple[int, str]] = (),
+    library: str | None = None,
 ) -> Resolution:
     """resolve_rows against the committed faces and photos of the tables at ``tables``: a Resolution.
-    ConfigError when ``tables`` holds no tables."""
+    ``library``: the tags are made in that library, and rows naming a face of another are refused. ConfigError
+    when ``tables`` holds no tables."""
     snapshot = TablesSnapshot(tables, storage)
     try:
-        committed = snapshot.faces()
+        committed = snapshot.faces(by_scope=True)  # the faces the rows name, of whichever library
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from None
     face_ids = pa.array(sorted({row.face_id for row in rows if row.face_id}), pa.string())
     uris = {u for row in rows if row.uri and not row.face_id for u in (row.uri, normalized_uri(row.uri))}
     wanted_uris = pa.array(sorted(uris), pa.string())
-    columns = [S.FACE_ID, S.URI, S.BBOX]
+    columns = [S.FACE_ID, S.URI, S.LIBRARY, S.BBOX]
     found = [
         batch.filter(
             pc.or_(pc.is_in(batch[S.FACE_ID], value_set=face_ids), pc.is_in(batch[S.URI], value_set=wanted_uris))
@@ -331,21 +334,38 @@ def resolve_tag_file(
         images = snapshot.read(S.IMAGES_TABLE, [S.URI, S.STATUS])
         images = images.filter(pc.is_in(images[S.URI], value_set=wanted_uris))
         photos = dict(zip(images[S.URI].to_pylist(), images[S.STATUS].to_pylist()))
-    return resolve_rows(rows, faces, photos, source, problems)
+    resolution = resolve_rows(rows, faces, photos, source, problems)
+    if library is None:
+        return resolution
+    library_of = dict(zip(faces[S.FACE_ID].to_pylist(), faces[S.LIBRARY].to_pylist()))
+    elsewhere = [tag for tag in resolution.tags if library_of[tag.face_id] != library]
+    refused = [
+        Refusal(
+            tag.line, OTHER_LIBRARY, f"face {tag.face_id} is in library {library_of[tag.face_id]!r}, not {library!r}"
+        )
+        for tag in elsewhere
+    ]
+    kept = [tag for tag in resolution.tags if library_of[tag.face_id] == library]
+    return Resolution(kept, sorted(resolution.refused + refused, key=lambda refusal: refusal.line))
 
 
 def add_tag_file(
-    tables: str, tags_file: str, storage: StorageConfig | None = None, tagged_by: str | None = None
+    tables: str,
+    tags_file: str,
+    storage: StorageConfig | None = None,
+    tagged_by: str | None = None,
+    library: str | None = None,
 ) -> dict:
     """Read, check and resolve the tag file ``tags_file`` against the tables at ``tables`` and record the
-    rows whose face was found in the tags table (one transaction). TagFileError (nothing written) for
+    rows whose face was found in the tags table (one transaction); with ``library``, only rows naming faces
+    of that library (the others are refused). TagFileError (nothing written) for
     a file with hard errors. Returns the summary: rows, added, replaced ([{line, face_id, name,
     verdict, replaced: [{name, verdict}]}]), unchanged, repeated, refused ([{line, reason, detail}]),
     refused_by_reason, version (of the tags table; null when nothing changed). rows = added +
     len(replaced) + unchanged + repeated + len(refused)."""
     source = normalized_uri(tags_file)
     rows, problems = _parse(_read(tags_file, storage), source)  # reported with unknown face_ids, at once
-    resolution = resolve_tag_file(rows, tables, storage, source, problems)
+    resolution = resolve_tag_file(rows, tables, storage, source, problems, library)
     table = pa.Table.from_pylist(
         [{S.FACE_ID: t.face_id, S.NAME: t.name, S.VERDICT: t.verdict} for t in resolution.tags],
         pa.schema([S.TAGS_SCHEMA.field(c) for c in (S.FACE_ID, S.NAME, S.VERDICT)]),

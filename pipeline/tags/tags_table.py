@@ -185,17 +185,22 @@ def record_tags(
 
 
 def delete_tags(
-    tables: str, storage: StorageConfig | None = None, face_ids: list[str] | None = None, name: str | None = None
+    tables: str,
+    storage: StorageConfig | None = None,
+    face_ids: list[str] | None = None,
+    name: str | None = None,
+    within: set[str] | None = None,
 ) -> dict:
     """Remove every row (names and rejections) of the faces ``face_ids``, or every row of the name
-    ``name``, in one transaction. Returns {tables, removed, by_verdict, faces, not_tagged (face_ids given that
-    had no rows), version}. ConfigError when there is no tags table, or no row of ``name``."""
+    ``name``, in one transaction; ``within``: the rows of these faces only (one library's). Returns {tables,
+    removed, by_verdict, faces, not_tagged (face_ids given that had no rows), version}. ConfigError when
+    there is no tags table, or no row of ``name``."""
     if (face_ids is None) == (name is None):
         raise ValueError("delete_tags takes face_ids or a name")
     table = _TagsTable(tables, storage)
     if table.table is None:
         raise ConfigError(f"no tags table at {tables}: nothing to remove")
-    current = table.rows()
+    current = _within(table.rows(), within)
     if name is not None:
         gone = current.filter(pc.equal(current[S.NAME], name.strip()))
         if not gone.num_rows:
@@ -221,16 +226,26 @@ def _precedence(row: dict) -> tuple:
     return (row[S.TAGGED_AT] or dt.datetime.min.replace(tzinfo=dt.timezone.utc), row[S.VERDICT] in POSITIVE)
 
 
-def rename_person(tables: str, old: str, new: str, storage: StorageConfig | None = None) -> dict:
-    """Rename ``old`` to ``new`` in every row (names and rejections) in one transaction; ``new`` may
-    already exist (the two become one person: where one face has rows of both, the later row stays).
-    Returns {tables, from, to, renamed (rows), faces, merged (new existed), collapsed (rows that met a row of
-    ``new``), version}. ConfigError when a name is empty or ``old`` has no rows."""
+def _within(rows: pa.Table, faces: set[str] | None) -> pa.Table:
+    """``rows`` of the tags table on ``faces`` (all of them for None)."""
+    if faces is None:
+        return rows
+    return rows.filter(pc.is_in(rows[S.FACE_ID], value_set=pa.array(sorted(faces), pa.string())))
+
+
+def rename_person(
+    tables: str, old: str, new: str, storage: StorageConfig | None = None, within: set[str] | None = None
+) -> dict:
+    """Rename ``old`` to ``new`` in every row (names and rejections; ``within``: of these faces only, one
+    library's) in one transaction; ``new`` may already exist (the two become one person: where one face
+    has rows of both, the later row stays). Returns {tables, from, to, renamed (rows), faces, merged (new
+    existed), collapsed (rows that met a row of ``new``), version}. ConfigError when a name is empty or
+    ``old`` has no rows."""
     old, new = old.strip(), new.strip()
     if not old or not new:
         raise ConfigError("tags rename needs two non-empty names (--from, --to)")
     table = _TagsTable(tables, storage)
-    current = table.rows()
+    current = _within(table.rows(), within)
     moving = current.filter(pc.equal(current[S.NAME], old)).to_pylist()
     if not moving:
         raise ConfigError(f"no tags named {old!r} at {tables}")

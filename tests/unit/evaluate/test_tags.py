@@ -53,13 +53,16 @@ def _suggestions(rows: list[tuple[str, str]], uri_of: dict[str, str]) -> pa.Tabl
     n = len(rows)
     return pa.table(
         {
+            S.SCOPE: [S.DEFAULT_SCOPE] * n,
             S.FACE_ID: [r[0] for r in rows],
             S.IMAGE_ID: [f"id-{uri_of[r[0]]}" for r in rows],
             S.URI: [uri_of[r[0]] for r in rows],
+            S.LIBRARY: [S.DEFAULT_LIBRARY] * n,
             S.BBOX: [CENTRED] * n,
             S.NAME: [r[1] for r in rows],
             S.SCORE: [0.8] * n,
             S.EVIDENCE: [["a1"]] * n,
+            S.EVIDENCE_LIBRARIES: [[S.DEFAULT_LIBRARY]] * n,
             S.METHOD: ["nearest"] * n,
             S.RUN_ID: ["s"] * n,
         },

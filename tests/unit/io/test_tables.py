@@ -202,8 +202,8 @@ def test_rows_written_before_libraries_are_the_default_librarys(tmp_path):
 
 
 def test_jobs_over_every_face_refuse_a_store_of_several_libraries(tables: FaceTables):
-    """Dedup, tags, the index and reports read every face: on tables of two libraries they would mix
-    them, so they stop, naming the libraries; clustering parts them by scope itself."""
+    """Dedup, the index and reports read every face: on tables of two libraries they would mix
+    them, so they stop, naming the libraries; clustering and tags part them by scope themselves."""
     tables.commit(images_rows(["a1"], library="a"), faces_rows(["a1"], library="a"), [])
     assert TablesSnapshot(tables.tables).faces().read([S.FACE_ID]).num_rows == 1
     tables.commit(images_rows(["b1"], library="b"), faces_rows(["b1"], library="b"), [])
