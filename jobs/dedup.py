@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
         action="store_true",
         help="also move edited copies (crops, captions, screenshots, filters, ...): kept by default",
     )
+    apply.add_argument("--library", metavar="L", help="this library's duplicates only (a store of several: needed)")
     undo = actions.add_parser("undo", parents=[common], help="put the photos of an apply manifest back")
     undo.add_argument("manifest", help="the manifest `dedup apply` wrote")
     review = actions.add_parser("review", parents=[common], help="a static page of the groups to check them")
@@ -38,7 +39,12 @@ def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     if args.action == "apply":
         result = apply_duplicates(
-            args.tables, args.move_to, config, dry_run=args.dry_run, include_edits=args.include_edits
+            args.tables,
+            args.move_to,
+            config,
+            dry_run=args.dry_run,
+            include_edits=args.include_edits,
+            library=args.library,
         )
     elif args.action == "undo":
         result = undo_apply(args.manifest, config)

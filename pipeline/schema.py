@@ -324,9 +324,11 @@ ROLE_DUPLICATE = "duplicate"
 
 DUPLICATES_SCHEMA = pa.schema(
     [
+        pa.field(SCOPE, pa.string()),
         pa.field(GROUP_ID, pa.string()),
         pa.field(IMAGE_ID, pa.string()),
         pa.field(URI, pa.string()),
+        pa.field(LIBRARY, pa.string()),
         pa.field(KIND, pa.string()),
         pa.field(ROLE, pa.string()),
         pa.field(SCORE, pa.float32()),
@@ -340,9 +342,11 @@ DUPLICATES_SCHEMA = pa.schema(
 # similar table: burst-like photos (taken moments apart, faces moved): stacked together, never removed
 SIMILAR_SCHEMA = pa.schema(
     [
+        pa.field(SCOPE, pa.string()),
         pa.field(GROUP_ID, pa.string()),
         pa.field(IMAGE_ID, pa.string()),
         pa.field(URI, pa.string()),
+        pa.field(LIBRARY, pa.string()),
         pa.field(SCORE, pa.float32()),
         pa.field(EVIDENCE, pa.string()),
         pa.field(RUN_ID, pa.string()),
@@ -468,7 +472,7 @@ TABLE_DOCS = {
     "table, its commit recording the clusters and faces versions and the merge rule used.",
     DUPLICATES_TABLE: "One row per photo in a group of copies (the keeper and its duplicates); written by "
     "`facepipe dedup`, after the similar table, its commit recording the images version compared and the run's "
-    "summary. A photo is in one group at most.",
+    "summary. A photo is in one group at most in each of its scopes (its library, or each circle it is in).",
     SIMILAR_TABLE: "One row per photo in a stack of similar photos (burst shots, two exposures of one moment): "
     "kept apart, never removed; written by `facepipe dedup`.",
     TAGS_TABLE: "What people said of a face: one row per (face_id, name), a tag or a verdict on a suggestion; "
@@ -558,9 +562,11 @@ COLUMN_DOCS = {
         RUN_ID: "the clustering run that wrote the row",
     },
     DUPLICATES_TABLE: {
-        GROUP_ID: "the group of copies; stable across runs",
+        SCOPE: "where the copies were found (`clusters.scope`): within a library, or across a circle's libraries",
+        GROUP_ID: "the group of copies; stable across runs, and unique in the store",
         IMAGE_ID: "the photo (`images.image_id`)",
         URI: "the photo (`images.uri`)",
+        LIBRARY: "its library (`images.library`)",
         KIND: "the photo against its group's keeper: a file copy (`exact`, `same_pixels`, `near_duplicate`) or an "
         "edited one (`crop`, `rotated`, `caption`, `screenshot`, `fit`, `overlay`, `filter`, `stacked`: several "
         "edits, listed in the evidence); for the keeper, the strongest kind in its group",
@@ -575,9 +581,11 @@ COLUMN_DOCS = {
         RUN_ID: "the dedup run",
     },
     SIMILAR_TABLE: {
+        SCOPE: "where the stack was found (`duplicates.scope`)",
         GROUP_ID: "the stack",
         IMAGE_ID: "the photo (`images.image_id`)",
         URI: "the photo (`images.uri`)",
+        LIBRARY: "its library (`images.library`)",
         SCORE: "1 - PDQ distance / 256 of the link that brought the photo in",
         EVIDENCE: "JSON: `with` (the photo it is like), the PDQ distance, `two_exposures` when read back",
         RUN_ID: "the dedup run",

@@ -15,7 +15,7 @@ from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
-from pipeline.io.tables import read_table
+from pipeline.io.tables import TablesSnapshot
 from pipeline.results import JobResult
 
 log = logging.getLogger(__name__)
@@ -100,14 +100,20 @@ def _skip(skipped: list[dict], uri: str, reason: str, error: str | None = None) 
 
 
 def _check_duplicates(
-    tables: str, move_to: str, storage: StorageConfig, include_edits: bool
+    tables: str, move_to: str, storage: StorageConfig, include_edits: bool, library: str | None
 ) -> tuple[list[dict], list[dict], str]:
     """The duplicates of the table at ``tables`` that may move (manifest entries, status planned), those
-    that may not (uri and reason), and the dedup run id; edited copies move only with ``include_edits``.
-    Raises ConfigError for a destination that ``_refuse_destination`` refuses."""
+    that may not (uri and reason), and the dedup run id; edited copies move only with ``include_edits``;
+    with ``library``, that library's photos only. A keeper of a group in any scope never moves, so that
+    every group keeps a copy. Raises ConfigError for a destination that ``_refuse_destination`` refuses,
+    and for no library in a store of several."""
     _refuse_destination(tables, move_to, storage)
-    rows = read_table(tables, S.DUPLICATES_TABLE, storage).to_pylist()
+    rows = TablesSnapshot(tables, storage).read(S.DUPLICATES_TABLE).to_pylist()
+    libraries = {row[S.LIBRARY] for row in rows}
+    if library is None and len(libraries) > 1:
+        raise ConfigError(f"{tables} holds {len(libraries)} libraries: name the one whose copies move (--library)")
     keepers = {row[S.URI] for row in rows if row[S.ROLE] == S.ROLE_KEEP}
+    rows = [row for row in rows if library is None or row[S.LIBRARY] == library]
     run_ids = sorted({row[S.RUN_ID] for row in rows if row[S.RUN_ID]})
     skipped: list[dict] = []
     candidates: dict[str, dict] = {}
@@ -163,6 +169,7 @@ def apply_duplicates(
     *,
     dry_run: bool = False,
     include_edits: bool = False,
+    library: str | None = None,
     run: RunRecorder | None = None,
 ) -> ApplyResult:
     """Move every duplicate listed in the duplicates table of the library at ``tables`` (role duplicate,
@@ -170,7 +177,9 @@ def apply_duplicates(
     a captioned or filtered one, only with ``include_edits``: it may have been made on purpose) to ``move_to`` (a folder
     or s3:// prefix), at MOVE_TO/<dedup run id>/<its path>, never overwriting, and write a manifest
     (MOVE_TO/_facepipe/apply-<run id>.json) that ``undo_apply`` takes. Holds the library's lease and
-    records the run (a dry run writes nothing and takes no lease).
+    records the run (a dry run writes nothing and takes no lease). ``library``: only that library's
+    duplicates move (needed in a store of several libraries); a photo that keeps a group in any scope
+    (its library, or a circle it is in) never moves.
 
     Raises ConfigError, before anything moves (the dry run too), when ``move_to`` is neither a folder nor
     an s3:// prefix, or lies inside the library's tables (``tables``) or inside the photos the last
@@ -179,12 +188,12 @@ def apply_duplicates(
     config = config or load_config()
     storage = config.resolved_storage()
     if dry_run:
-        planned, skipped, dedup_run_id = _check_duplicates(tables, move_to, storage, include_edits)
+        planned, skipped, dedup_run_id = _check_duplicates(tables, move_to, storage, include_edits, library)
         return _applied(None, dedup_run_id, move_to, None, planned, skipped, dry_run=True)
-    call = python_call("apply_duplicates", tables, move_to, include_edits=include_edits)
+    call = python_call("apply_duplicates", tables, move_to, include_edits=include_edits, library=library)
 
     def work(run: RunRecorder) -> ApplyResult:
-        planned, skipped, dedup_run_id = _check_duplicates(tables, move_to, storage, include_edits)
+        planned, skipped, dedup_run_id = _check_duplicates(tables, move_to, storage, include_edits, library)
         manifest = store.join(_normalized(move_to), MANIFEST_FOLDER, f"apply-{run.run_id}.json")
         about = {"run_id": run.run_id, "dedup_run_id": dedup_run_id, "dst": tables}
         moved = _move_all(planned, skipped, manifest, about, storage)

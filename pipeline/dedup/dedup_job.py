@@ -8,7 +8,7 @@ import json
 import logging
 import resource
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +29,7 @@ from pipeline.errors import ConfigError
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.main_face import central_faces_index
 from pipeline.io import store
+from pipeline.io.circles import read_circles, scopes
 from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot, write_dedup
@@ -51,6 +52,7 @@ class DedupResult(JobResult):
 
     run_id: str
     mode: str  # "full" or "incremental"
+    scopes: int  # libraries in no circle, and circles, each compared within itself
     photos: int
     compared: int  # photos compared with the library (new ones, or all)
     groups: int
@@ -81,12 +83,12 @@ def _fingerprints_missing(photos: pa.Table, tables: str, edits: bool) -> None:
         )
 
 
-def _photos(images: pa.Table, snapshot: TablesSnapshot) -> Photos:
-    """The arrays the pair rules read, central faces included (when the tables hold faces)."""
+def _photos(images: pa.Table, faces: pa.Table) -> Photos:
+    """The arrays the pair rules read, central faces included (``faces``: URI, BBOX, EMBEDDING of at least
+    the photos' faces)."""
     n = images.num_rows
     captured = images[S.CAPTURED_AT].cast(pa.int64()).to_numpy(zero_copy_only=False)
     captured = np.where(pc.is_null(images[S.CAPTURED_AT]).to_numpy(zero_copy_only=False), np.nan, captured / 1e6)
-    faces = snapshot.read(S.FACES_TABLE, [S.URI, S.BBOX, S.EMBEDDING])
     central = central_faces_index(images, faces)
     dim = S.matrix(faces[S.EMBEDDING]).shape[1] if faces.num_rows else 1
     face = np.zeros((n, dim), np.float32)
@@ -136,8 +138,9 @@ def pair_rules(config: Config, model: str | None) -> tuple[PairRules, dict]:
 
 
 def _earlier(snapshot: TablesSnapshot, tables: str, settings: dict) -> dict | None:
-    """The last dedup run made with the same settings: its groups (uri -> group id), similar stacks
-    and the photos it compared; None when there is none (or its images version is gone)."""
+    """The last dedup run made with the same settings: per scope its groups (uri -> group id) and similar
+    stacks, the scopes it compared and the photos; None when there is none (or its images version is
+    gone)."""
     try:
         details = snapshot.details(S.DUPLICATES_TABLE, S.DEDUP_KEY)
         duplicates, similar = snapshot.read(S.DUPLICATES_TABLE), snapshot.read(S.SIMILAR_TABLE)
@@ -153,9 +156,15 @@ def _earlier(snapshot: TablesSnapshot, tables: str, settings: dict) -> dict | No
     except (FileNotFoundError, TableNotFoundError) as gone:  # its files vacuumed, or its log entry cleaned up
         log.info("the images version %s the last dedup compared is gone (%s): comparing every photo", version, gone)
         return None
+    groups, stacks = defaultdict(dict), defaultdict(dict)
+    for scope, uri, group in zip(*(duplicates[c].to_pylist() for c in (S.SCOPE, S.URI, S.GROUP_ID))):
+        groups[scope][uri] = group
+    for scope, uri, group in zip(*(similar[c].to_pylist() for c in (S.SCOPE, S.URI, S.GROUP_ID))):
+        stacks[scope][uri] = group
     return {
-        "groups": dict(zip(duplicates[S.URI].to_pylist(), duplicates[S.GROUP_ID].to_pylist())),
-        "stacks": dict(zip(similar[S.URI].to_pylist(), similar[S.GROUP_ID].to_pylist())),
+        "groups": groups,
+        "stacks": stacks,
+        "scopes": set(details.get("scopes", [S.DEFAULT_SCOPE])),
         "compared": set(zip(then[S.URI].to_pylist(), then[S.IMAGE_ID].to_pylist())),
     }
 
@@ -185,12 +194,14 @@ def _best_links(links: Links) -> dict[int, tuple[int, int]]:
     return {photo: (k, other) for photo, (_, k, other) in best.items()}
 
 
-def _duplicate_rows(images: pa.Table, links: Links, ids: dict[int, str], labels: np.ndarray, run_id: str) -> list[dict]:
+def _duplicate_rows(
+    images: pa.Table, links: Links, ids: dict[int, str], labels: np.ndarray, run_id: str, scope: str
+) -> list[dict]:
     grouped = np.flatnonzero(labels >= 0)
     if not len(grouped):
         return []
     grouped = grouped[np.argsort(labels[grouped], kind="stable")]
-    rows = images.select([S.URI, S.IMAGE_ID, S.SIZE, S.SHA256, S.PIXEL_SHA256]).take(grouped).to_pylist()
+    rows = images.select([S.URI, S.LIBRARY, S.IMAGE_ID, S.SIZE, S.SHA256, S.PIXEL_SHA256]).take(grouped).to_pylist()
     copies = [Copy.of(row) for row in images.select(list(Copy.COLUMNS)).take(grouped).to_pylist()]
     at = {int(photo): k for k, photo in enumerate(grouped)}  # photo -> its row here
     best = {at[photo]: (k, at[other]) for photo, (k, other) in _best_links(links).items() if photo in at}
@@ -235,9 +246,11 @@ def _duplicate_rows(images: pa.Table, links: Links, ids: dict[int, str], labels:
                     score = float(links.details[k]["agreement"])
             out.append(
                 {
+                    S.SCOPE: scope,
                     S.GROUP_ID: ids[int(group)],
                     S.IMAGE_ID: rows[p][S.IMAGE_ID],
                     S.URI: rows[p][S.URI],
+                    S.LIBRARY: rows[p][S.LIBRARY],
                     S.KIND: kind,
                     S.ROLE: S.ROLE_KEEP if p == keeper else S.ROLE_DUPLICATE,
                     S.SCORE: score,
@@ -250,8 +263,10 @@ def _duplicate_rows(images: pa.Table, links: Links, ids: dict[int, str], labels:
     return out
 
 
-def _similar_rows(images: pa.Table, links: Links, ids: dict[int, str], labels: np.ndarray, run_id: str) -> list[dict]:
-    uris, image_ids = images[S.URI].to_pylist(), images[S.IMAGE_ID].to_pylist()
+def _similar_rows(
+    images: pa.Table, links: Links, ids: dict[int, str], labels: np.ndarray, run_id: str, scope: str
+) -> list[dict]:
+    uris, image_ids, libraries = (images[c].to_pylist() for c in (S.URI, S.IMAGE_ID, S.LIBRARY))
     best = _best_links(links)
     out = []
     for p in np.flatnonzero(labels >= 0):
@@ -259,9 +274,11 @@ def _similar_rows(images: pa.Table, links: Links, ids: dict[int, str], labels: n
         evidence = {"with": uris[other], **links.evidence(k)}
         out.append(
             {
+                S.SCOPE: scope,
                 S.GROUP_ID: ids[int(labels[p])],
                 S.IMAGE_ID: image_ids[p],
                 S.URI: uris[p],
+                S.LIBRARY: libraries[p],
                 S.SCORE: 1.0 - float(links.distance[k]) / 256,
                 S.EVIDENCE: json.dumps(evidence),
                 S.RUN_ID: run_id,
@@ -329,18 +346,64 @@ def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: 
     errors = images.filter(pc.equal(images[S.STATUS], S.STATUS_ERROR))
     images = images.filter(pc.not_equal(images[S.STATUS], S.STATUS_ERROR))
     _fingerprints_missing(images, tables, config.dedup.edits)
-    rules, same_person = pair_rules(config, snapshot.faces().models.get("model"))
+    rules, same_person = pair_rules(config, snapshot.faces(by_scope=True).models.get("model"))
     settings = {**config.dedup.model_dump(exclude={"distributed"}), "same_person_threshold": rules.same_person}
     if tasks is None and config.dedup.distributed:
         connect(config.ray)
         tasks = RayTasks()
     earlier = None if full else _earlier(snapshot, tables, settings)
+    faces = snapshot.read(S.FACES_TABLE, [S.URI, S.BBOX, S.EMBEDDING])
+    duplicates, similar, compared, found = [], [], 0, []
+    for scope in scopes(read_circles(snapshot), pc.unique(images[S.LIBRARY]).to_pylist()):
+        mine = images.filter(pc.is_in(images[S.LIBRARY], pa.array(scope.libraries, pa.string())))
+        if not mine.num_rows:
+            continue
+        seen = earlier if earlier is not None and scope.name in earlier["scopes"] else None
+        scope_duplicates, scope_similar, scope_compared = _dedup_scope(
+            scope.name, mine, faces, seen, rules, config, tasks, run_id
+        )
+        duplicates.append(scope_duplicates)
+        similar.append(scope_similar)
+        compared += scope_compared
+        found.append(scope.name)
+    duplicates = pa.concat_tables([S.DUPLICATES_SCHEMA.empty_table(), *duplicates])
+    similar_rows = pa.concat_tables([S.SIMILAR_SCHEMA.empty_table(), *similar])
+    result = _result(
+        run_id,
+        duplicates,
+        similar_rows,
+        errors,
+        images.num_rows,
+        compared,
+        earlier is not None,
+        round(time.monotonic() - started, 1),
+        same_person,
+        len(found),
+    )
+    details = {"settings": settings, "summary": result.as_dict(), "scopes": found}
+    write_dedup(tables, duplicates, similar_rows, storage, images_version, details)
+    return result
+
+
+def _dedup_scope(
+    scope: str,
+    images: pa.Table,
+    faces: pa.Table,
+    earlier: dict | None,
+    rules: PairRules,
+    config: Config,
+    tasks: Tasks | None,
+    run_id: str,
+) -> tuple[pa.Table, pa.Table, int]:
+    """(duplicates rows, similar rows, photos compared) of one scope's ``images``: only those added since
+    the ``earlier`` run compared with the rest, when there is one."""
     uris = images[S.URI].to_pylist()
-    photos = _photos(images, snapshot)
+    photos = _photos(images, faces)
     pdq, variants = images[S.PDQ].to_pylist(), images[S.PDQ_VARIANTS].to_pylist()
     radius = max(config.dedup.pdq_distance, config.dedup.unframed_distance, config.dedup.similar_distance)
     search = {"radius": radius, "k": config.dedup.candidates, "tasks": tasks}
     queries = None  # the photos compared with the library: all of them, or the new ones
+    groups, stacks = (earlier["groups"].get(scope, {}), earlier["stacks"].get(scope, {})) if earlier else ({}, {})
     if earlier is None:
         candidates = near_pairs(pdq, variants, **search)
         carried = [Links.empty(), Links.empty()]
@@ -357,7 +420,7 @@ def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: 
                 near_pairs(pdq, variants, queries=old, targets=new, **search),
             ]
         )
-        carried = [_chains(earlier["groups"], uris), _chains(earlier["stacks"], uris)]
+        carried = [_chains(groups, uris), _chains(stacks, uris)]
         compared_new, queries = len(new), new
     near, similar = judge(candidates, photos, rules)
     near, exposures = _separate_exposures(near, photos, uris, config)
@@ -384,29 +447,16 @@ def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: 
     copies = copies.take(joined)  # a link skipped is no evidence of a group
     if config.dedup.edits:
         copies = Links.concat([copies, edited_keepers(images, uris, copies, labels, chain, tasks)])
-    ids = carry_group_ids(labels, uris, earlier["groups"] if earlier else {})
-    duplicates = pa.Table.from_pylist(_duplicate_rows(images, copies, ids, labels, run_id), schema=S.DUPLICATES_SCHEMA)
+    ids = carry_group_ids(labels, uris, groups, scope)
+    rows = _duplicate_rows(images, copies, ids, labels, run_id, scope)
+    duplicates = pa.Table.from_pylist(rows, schema=S.DUPLICATES_SCHEMA)
     stacked = _between_keepers(Links.concat([similar, carried[1]]), labels, duplicates, uris)
     stack_labels = connected_groups(len(uris), stacked.i, stacked.j)
-    stack_ids = carry_group_ids(stack_labels, uris, earlier["stacks"] if earlier else {})
+    stack_ids = carry_group_ids(stack_labels, uris, stacks, scope)
     similar_rows = pa.Table.from_pylist(
-        _similar_rows(images, stacked, stack_ids, stack_labels, run_id), schema=S.SIMILAR_SCHEMA
+        _similar_rows(images, stacked, stack_ids, stack_labels, run_id, scope), schema=S.SIMILAR_SCHEMA
     )
-    result = _result(
-        run_id,
-        duplicates,
-        similar_rows,
-        errors,
-        images.num_rows,
-        compared_new,
-        earlier is not None,
-        round(time.monotonic() - started, 1),
-        same_person,
-    )
-    write_dedup(
-        tables, duplicates, similar_rows, storage, images_version, {"settings": settings, "summary": result.as_dict()}
-    )
-    return result
+    return duplicates, similar_rows, compared_new
 
 
 def _result(
@@ -419,22 +469,27 @@ def _result(
     incremental: bool,
     seconds: float,
     same_person: dict,
+    scopes_compared: int,
 ) -> DedupResult:
     rows = duplicates.to_pylist()
-    removable = [r for r in rows if r[S.ROLE] == S.ROLE_DUPLICATE]
-    groups_by_kind = Counter(kind for kind, _ in {(r[S.KIND], r[S.GROUP_ID]) for r in removable})
+    keepers = {r[S.URI] for r in rows if r[S.ROLE] == S.ROLE_KEEP}
+    duplicate_rows = [r for r in rows if r[S.ROLE] == S.ROLE_DUPLICATE]
+    groups_by_kind = Counter(kind for kind, _ in {(r[S.KIND], r[S.GROUP_ID]) for r in duplicate_rows})
+    # what `dedup apply` may move: a photo a duplicate in every scope it is in, once
+    removable = list({r[S.URI]: r for r in duplicate_rows if r[S.URI] not in keepers}.values())
     return DedupResult(
         run_id=run_id,
         mode="incremental" if incremental else "full",
+        scopes=scopes_compared,
         photos=photos,
         compared=compared,
-        groups=len({r[S.GROUP_ID] for r in rows}),
+        groups=len({(r[S.SCOPE], r[S.GROUP_ID]) for r in rows}),
         groups_by_kind={kind: groups_by_kind.get(kind, 0) for kind in S.KINDS},
-        photos_in_groups=len(rows),
+        photos_in_groups=len({r[S.URI] for r in rows}),
         duplicates_by_kind={kind: sum(r[S.KIND] == kind for r in removable) for kind in S.KINDS},
         bytes_reclaimable=int(sum(r[S.SIZE] or 0 for r in removable)),
-        similar_stacks=len(set(similar[S.GROUP_ID].to_pylist())),
-        similar_photos=similar.num_rows,
+        similar_stacks=len(set(zip(similar[S.SCOPE].to_pylist(), similar[S.GROUP_ID].to_pylist()))),
+        similar_photos=len(set(similar[S.URI].to_pylist())),
         errors_apart={"photos": errors.num_rows, "uris": errors[S.URI].to_pylist()[:20]},
         same_person=same_person,
         seconds=seconds,

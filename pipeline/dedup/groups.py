@@ -10,6 +10,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from pipeline import schema as S
+
 
 def connected_groups(photos: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """Per photo, its group's number (0..), or -1 for a photo linked to no other."""
@@ -27,14 +29,19 @@ def _numbered(components: np.ndarray) -> np.ndarray:
     return out
 
 
-def new_group_id(uris: list[str]) -> str:
-    """An id for a group seen for the first time: a hash of its first uri."""
-    return hashlib.sha256(min(uris).encode()).hexdigest()[:16]
+def new_group_id(uris: list[str], scope: str = S.DEFAULT_SCOPE) -> str:
+    """An id for a group seen for the first time: a hash of its first uri (and of its scope, but for the
+    default scope's, so that a store of one library keeps the ids it had before scopes)."""
+    key = min(uris) if scope == S.DEFAULT_SCOPE else f"{scope}\0{min(uris)}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def carry_group_ids(labels: np.ndarray, uris: list[str], earlier: dict[str, str]) -> dict[int, str]:
+def carry_group_ids(
+    labels: np.ndarray, uris: list[str], earlier: dict[str, str], scope: str = S.DEFAULT_SCOPE
+) -> dict[int, str]:
     """Group number -> id: the id of the earlier group (``earlier``: uri -> group id) holding most of
-    its photos, each earlier id given to one group at most (the largest share first); else a new id."""
+    its photos, each earlier id given to one group at most (the largest share first); else a new id
+    (of ``scope``)."""
     members: dict[int, list[int]] = {}
     for photo in np.flatnonzero(labels >= 0):
         members.setdefault(int(labels[photo]), []).append(int(photo))
@@ -50,7 +57,7 @@ def carry_group_ids(labels: np.ndarray, uris: list[str], earlier: dict[str, str]
             taken.add(old)
     for group, photos in members.items():
         if group not in ids:
-            ids[group] = new_group_id([uris[p] for p in photos])
+            ids[group] = new_group_id([uris[p] for p in photos], scope)
     return ids
 
 

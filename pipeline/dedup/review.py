@@ -82,6 +82,7 @@ def review_duplicates(tables: str, output: str, config: Config | None = None, *,
     config = config or load_config()
     storage = config.resolved_storage()
     snapshot = TablesSnapshot(tables, storage)
+    snapshot.one_library()  # the page shows every group: of one owner's photos only
     groups = _by_group(snapshot.read(S.DUPLICATES_TABLE).to_pylist())
     stacks = _by_group(snapshot.read(S.SIMILAR_TABLE).to_pylist())
     ranked = sorted(groups.items(), key=lambda item: (-_reclaimable(item[1]), -len(item[1]), item[0]))

@@ -156,10 +156,10 @@ class TablesSnapshot:
 
     def faces(self, by_scope: bool = False) -> FacesSnapshot:
         """The faces table of the snapshot, to read in batches, for a job that works on all of them: one
-        that parts them by scope itself (``by_scope``: clustering, tags), or else ConfigError when they are
-        of several libraries, which the job would mix (dedup, the index, reports so far)."""
+        that parts them by scope itself (``by_scope``: clustering, tags, dedup), or else ConfigError when
+        they are of several libraries, which the job would mix (the index, reports so far)."""
         if not by_scope:
-            self._one_library()
+            self.one_library()
         faces = self.table(S.FACES_TABLE)
         return FacesSnapshot(faces, faces_models(faces))
 
@@ -167,16 +167,17 @@ class TablesSnapshot:
         """The libraries the snapshot's photos belong to."""
         return sorted(pc.unique(self.read(S.IMAGES_TABLE, [S.LIBRARY])[S.LIBRARY]).to_pylist())
 
-    def _one_library(self) -> None:
+    def one_library(self) -> None:
+        """ConfigError when the snapshot's photos are of several libraries (for a job that would mix them)."""
         if self.version(S.IMAGES_TABLE) is None:
             return
         found = self.libraries()
         if len(found) > 1:
             shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
             raise ConfigError(
-                f"{self.tables} holds the photos of {len(found)} libraries ({shown}): dedup, the index, reports "
-                "and evaluations work on the tables of one library so far (one --tables per library); read one "
-                "library with read_table(..., library=L)"
+                f"{self.tables} holds the photos of {len(found)} libraries ({shown}): the index, reports, the "
+                "dedup review and evaluations work on the tables of one library so far (one --tables per "
+                "library); read one library with read_table(..., library=L)"
             )
 
     def read(self, name: str, columns: list[str] | None = None, libraries: list[str] | None = None) -> pa.Table:

@@ -59,7 +59,7 @@ def test_libraries_named_on_the_command_line_share_a_store_and_stay_apart(tmp_pa
     assert code == 2 and "belong to another library already" in err and "'anna'" in err
     assert library(dst, "ben") == bens
 
-    code, _, err = run(capsys, "dedup", "--tables", str(dst))
+    code, _, err = run(capsys, "index", "--tables", str(dst))
     assert code == 2 and "holds the photos of 2 libraries (anna, ben)" in err
     code, people, _ = run(capsys, "cluster", "--tables", str(dst))
     assert code == 0 and people["scopes"] == 2, "each library in no circle is clustered alone"
@@ -84,3 +84,48 @@ def test_each_folder_of_src_is_a_library_and_a_folder_gone_empties_its_library(
     code, again, _ = run(capsys, "embed", "--input", str(src), "--tables", str(dst), "--libraries-by-folder")
     assert code == 0 and again["removed"] == 2 and again["libraries"] == ["anna", "ben"]
     assert library(dst, "ben")["images"] == [] and library(dst, "anna") == anna
+
+
+def test_duplicates_form_within_a_library_and_within_each_circle(tmp_path: Path, lfw_images: Path, capsys):
+    from PIL import Image
+
+    photos = sorted(lfw_images.glob("*/*.jpg"))[:3]
+    owners = {name: tmp_path / name for name in ("anna", "ben", "carl")}
+    for folder in owners.values():
+        folder.mkdir()
+    shutil.copy(photos[0], owners["anna"] / "p0.jpg")
+    shutil.copy(photos[1], owners["anna"] / "p1.jpg")
+    shutil.copy(photos[0], owners["ben"] / "p0-copy.jpg")  # a byte copy of anna's photo: in their circle
+    Image.open(photos[1]).resize((125, 125)).save(owners["ben"] / "p1-small.jpg", quality=90)
+    shutil.copy(photos[0], owners["carl"] / "p0-too.jpg")  # carl shares no circle with anna: never grouped with hers
+    shutil.copy(photos[2], owners["carl"] / "p2.jpg")
+    shutil.copy(photos[2], owners["carl"] / "p2-again.jpg")  # a copy within carl's own library
+    dst = tmp_path / "dst"
+    for name, folder in owners.items():
+        assert run(capsys, "embed", "--input", str(folder), "--tables", str(dst), "--library", name)[0] == 0
+    assert (
+        run(capsys, "circles", "set", "--tables", str(dst), "--circle", "family", "--libraries", "anna", "ben")[0] == 0
+    )
+
+    code, found, err = run(capsys, "dedup", "--tables", str(dst))
+    assert code == 0 and found["scopes"] == 2, err
+    rows = read_table(str(dst), S.DUPLICATES_TABLE).to_pylist()
+    groups = {}
+    for row in rows:
+        groups.setdefault((row[S.SCOPE], row[S.GROUP_ID]), set()).add((row[S.LIBRARY], Path(row[S.URI]).name))
+    assert sorted(sorted(members) for members in groups.values()) == [
+        [("anna", "p0.jpg"), ("ben", "p0-copy.jpg")],
+        [("anna", "p1.jpg"), ("ben", "p1-small.jpg")],
+        [("carl", "p2-again.jpg"), ("carl", "p2.jpg")],
+    ]
+    assert {scope for scope, _ in groups} == {"circle/family", "library/carl"}
+
+    move_to = tmp_path / "quarantine"
+    code, _, err = run(capsys, "dedup", "apply", "--tables", str(dst), "--move-to", str(move_to), "--dry-run")
+    assert code == 2 and "name the one whose copies move" in err
+    code, plan, _ = run(
+        capsys, "dedup", "apply", "--tables", str(dst), "--move-to", str(move_to), "--dry-run", "--library", "ben"
+    )
+    assert code == 0 and plan["moved"] == 2, "ben's two copies of anna's photos; hers stay, the keepers"
+    code, _, err = run(capsys, "dedup", "review", "--tables", str(dst), "--output", str(tmp_path / "review"))
+    assert code == 2 and "holds the photos of 3 libraries" in err

@@ -29,9 +29,11 @@ def _duplicates(root: Path, rows: list[tuple[str, str, str, str]]) -> pa.Table:
     """Duplicates rows (group, relative path, kind, role) with the uris the tables would hold."""
     return pa.table(
         {
+            S.SCOPE: [S.DEFAULT_SCOPE] * len(rows),
             S.GROUP_ID: [r[0] for r in rows],
             S.IMAGE_ID: [f"id-{r[1]}" for r in rows],
             S.URI: [str(root / r[1]) for r in rows],
+            S.LIBRARY: [S.DEFAULT_LIBRARY] * len(rows),
             S.KIND: [r[2] for r in rows],
             S.ROLE: [r[3] for r in rows],
             S.SCORE: [1.0] * len(rows),
