@@ -44,7 +44,7 @@ from pipeline.tags.tags_table import record_tags
 PUBLIC_FIGURES = 20  # the people with the most photos: some of their photos in libraries anywhere
 
 
-def _collection(tables: str, name: str) -> tuple[pa.Table, pa.Table, dict[str, str]]:
+def embedded_collection(tables: str, name: str) -> tuple[pa.Table, pa.Table, dict[str, str]]:
     """(images, faces, uri -> person) of an embedded collection; persons prefixed with ``name``."""
     images, faces = read_table(tables, S.IMAGES_TABLE), read_table(tables, S.FACES_TABLE)
     persons = {uri: f"{name}/{os.path.basename(os.path.dirname(uri))}" for uri in images[S.URI].to_pylist()}
@@ -117,7 +117,8 @@ def _labelled(rows: pa.Table, library: str) -> pa.Table:
     )
 
 
-def _tag(dst: str, tags: dict[str, str]) -> None:
+def write_tags(dst: str, tags: dict[str, str]) -> None:
+    """Tag each face of ``tags`` (face id -> name) in the store at ``dst``."""
     record_tags(dst, pa.table({S.FACE_ID: list(tags), S.NAME: list(tags.values()), S.VERDICT: ["tag"] * len(tags)}))
 
 
@@ -193,7 +194,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     config = load_config(None, [])
-    collections = [_collection(args.lfw_tables, "lfw"), _collection(args.pins_tables, "pins")]
+    collections = [embedded_collection(args.lfw_tables, "lfw"), embedded_collection(args.pins_tables, "pins")]
     persons = {uri: person for _, _, found in collections for uri, person in found.items()}
     library_of, circles = split(persons, args.libraries, args.circles, args.seed)
     root = args.output or tempfile.mkdtemp(prefix="facepipe-platform-")
@@ -204,7 +205,7 @@ def main() -> None:
     truth = central_face_persons(images, faces, persons)
     library_of_face = dict(zip(faces[S.FACE_ID].to_pylist(), faces[S.LIBRARY].to_pylist()))
     tags = draw_tags(truth, library_of_face, args.seed)
-    _tag(store, tags)
+    write_tags(store, tags)
     written = time.perf_counter() - started
     started = time.perf_counter()
     clustered = cluster(store, config)
@@ -218,7 +219,7 @@ def main() -> None:
         keep = set(scope.libraries)
         own = {c: members for c, members in circles.items() if f"circle/{c}" == scope.name}
         write_store(dst, collections, library_of, own, keep)
-        _tag(dst, {face: name for face, name in tags.items() if library_of_face[face] in keep})
+        write_tags(dst, {face: name for face, name in tags.items() if library_of_face[face] in keep})
         began = time.perf_counter()
         cluster(dst, config)
         suggest_tags(dst, config)
