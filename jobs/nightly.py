@@ -20,9 +20,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--full", action="store_true", help="every step from scratch: recluster, compare every photo, rebuild"
     )
+    whose = parser.add_mutually_exclusive_group()
+    whose.add_argument("--library", metavar="L", help="the library SRC's photos belong to (default: 'default')")
+    whose.add_argument(
+        "--libraries-by-folder", action="store_true", help="each folder directly below SRC is a library named after it"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    result = nightly(args.input, args.tables, load_config(args.config, args.set), full=args.full)
+    config = load_config(args.config, args.set)
+    result = nightly(
+        args.input,
+        args.tables,
+        config,
+        full=args.full,
+        library=args.library,
+        libraries_by_folder=args.libraries_by_folder,
+    )
     print(result.to_json())
     return result.exit_code

@@ -17,6 +17,7 @@ from pipeline.config import Config, load_config
 from pipeline.dedup.dedup_job import deduplicate
 from pipeline.ingest.embed_job import embed
 from pipeline.ingest.incremental import plan_run
+from pipeline.ingest.libraries import assign_libraries
 from pipeline.io import store
 from pipeline.io.library_run import library_run, python_call
 from pipeline.io.runs import RunRecorder
@@ -69,21 +70,41 @@ def _unchanged(now: dict, then: dict) -> bool:
     return all(value is not None and then.get(key) == value for key, value in now.items())
 
 
-def nightly(src: str, tables: str, config: Config | None = None, *, full: bool = False) -> NightlyResult:
+def nightly(
+    src: str,
+    tables: str,
+    config: Config | None = None,
+    *,
+    full: bool = False,
+    library: str | None = None,
+    libraries_by_folder: bool = False,
+) -> NightlyResult:
     """Run the steps of config.nightly.steps on the library at ``tables`` for the photos of ``src``, each
     skipped when its inputs did not change (``full``: every step from scratch: recluster, compare every
-    photo, rebuild the index). Holds the library's lease for the whole night and records it as one run.
-    Raises ConfigError for a configuration mistake, LeaseHeld when another run holds the library; a
-    failing step stops the night (recorded as failed)."""
+    photo, rebuild the index). The photos are ``library``'s, or each of the library named after its folder
+    below ``src`` (``libraries_by_folder``), as `embed` takes them. On a store of several libraries the
+    steps that work on one library's tables only (the index, the people report) are skipped, saying so.
+    Holds the library's lease for the whole night and records it as one run. Raises ConfigError for a
+    configuration mistake, LeaseHeld when another run holds the library; a failing step stops the night
+    (recorded as failed)."""
     config = config or load_config()
     started = time.perf_counter()
-    call = python_call("nightly", src, tables, full=full)
+    call = python_call("nightly", src, tables, full=full, library=library, libraries_by_folder=libraries_by_folder)
     with library_run(tables, call, config) as run, Progress("nightly", len(config.nightly.steps), "step") as bar:
-        missing = _night(src, tables, config, full, run, bar)
+        missing = _night(src, tables, config, full, run, bar, library, libraries_by_folder)
     return NightlyResult(run.run_id, run.steps(), round(time.perf_counter() - started, 2), missing)
 
 
-def _night(src: str, tables: str, config: Config, full: bool, run: RunRecorder, bar: Progress) -> int:
+def _night(
+    src: str,
+    tables: str,
+    config: Config,
+    full: bool,
+    run: RunRecorder,
+    bar: Progress,
+    library: str | None,
+    by_folder: bool,
+) -> int:
     """The steps, each a job function recording itself as a step of ``run`` (and a tick of ``bar``); the
     photos gone missing."""
     state = _State(tables, config)
@@ -93,12 +114,18 @@ def _night(src: str, tables: str, config: Config, full: bool, run: RunRecorder, 
         """The library's tables as they are now."""
         return TablesSnapshot(tables, storage)
 
-    def step(name: str, inputs: Callable[[TablesSnapshot], dict], work: Callable[[], None], why: str) -> None:
+    def step(
+        name: str, inputs: Callable[[TablesSnapshot], dict], work: Callable[[], None], why: str, one_library=False
+    ) -> None:
         """Run ``work`` (step ``name``) unless the input versions ``inputs`` gives equal those its last run
-        recorded (``why``: what unchanged means) or the step is not configured."""
+        recorded (``why``: what unchanged means), the step is not configured, or it works on one library
+        only (``one_library``) and the store holds several."""
         if name not in config.nightly.steps:
             return
-        if not full and _unchanged(inputs(versions()), state.values.get(name, {}).get("inputs", {})):
+        now = versions()
+        if one_library and now.version(S.IMAGES_TABLE) is not None and len(found := now.libraries()) > 1:
+            run.skip(name, f"it works on the tables of one library so far; the store holds {len(found)}")
+        elif not full and _unchanged(inputs(versions()), state.values.get(name, {}).get("inputs", {})):
             run.skip(name, why)
         else:
             work()
@@ -111,25 +138,32 @@ def _night(src: str, tables: str, config: Config, full: bool, run: RunRecorder, 
         listing = store.list_photos(src, storage, config.input.extensions)
         now = versions()
         committed = now.read(S.IMAGES_TABLE) if now.version(S.IMAGES_TABLE) is not None else None
-        plan = (
-            plan_run(listing, committed, config.decode.fingerprints, config.decode.keypoints)
-            if committed is not None
-            else None
-        )
+        plan = None
+        if committed is not None:
+            named, libraries = assign_libraries(listing, committed, src, storage, library, by_folder)
+            plan = plan_run(named, committed, config.decode.fingerprints, config.decode.keypoints, libraries)
         if plan is not None and not (plan.todo.num_rows or plan.removed or plan.unfingerprinted) and not full:
             run.skip("embed", f"none of the {listing.num_rows} photos listed is new, changed or gone")
         else:
-            missing = embed(src, tables, config, listing=listing, run=run).missing
+            missing = embed(
+                src, tables, config, listing=listing, run=run, library=library, libraries_by_folder=by_folder
+            ).missing
         bar.advance(1, step="embed")
 
     def faces_version(snapshot: TablesSnapshot) -> dict:
         return {"faces": snapshot.version(S.FACES_TABLE)}
+
+    def circles_version(snapshot: TablesSnapshot) -> dict:
+        """The circles' version (-1 before any circle): people, names and duplicates are found per scope."""
+        version = snapshot.version(S.CIRCLES_TABLE)
+        return {"circles": -1 if version is None else version}
 
     step(
         "index",
         faces_version,
         lambda: index(tables, config, rebuild=full, run=run),
         "no face added or removed since the index was updated",
+        one_library=True,
     )
 
     def clustering() -> None:
@@ -138,12 +172,17 @@ def _night(src: str, tables: str, config: Config, full: bool, run: RunRecorder, 
         found = cluster(tables, config, incremental=not again, run=run)
         state.values.setdefault("cluster", {})["runs_since_full"] = runs + 1 if found.incremental else 0
 
-    step("cluster", faces_version, clustering, "no face added or removed since the last clustering")
+    step(
+        "cluster",
+        lambda s: {**faces_version(s), **circles_version(s)},
+        clustering,
+        "no face added or removed and no circle changed since the last clustering",
+    )
     step(
         "dedup",
-        lambda s: {"images": s.version(S.IMAGES_TABLE)},
+        lambda s: {"images": s.version(S.IMAGES_TABLE), **circles_version(s)},
         lambda: deduplicate(tables, config, full=full, run=run),
-        "no photo added, changed or removed",
+        "no photo added, changed or removed and no circle changed",
     )
     if "tags" in config.nightly.steps and versions().version(S.TAGS_TABLE) is None:
         run.skip("tags", "nobody has tagged a face yet (facepipe tags add)")
@@ -151,14 +190,20 @@ def _night(src: str, tables: str, config: Config, full: bool, run: RunRecorder, 
     else:
         step(
             "tags",
-            lambda s: {"faces": s.version(S.FACES_TABLE), "tags": s.version(S.TAGS_TABLE)},
+            lambda s: {"faces": s.version(S.FACES_TABLE), "tags": s.version(S.TAGS_TABLE), **circles_version(s)},
             lambda: suggest_tags(tables, config, full=full, run=run),
-            "no face and no tag added or removed since the last suggestions",
+            "no face and no tag added or removed and no circle changed since the last suggestions",
         )
 
     def people_report() -> None:
         with run.step("report") as counts:
             counts.update(report(tables, store.join(tables, "report"), config).as_dict())
 
-    step("report", lambda s: {"persons": s.version(S.PERSONS_TABLE)}, people_report, "the people did not change")
+    step(
+        "report",
+        lambda s: {"persons": s.version(S.PERSONS_TABLE)},
+        people_report,
+        "the people did not change",
+        one_library=True,
+    )
     return missing

@@ -129,3 +129,27 @@ def test_duplicates_form_within_a_library_and_within_each_circle(tmp_path: Path,
     assert code == 0 and plan["moved"] == 2, "ben's two copies of anna's photos; hers stay, the keepers"
     code, _, err = run(capsys, "dedup", "review", "--tables", str(dst), "--output", str(tmp_path / "review"))
     assert code == 2 and "holds the photos of 3 libraries" in err
+
+
+def test_a_night_of_a_store_of_libraries_by_folder(tmp_path: Path, lfw_images: Path, capsys):
+    """The night embeds every library's new photos, finds people, copies and names per scope, skips the
+    steps that work on one library's tables only (saying so), and runs again when a circle changes."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    copy_lfw(lfw_images, src / "anna", 4)
+    copy_lfw(lfw_images, src / "ben", 3, start=40)
+    night = ["nightly", "--input", str(src), "--tables", str(dst), "--libraries-by-folder"]
+    code, first, err = run(capsys, *night)
+    steps = {step["step"]: step for step in first["steps"]}
+    assert code == 0 and steps["embed"]["status"] == "ok", err
+    assert steps["cluster"]["status"] == steps["dedup"]["status"] == "ok"
+    assert steps["index"]["status"] == steps["report"]["status"] == "skipped"
+    assert "one library" in steps["index"]["why"]
+    assert set(read_table(str(dst), S.CLUSTERS_TABLE)[S.SCOPE].to_pylist()) == {"library/anna", "library/ben"}
+
+    code, again, _ = run(capsys, *night)
+    assert code == 0 and all(step["status"] == "skipped" for step in again["steps"]), again
+    run(capsys, "circles", "set", "--tables", str(dst), "--circle", "family", "--libraries", "anna", "ben")
+    code, third, _ = run(capsys, *night)
+    steps = {step["step"]: step["status"] for step in third["steps"]}
+    assert steps["cluster"] == steps["dedup"] == "ok" and steps["embed"] == "skipped", "a circle changed the scopes"
+    assert set(read_table(str(dst), S.CLUSTERS_TABLE)[S.SCOPE].to_pylist()) == {"circle/family"}
