@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jobs.options import add_tables
+from jobs.options import add_libraries, add_tables
 from pipeline.config import load_config
 from pipeline.ingest.embed_job import embed
 
@@ -13,15 +13,7 @@ from pipeline.ingest.embed_job import embed
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, metavar="SRC", help="folder or s3:// prefix of photos")
     add_tables(parser, deprecated="--output")
-    whose = parser.add_mutually_exclusive_group()
-    whose.add_argument(
-        "--library", metavar="L", help="the library SRC's photos belong to (default: the library 'default')"
-    )
-    whose.add_argument(
-        "--libraries-by-folder",
-        action="store_true",
-        help="each folder directly below SRC is a library named after it",
-    )
+    add_libraries(parser)
 
 
 def main(args: argparse.Namespace) -> int:

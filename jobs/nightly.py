@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.options import add_tables
+from jobs.options import add_libraries, add_tables
 from pipeline.config import load_config
 from pipeline.nightly_job import nightly
 
@@ -20,11 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--full", action="store_true", help="every step from scratch: recluster, compare every photo, rebuild"
     )
-    whose = parser.add_mutually_exclusive_group()
-    whose.add_argument("--library", metavar="L", help="the library SRC's photos belong to (default: 'default')")
-    whose.add_argument(
-        "--libraries-by-folder", action="store_true", help="each folder directly below SRC is a library named after it"
-    )
+    add_libraries(parser)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -24,3 +24,12 @@ def add_tables(parser: argparse.ArgumentParser, *, deprecated: str | None = None
     given = parser.add_mutually_exclusive_group(required=True)
     given.add_argument("--tables", metavar="DST", help=help)
     given.add_argument(deprecated, dest="tables", metavar="DST", action=_DeprecatedTables, help="deprecated: --tables")
+
+
+def add_libraries(parser: argparse.ArgumentParser) -> None:
+    """--library L or --libraries-by-folder: whose photos SRC holds (pipeline.ingest.libraries)."""
+    whose = parser.add_mutually_exclusive_group()
+    whose.add_argument("--library", metavar="L", help="the library SRC's photos belong to (default: 'default')")
+    whose.add_argument(
+        "--libraries-by-folder", action="store_true", help="each folder directly below SRC is a library named after it"
+    )
