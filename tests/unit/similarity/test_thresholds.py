@@ -93,7 +93,16 @@ def test_a_collection_level_is_the_median_similarity_of_pairs_of_different_group
     groups = np.repeat([0, 1], 50)
     between = float(np.median(faces[:50] @ faces[50:].T))
     level, pairs = different_person_level(faces, groups)
-    assert level == pytest.approx(between, abs=0.02) and 0 < pairs < 200_000
+    assert level == pytest.approx(between, abs=1e-6) and pairs == 50 * 50, "few faces: every pair, exactly"
     assert different_person_level(faces)[0] > level  # pairs of one group raise the median
     assert different_person_level(faces, np.zeros(100, int)) == (0.0, 0)  # one group: no pair left
     assert collection_threshold(level, 0.38) == level + 0.38
+
+
+def test_a_large_collection_level_is_sampled() -> None:
+    rng = np.random.default_rng(1)
+    faces = rng.normal(size=(1000, 16))
+    faces /= np.linalg.norm(faces, axis=1, keepdims=True)
+    level, pairs = different_person_level(faces)
+    exact = np.median((faces @ faces.T)[np.triu_indices(1000, 1)])
+    assert level == pytest.approx(exact, abs=0.003) and 199_000 < pairs <= 200_000, "200,000 random pairs"
