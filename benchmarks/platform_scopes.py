@@ -36,10 +36,10 @@ from pipeline.config import load_config
 from pipeline.evaluate.tags import central_face_persons, score_tags
 from pipeline.io.circles import read_circles, scopes, set_circle
 from pipeline.io.tables import FaceTables, TablesSnapshot, read_table
+from pipeline.io.tags_table import record_tags
 from pipeline.metrics.clustering import clustering_metrics
 from pipeline.people.cluster_job import cluster
 from pipeline.tags.suggest_job import suggest_tags
-from pipeline.tags.tags_table import record_tags
 
 PUBLIC_FIGURES = 20  # the people with the most photos: some of their photos in libraries anywhere
 

@@ -28,10 +28,10 @@ from pipeline.config import load_config
 from pipeline.dedup.dedup_job import deduplicate
 from pipeline.evaluate.synthetic import face_like_embeddings
 from pipeline.io.tables import FaceTables
+from pipeline.io.tags_table import record_tags
 from pipeline.people.cluster_job import cluster
 from pipeline.similarity.thresholds import REFERENCE_MODEL
 from pipeline.tags.suggest_job import suggest_tags
-from pipeline.tags.tags_table import record_tags
 
 FACES_A_PERSON = 5
 

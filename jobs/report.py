@@ -13,8 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_tables(parser)
     parser.add_argument("--output", required=True, help="folder (or s3:// prefix) for index.html and thumbs/")
     parser.add_argument("--max-people", type=int, default=200, help="the largest this many people are shown")
+    parser.add_argument("--library", metavar="L", help="what this library's owner may see (a store of several: needed)")
 
 
 def main(args: argparse.Namespace) -> int:
-    print(report(args.tables, args.output, load_config(args.config, args.set), max_people=args.max_people).to_json())
+    config = load_config(args.config, args.set)
+    print(report(args.tables, args.output, config, max_people=args.max_people, library=args.library).to_json())
     return 0

@@ -238,6 +238,14 @@ class ClusterConfig(_Section):
         ge=0,
         description="Faces whose box is shorter (photo px) stay unclustered: too blurred to tell apart.",
     )
+    small_scope_faces: int = Field(
+        default=1000,
+        ge=0,
+        description="A scope (a library, a circle) of fewer faces measures its different-person level at most "
+        "at the model's (the median similarity of the different-person pairs its FAR curve was calibrated on, "
+        "when the curve records it): a small library mostly of one person would measure that person's faces. "
+        "0: never capped.",
+    )
     hdbscan_min_samples: int = Field(default=_CLUSTER.hdbscan_min_samples, ge=1, description="hdbscan: min_samples.")
     kmeans_k: int | None = Field(
         default=_CLUSTER.kmeans_k, ge=1, description="kmeans: clusters; default: estimated by the graph method."

@@ -17,8 +17,8 @@ from pipeline.errors import ConfigError
 from pipeline.ingest.main_face import central_faces_index
 from pipeline.io.store import is_s3
 from pipeline.io.tables import TablesSnapshot
+from pipeline.io.tags_table import tags_in_force
 from pipeline.metrics.tags import tag_metrics
-from pipeline.tags.tags_table import tags_in_force
 
 log = logging.getLogger(__name__)
 

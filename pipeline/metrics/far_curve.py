@@ -58,7 +58,8 @@ def far_curve_points(same_above: np.ndarray, different_above: np.ndarray, fars=F
     """For each target FAR that the number of different-person pairs can measure (at least one pair
     above it) and some threshold reaches: the lowest grid threshold whose FAR is at most the target,
     the FAR and the TAR measured there. Returns a JSON-ready dict: fars, thresholds, tars,
-    measured_fars, same_pairs, different_pairs."""
+    measured_fars, same_pairs, different_pairs, and different_person_level: the median similarity of the
+    different-person pairs (to the grid's step; None without such pairs)."""
     same_pairs, different_pairs = int(same_above[0]), int(different_above[0])
     points: dict = {"fars": [], "thresholds": [], "tars": [], "measured_fars": []}
     for far in fars:
@@ -70,4 +71,7 @@ def far_curve_points(same_above: np.ndarray, different_above: np.ndarray, fars=F
         points["thresholds"].append(float(GRID[k]))
         points["tars"].append(float(same_above[k] / max(same_pairs, 1)))
         points["measured_fars"].append(float(different_above[k] / different_pairs))
-    return {**points, "same_pairs": same_pairs, "different_pairs": different_pairs}
+    level = None
+    if different_pairs:
+        level = float(GRID[int(np.flatnonzero(different_above / different_pairs <= 0.5)[0])])
+    return {**points, "same_pairs": same_pairs, "different_pairs": different_pairs, "different_person_level": level}

@@ -26,10 +26,14 @@ from pipeline.similarity.thresholds import collection_threshold, different_perso
 @dataclass(frozen=True)
 class MergeMargins:
     """How far above a collection's different-person level two single faces (``single``) and large
-    groups (``group``) merge (cluster.single_margin, cluster.group_margin)."""
+    groups (``group``) merge (cluster.single_margin, cluster.group_margin); ``ceiling``: the highest level
+    the collection may measure (None: any). A small collection mostly of one person measures the
+    similarity of that person's faces: its level is capped at the model's (the median similarity of the
+    different-person pairs it was calibrated on)."""
 
     single: float
     group: float
+    ceiling: float | None = None
 
 
 @dataclass(frozen=True)
@@ -39,21 +43,36 @@ class Calibration:
     rule: MergeRule
     impostor_level: float | None  # None: cluster.similarity fixed the rule
     pairs: int
+    measured: float | None = None  # the level the collection measured, when the model's replaced it
+    from_model: bool = False  # the model's level (MergeMargins.ceiling) replaced the collection's
 
     def describe(self) -> dict:
         if self.impostor_level is None:
             return {"source": "cluster.similarity", "single_faces": self.rule.single, "large_groups": self.rule.group}
+        single, group = round(self.rule.single, 4), round(self.rule.group, 4)
+        merge = f"two single faces merge from {single:.3f}, large groups from {group:.3f}"
+        if self.from_model:
+            measured = (
+                f"the {self.pairs} random pairs outside the first pass's groups measured {self.measured:.3f}"
+                if self.measured is not None
+                else "no pair is left outside the first pass's groups"
+            )
+            why = (
+                f"too few faces of different people here to measure how alike they are ({measured}): the model's "
+                f"level, {self.impostor_level:.3f}, is used: {merge}"
+            )
+        else:
+            why = (
+                f"faces of different people in this collection are {self.impostor_level:.3f} similar (median of "
+                f"{self.pairs} random pairs outside the first pass's groups): {merge}"
+            )
         return {
-            "source": "calibrated",
+            "source": "model" if self.from_model else "calibrated",
             "impostor_level": round(self.impostor_level, 4),
             "pairs": self.pairs,
-            "single_faces": round(self.rule.single, 4),
-            "large_groups": round(self.rule.group, 4),
-            "why": (
-                f"faces of different people in this collection are {self.impostor_level:.3f} similar (median of "
-                f"{self.pairs} random pairs outside the first pass's groups): two single faces merge from "
-                f"{self.rule.single:.3f}, large groups from {self.rule.group:.3f}"
-            ),
+            "single_faces": single,
+            "large_groups": group,
+            "why": why,
         }
 
 
@@ -69,8 +88,11 @@ def rule_for(level: float, margins: MergeMargins) -> MergeRule:
 
 def calibrated(vectors: np.ndarray, margins: MergeMargins, seed: int, groups: np.ndarray | None = None) -> Calibration:
     """The rule at the different-person level of unit ``vectors`` (leaving out pairs of one group when
-    ``groups``, a group id per face, is given; pairs drawn with ``seed``)."""
+    ``groups``, a group id per face, is given; pairs drawn with ``seed``), at most ``margins.ceiling``, which
+    also stands for a level no pair is left to measure."""
     level, pairs = different_person_level(vectors, groups, seed)
+    if margins.ceiling is not None and (not pairs or level > margins.ceiling):
+        return Calibration(rule_for(margins.ceiling, margins), margins.ceiling, pairs, level if pairs else None, True)
     return Calibration(rule_for(level, margins), level, pairs)
 
 

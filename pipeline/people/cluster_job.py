@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from pipeline import schema as S
 from pipeline.config import Config, load_config
+from pipeline.errors import ConfigError
 from pipeline.io.circles import read_circles, scopes
 from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
@@ -22,6 +23,7 @@ from pipeline.people.incremental import NEW, assign_incrementally, carry_cluster
 from pipeline.results import JobResult
 from pipeline.runtime.ray_cluster import connect
 from pipeline.runtime.ray_tasks import RayTasks
+from pipeline.similarity.far_curves import CalibrationStore
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def _earlier_rule(details: dict, vectors: np.ndarray, labels: np.ndarray, settin
     chosen = details.get("merge_rule", {})
     if "single_faces" in chosen:
         return Calibration(rule_from(chosen), chosen.get("impostor_level"), chosen.get("pairs", 0))
-    margins = MergeMargins(settings.single_margin, settings.group_margin)
+    margins = MergeMargins(settings.single_margin, settings.group_margin, settings.level_ceiling)
     if settings.similarity is not None:
         return preliminary(vectors, margins, settings.seed, settings.similarity)
     groups = np.where(labels >= 0, labels, -2 - np.arange(len(labels)))  # each face of no cluster: its own group
@@ -136,13 +138,16 @@ def _cluster(tables: str, config: Config, run_id: str, incremental: bool) -> Clu
     faces = snapshot.read([S.FACE_ID, S.IMAGE_ID, S.URI, S.LIBRARY, S.BBOX, S.DET_SCORE, S.EMBEDDING])
     faces = faces.take(pc.sort_indices(faces[S.FACE_ID]))  # one order, however the rows lie in the files
     previous = _previous(tables, storage)
+    ceiling = _model_level(config, snapshot.models.get("model"))
     found_scopes = scopes(read_circles(TablesSnapshot(tables, storage)), pc.unique(faces[S.LIBRARY]).to_pylist())
     made = []
     next_id = int(pc.max(previous[0][S.CLUSTER_ID]).as_py() or -1) + 1 if previous is not None else 0
     for scope in found_scopes:
         members = faces.filter(pc.is_in(faces[S.LIBRARY], pa.array(scope.libraries, pa.string())))
         if members.num_rows:
-            made.append(_cluster_scope(scope.name, members, previous, incremental, config, run_id, tasks, next_id))
+            made.append(
+                _cluster_scope(scope.name, members, previous, incremental, config, run_id, tasks, next_id, ceiling)
+            )
             next_id = max(next_id, int(pc.max(made[-1].clusters[S.CLUSTER_ID]).as_py()) + 1)
     clusters = pa.concat_tables([S.CLUSTERS_SCHEMA.empty_table(), *(scope.clusters for scope in made)])
     persons = pa.concat_tables([S.PERSONS_SCHEMA.empty_table(), *(scope.persons for scope in made)])
@@ -190,16 +195,20 @@ def _cluster_scope(
     run_id: str,
     tasks: RayTasks | None,
     next_id: int,
+    ceiling: float | None,
 ) -> _ScopeClustering:
     """The people among ``faces`` (one scope's, in face_id order): as a store holding these faces alone
     would find them. Cluster ids are unique in the whole table: a cluster that is not an earlier one of the
-    scope takes an id from ``next_id`` on, so that a person in two circles has two ids."""
+    scope takes an id from ``next_id`` on, so that a person in two circles has two ids. A scope of fewer
+    than cluster.small_scope_faces faces measures its different-person level at most at ``ceiling``."""
     vectors, boxes = S.matrix(faces[S.EMBEDDING]), S.matrix(faces[S.BBOX])
     eligible = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= config.cluster.min_face_side
     image_ids = np.array(faces[S.IMAGE_ID].to_pylist())
     earlier = _in_scope(previous, scope, faces[S.FACE_ID].to_pylist())
     incremental = incremental and earlier is not None
     settings, index = config.cluster.cluster_settings(), config.index.index_settings()
+    if int(eligible.sum()) < config.cluster.small_scope_faces:
+        settings = replace(settings, level_ceiling=ceiling)
     if incremental:
         labels, details = earlier[0][eligible], earlier[1]
         rule = _earlier_rule(details, vectors[eligible], labels, settings)
@@ -231,6 +240,16 @@ def _cluster_scope(
     persons = persons_of(faces, clustering, run_id, config.cluster.representatives, scope)
     details = {"incremental": incremental, "merge_rule": merge_rule, "faces": n, "clusters": clustering.clusters}
     return _ScopeClustering(scope, clusters, persons, details, int(np.sum(~eligible)))
+
+
+def _model_level(config: Config, model: str | None) -> float | None:
+    """The different-person level of ``model``'s FAR curve (None: no model, no curve, or none recorded)."""
+    if model is None:
+        return None
+    try:
+        return CalibrationStore.of(config).curve(model).different_person_level
+    except ConfigError:
+        return None
 
 
 def _fresh_ids(labels: np.ndarray, kept: set[int], next_id: int) -> np.ndarray:

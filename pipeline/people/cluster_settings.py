@@ -16,6 +16,7 @@ class ClusterSettings:
     min_cluster_size: smaller clusters become noise. hdbscan_min_samples: hdbscan's min_samples.
     kmeans_k: k-means' clusters (None: as many as the graph method finds). cannot_link: two faces of
     one photo never share a cluster. seed: of k-means and of the calibration's pair samples.
+    level_ceiling: set by the cluster job for a small scope (the model's level; None: uncapped).
     """
 
     method: str = "graph"
@@ -30,3 +31,4 @@ class ClusterSettings:
     kmeans_k: int | None = None
     cannot_link: bool = True
     seed: int = 0
+    level_ceiling: float | None = None  # the highest different-person level the faces may measure (MergeMargins)

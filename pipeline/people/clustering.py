@@ -141,7 +141,7 @@ def cluster_faces(
     else:
         tasks = tasks or LocalTasks()
         graph_index = replace(index or IndexSettings(), target_recall=settings.graph_recall)
-        margins = MergeMargins(settings.single_margin, settings.group_margin)
+        margins = MergeMargins(settings.single_margin, settings.group_margin, settings.level_ceiling)
         first = (
             Calibration(rule, None, 0) if rule else preliminary(vectors, margins, settings.seed, settings.similarity)
         )

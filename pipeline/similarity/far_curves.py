@@ -36,6 +36,7 @@ class FarCurve:
     thresholds: np.ndarray
     tars: np.ndarray
     source: str
+    different_person_level: float | None = None  # median similarity of the source's different-person pairs
 
     def threshold_at(self, far: float) -> float:
         """The similarity threshold at false-accept rate ``far``, interpolated in log FAR; at a FAR above
@@ -63,6 +64,7 @@ def _curve(model: str, record: dict) -> FarCurve:
         np.array(record["thresholds"], float),
         np.array(record["tars"], float),
         record["source"],
+        record.get("different_person_level"),
     )
 
 

@@ -32,6 +32,7 @@ from pipeline.io.circles import read_circles, scopes
 from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot, write_suggestions
+from pipeline.io.tags_table import rejections, tags_in_force
 from pipeline.metrics.tags import BUCKETS, tags_bucket
 from pipeline.results import JobResult
 from pipeline.runtime.ray_cluster import connect
@@ -44,7 +45,6 @@ from pipeline.tags.propagation import NO_NAME, NamingRule
 from pipeline.tags.scores import shipped_prior
 from pipeline.tags.suggester import SuggestRules, graph_neighbours, suggest_names
 from pipeline.tags.suspects import SuspectRule
-from pipeline.tags.tags_table import rejections, tags_in_force
 
 log = logging.getLogger(__name__)
 

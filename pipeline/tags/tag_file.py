@@ -34,7 +34,7 @@ from pipeline.config import StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.tables import TablesSnapshot
-from pipeline.tags.tags_table import ADDED, POSITIVE, REPEATED, UNCHANGED, record_tags
+from pipeline.io.tags_table import ADDED, POSITIVE, REPEATED, UNCHANGED, record_tags
 
 log = logging.getLogger(__name__)
 

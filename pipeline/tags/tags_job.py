@@ -12,9 +12,9 @@ from pipeline.errors import ConfigError
 from pipeline.io.library_run import current_user, python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot
+from pipeline.io.tags_table import delete_tags, rename_person
 from pipeline.results import JobResult
 from pipeline.tags.tag_file import add_tag_file
-from pipeline.tags.tags_table import delete_tags, rename_person
 
 
 @dataclass(frozen=True)

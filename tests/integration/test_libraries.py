@@ -153,3 +153,62 @@ def test_a_night_of_a_store_of_libraries_by_folder(tmp_path: Path, lfw_images: P
     steps = {step["step"]: step["status"] for step in third["steps"]}
     assert steps["cluster"] == steps["dedup"] == "ok" and steps["embed"] == "skipped", "a circle changed the scopes"
     assert set(read_table(str(dst), S.CLUSTERS_TABLE)[S.SCOPE].to_pylist()) == {"circle/family"}
+
+
+def test_each_owner_sees_their_own_faces_named_as_their_circle_named_them(tmp_path: Path, lfw_images: Path, capsys):
+    """The people report of a library: its own faces only, a person by the name given in its circle, and
+    the suggestions waiting; a library outside the circle sees no name from it."""
+    import pyarrow as pa
+
+    from pipeline.io.tags_table import record_tags
+
+    bush = sorted((lfw_images / "George_W_Bush").glob("*.jpg"))
+    dst = tmp_path / "dst"
+    for k, name in enumerate(("anna", "ben", "carl")):
+        folder = tmp_path / name
+        copy_lfw(lfw_images, folder, 8, start=8 * k)  # people seen once: what the library's level is measured on
+        for photo in bush[5 * k : 5 * k + 5]:
+            shutil.copy(photo, folder / photo.name)
+        assert run(capsys, "embed", "--input", str(folder), "--tables", str(dst), "--library", name)[0] == 0
+    assert (
+        run(capsys, "circles", "set", "--tables", str(dst), "--circle", "family", "--libraries", "anna", "ben")[0] == 0
+    )
+    annas = read_table(str(dst), S.FACES_TABLE, library="anna").sort_by([(S.DET_SCORE, "descending")])
+    tagged = [f for f, uri in zip(annas[S.FACE_ID].to_pylist(), annas[S.URI].to_pylist()) if "George_W_Bush" in uri][:2]
+    record_tags(str(dst), pa.table({S.FACE_ID: tagged, S.NAME: ["George"] * 2, S.VERDICT: ["tag"] * 2}))
+    assert run(capsys, "cluster", "--tables", str(dst))[0] == 0
+    assert run(capsys, "tags", "suggest", "--tables", str(dst))[0] == 0
+
+    code, _, err = run(capsys, "report", "--tables", str(dst), "--output", str(tmp_path / "all"))
+    assert code == 2 and "holds the photos of 3 libraries" in err
+    pages = {}
+    for name in ("ben", "carl"):
+        out = tmp_path / f"report-{name}"
+        code, shown, err = run(capsys, "report", "--tables", str(dst), "--output", str(out), "--library", name)
+        assert code == 0, err
+        pages[name] = ((out / "index.html").read_text(), {p.stem for p in (out / "thumbs").glob("*.jpg")}, shown)
+    page, thumbs, shown = pages["ben"]
+    bens = set(read_table(str(dst), S.FACES_TABLE, library="ben")[S.FACE_ID].to_pylist())
+    assert thumbs and thumbs <= bens, "ben's page shows ben's faces only"
+    assert "<h2>George: " in page and shown["named"] >= 1, "the name anna gave, in their circle"
+    assert "waiting for an answer: George on" in page
+    page, thumbs, shown = pages["carl"]
+    carls = set(read_table(str(dst), S.FACES_TABLE, library="carl")[S.FACE_ID].to_pylist())
+    assert thumbs <= carls and "<h2>George" not in page and shown["named"] == 0, "carl shares no circle with anna"
+
+
+def test_a_small_library_of_one_person_finds_that_person(tmp_path: Path, lfw_images: Path, capsys):
+    """Ten photos of one man: the library's own faces of different people are too few to measure how alike
+    different people are; capped at the model's level, the man is one person (uncapped: no one)."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    for photo in sorted((lfw_images / "George_W_Bush").glob("*.jpg"))[:10]:
+        shutil.copy(photo, src / photo.name)
+    assert run(capsys, "embed", "--input", str(src), "--tables", str(dst), "--library", "anna")[0] == 0
+    sizes = {}
+    for small in ("1000", "0"):
+        code, found, err = run(capsys, "cluster", "--tables", str(dst), "--set", f"cluster.small_scope_faces={small}")
+        assert code == 0, err
+        sizes[small] = found["largest"]
+    assert sizes["1000"] >= 8, sizes
+    assert sizes["0"] < 8, "measured on its own faces, the level is that man's: he is split"

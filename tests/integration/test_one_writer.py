@@ -24,7 +24,7 @@ from pipeline.io.tables import read_table
 from tests.integration.test_embed_job import current_photos
 from tests.invariants import check_tables
 from tests.photos import copy_lfw
-from tests.unit.tags.test_tags_table import write_library
+from tests.unit.io.test_tags_table import write_library
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -92,7 +92,8 @@ def test_cluster_groups_the_people_and_eval_scores_it(embedded, method: str) -> 
     assert scores["clustering"]["merge_rule"] == summary["merge_rule"], "eval says what the defaults chose"
     if method == "graph":
         chosen = summary["merge_rule"]
-        assert chosen["source"] == "calibrated" and 0 < chosen["impostor_level"] < 0.2
+        # 35 faces of 8 people: below cluster.small_scope_faces, the level is at most the model's
+        assert chosen["source"] in ("calibrated", "model") and 0 < chosen["impostor_level"] <= 0.0875
         assert chosen["single_faces"] > chosen["large_groups"] > chosen["impostor_level"] and chosen["why"]
 
 

@@ -13,8 +13,8 @@ from pipeline import schema as S
 from pipeline.config import Config
 from pipeline.io import store
 from pipeline.io.tables import read_table
+from tests.unit.io.test_tags_table import write_library
 from tests.unit.tags.test_suggest_job import people_library, suggested
-from tests.unit.tags.test_tags_table import write_library
 
 pytestmark = pytest.mark.timeout(300)
 

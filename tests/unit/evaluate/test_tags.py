@@ -15,7 +15,7 @@ from pipeline.config import StorageConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.evaluate.tags import evaluate_tags, read_truth_persons
 from pipeline.io.tables import FaceTables
-from pipeline.tags.tags_table import tags_in_force
+from pipeline.io.tags_table import tags_in_force
 from tests.tables import faces_table, images_table
 
 DIM = 4

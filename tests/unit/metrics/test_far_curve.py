@@ -39,6 +39,8 @@ def test_thresholds_let_through_at_most_the_target_share_and_unmeasurable_fars_a
         assert np.mean(different >= lower) > far  # one grid step lower lets too many through
         assert tar == pytest.approx(np.mean(same >= threshold))
     assert np.all(np.diff(points["thresholds"]) > 0) and np.all(np.diff(points["tars"]) <= 0)
+    # the median of the different-person pairs, to the grid's step: what a small library is capped at
+    assert points["different_person_level"] == pytest.approx(np.median(different), abs=2e-4)
 
 
 def test_unscored_pairs_are_left_out_of_the_counts() -> None:

@@ -153,3 +153,18 @@ def test_a_store_of_one_library_keeps_its_scope_and_ids(tmp_path: Path, people) 
     assert pa.array(sorted(read_table(tables.tables, S.PERSONS_TABLE)[S.CLUSTER_ID].to_pylist())).equals(
         pa.array(sorted(persons[S.CLUSTER_ID].to_pylist()))
     )
+
+
+def test_a_small_collection_measures_its_level_at_most_at_the_models() -> None:
+    from pipeline.people.calibration import MergeMargins, calibrated
+
+    one = face_like_embeddings(1, DIM, faces_per_identity=(12, 12), seed=2).vectors  # one person's faces
+    own = calibrated(one, MergeMargins(0.38, 0.27), 0)
+    capped = calibrated(one, MergeMargins(0.38, 0.27, ceiling=0.0875), 0)
+    assert own.impostor_level > 0.3, "one person's faces: the 'different-person' level is theirs"
+    assert capped.impostor_level == 0.0875 and capped.describe()["source"] == "model"
+    assert "the model's level, 0.087, is used" in capped.describe()["why"]
+    nobody = calibrated(one, MergeMargins(0.38, 0.27, ceiling=0.0875), 0, np.zeros(12, int))
+    assert nobody.impostor_level == 0.0875 and nobody.measured is None, "no pair left: the model's level"
+    many = face_like_embeddings(30, DIM, faces_per_identity=(2, 4), seed=3).vectors
+    assert calibrated(many, MergeMargins(0.38, 0.27, ceiling=0.5), 0).describe()["source"] == "calibrated"

@@ -16,12 +16,12 @@ from pipeline.config import Config, StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.tables import FaceTables, TablesSnapshot, read_table
+from pipeline.io.tags_table import delete_tags, record_tags
 from pipeline.models.catalog import model_file_stem
 from pipeline.similarity.far_curves import SHIPPED
 from pipeline.similarity.thresholds import REFERENCE_MODEL
 from pipeline.tags.scores import PRIORS
 from pipeline.tags.suggest_job import suggest_rules, suggest_tags
-from pipeline.tags.tags_table import delete_tags, record_tags
 from tests.tables import faces_table, images_table, people_vectors
 
 DIM = 64

@@ -15,9 +15,9 @@ from pipeline.config import Config, StorageConfig
 from pipeline.io import store
 from pipeline.io.circles import remove_from_circle, set_circle
 from pipeline.io.tables import FaceTables, read_table
+from pipeline.io.tags_table import record_tags
 from pipeline.tags.suggest_job import suggest_tags
 from pipeline.tags.tags_job import remove_tags, rename_tags
-from pipeline.tags.tags_table import record_tags
 from tests.tables import faces_table, images_table, people_vectors
 from tests.unit.tags.test_suggest_job import DIM, MODEL
 

@@ -13,8 +13,8 @@ from pipeline.config import StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.tables import FaceTables, read_table
+from pipeline.io.tags_table import delete_tags, read_tags, rename_person
 from pipeline.tags.tag_file import AMBIGUOUS, NO_FACE, NO_OVERLAP, SEVERAL_FACES, TagFileError, add_tag_file
-from pipeline.tags.tags_table import delete_tags, read_tags, rename_person
 from tests.tables import faces_table, images_table
 
 DIM = 4
