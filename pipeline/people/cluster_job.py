@@ -141,7 +141,8 @@ def _cluster(tables: str, config: Config, run_id: str, incremental: bool) -> Clu
     ceiling = _model_level(config, snapshot.models.get("model"))
     found_scopes = scopes(read_circles(TablesSnapshot(tables, storage)), pc.unique(faces[S.LIBRARY]).to_pylist())
     made = []
-    next_id = int(pc.max(previous[0][S.CLUSTER_ID]).as_py() or -1) + 1 if previous is not None else 0
+    highest = pc.max(previous[0][S.CLUSTER_ID]).as_py() if previous is not None else None
+    next_id = 0 if highest is None else max(int(highest), -1) + 1
     for scope in found_scopes:
         members = faces.filter(pc.is_in(faces[S.LIBRARY], pa.array(scope.libraries, pa.string())))
         if members.num_rows:

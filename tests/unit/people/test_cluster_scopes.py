@@ -168,3 +168,31 @@ def test_a_small_collection_measures_its_level_at_most_at_the_models() -> None:
     assert nobody.impostor_level == 0.0875 and nobody.measured is None, "no pair left: the model's level"
     many = face_like_embeddings(30, DIM, faces_per_identity=(2, 4), seed=3).vectors
     assert calibrated(many, MergeMargins(0.38, 0.27, ceiling=0.5), 0).describe()["source"] == "calibrated"
+
+
+def test_a_new_scope_never_takes_an_id_an_earlier_scope_keeps(tmp_path: Path) -> None:
+    """One person in zed's library (cluster 0), then amy's library arrives, a scope before zed's: amy's
+    person gets a new id, not zed's 0."""
+    from pipeline.similarity.thresholds import REFERENCE_MODEL  # its FAR curve records the level small scopes use
+
+    config = load_config(None, [])
+    data = face_like_embeddings(2, DIM, faces_per_identity=(8, 8), seed=4)
+    tables = FaceTables(str(tmp_path / "store"), StorageConfig(), DIM, REFERENCE_MODEL, "d")
+    for library, person in (("zed", 0), ("amy", 1)):
+        rows = np.flatnonzero(data.labels == person)
+        uris = [f"/{library}/{i}.jpg" for i in rows]
+        faces = faces_table(
+            [f"f{i}" for i in rows],
+            uris,
+            uris,
+            [0] * len(rows),
+            [[0, 0, 99, 99]] * len(rows),
+            DIM,
+            data.vectors[rows],
+            REFERENCE_MODEL,
+            library=library,
+        )
+        tables.commit(images_table(uris, uris, [1] * len(rows), library=library), faces, [])
+        cluster(tables.tables, config)
+    persons = read_table(tables.tables, S.PERSONS_TABLE)
+    assert persons.num_rows == 2 and sorted(persons[S.CLUSTER_ID].to_pylist()) == [0, 1]
