@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     add_tables(review)
     review.add_argument("--output", required=True, help="folder for index.html and its thumbnails")
     review.add_argument("--max-groups", type=int, default=500, help="show this many groups at most")
+    review.add_argument("--library", metavar="L", help="the groups of this library (a store of several: needed)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -49,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
     elif args.action == "undo":
         result = undo_apply(args.manifest, config)
     elif args.action == "review":
-        result = review_duplicates(args.tables, args.output, config, max_groups=args.max_groups)
+        result = review_duplicates(args.tables, args.output, config, max_groups=args.max_groups, library=args.library)
     elif args.tables:
         result = deduplicate(args.tables, config, full=args.full)
     else:

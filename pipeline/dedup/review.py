@@ -74,17 +74,22 @@ class ReviewResult(JobResult):
     page: str
 
 
-def review_duplicates(tables: str, output: str, config: Config | None = None, *, max_groups: int = 500) -> ReviewResult:
+def review_duplicates(
+    tables: str, output: str, config: Config | None = None, *, max_groups: int = 500, library: str | None = None
+) -> ReviewResult:
     """Write OUTPUT/index.html and OUTPUT/thumbs/ reviewing the duplicates and similar tables at ``tables``:
     the ``max_groups`` groups of copies reclaiming most bytes (then the largest), each member's thumbnail
-    and facts, the keeper marked, the evidence; then the ``max_groups`` largest similar stacks. Returns the
-    counts. Reads the library, writes only under ``output``: no lease."""
+    and facts, the keeper marked, the evidence; then the ``max_groups`` largest similar stacks. ``library``:
+    the groups and stacks holding a photo of that library (within it, or across a circle it is in, whose
+    copies its owners share); needed in a store of several libraries. Returns the counts. Reads the
+    library, writes only under ``output``: no lease."""
     config = config or load_config()
     storage = config.resolved_storage()
     snapshot = TablesSnapshot(tables, storage)
-    snapshot.one_library()  # the page shows every group: of one owner's photos only
-    groups = _by_group(snapshot.read(S.DUPLICATES_TABLE).to_pylist())
-    stacks = _by_group(snapshot.read(S.SIMILAR_TABLE).to_pylist())
+    if library is None:
+        snapshot.one_library()  # the page shows every group: of one owner's photos only
+    groups = _of_library(_by_group(snapshot.read(S.DUPLICATES_TABLE).to_pylist()), library)
+    stacks = _of_library(_by_group(snapshot.read(S.SIMILAR_TABLE).to_pylist()), library)
     ranked = sorted(groups.items(), key=lambda item: (-_reclaimable(item[1]), -len(item[1]), item[0]))
     shown_groups = ranked[:max_groups]
     shown_stacks = sorted(stacks.items(), key=lambda item: (-len(item[1]), item[0]))[:max_groups]
@@ -118,6 +123,11 @@ def human_bytes(count: int | None) -> str:
         if value < 999.95 or unit == "TB":
             break
     return f"{value:.1f} {unit}"
+
+
+def _of_library(groups: dict[str, list[dict]], library: str | None) -> dict[str, list[dict]]:
+    """The groups holding a photo of ``library`` (all of them for None)."""
+    return {key: rows for key, rows in groups.items() if library is None or any(r[S.LIBRARY] == library for r in rows)}
 
 
 def _by_group(rows: list[dict]) -> dict[str, list[dict]]:

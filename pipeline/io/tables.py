@@ -157,7 +157,7 @@ class TablesSnapshot:
     def faces(self, by_scope: bool = False) -> FacesSnapshot:
         """The faces table of the snapshot, to read in batches, for a job that works on all of them: one
         that parts them by scope itself (``by_scope``: clustering, tags, dedup), or else ConfigError when
-        they are of several libraries, which the job would mix (the index, reports so far)."""
+        they are of several libraries, which the job would mix (the index, the evaluations so far)."""
         if not by_scope:
             self.one_library()
         faces = self.table(S.FACES_TABLE)
@@ -175,9 +175,9 @@ class TablesSnapshot:
         if len(found) > 1:
             shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
             raise ConfigError(
-                f"{self.tables} holds the photos of {len(found)} libraries ({shown}): the index, reports, the "
-                "dedup review and evaluations work on the tables of one library so far (one --tables per "
-                "library); read one library with read_table(..., library=L)"
+                f"{self.tables} holds the photos of {len(found)} libraries ({shown}): the index and the "
+                "evaluations work on the tables of one library so far (one --tables per library); the report "
+                "and the dedup review show one library's (--library L); read one with read_table(..., library=L)"
             )
 
     def read(self, name: str, columns: list[str] | None = None, libraries: list[str] | None = None) -> pa.Table:

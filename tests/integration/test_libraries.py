@@ -129,6 +129,15 @@ def test_duplicates_form_within_a_library_and_within_each_circle(tmp_path: Path,
     assert code == 0 and plan["moved"] == 2, "ben's two copies of anna's photos; hers stay, the keepers"
     code, _, err = run(capsys, "dedup", "review", "--tables", str(dst), "--output", str(tmp_path / "review"))
     assert code == 2 and "holds the photos of 3 libraries" in err
+    for name, groups in (("ben", 2), ("carl", 1)):
+        review = tmp_path / f"review-{name}"
+        code, page, err = run(
+            capsys, "dedup", "review", "--tables", str(dst), "--output", str(review), "--library", name
+        )
+        assert code == 0 and page["groups"] == groups, err
+        shown = (review / "index.html").read_text()
+        others = {"ben": "p2-again.jpg", "carl": "p0-copy.jpg"}[name]  # a copy of a library it shares nothing with
+        assert others not in shown, f"{name}'s page shows no photo of a library outside its circles"
 
 
 def test_a_night_of_a_store_of_libraries_by_folder(tmp_path: Path, lfw_images: Path, capsys):
