@@ -164,13 +164,13 @@ class TablesSnapshot:
         return FacesSnapshot(faces, faces_models(faces))
 
     def libraries(self) -> list[str]:
-        """The libraries the snapshot's photos belong to."""
+        """The libraries the snapshot's photos belong to (none before the first embed)."""
+        if self.version(S.IMAGES_TABLE) is None:
+            return []
         return sorted(pc.unique(self.read(S.IMAGES_TABLE, [S.LIBRARY])[S.LIBRARY]).to_pylist())
 
     def one_library(self) -> None:
         """ConfigError when the snapshot's photos are of several libraries (for a job that would mix them)."""
-        if self.version(S.IMAGES_TABLE) is None:
-            return
         found = self.libraries()
         if len(found) > 1:
             shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")

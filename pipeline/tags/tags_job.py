@@ -105,7 +105,7 @@ def _faces_of(tables: str, storage, library: str | None) -> set[str] | None:
     one library. ConfigError for no library in a store of several: a name there is each owner's own."""
     snapshot = TablesSnapshot(tables, storage)
     if library is None:
-        found = snapshot.libraries() if snapshot.version(S.IMAGES_TABLE) is not None else []
+        found = snapshot.libraries()
         if len(found) > 1:
             raise ConfigError(f"{tables} holds {len(found)} libraries: name the one whose tags change (--library)")
         return None
