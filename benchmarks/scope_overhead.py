@@ -36,24 +36,32 @@ from pipeline.tags.suggest_job import suggest_tags
 FACES_A_PERSON = 5
 
 
-def synthetic_store(dst: str, libraries: int, faces: int, seed: int, one_library: bool) -> None:
-    """``libraries`` x ``faces`` photos (one face each) at ``dst``, each library its own, or all in one."""
-    people = faces // FACES_A_PERSON
-    data = face_like_embeddings(libraries * people, 128, (FACES_A_PERSON, FACES_A_PERSON), seed=seed)
+def synthetic_store(
+    dst: str, sizes: list[int], seed: int, names: list[str] | None = None, prefix: str = "p", commit_rows: int = 100_000
+) -> None:
+    """Libraries of ``sizes`` photos (one face each, a multiple of FACES_A_PERSON) written at ``dst`` in commits
+    of ``commit_rows`` photos: named ``names``, or all in the default library. ``prefix`` sets the photos
+    apart from those of another call on the same store."""
+    people = [size // FACES_A_PERSON for size in sizes]
+    data = face_like_embeddings(sum(people), 128, (FACES_A_PERSON, FACES_A_PERSON), seed=seed)
     order = np.argsort(data.labels, kind="stable")  # each person's faces together, people in order
     vectors, person = data.vectors[order], data.labels[order]
-    n = libraries * faces
+    n = len(vectors)
     images, _ = synthetic_images(n, 0.1, seed)
-    names = [S.DEFAULT_LIBRARY if one_library else f"owner{k // faces:05d}" for k in range(n)]
-    images = images.set_column(images.schema.get_field_index(S.LIBRARY), S.LIBRARY, pa.array(names, pa.string()))
+    owners = np.repeat(
+        names if names is not None else [S.DEFAULT_LIBRARY] * len(sizes), FACES_A_PERSON * np.array(people)
+    )
+    image_ids = [f"{prefix}-{sha}" for sha in images[S.IMAGE_ID].to_pylist()]  # byte copies keep one sha
+    uris = [f"s3://{owner}/{prefix}-{k:08d}.jpg" for k, owner in enumerate(owners)]
+    for name, values in ((S.LIBRARY, owners.tolist()), (S.URI, uris), (S.IMAGE_ID, image_ids), (S.SHA256, image_ids)):
+        images = images.set_column(images.schema.get_field_index(name), name, pa.array(values, pa.string()))
     images = images.set_column(images.schema.get_field_index(S.NUM_FACES), S.NUM_FACES, pa.array([1] * n, pa.int32()))
-    uris, image_ids = images[S.URI].to_pylist(), images[S.IMAGE_ID].to_pylist()
-    face_ids = [f"face-{k:08d}" for k in range(n)]
+    face_ids = [f"{prefix}-face-{k:08d}" for k in range(n)]
     columns = {
         S.FACE_ID: face_ids,
         S.IMAGE_ID: image_ids,
         S.URI: uris,
-        S.LIBRARY: names,
+        S.LIBRARY: owners.tolist(),
         S.FACE_INDEX: pa.array(np.zeros(n, np.int32)),
         S.BBOX: pa.array([[0.0, 0.0, 100.0, 100.0]] * n, pa.list_(pa.float32(), 4)),
         S.EMBEDDING: pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 128),
@@ -61,14 +69,16 @@ def synthetic_store(dst: str, libraries: int, faces: int, seed: int, one_library
     }
     schema = S.faces_schema(128)
     rows = pa.table({f.name: columns.get(f.name, pa.nulls(n, f.type)) for f in schema}).cast(schema)
-    FaceTables(dst, None, 128, REFERENCE_MODEL, "synthetic").commit(images, rows, [])
+    tables = FaceTables(dst, None, 128, REFERENCE_MODEL, "synthetic")
+    for start in range(0, n, commit_rows):
+        tables.commit(images.slice(start, commit_rows), rows.slice(start, commit_rows), [])
     tagged = [k for k in range(n) if k % FACES_A_PERSON == 0 and (person[k] % 2 == 0)]
     record_tags(
         dst,
         pa.table(
             {
                 S.FACE_ID: [face_ids[k] for k in tagged],
-                S.NAME: [f"person{person[k]}" for k in tagged],
+                S.NAME: [f"{prefix}-person{person[k]}" for k in tagged],
                 S.VERDICT: [S.VERDICT_TAG] * len(tagged),
             }
         ),
@@ -100,7 +110,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="facepipe-scope-overhead-") as scratch:
         for name, one in (("one_scope", True), ("a_scope_a_library", False)):
             dst = str(Path(scratch) / name)
-            synthetic_store(dst, args.libraries, args.faces, args.seed, one)
+            names = None if one else [f"owner{k:05d}" for k in range(args.libraries)]
+            synthetic_store(dst, [args.faces] * args.libraries, args.seed, names)
             figures[name] = night(dst, config)
     figures["seconds_a_scope_adds"] = {
         step: round((figures["a_scope_a_library"][step] - figures["one_scope"][step]) / args.libraries, 4)

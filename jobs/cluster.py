@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.options import add_tables
+from jobs.options import add_changed_only, add_tables
 from pipeline.config import load_config
 from pipeline.people.cluster_job import cluster
 
@@ -19,9 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="only place faces added since the last run; earlier clusters keep their ids and faces",
     )
+    add_changed_only(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, [*args.set, *([f"cluster.method={args.method}"] if args.method else [])])
-    print(cluster(args.tables, config, incremental=args.incremental).to_json())
+    print(cluster(args.tables, config, incremental=args.incremental, changed_only=args.changed_only).to_json())
     return 0

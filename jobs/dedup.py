@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.options import add_tables
+from jobs.options import add_changed_only, add_tables
 from pipeline.config import load_config
 from pipeline.dedup.apply import apply_duplicates, undo_apply
 from pipeline.dedup.dedup_job import deduplicate
@@ -16,6 +16,7 @@ from pipeline.dedup.review import review_duplicates
 def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--tables", metavar="DST", help="folder or s3:// prefix of the library's tables")
     parser.add_argument("--full", action="store_true", help="compare every photo again, not only the new ones")
+    add_changed_only(parser)
     actions = parser.add_subparsers(dest="action")
     apply = actions.add_parser("apply", parents=[common], help="move the duplicates (never a keeper) to a quarantine")
     add_tables(apply)
@@ -52,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
     elif args.action == "review":
         result = review_duplicates(args.tables, args.output, config, max_groups=args.max_groups, library=args.library)
     elif args.tables:
-        result = deduplicate(args.tables, config, full=args.full)
+        result = deduplicate(args.tables, config, full=args.full, changed_only=args.changed_only)
     else:
         raise SystemExit("facepipe dedup: --tables is required")
     print(result.to_json())

@@ -33,3 +33,12 @@ def add_libraries(parser: argparse.ArgumentParser) -> None:
     whose.add_argument(
         "--libraries-by-folder", action="store_true", help="each folder directly below SRC is a library named after it"
     )
+
+
+def add_changed_only(parser: argparse.ArgumentParser) -> None:
+    """--changed-only: a per-scope job computes only the scopes whose inputs changed since it last did."""
+    parser.add_argument(
+        "--changed-only",
+        action="store_true",
+        help="only the circles and libraries whose inputs changed since they were last computed (as the nightly)",
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from jobs.options import add_tables
+from jobs.options import add_changed_only, add_tables
 from pipeline.config import load_config
 from pipeline.tags.suggest_job import suggest_tags
 from pipeline.tags.tag_file import TagFileError
@@ -39,12 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     suggest = actions.add_parser("suggest", parents=[common], help="suggest names for the untagged faces")
     add_tables(suggest)
     suggest.add_argument("--full", action="store_true", help="issue every suggestion anew (new run_id)")
+    add_changed_only(suggest)
 
 
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     if args.action == "suggest":
-        result = suggest_tags(args.tables, config, full=args.full)
+        result = suggest_tags(args.tables, config, full=args.full, changed_only=args.changed_only)
     elif args.action == "add":
         try:
             result = add_tags(args.tables, args.tags, config, tagged_by=args.tagged_by, library=args.library)

@@ -62,6 +62,12 @@ class RayConfig(_Section):
         description="An embed run with fewer photos to process and no Ray cluster to join (ray.address, "
         "RAY_ADDRESS) runs in its own process instead of starting a local Ray; 0: always Ray.",
     )
+    scope_pack_size: int = Field(
+        default=20_000,
+        ge=1,
+        description="The jobs that work per scope (cluster, dedup, tags), when distributed, pack the scopes of fewer "
+        "faces (photos for dedup) than this into Ray tasks of about this many; a larger scope runs alone.",
+    )
 
 
 class DecodeConfig(_Section):

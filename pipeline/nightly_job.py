@@ -2,8 +2,11 @@
 index update -> clustering (incremental; all faces again every nightly.recluster_every runs) ->
 deduplication -> tag suggestions -> the people report, each one of the public job functions. A step runs
 only when its inputs changed since it last ran (the versions of the tables it reads, as the tables it
-wrote record them). The night is one run: one lease for all its steps, one row in the runs table, one
-run id in every row it writes."""
+wrote record them). On a store of many libraries, clustering, dedup and tag suggestions work only on the
+scopes (circles, libraries in no circle) whose inputs changed, small scopes packed into Ray tasks; a scope
+that fails keeps its earlier rows, is named in the summary and the runs table, and runs again the next
+night, while the others go on. The night is one run: one lease for all its steps, one row in the runs
+table, one run id in every row it writes."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from pipeline.io import store
 from pipeline.io.library_run import library_run, python_call
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot
-from pipeline.people.cluster_job import cluster
+from pipeline.people.cluster_job import ClusterResult, cluster
 from pipeline.people.report import report
 from pipeline.progress import Progress
 from pipeline.results import JobResult
@@ -35,8 +38,9 @@ STATE_FILE = "nightly.json"  # beside the tables: what each step was last made f
 @dataclass(frozen=True)
 class NightlyResult(JobResult):
     """The night's run id, its steps in order ({step, status ok / failed / skipped, seconds, and the
-    step's figures or, when skipped, why}), its seconds, and the photos that went missing (exit code 1:
-    the next night picks them up)."""
+    step's figures or, when skipped, why: the per-scope steps say how many scopes ran and were skipped and
+    which failed}), its seconds, and the photos that went missing (exit code 1, as for a failed scope: the
+    next night picks them up)."""
 
     run_id: str
     steps: list
@@ -44,11 +48,22 @@ class NightlyResult(JobResult):
     missing_photos: int
 
     @property
+    def scopes_failed(self) -> dict:
+        """Per step, the scopes that failed and why (each kept its earlier rows and runs again next night)."""
+        return {step["step"]: step["failed_scopes"] for step in self.steps if step.get("scopes_failed")}
+
+    @property
     def exit_code(self) -> int:
-        return 1 if self.missing_photos else 0
+        return 1 if self.missing_photos or self.scopes_failed else 0
 
     def as_dict(self) -> dict:
-        return {"run_id": self.run_id, "exit_code": self.exit_code, "steps": self.steps, "seconds": self.seconds}
+        return {
+            "run_id": self.run_id,
+            "exit_code": self.exit_code,
+            "steps": self.steps,
+            "scopes_failed": self.scopes_failed,
+            "seconds": self.seconds,
+        }
 
 
 class _State:
@@ -115,11 +130,11 @@ def _night(
         return TablesSnapshot(tables, storage)
 
     def step(
-        name: str, inputs: Callable[[TablesSnapshot], dict], work: Callable[[], None], why: str, one_library=False
+        name: str, inputs: Callable[[TablesSnapshot], dict], work: Callable[[], object], why: str, one_library=False
     ) -> None:
-        """Run ``work`` (step ``name``) unless the input versions ``inputs`` gives equal those its last run
-        recorded (``why``: what unchanged means), the step is not configured, or it works on one library
-        only (``one_library``) and the store holds several."""
+        """Run ``work`` (step ``name``, returning its job's result) unless the input versions ``inputs`` gives
+        equal those its last run recorded (``why``: what unchanged means), the step is not configured, or it
+        works on one library only (``one_library``) and the store holds several."""
         if name not in config.nightly.steps:
             return
         if one_library and len(found := versions().libraries()) > 1:
@@ -127,8 +142,10 @@ def _night(
         elif not full and _unchanged(inputs(versions()), state.values.get(name, {}).get("inputs", {})):
             run.skip(name, why)
         else:
-            work()
-            state.values[name] = {**state.values.get(name, {}), "inputs": inputs(versions())}
+            done = work()
+            # a step some scopes of which failed runs again next night, whatever its inputs then
+            made = {} if getattr(done, "scopes_failed", None) else inputs(versions())
+            state.values[name] = {**state.values.get(name, {}), "inputs": made}
             state.save()
         bar.advance(1, step=name)
 
@@ -165,11 +182,12 @@ def _night(
         one_library=True,
     )
 
-    def clustering() -> None:
+    def clustering() -> ClusterResult:
         runs = state.values.get("cluster", {}).get("runs_since_full", config.nightly.recluster_every)
         again = full or runs + 1 >= config.nightly.recluster_every
-        found = cluster(tables, config, incremental=not again, run=run)
+        found = cluster(tables, config, incremental=not again, changed_only=not full, run=run)
         state.values.setdefault("cluster", {})["runs_since_full"] = runs + 1 if found.incremental else 0
+        return found
 
     step(
         "cluster",
@@ -180,7 +198,7 @@ def _night(
     step(
         "dedup",
         lambda s: {"images": s.version(S.IMAGES_TABLE), **circles_version(s)},
-        lambda: deduplicate(tables, config, full=full, run=run),
+        lambda: deduplicate(tables, config, full=full, changed_only=True, run=run),
         "no photo added, changed or removed and no circle changed",
     )
     if "tags" in config.nightly.steps and versions().version(S.TAGS_TABLE) is None:
@@ -190,7 +208,7 @@ def _night(
         step(
             "tags",
             lambda s: {"faces": s.version(S.FACES_TABLE), "tags": s.version(S.TAGS_TABLE), **circles_version(s)},
-            lambda: suggest_tags(tables, config, full=full, run=run),
+            lambda: suggest_tags(tables, config, full=full, changed_only=True, run=run),
             "no face and no tag added or removed and no circle changed since the last suggestions",
         )
 

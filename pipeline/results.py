@@ -27,3 +27,23 @@ class JobResult:
     def exit_code(self) -> int:
         """0 when the job did all it was asked; a job whose outcome can be partial says otherwise."""
         return 0
+
+
+@dataclass(frozen=True)
+class PerScopeResult(JobResult):
+    """Base of the results of jobs that work per scope (clustering, dedup, tag suggestions), whose fields
+    include ``scopes_failed`` (scope -> why it failed): the job did not do all it was asked when one failed
+    (exit code 1), and the runs table records how many failed and, in one bounded text, which and why."""
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.scopes_failed else 0
+
+    def counts(self) -> dict:
+        figures = self.as_dict()
+        failed = figures.pop("scopes_failed")
+        named = "; ".join(f"{scope}: {why}" for scope, why in sorted(failed.items()))
+        return {**figures, "scopes_failed": len(failed), "failed_scopes": named[:FAILED_SCOPES_TEXT]}
+
+
+FAILED_SCOPES_TEXT = 2000  # characters of the failed scopes' names and reasons a runs row keeps

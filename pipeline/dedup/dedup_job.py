@@ -32,10 +32,12 @@ from pipeline.io import store
 from pipeline.io.circles import read_circles, scopes
 from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
+from pipeline.io.scope_inputs import SCOPE_INPUTS, ScopePlan, library_digests
 from pipeline.io.tables import TablesSnapshot, write_dedup
-from pipeline.results import JobResult
+from pipeline.results import PerScopeResult
 from pipeline.runtime.ray_cluster import connect
 from pipeline.runtime.ray_tasks import RayTasks
+from pipeline.runtime.scope_work import run_scopes
 from pipeline.runtime.tasks import Tasks
 from pipeline.similarity.far_curves import CalibrationStore
 from pipeline.similarity.thresholds import carried_threshold
@@ -46,13 +48,15 @@ KIND_ORDER = {kind: rank for rank, kind in enumerate(S.KINDS)}
 
 
 @dataclass(frozen=True)
-class DedupResult(JobResult):
+class DedupResult(PerScopeResult):
     """What a dedup run found: groups of copies by kind, the bytes their duplicates take, the similar
     stacks, and the photos left apart because they could not be read."""
 
     run_id: str
     mode: str  # "full" or "incremental"
-    scopes: int  # libraries in no circle, and circles, each compared within itself
+    scopes: int  # libraries in no circle, and circles, each compared within itself (this run)
+    scopes_skipped: int  # unchanged since they were last compared (changed_only)
+    scopes_failed: dict  # scope -> why it failed: its earlier rows are kept, it is compared anew next time
     photos: int
     compared: int  # photos compared with the library (new ones, or all)
     groups: int
@@ -321,23 +325,35 @@ def deduplicate(
     config: Config | None = None,
     *,
     full: bool = False,
+    changed_only: bool = False,
     tasks: Tasks | None = None,
     run: RunRecorder | None = None,
 ) -> DedupResult:
     """Find the copies among the photos of the library at ``tables`` and write its duplicates and
     similar tables; returns what was found. Compares only the photos added since the last run with the
-    same settings, unless ``full`` (or there is none). ``tasks``: where the candidate search runs
-    (default: Ray tasks with dedup.distributed, else this process). Holds the library's lease and
-    records the run (or is a step of ``run``).
+    same settings, unless ``full`` (or there is none). ``changed_only``: only in the scopes whose photos,
+    libraries or settings changed since they were last compared (the others keep their rows). A scope that
+    fails keeps its earlier rows and is compared anew at the next run (the result lists it; exit code 1).
+    ``tasks``: where the candidate search runs (default: Ray tasks with dedup.distributed, else this
+    process). Holds the library's lease and records the run (or is a step of ``run``).
 
     Raises ConfigError when the images table lacks the dedup fingerprints (tables of an earlier version).
     """
     config = config or load_config()
-    call = python_call("deduplicate", tables, full=full)
-    return run_job(tables, config, "dedup", run, call, lambda run: _dedup(tables, config, run.run_id, tasks, full))
+    call = python_call("deduplicate", tables, full=full, changed_only=changed_only)
+    return run_job(
+        tables,
+        config,
+        "dedup",
+        run,
+        call,
+        lambda run: _dedup(tables, config, run.run_id, tasks, full, changed_only),
+    )
 
 
-def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: bool) -> DedupResult:
+def _dedup(
+    tables: str, config: Config, run_id: str, tasks: Tasks | None, full: bool, changed_only: bool
+) -> DedupResult:
     started = time.monotonic()
     storage = config.resolved_storage()
     snapshot = TablesSnapshot(tables, storage)
@@ -352,47 +368,96 @@ def _dedup(tables: str, config: Config, run_id: str, tasks: Tasks | None, full: 
         connect(config.ray)
         tasks = RayTasks()
     earlier = None if full else _earlier(snapshot, tables, settings)
+    last = _details(snapshot)
+    before = last.get(SCOPE_INPUTS, {})
+    found = scopes(read_circles(snapshot), pc.unique(images[S.LIBRARY]).to_pylist())
+    plan = ScopePlan.of(found, settings, before, changed_only and not full, library_digests(_compared(images), _INPUTS))
     faces = snapshot.read(S.FACES_TABLE, [S.URI, S.BBOX, S.EMBEDDING])
-    duplicates, similar, compared, found = [], [], 0, []
-    for scope in scopes(read_circles(snapshot), pc.unique(images[S.LIBRARY]).to_pylist()):
+    inputs, sizes = {}, {}
+    for scope in plan.todo:
         mine = images.filter(pc.is_in(images[S.LIBRARY], pa.array(scope.libraries, pa.string())))
-        if not mine.num_rows:
-            continue
-        seen = earlier if earlier is not None and scope.name in earlier["scopes"] else None
-        scope_duplicates, scope_similar, scope_compared = _dedup_scope(
-            scope.name, mine, faces, seen, rules, config, tasks, run_id
-        )
-        duplicates.append(scope_duplicates)
-        similar.append(scope_similar)
-        compared += scope_compared
-        found.append(scope.name)
-    duplicates = pa.concat_tables([S.DUPLICATES_SCHEMA.empty_table(), *duplicates])
-    similar_rows = pa.concat_tables([S.SIMILAR_SCHEMA.empty_table(), *similar])
+        if mine.num_rows:
+            theirs = faces.filter(pc.is_in(faces[S.URI], mine[S.URI]))
+            inputs[scope.name] = (
+                scope.name,
+                mine,
+                theirs,
+                _earlier_of(earlier, scope.name, mine),
+                rules,
+                config,
+                run_id,
+            )
+            sizes[scope.name] = mine.num_rows
+    runs = run_scopes(_dedup_scope, inputs, sizes, config.ray.scope_pack_size, tasks)
+    done = set(runs.results)
+    duplicates = pa.concat_tables([S.DUPLICATES_SCHEMA.empty_table(), *(runs.results[s][0] for s in sorted(done))])
+    similar_rows = pa.concat_tables([S.SIMILAR_SCHEMA.empty_table(), *(runs.results[s][1] for s in sorted(done))])
     result = _result(
         run_id,
         duplicates,
         similar_rows,
         errors,
         images.num_rows,
-        compared,
+        sum(runs.results[s][2] for s in done),
         earlier is not None,
         round(time.monotonic() - started, 1),
         same_person,
-        len(found),
+        len(done),
+        len(found) - len(plan.todo),
+        runs.failed,
     )
-    details = {"settings": settings, "summary": result.as_dict(), "scopes": found}
-    write_dedup(tables, duplicates, similar_rows, storage, images_version, details)
+    compared_before = earlier["scopes"] if earlier is not None else set()
+    kept = {scope for scope in compared_before if scope in plan.now and scope not in runs.failed}
+    details = {
+        "settings": settings,
+        "summary": result.as_dict(),
+        "scopes": sorted(kept | done),  # those whose rows hold every photo compared: the next run's earlier ones
+        SCOPE_INPUTS: plan.recorded(done),
+    }
+    replaced = plan.replaced(done, set(before) | set(last.get("scopes", [])), not last)
+    write_dedup(tables, duplicates, similar_rows, storage, images_version, details, replaced)
     return result
 
 
+# what a scope's dedup is made from: its photos, as they are and whether they hold the fingerprints
+_INPUTS = [S.URI, S.IMAGE_ID, S.STATUS, "fingerprinted"]
+
+
+def _compared(images: pa.Table) -> pa.Table:
+    """``images`` with whether each photo holds its fingerprints (filled in after its row, by embed)."""
+    held = pc.and_(pc.is_valid(images[S.PDQ]), pc.is_valid(images[S.KEYPOINTS]))
+    return images.select([S.LIBRARY, S.URI, S.IMAGE_ID, S.STATUS]).append_column("fingerprinted", held)
+
+
+def _details(snapshot: TablesSnapshot) -> dict:
+    """How the last dedup run was made ({} before the first)."""
+    try:
+        return snapshot.details(S.DUPLICATES_TABLE, S.DEDUP_KEY)
+    except FileNotFoundError:
+        return {}
+
+
+def _earlier_of(earlier: dict | None, scope: str, images: pa.Table) -> dict | None:
+    """What the last run left of ``scope`` (whose photos are ``images``): None when it did not compare the
+    scope; else its groups and stacks and which of the scope's photos it compared."""
+    if earlier is None or scope not in earlier["scopes"]:
+        return None
+    photos = set(zip(images[S.URI].to_pylist(), images[S.IMAGE_ID].to_pylist()))
+    return {
+        "groups": {scope: earlier["groups"].get(scope, {})},
+        "stacks": {scope: earlier["stacks"].get(scope, {})},
+        "compared": earlier["compared"] & photos,
+    }
+
+
 def _dedup_scope(
+    tasks: Tasks | None,
     scope: str,
     images: pa.Table,
     faces: pa.Table,
     earlier: dict | None,
     rules: PairRules,
     config: Config,
-    tasks: Tasks | None,
     run_id: str,
 ) -> tuple[pa.Table, pa.Table, int]:
     """(duplicates rows, similar rows, photos compared) of one scope's ``images``: only those added since
@@ -470,6 +535,8 @@ def _result(
     seconds: float,
     same_person: dict,
     scopes_compared: int,
+    scopes_skipped: int,
+    scopes_failed: dict,
 ) -> DedupResult:
     rows = duplicates.to_pylist()
     keepers = {r[S.URI] for r in rows if r[S.ROLE] == S.ROLE_KEEP}
@@ -481,6 +548,8 @@ def _result(
         run_id=run_id,
         mode="incremental" if incremental else "full",
         scopes=scopes_compared,
+        scopes_skipped=scopes_skipped,
+        scopes_failed=scopes_failed,
         photos=photos,
         compared=compared,
         groups=len({(r[S.SCOPE], r[S.GROUP_ID]) for r in rows}),

@@ -226,10 +226,16 @@ class FacesSnapshot:
     table: DeltaTable
     models: dict  # model, detector, embedding_dim
 
-    def read(self, columns: list[str], rows: int = READ_BATCH_ROWS) -> pa.Table:
-        """All of the snapshot's rows, only ``columns``, read ``rows`` at a time."""
+    def read(self, columns: list[str], rows: int = READ_BATCH_ROWS, libraries: list[str] | None = None) -> pa.Table:
+        """All of the snapshot's rows (only those of ``libraries`` when given), only ``columns``, read ``rows``
+        at a time."""
         empty = S.faces_schema(self.models["embedding_dim"]).empty_table().select(columns)
-        return pa.concat_tables([empty, *self.batches(columns, rows)])
+        if libraries is None:
+            return pa.concat_tables([empty, *self.batches(columns, rows)])
+        wanted = pa.array(libraries, pa.string())
+        read = columns if S.LIBRARY in columns else [*columns, S.LIBRARY]
+        kept = (batch.filter(pc.is_in(batch[S.LIBRARY], wanted)).select(columns) for batch in self.batches(read, rows))
+        return pa.concat_tables([empty, *kept])
 
     def batches(
         self, columns: list[str], rows: int = READ_BATCH_ROWS, face_ids: pa.Array | None = None
@@ -443,38 +449,75 @@ class FaceTables:
         )
 
 
+def _scope_predicate(scopes: list[str]) -> str:
+    """A Delta predicate matching the rows of ``scopes``."""
+    quoted = ", ".join("'" + scope.replace("'", "''") + "'" for scope in sorted(scopes))
+    return f"{S.SCOPE} IN ({quoted})"
+
+
+def _replace(
+    path: str, rows: pa.Table, options: dict, scopes: list[str] | None, commit: CommitProperties | None = None
+) -> None:
+    """Overwrite the table at ``path`` with ``rows`` (``scopes`` None), or only the rows of ``scopes``
+    (``rows`` being theirs: the other scopes' rows are kept), in one commit. (A merge that matches nothing:
+    deltalake's overwrite with a predicate leaves a process that aborts when it exits.)"""
+    if scopes is None:
+        write_deltalake(
+            path, rows, mode="overwrite", schema_mode="overwrite", storage_options=options, commit_properties=commit
+        )
+        return
+    table = DeltaTable(path, storage_options=options)
+    version = table.version()
+    if scopes:
+        merge = table.merge(rows, predicate="false", source_alias="s", target_alias="t", commit_properties=commit)
+        merge.when_not_matched_insert_all().when_not_matched_by_source_delete(f"t.{_scope_predicate(scopes)}").execute()
+    if DeltaTable(path, storage_options=options).version() == version:
+        # nothing to replace (a merge that changes no row commits nothing): an empty commit still records
+        # what the rows were made from, which the next run compares with
+        write_deltalake(
+            path, rows.schema.empty_table(), mode="append", storage_options=options, commit_properties=commit
+        )
+
+
 def _overwrite_group(
     tables: str,
     storage: StorageConfig | None,
     companion: tuple[str, pa.Table],
     commit_point: tuple[str, pa.Table],
     metadata: dict[str, str],
+    scopes: list[str] | None,
 ) -> None:
     """Overwrite a companion table, then its group's commit point, whose commit records the
-    companion's new version (under the TABLES key that pins it) and ``metadata``."""
+    companion's new version (under the TABLES key that pins it) and ``metadata``; ``scopes``: only the
+    rows of those scopes are replaced (None: all rows)."""
     options = store.delta_storage_options(tables, storage)
     path = store.join(tables, companion[0])
-    schema = TABLES[companion[0]].schema(None)
-    write_deltalake(path, companion[1].cast(schema), mode="overwrite", schema_mode="overwrite", storage_options=options)
+    _replace(path, companion[1].cast(TABLES[companion[0]].schema(None)), options, scopes)
     version = DeltaTable(path, storage_options=options).version()
-    write_deltalake(
+    _replace(
         store.join(tables, commit_point[0]),
         commit_point[1].cast(TABLES[commit_point[0]].schema(None)),
-        mode="overwrite",
-        schema_mode="overwrite",
-        storage_options=options,
-        commit_properties=CommitProperties(custom_metadata={TABLES[companion[0]].pin_key: str(version), **metadata}),
+        options,
+        scopes,
+        CommitProperties(custom_metadata={TABLES[companion[0]].pin_key: str(version), **metadata}),
     )
 
 
 def write_clustering(
-    tables: str, clusters: pa.Table, persons: pa.Table, storage: StorageConfig | None, faces_version: int, details: dict
+    tables: str,
+    clusters: pa.Table,
+    persons: pa.Table,
+    storage: StorageConfig | None,
+    faces_version: int,
+    details: dict,
+    scopes: list[str] | None = None,
 ) -> None:
-    """Replace the clusters and persons tables at DST: one Delta overwrite each, persons last (the
-    commit point), recording the clusters version, the faces version the clustering was made from, and
-    ``details``: how it was made (read back with TablesSnapshot.details(persons, S.CLUSTERING_KEY))."""
+    """Replace the clusters and persons tables at DST (``scopes``: only those scopes' rows): one Delta
+    commit each, persons last (the commit point), recording the clusters version, the faces version the
+    clustering was made from, and ``details``: how it was made (read back with
+    TablesSnapshot.details(persons, S.CLUSTERING_KEY))."""
     metadata = {S.FACES_VERSION_KEY: str(faces_version), S.CLUSTERING_KEY: json.dumps(details)}
-    _overwrite_group(tables, storage, (S.CLUSTERS_TABLE, clusters), (S.PERSONS_TABLE, persons), metadata)
+    _overwrite_group(tables, storage, (S.CLUSTERS_TABLE, clusters), (S.PERSONS_TABLE, persons), metadata, scopes)
 
 
 def write_dedup(
@@ -484,26 +527,31 @@ def write_dedup(
     storage: StorageConfig | None,
     images_version: int,
     details: dict,
+    scopes: list[str] | None = None,
 ) -> None:
-    """Replace the duplicates and similar tables at DST: similar first, then duplicates (the commit
-    point), recording the similar version, the images version dedup compared and ``details`` (read
-    back with TablesSnapshot.details(duplicates, S.DEDUP_KEY))."""
+    """Replace the duplicates and similar tables at DST (``scopes``: only those scopes' rows): similar
+    first, then duplicates (the commit point), recording the similar version, the images version dedup
+    compared and ``details`` (read back with TablesSnapshot.details(duplicates, S.DEDUP_KEY))."""
     metadata = {S.IMAGES_VERSION_KEY: str(images_version), S.DEDUP_KEY: json.dumps(details)}
-    _overwrite_group(tables, storage, (S.SIMILAR_TABLE, similar), (S.DUPLICATES_TABLE, duplicates), metadata)
+    _overwrite_group(tables, storage, (S.SIMILAR_TABLE, similar), (S.DUPLICATES_TABLE, duplicates), metadata, scopes)
 
 
 def write_suggestions(
-    tables: str, suggestions: pa.Table, storage: StorageConfig | None, versions: dict[str, int], details: dict
+    tables: str,
+    suggestions: pa.Table,
+    storage: StorageConfig | None,
+    versions: dict[str, int],
+    details: dict,
+    scopes: list[str] | None = None,
 ) -> None:
-    """Replace the suggestions table at DST in one Delta overwrite whose commit records the faces and
-    tags versions the names came from (``versions``: S.*_VERSION_KEY -> version) and ``details`` (read
-    back with TablesSnapshot.details(suggestions, S.SUGGEST_KEY))."""
+    """Replace the suggestions table at DST (``scopes``: only those scopes' rows) in one Delta commit that
+    records the faces and tags versions the names came from (``versions``: S.*_VERSION_KEY -> version) and
+    ``details`` (read back with TablesSnapshot.details(suggestions, S.SUGGEST_KEY))."""
     metadata = {**{key: str(version) for key, version in versions.items()}, S.SUGGEST_KEY: json.dumps(details)}
-    write_deltalake(
+    _replace(
         store.join(tables, S.SUGGESTIONS_TABLE),
         suggestions.cast(S.SUGGESTIONS_SCHEMA),
-        mode="overwrite",
-        schema_mode="overwrite",
-        storage_options=store.delta_storage_options(tables, storage),
-        commit_properties=CommitProperties(custom_metadata=metadata),
+        store.delta_storage_options(tables, storage),
+        scopes,
+        CommitProperties(custom_metadata=metadata),
     )

@@ -31,12 +31,14 @@ from pipeline.errors import ConfigError
 from pipeline.io.circles import read_circles, scopes
 from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
+from pipeline.io.scope_inputs import SCOPE_INPUTS, ScopePlan, library_digests, tag_digests
 from pipeline.io.tables import TablesSnapshot, write_suggestions
 from pipeline.io.tags_table import rejections, tags_in_force
 from pipeline.metrics.tags import BUCKETS, tags_bucket
-from pipeline.results import JobResult
+from pipeline.results import PerScopeResult
 from pipeline.runtime.ray_cluster import connect
 from pipeline.runtime.ray_tasks import RayTasks
+from pipeline.runtime.scope_work import run_scopes
 from pipeline.search.knn_graph import knn_graph
 from pipeline.similarity.far_curves import CalibrationStore
 from pipeline.similarity.thresholds import carried_margin, carried_threshold
@@ -53,7 +55,7 @@ METHOD_CHAIN = "nearest-named"  # the name came through faces named on the way
 
 
 @dataclass(frozen=True)
-class SuggestResult(JobResult):
+class SuggestResult(PerScopeResult):
     """What a suggestion run did: the suggestions made, kept from the last run and dropped, by how many
     tags their person has, the faces left without one, and per model how the names were decided
     (suspect tags, score table, thresholds, the graph)."""
@@ -70,7 +72,9 @@ class SuggestResult(JobResult):
     dropped_suggestions: int
     suggestions_by_tags_per_person: dict
     untagged_faces_without_suggestion: int
-    scopes: int  # circles, and libraries in no circle, named each from their own tags
+    scopes: int  # circles, and libraries in no circle, named each from their own tags (this run)
+    scopes_skipped: int  # unchanged since their last suggestions (changed_only)
+    scopes_failed: dict  # scope -> why it failed: its earlier rows are kept, it runs again next time
     models: dict  # per model, how the names were decided (with several scopes: per scope, then per model)
     seconds: float
 
@@ -184,19 +188,29 @@ def _suggest_model(
 
 
 def suggest_tags(
-    tables: str, config: Config | None = None, *, full: bool = False, run: RunRecorder | None = None
+    tables: str,
+    config: Config | None = None,
+    *,
+    full: bool = False,
+    changed_only: bool = False,
+    run: RunRecorder | None = None,
 ) -> SuggestResult:
     """Suggest names for the untagged faces of the library at ``tables`` from the faces people tagged
     there, and replace its suggestions table; returns what was suggested. The kNN graph the last run
     kept is brought up to date for the faces added and removed since; ``full``: the graph is built anew
-    and every suggestion issued anew (this run's id), pending ones included. Holds the library's lease
-    and records the run (or is a step of ``run``). ConfigError when nobody has tagged a face yet."""
+    and every suggestion issued anew (this run's id), pending ones included. ``changed_only``: only in the
+    scopes whose faces, tags, libraries or settings changed since their last suggestions (the others keep
+    their rows). A scope that fails keeps its earlier rows and runs again next time (the result lists it;
+    exit code 1). Holds the library's lease and records the run (or is a step of ``run``). ConfigError when
+    nobody has tagged a face yet."""
     config = config or load_config()
-    call = python_call("suggest_tags", tables, full=full)
-    return run_job(tables, config, "tags", run, call, lambda run: _suggest(tables, config, run.run_id, full))
+    call = python_call("suggest_tags", tables, full=full, changed_only=changed_only)
+    return run_job(
+        tables, config, "tags", run, call, lambda run: _suggest(tables, config, run.run_id, full, changed_only)
+    )
 
 
-def _suggest(tables: str, config: Config, run_id: str, full: bool) -> SuggestResult:
+def _suggest(tables: str, config: Config, run_id: str, full: bool, changed_only: bool) -> SuggestResult:
     started = time.perf_counter()
     storage = config.resolved_storage()
     tasks = None
@@ -209,31 +223,39 @@ def _suggest(tables: str, config: Config, run_id: str, full: bool) -> SuggestRes
     except FileNotFoundError as missing:
         raise ConfigError(str(missing)) from None
     named, rejected = tags_in_force(tag_rows), rejections(tag_rows)
-    faces = snapshot.faces(by_scope=True).read([S.FACE_ID, S.IMAGE_ID, S.URI, S.LIBRARY, S.BBOX, S.MODEL, S.EMBEDDING])
+    stored = snapshot.faces(by_scope=True)
+    owners = stored.read([S.FACE_ID, S.LIBRARY])
+    last = _details(snapshot)
+    found = scopes(read_circles(snapshot), pc.unique(owners[S.LIBRARY]).to_pylist())
+    by_library = (library_digests(owners, [S.FACE_ID]), tag_digests(tag_rows, owners))
+    plan = ScopePlan.of(
+        found, config.tags.model_dump(), last.get(SCOPE_INPUTS, {}), changed_only and not full, *by_library
+    )
+    wanted = sorted({library for scope in plan.todo for library in scope.libraries})
+    faces = stored.read([S.FACE_ID, S.IMAGE_ID, S.URI, S.LIBRARY, S.BBOX, S.MODEL, S.EMBEDDING], libraries=wanted)
     faces = faces.take(pc.sort_indices(faces[S.FACE_ID]))  # one order, however the rows lie in the files
     previous = {} if full else _previous(snapshot)
-    parts, by_scope = [], {}
-    for scope in scopes(read_circles(snapshot), pc.unique(faces[S.LIBRARY]).to_pylist()):
+    inputs, sizes = {}, {}
+    for scope in plan.todo:
         members = faces.filter(pc.is_in(faces[S.LIBRARY], pa.array(scope.libraries, pa.string())))
         inside = set(members[S.FACE_ID].to_pylist())  # the tags and rejections of the scope's faces only
         scope_named = {face: name for face, name in named.items() if face in inside}
         scope_rejected = {(face, name) for face, name in rejected if face in inside}
-        by_model = {}
-        for model in sorted(set(members[S.MODEL].to_pylist())):
-            mine = members.filter(pc.equal(members[S.MODEL], model))
-            if mine.num_rows < 2:
-                continue
-            suggestions, by_model[model] = _suggest_model(
-                tables, scope.name, model, mine, scope_named, scope_rejected, config, tasks, full
-            )
-            parts.append(suggestions)
-        by_scope[scope.name] = by_model
-    suggestions = pa.concat_tables(parts) if parts else S.SUGGESTIONS_SCHEMA.empty_table().drop_columns([S.RUN_ID])
+        inputs[scope.name] = (tables, scope.name, members, scope_named, scope_rejected, config, full)
+        sizes[scope.name] = members.num_rows
+    runs = run_scopes(_suggest_scope, inputs, sizes, config.ray.scope_pack_size, tasks)
+    done = set(runs.results)
+    parts = [runs.results[scope][0] for scope in sorted(done)]
+    by_scope = {scope: runs.results[scope][1] for scope in sorted(done)}
+    suggestions = pa.concat_tables([S.SUGGESTIONS_SCHEMA.empty_table().drop_columns([S.RUN_ID]), *parts])
     keys = list(
         zip(suggestions[S.SCOPE].to_pylist(), suggestions[S.FACE_ID].to_pylist(), suggestions[S.NAME].to_pylist())
     )
     run_ids = [previous.get(key, run_id) for key in keys]
     suggestions = suggestions.append_column(S.RUN_ID, pa.array(run_ids, pa.string())).select(S.SUGGESTIONS_SCHEMA.names)
+    stored_scopes = set(last.get(SCOPE_INPUTS, {})) | {scope for scope, _, _ in previous}
+    replaced = plan.replaced(done, stored_scopes, not last)
+    redone = {scope for scope, _, _ in previous} if replaced is None else set(replaced)
     tags_per_name = Counter(named.values())
     by_bucket = Counter(tags_bucket(tags_per_name[name]) for name in suggestions[S.NAME].to_pylist())
     untagged = faces.num_rows - sum(1 for face in faces[S.FACE_ID].to_pylist() if face in named)
@@ -247,17 +269,50 @@ def _suggest(tables: str, config: Config, run_id: str, full: bool) -> SuggestRes
         "suggestions": suggestions.num_rows,
         "new_suggestions": sum(1 for key in keys if key not in previous),
         "kept_suggestions": sum(1 for key in keys if key in previous),
-        "dropped_suggestions": len(set(previous) - set(keys)),
+        "dropped_suggestions": len({key for key in previous if key[0] in redone} - set(keys)),
         "suggestions_by_tags_per_person": {bucket: by_bucket.get(bucket, 0) for bucket in BUCKETS},
         "untagged_faces_without_suggestion": untagged - len(set(suggestions[S.FACE_ID].to_pylist())),
         "scopes": len(by_scope),
+        "scopes_skipped": len(found) - len(plan.todo),
+        "scopes_failed": runs.failed,
         "models": next(iter(by_scope.values())) if len(by_scope) == 1 else by_scope,
     }
     versions = {S.FACES_VERSION_KEY: snapshot.table(S.FACES_TABLE).version()}
     versions[S.TAGS_VERSION_KEY] = snapshot.table(S.TAGS_TABLE).version()
-    write_suggestions(tables, suggestions, storage, versions, {**summary, "settings": config.tags.model_dump()})
+    details = {**summary, "settings": config.tags.model_dump(), SCOPE_INPUTS: plan.recorded(done)}
+    write_suggestions(tables, suggestions, storage, versions, details, replaced)
     result = SuggestResult(**summary, seconds=round(time.perf_counter() - started, 2))
     log.info(
         "suggestions at %s: %d (%d new), %.1f s", tables, result.suggestions, result.new_suggestions, result.seconds
     )
     return result
+
+
+def _details(snapshot: TablesSnapshot) -> dict:
+    """How the last suggestions were made ({} before the first)."""
+    try:
+        return snapshot.details(S.SUGGESTIONS_TABLE, S.SUGGEST_KEY)
+    except FileNotFoundError:
+        return {}
+
+
+def _suggest_scope(
+    tasks,
+    tables: str,
+    scope: str,
+    members: pa.Table,
+    named: dict[str, str],
+    rejected: set,
+    config: Config,
+    full: bool,
+) -> tuple[pa.Table, dict]:
+    """The suggestions of one scope's faces (``members``) from its tags, each model's faces apart, and how
+    each model's were decided."""
+    parts, by_model = [], {}
+    for model in sorted(set(members[S.MODEL].to_pylist())):
+        mine = members.filter(pc.equal(members[S.MODEL], model))
+        if mine.num_rows < 2:
+            continue
+        suggestions, by_model[model] = _suggest_model(tables, scope, model, mine, named, rejected, config, tasks, full)
+        parts.append(suggestions)
+    return pa.concat_tables([S.SUGGESTIONS_SCHEMA.empty_table().drop_columns([S.RUN_ID]), *parts]), by_model

@@ -163,6 +163,17 @@ def test_a_night_of_a_store_of_libraries_by_folder(tmp_path: Path, lfw_images: P
     assert steps["cluster"] == steps["dedup"] == "ok" and steps["embed"] == "skipped", "a circle changed the scopes"
     assert set(read_table(str(dst), S.CLUSTERS_TABLE)[S.SCOPE].to_pylist()) == {"circle/family"}
 
+    family = read_table(str(dst), S.CLUSTERS_TABLE).sort_by(S.FACE_ID)
+    copy_lfw(lfw_images, src / "carl", 3, start=80)  # a new library: only its scope is worked on
+    code, fourth, _ = run(capsys, *night)
+    steps = {step["step"]: step for step in fourth["steps"]}
+    for name in ("cluster", "dedup"):
+        assert (steps[name]["scopes"], steps[name]["scopes_skipped"], steps[name]["scopes_failed"]) == (1, 1, 0)
+    clusters = read_table(str(dst), S.CLUSTERS_TABLE).sort_by(S.FACE_ID)
+    assert set(clusters[S.SCOPE].to_pylist()) == {"circle/family", "library/carl"}
+    kept = clusters.filter(pc.equal(clusters[S.SCOPE], "circle/family"))
+    assert kept.equals(family), "the family's people are kept as they were, run id and all"
+
 
 def test_each_owner_sees_their_own_faces_named_as_their_circle_named_them(tmp_path: Path, lfw_images: Path, capsys):
     """The people report of a library: its own faces only, a person by the name given in its circle, and
@@ -204,6 +215,18 @@ def test_each_owner_sees_their_own_faces_named_as_their_circle_named_them(tmp_pa
     page, thumbs, shown = pages["carl"]
     carls = set(read_table(str(dst), S.FACES_TABLE, library="carl")[S.FACE_ID].to_pylist())
     assert thumbs <= carls and "<h2>George" not in page and shown["named"] == 0, "carl shares no circle with anna"
+
+    before = read_table(str(dst), S.SUGGESTIONS_TABLE).sort_by([(S.SCOPE, "ascending"), (S.FACE_ID, "ascending")])
+    code, same, _ = run(capsys, "tags", "suggest", "--tables", str(dst), "--changed-only")
+    assert code == 0 and (same["scopes"], same["scopes_skipped"]) == (0, 2)
+    carls_bush = [f for f in read_table(str(dst), S.FACES_TABLE, library="carl").to_pylist() if "Bush" in f[S.URI]]
+    record_tags(str(dst), pa.table({S.FACE_ID: [carls_bush[0][S.FACE_ID]], S.NAME: ["GWB"], S.VERDICT: ["tag"]}))
+    code, carl_only, _ = run(capsys, "tags", "suggest", "--tables", str(dst), "--changed-only")
+    assert code == 0 and (carl_only["scopes"], carl_only["scopes_skipped"]) == (1, 1), "a tag in carl's library"
+    after = read_table(str(dst), S.SUGGESTIONS_TABLE)
+    family = after.filter(pc.equal(after[S.SCOPE], "circle/family")).sort_by(S.FACE_ID)
+    assert family.equals(before.filter(pc.equal(before[S.SCOPE], "circle/family"))), "the circle's are kept"
+    assert "George" not in after.filter(pc.equal(after[S.SCOPE], "library/carl"))[S.NAME].to_pylist()
 
 
 def test_a_small_library_of_one_person_finds_that_person(tmp_path: Path, lfw_images: Path, capsys):

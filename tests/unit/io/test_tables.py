@@ -210,3 +210,38 @@ def test_jobs_over_every_face_refuse_a_store_of_several_libraries(tables: FaceTa
     with pytest.raises(ConfigError, match=r"holds the photos of 2 libraries \(a, b\)"):
         TablesSnapshot(tables.tables).faces()
     assert TablesSnapshot(tables.tables).faces(by_scope=True).read([S.FACE_ID]).num_rows == 2
+
+
+def _in_scope(rows: pa.Table, scope: str) -> pa.Table:
+    return rows.set_column(rows.schema.get_field_index(S.SCOPE), S.SCOPE, pa.array([scope] * rows.num_rows))
+
+
+def test_a_write_of_some_scopes_replaces_theirs_only_in_one_commit_each(tables: FaceTables):
+    tables.commit(images_rows(["a", "b"]), faces_rows(["a", "b"]), [])
+    faces = read_table(tables.tables, S.FACES_TABLE)
+    first = [
+        (_in_scope(c, scope), _in_scope(p, scope))
+        for scope, (c, p) in (
+            ("library/x", clustering_rows(faces, 0, "first")),
+            ("circle/o'k", clustering_rows(faces, 1, "first")),
+        )
+    ]
+    clusters, persons = (pa.concat_tables(part) for part in zip(*first))
+    write_clustering(tables.tables, clusters, persons, StorageConfig(), 1, {"run": 1})
+    again = [_in_scope(rows, "circle/o'k") for rows in clustering_rows(faces, 2, "second")]
+    versions = {name: TablesSnapshot(tables.tables).version(name) for name in (S.CLUSTERS_TABLE, S.PERSONS_TABLE)}
+    write_clustering(tables.tables, *again, StorageConfig(), 1, {"run": 2}, scopes=["circle/o'k", "circle/gone"])
+
+    snapshot = TablesSnapshot(tables.tables)
+    rows = snapshot.read(S.PERSONS_TABLE)
+    assert sorted(zip(rows[S.SCOPE].to_pylist(), rows[S.RUN_ID].to_pylist())) == [
+        ("circle/o'k", "second"),
+        ("library/x", "first"),
+    ], "the scope written is replaced, the other kept"
+    assert {name: snapshot.version(name) for name in versions} == {name: v + 1 for name, v in versions.items()}
+    assert snapshot.details(S.PERSONS_TABLE, S.CLUSTERING_KEY) == {"run": 2}
+
+    write_clustering(tables.tables, *(rows.slice(0, 0) for rows in again), StorageConfig(), 1, {"run": 3}, scopes=[])
+    snapshot = TablesSnapshot(tables.tables)
+    assert snapshot.read(S.CLUSTERS_TABLE).num_rows == 4, "nothing replaced"
+    assert snapshot.details(S.PERSONS_TABLE, S.CLUSTERING_KEY) == {"run": 3}, "what it was made from, recorded"

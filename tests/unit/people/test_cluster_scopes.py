@@ -196,3 +196,123 @@ def test_a_new_scope_never_takes_an_id_an_earlier_scope_keeps(tmp_path: Path) ->
         cluster(tables.tables, config)
     persons = read_table(tables.tables, S.PERSONS_TABLE)
     assert persons.num_rows == 2 and sorted(persons[S.CLUSTER_ID].to_pylist()) == [0, 1]
+
+
+def _rows_of(dst: str, scope: str) -> list[dict]:
+    clusters = read_table(dst, S.CLUSTERS_TABLE)
+    return sorted(clusters.filter(pc.equal(clusters[S.SCOPE], scope)).to_pylist(), key=lambda row: row[S.FACE_ID])
+
+
+def test_changed_only_clusters_the_scopes_whose_faces_changed_and_keeps_the_others_rows(tmp_path: Path, people) -> None:
+    config = load_config(None, [])
+    dst = _store(tmp_path / "store", people, {"anna", "ben", "carl", "dora"})
+    set_circle(dst, "family", ["anna", "ben"], config)
+    first = cluster(dst, config, changed_only=True)
+    assert (first.scopes, first.scopes_skipped, first.scopes_failed) == (3, 0, {})
+    before = {scope: _rows_of(dst, scope) for scope in ("circle/family", "library/carl", "library/dora")}
+
+    vectors, truth, libraries = people
+    extra = [i for i, name in enumerate(libraries) if name == "dora"][:4]  # dora photographs the same people again
+    uris = [f"/dora/again-{i}.jpg" for i in extra]
+    faces = faces_table(
+        [f"face-again-{i}" for i in extra],
+        uris,
+        uris,
+        [0] * 4,
+        [[0, 0, 100, 100]] * 4,
+        DIM,
+        vectors[extra] * 0.99,
+        library="dora",
+    )
+    FaceTables(dst, StorageConfig(), DIM, "m", "d").commit(images_table(uris, uris, [1] * 4, library="dora"), faces, [])
+    second = cluster(dst, config, changed_only=True)
+    assert (second.scopes, second.scopes_skipped) == (1, 2)
+    assert _rows_of(dst, "circle/family") == before["circle/family"], "an unchanged scope keeps its rows"
+    assert _rows_of(dst, "library/carl") == before["library/carl"]
+    doras = _people_of(dst, "library/dora")
+    assert {f"face-again-{i}" for i in extra} <= set(doras)
+    assert cluster(dst, config, changed_only=True).scopes == 0, "nothing changed: nothing clustered"
+
+    remove_from_circle(dst, "family", ["ben"], config)  # the circle is gone: anna and ben alone again
+    left = cluster(dst, config, changed_only=True)
+    assert (left.scopes, left.scopes_skipped) == (2, 2)
+    clusters = read_table(dst, S.CLUSTERS_TABLE)
+    assert set(clusters[S.SCOPE].to_pylist()) == {"library/anna", "library/ben", "library/carl", "library/dora"}
+    assert _rows_of(dst, "library/carl") == before["library/carl"]
+
+
+def test_a_scope_that_fails_keeps_its_rows_and_runs_again_next_time(tmp_path: Path, people, monkeypatch) -> None:
+    import pipeline.people.cluster_job as job
+
+    config = load_config(None, [])
+    dst = _store(tmp_path / "store", people, {"anna", "carl", "dora"})
+    cluster(dst, config, changed_only=True)
+    carls = _rows_of(dst, "library/carl")
+    vectors, _, libraries = people
+    for library in ("carl", "dora"):  # both libraries change
+        part = [i for i, name in enumerate(libraries) if name == library][:2]
+        uris = [f"/{library}/new-{i}.jpg" for i in part]
+        faces = faces_table(
+            [f"new-{library}-{i}" for i in part],
+            uris,
+            uris,
+            [0] * 2,
+            [[0, 0, 100, 100]] * 2,
+            DIM,
+            vectors[part],
+            library=library,
+        )
+        FaceTables(dst, StorageConfig(), DIM, "m", "d").commit(
+            images_table(uris, uris, [1] * 2, library=library), faces, []
+        )
+    original = job.persons_of
+
+    def fails_for_carl(faces, clustering, run_id, representatives, scope):
+        if scope == "library/carl":
+            raise RuntimeError("carl's faces broke the clustering")
+        return original(faces, clustering, run_id, representatives, scope)
+
+    monkeypatch.setattr(job, "persons_of", fails_for_carl)
+    broken = cluster(dst, config, changed_only=True)
+    assert (
+        list(broken.scopes_failed) == ["library/carl"]
+        and "broke the clustering" in broken.scopes_failed["library/carl"]
+    )
+    assert broken.exit_code == 1 and broken.scopes == 1 and broken.scopes_skipped == 1
+    assert _rows_of(dst, "library/carl") == carls, "the failed scope keeps its earlier rows"
+    assert "new-dora-" in str(_people_of(dst, "library/dora")), "the other changed scope went on"
+    monkeypatch.setattr(job, "persons_of", original)
+    again = cluster(dst, config, changed_only=True)
+    assert (again.scopes, again.scopes_skipped, again.exit_code) == (1, 2, 0), "only the failed scope runs again"
+    assert any(face.startswith("new-carl-") for face in _people_of(dst, "library/carl"))
+
+
+def test_a_night_goes_on_past_a_failing_scope_names_it_and_runs_it_again_the_next(
+    tmp_path: Path, people, monkeypatch
+) -> None:
+    import pipeline.people.cluster_job as job
+    from pipeline.nightly_job import nightly
+
+    config = load_config(None, ["nightly.steps=[cluster]"])
+    dst = _store(tmp_path / "store", people, {"anna", "carl", "dora"})
+    original = job.persons_of
+
+    def fails_for_carl(faces, clustering, run_id, representatives, scope):
+        if scope == "library/carl":
+            raise RuntimeError("carl's faces broke the clustering")
+        return original(faces, clustering, run_id, representatives, scope)
+
+    monkeypatch.setattr(job, "persons_of", fails_for_carl)
+    first = nightly(str(tmp_path / "src"), dst, config)
+    assert first.exit_code == 1 and "library/carl: RuntimeError: carl's faces broke" in first.scopes_failed["cluster"]
+    step = next(step for step in first.steps if step["step"] == "cluster")
+    assert (step["status"], step["scopes"], step["scopes_failed"]) == ("ok", 2, 1)
+    assert set(read_table(dst, S.CLUSTERS_TABLE)[S.SCOPE].to_pylist()) == {"library/anna", "library/dora"}
+    night = next(row for row in read_table(dst, S.RUNS_TABLE).to_pylist() if row[S.RUN_ID] == first.run_id)
+    assert night[S.EXIT_CODE] == 1 and "library/carl" in night[S.STEPS][0][S.STEP_COUNTS], "the runs row names it"
+
+    monkeypatch.setattr(job, "persons_of", original)
+    second = nightly(str(tmp_path / "src"), dst, config)
+    step = next(step for step in second.steps if step["step"] == "cluster")
+    assert second.exit_code == 0 and (step["scopes"], step["scopes_skipped"]) == (1, 2), "only carl's runs again"
+    assert "library/carl" in set(read_table(dst, S.CLUSTERS_TABLE)[S.SCOPE].to_pylist())
