@@ -1,5 +1,5 @@
 """One store of many libraries and circles against each scope alone: LFW's and pins' embedded photos split
-into owners' libraries, clustered and named in one run over the whole store, then each scope's photos
+into owners' libraries, clustered and named in one nightly run over the whole store, then each scope's photos
 written to a store of their own and clustered and named there. Per scope, the clustering's F and the tag
 suggestions' precision and coverage in both; and over the whole store, the suggestions whose name was
 tagged only in libraries the face's library shares no circle with (must be zero).
@@ -38,6 +38,7 @@ from pipeline.io.circles import read_circles, scopes, set_circle
 from pipeline.io.tables import FaceTables, TablesSnapshot, read_table
 from pipeline.io.tags_table import record_tags
 from pipeline.metrics.clustering import clustering_metrics
+from pipeline.nightly_job import nightly
 from pipeline.people.cluster_job import cluster
 from pipeline.tags.suggest_job import suggest_tags
 
@@ -208,8 +209,8 @@ def main() -> None:
     write_tags(store, tags)
     written = time.perf_counter() - started
     started = time.perf_counter()
-    clustered = cluster(store, config)
-    named = suggest_tags(store, config)
+    night = nightly(root, store, load_config(None, ["nightly.steps=[cluster,tags]"]))  # one night of the store
+    steps = {step["step"]: step for step in night.steps}
     whole_seconds = time.perf_counter() - started
     together = scores(store, truth, tags)
     alone, alone_seconds = {}, 0.0
@@ -245,7 +246,7 @@ def main() -> None:
                 "scope_faces": {"min": sizes[0], "median": sizes[len(sizes) // 2], "max": sizes[-1]},
                 "largest_difference_store_vs_alone": differences,
                 "suggestions_from_outside_the_circles": leaks(store, tags),
-                "store": {"clusters": clustered.clusters, "suggestions": named.suggestions},
+                "store": {"clusters": steps["cluster"]["clusters"], "suggestions": steps["tags"]["suggestions"]},
                 "seconds": {
                     "write": round(written, 1),
                     "whole_store": round(whole_seconds, 1),
