@@ -198,6 +198,17 @@ def test_a_new_scope_never_takes_an_id_an_earlier_scope_keeps(tmp_path: Path) ->
     assert persons.num_rows == 2 and sorted(persons[S.CLUSTER_ID].to_pylist()) == [0, 1]
 
 
+def _failing_for_carl(persons_of):
+    """``persons_of`` that raises for carl's scope: a scope whose clustering breaks."""
+
+    def fails_for_carl(faces, clustering, run_id, representatives, scope):
+        if scope == "library/carl":
+            raise RuntimeError("carl's faces broke the clustering")
+        return persons_of(faces, clustering, run_id, representatives, scope)
+
+    return fails_for_carl
+
+
 def _rows_of(dst: str, scope: str) -> list[dict]:
     clusters = read_table(dst, S.CLUSTERS_TABLE)
     return sorted(clusters.filter(pc.equal(clusters[S.SCOPE], scope)).to_pylist(), key=lambda row: row[S.FACE_ID])
@@ -266,13 +277,7 @@ def test_a_scope_that_fails_keeps_its_rows_and_runs_again_next_time(tmp_path: Pa
             images_table(uris, uris, [1] * 2, library=library), faces, []
         )
     original = job.persons_of
-
-    def fails_for_carl(faces, clustering, run_id, representatives, scope):
-        if scope == "library/carl":
-            raise RuntimeError("carl's faces broke the clustering")
-        return original(faces, clustering, run_id, representatives, scope)
-
-    monkeypatch.setattr(job, "persons_of", fails_for_carl)
+    monkeypatch.setattr(job, "persons_of", _failing_for_carl(original))
     broken = cluster(dst, config, changed_only=True)
     assert (
         list(broken.scopes_failed) == ["library/carl"]
@@ -296,13 +301,7 @@ def test_a_night_goes_on_past_a_failing_scope_names_it_and_runs_it_again_the_nex
     config = load_config(None, ["nightly.steps=[cluster]"])
     dst = _store(tmp_path / "store", people, {"anna", "carl", "dora"})
     original = job.persons_of
-
-    def fails_for_carl(faces, clustering, run_id, representatives, scope):
-        if scope == "library/carl":
-            raise RuntimeError("carl's faces broke the clustering")
-        return original(faces, clustering, run_id, representatives, scope)
-
-    monkeypatch.setattr(job, "persons_of", fails_for_carl)
+    monkeypatch.setattr(job, "persons_of", _failing_for_carl(original))
     first = nightly(str(tmp_path / "src"), dst, config)
     assert first.exit_code == 1 and "library/carl: RuntimeError: carl's faces broke" in first.scopes_failed["cluster"]
     step = next(step for step in first.steps if step["step"] == "cluster")
