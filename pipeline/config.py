@@ -419,6 +419,12 @@ class NightlyConfig(_Section):
 
 class OutputConfig(_Section):
     commit_every: int = Field(default=1000, ge=1, description="Photos per table commit (progress survives a crash).")
+    library_buckets: int = Field(
+        default=64,
+        ge=1,
+        description="The images and faces tables a run creates are partitioned in this many buckets of libraries, so "
+        "that reading one library opens few files; existing tables keep the count they were created with.",
+    )
     lease_ttl_s: float = Field(
         default=120.0,
         gt=0,
