@@ -119,9 +119,11 @@ def test_maintenance_merges_small_files_and_keeps_rows_and_pins(tmp_path):
     for start in range(0, 24, 4):
         tables.commit(*photos_of(LIBRARIES[start : start + 4]), [])
     before = {name: sorted_rows(read_table(dst, name)) for name in (S.IMAGES_TABLE, S.FACES_TABLE)}
+    versions_before = {name: DeltaTable(f"{dst}/{name}").version() for name in before}
 
     figures = maintain_tables(dst)
     versions_after = {name: DeltaTable(f"{dst}/{name}").version() for name in before}
+    assert all(versions_after[name] == versions_before[name] + 1 for name in before)  # one commit, whatever the buckets
 
     for name, rows in before.items():
         assert sorted_rows(read_table(dst, name)).equals(rows)
