@@ -407,13 +407,14 @@ class TagsConfig(_Section):
     )
 
 
-NIGHTLY_STEPS = ("embed", "index", "cluster", "dedup", "tags", "report")
+NIGHTLY_STEPS = ("embed", "index", "cluster", "dedup", "tags", "report", "maintain")
 
 
 class NightlyConfig(_Section):
-    steps: list[Literal["embed", "index", "cluster", "dedup", "tags", "report"]] = Field(
+    steps: list[Literal["embed", "index", "cluster", "dedup", "tags", "report", "maintain"]] = Field(
         default=list(NIGHTLY_STEPS),
-        description="The steps `facepipe nightly` runs, in this order (each skipped when its inputs did not change).",
+        description="The steps `facepipe nightly` runs, in this order (each skipped when its inputs did not change; "
+        "maintain: compact the images and faces tables' small files and checkpoint every table's log).",
     )
     recluster_every: int = Field(
         default=7,
@@ -425,6 +426,12 @@ class NightlyConfig(_Section):
 
 class OutputConfig(_Section):
     commit_every: int = Field(default=1000, ge=1, description="Photos per table commit (progress survives a crash).")
+    library_buckets: int = Field(
+        default=64,
+        ge=1,
+        description="The images and faces tables a run creates are partitioned in this many buckets of libraries, so "
+        "that reading one library opens few files; existing tables keep the count they were created with.",
+    )
     lease_ttl_s: float = Field(
         default=120.0,
         gt=0,

@@ -1,12 +1,12 @@
 """The scheduled run over a library (``pipeline.nightly``, `facepipe nightly`): embed (incremental) ->
 index update -> clustering (incremental; all faces again every nightly.recluster_every runs) ->
-deduplication -> tag suggestions -> the people report, each one of the public job functions. A step runs
-only when its inputs changed since it last ran (the versions of the tables it reads, as the tables it
-wrote record them). On a store of many libraries, clustering, dedup and tag suggestions work only on the
-scopes (circles, libraries in no circle) whose inputs changed, small scopes packed into Ray tasks; a scope
-that fails keeps its earlier rows, is named in the summary and the runs table, and runs again the next
-night, while the others go on. The night is one run: one lease for all its steps, one row in the runs
-table, one run id in every row it writes."""
+deduplication -> tag suggestions -> the people report -> upkeep of the tables (maintain_tables), each one
+of the public job functions. A step runs only when its inputs changed since it last ran (the versions of
+the tables it reads, as the tables it wrote record them). On a store of many libraries, clustering, dedup
+and tag suggestions work only on the scopes (circles, libraries in no circle) whose inputs changed, small
+scopes packed into Ray tasks; a scope that fails keeps its earlier rows, is named in the summary and the
+runs table, and runs again the next night, while the others go on. The night is one run: one lease for
+all its steps, one row in the runs table, one run id in every row it writes."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from pipeline.ingest.incremental import plan_run
 from pipeline.ingest.libraries import assign_libraries
 from pipeline.io import store
 from pipeline.io.library_run import library_run, python_call
+from pipeline.io.maintenance import maintain_tables
 from pipeline.io.runs import RunRecorder
-from pipeline.io.tables import TablesSnapshot
+from pipeline.io.tables import TABLES, TablesSnapshot
 from pipeline.people.cluster_job import ClusterResult, cluster
 from pipeline.people.report import report
 from pipeline.progress import Progress
@@ -222,5 +223,21 @@ def _night(
         people_report,
         "the people did not change",
         one_library=True,
+    )
+
+    def upkeep() -> None:
+        with run.step("maintain") as counts:
+            figures = maintain_tables(tables, storage)
+            counts["tables_checkpointed"] = len(figures["checkpointed"])
+            for name, files in figures["compacted"].items():
+                counts[f"{name}_files"] = files["files_after"]
+                counts[f"{name}_buckets_compacted"] = files["buckets_compacted"]
+
+    step(
+        "maintain",
+        # the runs table gains a row every run: its log is checkpointed with the others, but does not call for it
+        lambda s: {name: s.version(name) for name in TABLES if name != S.RUNS_TABLE and s.version(name) is not None},
+        upkeep,
+        "no table was written since the last maintenance",
     )
     return missing

@@ -461,10 +461,14 @@ TABLE_DOCS = {
     "`facepipe embed`. The fingerprint columns (`sha256` to `exif_fields`) are what `facepipe dedup` compares: "
     "computed by the decode stage while it holds the photo (`decode.fingerprints`, on by default); tables written "
     "by an earlier version gain them on the next embed run, which decodes unchanged photos again for the "
-    "fingerprints only (its summary says `fingerprints added to N`).",
+    "fingerprints only (its summary says `fingerprints added to N`). Tables created since the library layout are "
+    "partitioned by a hash bucket of the library (`library_bucket`, a storage column that reads leave out; "
+    "`output.library_buckets` buckets) and sorted by library within files, so that reading one library opens "
+    "few files ([Libraries](guides/libraries.md#reading-one-library)).",
     FACES_TABLE: "One row per detected face of a photo whose status is `ok`; written by `facepipe embed`, each "
     "batch before the images rows that commit it. A table holds the faces of one detector and one embedder "
-    "(recorded in its description); D is the embedder's dimension (128 for SFace).",
+    "(recorded in its description); D is the embedder's dimension (128 for SFace). Laid out by library as the "
+    "images table.",
     CLUSTERS_TABLE: "One row per clustered face in each of its scopes: the person (cluster) it belongs to there; "
     "written by `facepipe cluster`, replaced whole by each run, before the persons table that commits it. People "
     "are found per scope: over the libraries of each circle together, and per library for a library in no circle.",

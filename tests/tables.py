@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from pipeline import schema as S
 
@@ -75,6 +77,15 @@ def faces_table(
         },
         schema=S.faces_schema(dim),
     )
+
+
+def earlier_tables(dst: str, images: pa.Table, faces: pa.Table, dim: int, model: str = "m") -> None:
+    """Images and faces tables at ``dst`` as versions before the library layout wrote them: not partitioned,
+    holding ``images`` and ``faces`` (rows of versions before libraries lack the library column)."""
+    description = json.dumps({"facepipe": {"model": model, "detector": "d", "embedding_dim": dim}})
+    write_deltalake(f"{dst}/{S.FACES_TABLE}", faces, description=description)
+    pin = {S.FACES_VERSION_KEY: str(DeltaTable(f"{dst}/{S.FACES_TABLE}").version())}
+    write_deltalake(f"{dst}/{S.IMAGES_TABLE}", images, commit_properties=CommitProperties(custom_metadata=pin))
 
 
 def people_vectors(sizes: dict[str, int], dim: int = 64, seed: int = 0, spread: float = 0.4, like: dict | None = None):

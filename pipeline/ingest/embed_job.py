@@ -291,7 +291,14 @@ def _embed(
         if listing is None:
             listing = store.list_photos(src, storage, config.input.extensions)
     store.ensure_writable(tables, storage)
-    writer = FaceTables(tables, storage, models.embedder.dim, models.embedder.model_id, models.detector.model_id)
+    writer = FaceTables(
+        tables,
+        storage,
+        models.embedder.dim,
+        models.embedder.model_id,
+        models.detector.model_id,
+        config.output.library_buckets,
+    )
     repaired = writer.repair()
     committed = writer.committed_images()
     listing, libraries = assign_libraries(listing, committed, src, storage, library, by_folder)

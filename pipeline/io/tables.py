@@ -25,9 +25,9 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from pipeline import schema as S
-from pipeline.config import StorageConfig
+from pipeline.config import OutputConfig, StorageConfig
 from pipeline.errors import ConfigError
-from pipeline.io import store
+from pipeline.io import library_layout, store
 
 # Rows per batch when a table is read in batches: bounds a read's memory beside its result (65,536 faces
 # of 128-d float32 embeddings are 32 MiB) while keeping the batches few
@@ -180,23 +180,32 @@ class TablesSnapshot:
                 "and the dedup review show one library's (--library L); read one with read_table(..., library=L)"
             )
 
+    def files(self, name: str, libraries: list[str]) -> list[str]:
+        """The files (URIs) of table ``name`` that a read of ``libraries`` opens (library_layout)."""
+        return library_layout.library_files(self._by_library(name), libraries)
+
+    def _by_library(self, name: str) -> DeltaTable:
+        if name in TABLES and not TABLES[name].by_library:
+            raise ValueError(f"table {name} has no {S.LIBRARY} column: it is not read by library")
+        return self.table(name)
+
     def read(self, name: str, columns: list[str] | None = None, libraries: list[str] | None = None) -> pa.Table:
         """The rows of table ``name`` (only ``columns`` when given; only those of ``libraries`` when given:
-        tables with a library column), in its declared Arrow types (columns the stored table lacks,
-        written by an earlier version, as nulls)."""
-        if libraries is not None and name in TABLES and not TABLES[name].by_library:
-            raise ValueError(f"table {name} has no {S.LIBRARY} column: it is not read by library")
-        table = self.table(name)
+        tables with a library column, whose files of other libraries are not opened), in its declared Arrow
+        types (columns the stored table lacks, written by an earlier version, as nulls)."""
+        table = self.table(name) if libraries is None else self._by_library(name)
         schema = TABLES[name].schema(table)
         wanted = schema if columns is None else pa.schema([schema.field(c) for c in columns])
         stored = set(table.schema().to_arrow().names)
         if libraries is None:
             return _as_schema(table.to_pyarrow_table(columns=[c for c in wanted.names if c in stored]), wanted)
-        # filtered here, not by the scan: deltalake's merges write the library as string_view, beside files of
-        # string, and pyarrow cannot compare the two in a scan's filter (nor find a null in files written
+        # the files that can hold the libraries' rows are chosen from the log (their bucket, their statistics); the
+        # rows are filtered here, not by the scan: deltalake's merges write the library as string_view, beside files
+        # of string, and pyarrow cannot compare the two in a scan's filter (nor find a null in files written
         # before the column existed: rows of the default library)
         read = wanted if S.LIBRARY in wanted.names else pa.schema([*wanted, schema.field(S.LIBRARY)])
-        rows = _as_schema(table.to_pyarrow_table(columns=[c for c in read.names if c in stored]), read)
+        files = table.to_pyarrow_dataset(file_pruning_predicate=library_layout.files_predicate(table, libraries))
+        rows = _as_schema(files.to_table(columns=[c for c in read.names if c in stored]), read)
         return rows.filter(pc.is_in(rows[S.LIBRARY], pa.array(libraries, pa.string()))).select(wanted.names)
 
 
@@ -234,15 +243,23 @@ class FacesSnapshot:
             return pa.concat_tables([empty, *self.batches(columns, rows)])
         wanted = pa.array(libraries, pa.string())
         read = columns if S.LIBRARY in columns else [*columns, S.LIBRARY]
-        kept = (batch.filter(pc.is_in(batch[S.LIBRARY], wanted)).select(columns) for batch in self.batches(read, rows))
+        kept = (
+            batch.filter(pc.is_in(batch[S.LIBRARY], wanted)).select(columns)
+            for batch in self.batches(read, rows, libraries=libraries)
+        )
         return pa.concat_tables([empty, *kept])
 
     def batches(
-        self, columns: list[str], rows: int = READ_BATCH_ROWS, face_ids: pa.Array | None = None
+        self,
+        columns: list[str],
+        rows: int = READ_BATCH_ROWS,
+        face_ids: pa.Array | None = None,
+        libraries: list[str] | None = None,
     ) -> Iterator[pa.Table]:
-        """The snapshot's rows (only ``columns``; only ``face_ids`` when given), ``rows`` at a time,
-        in a stable order."""
-        dataset = self.table.to_pyarrow_dataset()
+        """The snapshot's rows (only ``columns``; only ``face_ids`` when given; with ``libraries``, from only
+        the files that can hold their rows, library_layout), ``rows`` at a time, in a stable order."""
+        pruning = None if libraries is None else library_layout.files_predicate(self.table, libraries)
+        dataset = self.table.to_pyarrow_dataset(file_pruning_predicate=pruning)
         where = pc.field(S.FACE_ID).isin(face_ids) if face_ids is not None else None
         schema = S.faces_schema(self.models["embedding_dim"])
         for batch in dataset.to_batches(columns=columns, filter=where, batch_size=rows):
@@ -260,9 +277,18 @@ def committed_faces(tables: str, storage: StorageConfig | None = None, by_scope:
 
 
 class FaceTables:
-    """Writer of the two tables at DST for one job run (single writer per DST)."""
+    """Writer of the two tables at DST for one job run (single writer per DST). Tables it creates are laid
+    out in ``library_buckets`` buckets of libraries (library_layout); existing tables keep their own layout."""
 
-    def __init__(self, tables: str, storage: StorageConfig, dim: int, model: str, detector: str):
+    def __init__(
+        self,
+        tables: str,
+        storage: StorageConfig,
+        dim: int,
+        model: str,
+        detector: str,
+        library_buckets: int = OutputConfig().library_buckets,
+    ):
         self.tables = tables
         self.storage = storage
         self.options = store.delta_storage_options(tables, storage)
@@ -270,31 +296,31 @@ class FaceTables:
         self.faces_path = store.join(tables, S.FACES_TABLE)
         self.faces_schema = S.faces_schema(dim)
         self.model, self.detector = model, detector
-        self._create_missing(dim)
+        self._create_missing(dim, library_buckets)
         self.images = DeltaTable(self.images_path, storage_options=self.options)
         self.faces = DeltaTable(self.faces_path, storage_options=self.options)
+        self.images_buckets = library_layout.table_buckets(self.images)
+        self.faces_buckets = library_layout.table_buckets(self.faces)
         self._check_models()
 
-    def _create_missing(self, dim: int) -> None:
+    def _create_missing(self, dim: int, buckets: int) -> None:
         faces = _open(self.faces_path, self.options)
         if faces is None:
+            models = {"facepipe": {"model": self.model, "detector": self.detector, "embedding_dim": dim}}
             write_deltalake(
                 self.faces_path,
-                self.faces_schema.empty_table(),
                 mode="append",
                 storage_options=self.options,
-                description=json.dumps(
-                    {"facepipe": {"model": self.model, "detector": self.detector, "embedding_dim": dim}}
-                ),
+                **library_layout.create_options(self.faces_schema, buckets, models),
             )
             faces = DeltaTable(self.faces_path, storage_options=self.options)
         if _open(self.images_path, self.options) is None:
             write_deltalake(
                 self.images_path,
-                S.IMAGES_SCHEMA.empty_table(),
                 mode="append",
                 storage_options=self.options,
                 commit_properties=_pin({S.FACES_VERSION_KEY: faces.version()}),
+                **library_layout.create_options(S.IMAGES_SCHEMA, buckets),
             )
 
     def _check_models(self) -> None:
@@ -343,7 +369,7 @@ class FaceTables:
         """An empty images commit that re-pins the (repaired) faces version."""
         write_deltalake(
             self.images,
-            S.IMAGES_SCHEMA.empty_table(),
+            library_layout.with_buckets(S.IMAGES_SCHEMA.empty_table(), self.images_buckets),
             mode="append",
             storage_options=self.options,
             commit_properties=self._faces_pin(),
@@ -361,13 +387,13 @@ class FaceTables:
         if faces_rows.num_rows:
             write_deltalake(
                 self.faces,
-                faces_rows.cast(self.faces_schema),
+                library_layout.with_buckets(faces_rows.cast(self.faces_schema), self.faces_buckets),
                 mode="append",
                 schema_mode="merge",  # tables of an earlier version gain the new columns
                 storage_options=self.options,
             )
         self.faces.update_incremental()
-        images_rows = images_rows.cast(S.IMAGES_SCHEMA)
+        images_rows = library_layout.with_buckets(images_rows.cast(S.IMAGES_SCHEMA), self.images_buckets)
         if replaced.num_rows:
             (
                 self.images.merge(
@@ -433,14 +459,15 @@ class FaceTables:
         )
         self.images.update_incremental()
 
-    def compact(self) -> None:
-        """Merge the small files of many batch commits (faces first, then images re-pinned)."""
-        self.faces.optimize.compact()
-        self.faces.update_incremental()
-        self.images.optimize.compact(commit_properties=self._faces_pin())
-        self.images.update_incremental()
+    def compact(self) -> dict[str, dict]:
+        """Merge the small files of many batch commits, sorted by library (library_layout.compact): faces first,
+        then images re-pinned. Returns each table's figures (files before and after, buckets rewritten)."""
+        figures = {S.FACES_TABLE: library_layout.compact(self.faces)}
+        figures[S.IMAGES_TABLE] = library_layout.compact(self.images, self._faces_pin())
         if self.images.history(1)[0].get(S.FACES_VERSION_KEY) != str(self.faces.version()):
             self._commit_images_pin()
+            self.images.update_incremental()
+        return figures
 
     def write_metadata(self, name: str, content: dict) -> None:
         """A JSON document beside the tables (resolved config, model ids, run summary)."""

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from pipeline import schema as S
-from pipeline.io.tables import read_table
+from pipeline.io.tables import TablesSnapshot, read_table
 
 pytestmark = pytest.mark.timeout(900)
 
 PEOPLE = ["Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder", "Ariel_Sharon", "Hugo_Chavez"]
 PHOTOS = 6  # of each person
-STEPS = ["embed", "index", "cluster", "dedup", "tags", "report"]
+STEPS = ["embed", "index", "cluster", "dedup", "tags", "report", "maintain"]
 
 
 def nightly(src: Path, dst: Path, expect: int = 0) -> dict:
@@ -55,6 +55,10 @@ def test_three_nights(lfw_images: Path, tmp_path: Path) -> None:
     assert statuses(one) == {**dict.fromkeys(STEPS, "ok"), "tags": "skipped"}  # nobody tagged yet
     images = read_table(str(dst), S.IMAGES_TABLE)
     assert sorted(images[S.URI].to_pylist()) == sorted(str(src / f"{p}_{n}.jpg") for p, n in first)
+    maintained = next(step for step in one["steps"] if step["step"] == "maintain")
+    assert maintained["tables_checkpointed"] == len(checkpointed := list(dst.glob("*/_delta_log/_last_checkpoint")))
+    assert {path.parts[-3] for path in checkpointed} >= {S.IMAGES_TABLE, S.FACES_TABLE, S.CLUSTERS_TABLE}
+    assert maintained["faces_files"] == len(TablesSnapshot(str(dst)).table(S.FACES_TABLE).file_uris())
 
     for person, number in later:
         shutil.copy(photo(lfw_images, person, number), src / f"{person}_{number}.jpg")

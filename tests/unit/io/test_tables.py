@@ -9,8 +9,9 @@ from deltalake import write_deltalake
 from pipeline import schema as S
 from pipeline.config import StorageConfig
 from pipeline.errors import ConfigError
+from pipeline.io.library_layout import with_buckets
 from pipeline.io.tables import FaceTables, TablesSnapshot, read_table, write_clustering
-from tests.tables import faces_table, images_table
+from tests.tables import earlier_tables, faces_table, images_table
 
 DIM = 8
 
@@ -52,8 +53,8 @@ def test_batches_replacement_and_removal(tables: FaceTables):
 
 def test_crash_between_faces_and_images_commit_is_invisible_and_repaired(tables: FaceTables):
     tables.commit(images_rows(["a"]), faces_rows(["a"]), [])
-    # a crashed batch: its faces reached the table, its images commit never happened
-    write_deltalake(tables.faces, faces_rows(["b", "c"]), mode="append")
+    # a crashed batch: its faces reached the table (in its buckets), its images commit never happened
+    write_deltalake(tables.faces, with_buckets(faces_rows(["b", "c"]), tables.faces_buckets), mode="append")
     assert read_table(tables.tables, "faces")[S.URI].to_pylist() == ["a"]
     assert read_table(tables.tables, "images")[S.URI].to_pylist() == ["a"]
     again = FaceTables(tables.tables, StorageConfig(), DIM, "m", "d")
@@ -185,12 +186,7 @@ def test_rows_written_before_libraries_are_the_default_librarys(tmp_path):
     dst = str(tmp_path / "old")
     old_images = images_rows(["old"]).drop_columns([S.LIBRARY])
     old_faces = faces_rows(["old"]).drop_columns([S.LIBRARY])
-    tables = FaceTables(dst, StorageConfig(), DIM, "m", "d")
-    write_deltalake(tables.faces, old_faces, mode="overwrite", schema_mode="overwrite")
-    tables.faces.update_incremental()
-    write_deltalake(
-        tables.images, old_images, mode="overwrite", schema_mode="overwrite", commit_properties=tables._faces_pin()
-    )
+    earlier_tables(dst, old_images, old_faces, DIM)
     assert read_table(dst, S.IMAGES_TABLE)[S.LIBRARY].to_pylist() == [S.DEFAULT_LIBRARY]
     assert read_table(dst, S.FACES_TABLE, library=S.DEFAULT_LIBRARY).num_rows == 1
     assert read_table(dst, S.FACES_TABLE, library="a").num_rows == 0
