@@ -49,6 +49,9 @@ VERBS = {
     "circles": Verb(
         "jobs.circles", "add_arguments", "main", "share people, names and duplicates between libraries", nested=True
     ),
+    "forget": Verb(
+        "jobs.forget", "add_arguments", "main", "erase a library, photos or a person everywhere; keep them forgotten"
+    ),
     "report": Verb("jobs.report", "add_arguments", "main", "a static HTML gallery of the people found"),
     "nightly": Verb(
         "jobs.nightly", "add_arguments", "main", "the scheduled run: embed, index, cluster, dedup, suggest, report"

@@ -42,6 +42,8 @@ _EXPORTS = {
     "enroll_photos": "pipeline.recognize.photos",
     "identify_photos": "pipeline.recognize.photos",
     "nightly": "pipeline.nightly_job",
+    "forget": "pipeline.erasure.forget",
+    "lift_forgotten": "pipeline.erasure.forget",
     "train_embedder": "pipeline.train.train_job",
 }
 __all__ = [  # the names of _EXPORTS, spelled out for static tools
@@ -56,8 +58,10 @@ __all__ = [  # the names of _EXPORTS, spelled out for static tools
     "deduplicate",
     "embed",
     "enroll_photos",
+    "forget",
     "identify_photos",
     "index",
+    "lift_forgotten",
     "load_config",
     "nightly",
     "read_table",
@@ -79,6 +83,7 @@ if TYPE_CHECKING:  # what static tools (type checkers, the API reference) see
     from pipeline.dedup.apply import apply_duplicates, undo_apply
     from pipeline.dedup.dedup_job import deduplicate
     from pipeline.dedup.review import review_duplicates
+    from pipeline.erasure.forget import forget, lift_forgotten
     from pipeline.errors import ConfigError
     from pipeline.ingest.embed_job import embed
     from pipeline.ingest.photo_faces import analyze

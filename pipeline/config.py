@@ -414,7 +414,8 @@ class NightlyConfig(_Section):
     steps: list[Literal["embed", "index", "cluster", "dedup", "tags", "report", "maintain"]] = Field(
         default=list(NIGHTLY_STEPS),
         description="The steps `facepipe nightly` runs, in this order (each skipped when its inputs did not change; "
-        "maintain: compact the images and faces tables' small files and checkpoint every table's log).",
+        "maintain: compact the images and faces tables' small files, expire history older than output.history_days "
+        "and checkpoint every table's log; it runs every night).",
     )
     recluster_every: int = Field(
         default=7,
@@ -437,6 +438,12 @@ class OutputConfig(_Section):
         gt=0,
         description="A run holds DST (one writer at a time) by a lease it renews every third of this; the lease of "
         "a run killed without letting go expires this many seconds after its last renewal.",
+    )
+    history_days: float = Field(
+        default=7.0,
+        ge=0,
+        description="The nightly's maintain step deletes the tables' data files and log entries older than this many "
+        "days that their current version does not use: deleted rows leave Delta's time travel within it.",
     )
 
 

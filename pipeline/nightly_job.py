@@ -26,6 +26,7 @@ from pipeline.io.library_run import library_run, python_call
 from pipeline.io.maintenance import maintain_tables
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TABLES, TablesSnapshot
+from pipeline.io.tombstones import Tombstones
 from pipeline.people.cluster_job import ClusterResult, cluster
 from pipeline.people.report import report
 from pipeline.progress import Progress
@@ -158,6 +159,7 @@ def _night(
         plan = None
         if committed is not None:
             named, libraries = assign_libraries(listing, committed, src, storage, library, by_folder)
+            named, _ = Tombstones(tables, storage).kept(named)
             plan = plan_run(named, committed, config.decode.fingerprints, config.decode.keypoints, libraries)
         if plan is not None and not (plan.todo.num_rows or plan.removed or plan.unfingerprinted) and not full:
             run.skip("embed", f"none of the {listing.num_rows} photos listed is new, changed or gone")
@@ -225,19 +227,31 @@ def _night(
         one_library=True,
     )
 
-    def upkeep() -> None:
+    if "maintain" in config.nightly.steps:  # every night: history expires with time, written or not
+        before = _table_versions(versions())
         with run.step("maintain") as counts:
-            figures = maintain_tables(tables, storage)
+            figures = maintain_tables(tables, storage, config.output.history_days * 24)
             counts["tables_checkpointed"] = len(figures["checkpointed"])
+            counts["data_files_deleted"] = figures["data_files_deleted"]
+            counts["log_files_deleted"] = figures["log_files_deleted"]
             for name, files in figures["compacted"].items():
                 counts[f"{name}_files"] = files["files_after"]
                 counts[f"{name}_buckets_compacted"] = files["buckets_compacted"]
-
-    step(
-        "maintain",
-        # the runs table gains a row every run: its log is checkpointed with the others, but does not call for it
-        lambda s: {name: s.version(name) for name in TABLES if name != S.RUNS_TABLE and s.version(name) is not None},
-        upkeep,
-        "no table was written since the last maintenance",
-    )
+        _rebase(state.values, before, _table_versions(versions()))
+        state.save()
+        bar.advance(1, step="maintain")
     return missing
+
+
+def _table_versions(snapshot: TablesSnapshot) -> dict[str, int]:
+    return {name: version for name in TABLES if (version := snapshot.version(name)) is not None}
+
+
+def _rebase(values: dict, before: dict[str, int], after: dict[str, int]) -> None:
+    """Maintenance commits change no row: a step whose recorded inputs were the tables' versions before it
+    records their versions after it, so that it is not run again for them."""
+    for step in values.values():
+        inputs = step.get("inputs", {})
+        for name, version in inputs.items():
+            if name in before and version == before[name]:
+                inputs[name] = after[name]

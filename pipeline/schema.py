@@ -20,6 +20,7 @@ TAGS_TABLE = "tags"
 SUGGESTIONS_TABLE = "suggestions"
 RUNS_TABLE = "runs"
 CIRCLES_TABLE = "circles"
+FORGOTTEN_TABLE = "forgotten"
 METADATA_FOLDER = "_facepipe"  # JSON beside the tables: resolved config, model ids, run summaries
 
 # Commit metadata: the version of a companion table a commit is consistent with.
@@ -438,6 +439,24 @@ CIRCLES_SCHEMA = pa.schema(
     ]
 )
 
+# forgotten table: one row per photo or face forgotten (`facepipe forget`), kept as salted hashes only, so that
+# later runs skip it while it is still at SRC
+KEY = "key"  # salted sha256 of the photo's uri
+LIBRARY_KEY = "library_key"  # salted sha256 of its library's id
+FORGOTTEN_PHOTO, FORGOTTEN_FACE = "photo", "face"  # KIND: the whole photo, or one face of it (at BBOX)
+FORGOTTEN_AT = "forgotten_at"
+
+FORGOTTEN_SCHEMA = pa.schema(
+    [
+        pa.field(KEY, pa.string()),
+        pa.field(LIBRARY_KEY, pa.string()),
+        pa.field(KIND, pa.string()),
+        pa.field(BBOX, pa.list_(pa.float32(), 4)),
+        pa.field(FORGOTTEN_AT, TIMESTAMP),
+        pa.field(RUN_ID, pa.string()),
+    ]
+)
+
 RUNS_SCHEMA = pa.schema(
     [
         pa.field(RUN_ID, pa.string()),
@@ -487,6 +506,9 @@ TABLE_DOCS = {
     "tags versions it read and the run's summary).",
     CIRCLES_TABLE: "One row per library in a circle: libraries whose owners share people, names and duplicates; "
     "written by `facepipe circles set | remove`, one Delta transaction each.",
+    FORGOTTEN_TABLE: "One row per photo or face forgotten by `facepipe forget`: only salted hashes of its uri and "
+    "library (the salt is in the table's description), so that later runs skip what is forgotten while it is still "
+    "at SRC, until `facepipe forget --lift` adds it back; neither the uri nor the image id is kept.",
     RUNS_TABLE: "One row per run of a command that writes the library (embed, index, cluster, dedup, dedup apply, "
     "tags add | remove | rename | suggest, circles set | remove, nightly), appended when the run ends, however "
     "it ends; a run refused because another holds the library writes none.",
@@ -624,6 +646,14 @@ COLUMN_DOCS = {
         LIBRARY: "a library in it (`images.library`)",
         ADDED_AT: "when the library joined the circle",
         RUN_ID: "the `circles set` run that added it",
+    },
+    FORGOTTEN_TABLE: {
+        KEY: "sha256 (hex) of the table's salt and the photo's uri",
+        LIBRARY_KEY: "sha256 (hex) of the table's salt and the photo's library",
+        KIND: "`photo` (the photo is skipped) or `face` (its face at `bbox` is not written again)",
+        BBOX: "a forgotten face's box (x1, y1, x2, y2 in pixels); null for a photo",
+        FORGOTTEN_AT: "when it was forgotten",
+        RUN_ID: "the `forget` run that wrote the row",
     },
     RUNS_TABLE: {
         RUN_ID: "the run (also in its lease while it runs, and the run_id of every row it wrote)",

@@ -26,6 +26,7 @@ from pipeline.io import store
 from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import FaceTables
+from pipeline.io.tombstones import Tombstones
 from pipeline.models.registry import ModelChoices, resolve_models
 from pipeline.progress import Progress
 from pipeline.results import JobResult
@@ -49,7 +50,8 @@ def _no_seconds_yet() -> dict[str, float]:
 
 @dataclass(frozen=True)
 class EmbedResult(JobResult):
-    """What one embed run did; every listed photo is new, changed, retried or unchanged."""
+    """What one embed run did; every listed photo is new, changed, retried, unchanged or forgotten (`facepipe
+    forget`: skipped until its owner lifts that)."""
 
     run_id: str
     libraries: list[str] = field(default_factory=list)  # the libraries reconciled with SRC
@@ -58,12 +60,14 @@ class EmbedResult(JobResult):
     changed: int = 0
     retried: int = 0
     unchanged: int = 0
+    forgotten: int = 0  # listed photos skipped because they were forgotten
     removed: int = 0
     fingerprinted: int = 0  # unchanged photos given the dedup fingerprints an earlier version did not compute
     processed: int = 0
     missing: int = 0
     status: dict[str, int] = field(default_factory=_no_photos_yet)
     faces: int = 0
+    forgotten_faces: int = 0  # faces found again in a forgotten face's place: not written
     repaired_faces: int = 0
     models: dict = field(default_factory=dict)  # ids, engines and device (ModelChoices.describe)
     runner: str = ""  # where the chain ran: "ray" or "in_process" (a run below ray.in_process_below)
@@ -92,10 +96,11 @@ class EmbedResult(JobResult):
             [
                 f"facepipe embed run {self.run_id}: {_named(self.libraries, 'library', 'libraries')}",
                 f"  photos listed {self.listed}: new {self.new}, changed {self.changed}, retried {self.retried}, "
-                f"unchanged {self.unchanged}; removed {self.removed}; fingerprints added to {self.fingerprinted}",
+                f"unchanged {self.unchanged}, forgotten {self.forgotten}; removed {self.removed}; "
+                f"fingerprints added to {self.fingerprinted}",
                 f"  processed {self.processed}: ok {self.status[S.STATUS_OK]}, "
                 f"no_face {self.status[S.STATUS_NO_FACE]}, error {self.status[S.STATUS_ERROR]}; missing {self.missing}",
-                f"  faces {self.faces}",
+                f"  faces {self.faces}; forgotten, not written {self.forgotten_faces}",
                 f"  {self.seconds:.1f} s, {self.photos_per_s:.1f} photos/s ({RUNNERS.get(self.runner, self.runner)}); "
                 "busy seconds per stage: "
                 + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in self.stage_seconds.items()),
@@ -302,6 +307,8 @@ def _embed(
     repaired = writer.repair()
     committed = writer.committed_images()
     listing, libraries = assign_libraries(listing, committed, src, storage, library, by_folder)
+    tombstones = Tombstones(tables, storage)
+    listed, (listing, forgotten) = listing.num_rows, tombstones.kept(listing)
     plan = plan_run(listing, committed, config.decode.fingerprints, config.decode.keypoints, libraries)
     log.info(
         "run %s: %d listed, %d to process, %d removed", run_id, listing.num_rows, plan.todo.num_rows, len(plan.removed)
@@ -313,12 +320,14 @@ def _embed(
         connect(config.ray)
     replaced, seen, pending = set(plan.replaced), set(), []
     status = _no_photos_yet()
-    done = {"processed": 0, "faces": 0, "first_commit_seconds": None}
+    done = {"processed": 0, "faces": 0, "forgotten_faces": 0, "first_commit_seconds": None}
 
     def commit() -> None:
         batch = pa.concat_tables(pending)
         pending.clear()
         images, faces = split_rows(batch, plan.todo, run_id, models.embedder.model_id, models.detector.model_id)
+        faces, skipped_faces = tombstones.kept_faces(faces)
+        done["forgotten_faces"] += skipped_faces
         with timed(stage_seconds, "write"):
             writer.commit(images, faces, [u for u in images[S.URI].to_pylist() if u in replaced])
         for stage, seconds in total_seconds(batch[S.SECONDS]).items():
@@ -348,7 +357,8 @@ def _embed(
     result = EmbedResult(
         run_id=run_id,
         libraries=sorted(libraries),
-        listed=listing.num_rows,
+        listed=listed,
+        forgotten=forgotten,
         new=len(plan.new),
         changed=len(plan.changed),
         retried=len(plan.retried),

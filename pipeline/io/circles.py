@@ -100,6 +100,19 @@ def remove_from_circle(
     return _change(tables, circle, after, config, run, "circles remove", call)
 
 
+def leave_circles(tables: str, library: str, run_id: str, storage: StorageConfig) -> int:
+    """Take ``library`` out of every circle it is in, in one transaction (a circle left with one library is gone
+    too); how many circles it left. For a run that holds the store's lease (`facepipe forget`)."""
+    circles = read_circles(TablesSnapshot(tables, storage))
+    left = [circle for circle, members in circles.items() if library in members]
+    for circle in left:
+        members = [member for member in circles[circle] if member != library]
+        circles[circle] = members if len(members) >= 2 else []
+    if left:
+        _write(tables, circles, run_id, storage)
+    return len(left)
+
+
 def _change(
     tables: str,
     circle: str,

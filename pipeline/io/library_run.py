@@ -57,16 +57,19 @@ def _exit_code(stop: SystemExit) -> int:
 
 
 @contextmanager
-def library_run(tables: str, command: list[str] | str, config: Config) -> Iterator[RunRecorder]:
+def library_run(
+    tables: str, command: list[str] | str, config: Config, *, redacted: bool = False
+) -> Iterator[RunRecorder]:
     """Hold the library at ``tables`` for the run of ``command`` (the lease: LeaseHeld, exit 3, when
     another run holds it; then nothing is written) and yield its RunRecorder; when the block ends,
     however it ends, append the run's row to the runs table, then let go. The command recorded is the
     CLI's command line when the run was started inside ``invoked_as``, else ``command``. Its exit code:
     ``run.exit_code`` (0 unless the job set it), a SystemExit's code, 2 for a ConfigError, 1 for any
-    other exception."""
+    other exception. ``redacted``: ``command`` is recorded even under ``invoked_as`` (a command line that names
+    what it erases must not keep it)."""
     storage = config.resolved_storage()
     store.ensure_writable(tables, storage)
-    command = _COMMAND.get() or (command if isinstance(command, str) else shlex.join(command))
+    command = (None if redacted else _COMMAND.get()) or (command if isinstance(command, str) else shlex.join(command))
     run = RunRecorder(tables, storage, command, config)
     owner = f"{current_user()}@{socket.gethostname()}:{os.getpid()}"
     with Lease(tables, storage, owner, config.output.lease_ttl_s, run_id=run.run_id):

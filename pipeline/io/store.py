@@ -180,6 +180,14 @@ def remove_file(uri: str, storage: StorageConfig | None) -> None:
         fs.rm_file(path)
 
 
+def list_files(uri: str, storage: StorageConfig | None) -> list[str]:
+    """Every file below the folder or prefix ``uri``, at any depth, as uris (empty when there is none)."""
+    fs, path = filesystem(uri, storage)
+    if not fs.exists(path):
+        return []
+    return sorted(_uri_of(fs, name) for name in fs.find(path))
+
+
 def remove_empty_folders(uri: str, top: str) -> None:
     """Remove the local folder holding the file ``uri`` and each folder above it, up to ``top`` (included),
     while they are empty: the first that still holds anything, and every folder above it, stays. Nothing

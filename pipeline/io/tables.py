@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -110,6 +110,9 @@ TABLES: dict[str, _TableSpec] = {
     S.SUGGESTIONS_TABLE: _TableSpec(lambda _: S.SUGGESTIONS_SCHEMA, _SUGGEST),
     S.CIRCLES_TABLE: _TableSpec(
         lambda _: S.CIRCLES_SCHEMA, "facepipe circles set --tables {tables} --circle C --libraries A B"
+    ),
+    S.FORGOTTEN_TABLE: _TableSpec(
+        lambda _: S.FORGOTTEN_SCHEMA, "facepipe forget --tables {tables} (--library L | --uri URI | --name NAME)"
     ),
     S.RUNS_TABLE: _TableSpec(lambda _: S.RUNS_SCHEMA, _EMBED),  # every job that writes DST adds its row
 }
@@ -230,41 +233,45 @@ def read_table(
 
 @dataclass(frozen=True)
 class FacesSnapshot:
-    """The committed faces at DST (the version the last images commit pins), read in batches."""
+    """The committed faces at DST (the version the last images commit pins), read in batches; those of
+    ``libraries`` only when given (from only the files that can hold them, library_layout)."""
 
     table: DeltaTable
     models: dict  # model, detector, embedding_dim
+    libraries: tuple[str, ...] | None = None
+
+    def of(self, libraries: list[str]) -> FacesSnapshot:
+        """The same snapshot, of the faces of ``libraries`` only."""
+        return replace(self, libraries=tuple(libraries))
 
     def read(self, columns: list[str], rows: int = READ_BATCH_ROWS, libraries: list[str] | None = None) -> pa.Table:
         """All of the snapshot's rows (only those of ``libraries`` when given), only ``columns``, read ``rows``
         at a time."""
+        if libraries is not None:
+            return self.of(libraries).read(columns, rows)
         empty = S.faces_schema(self.models["embedding_dim"]).empty_table().select(columns)
-        if libraries is None:
-            return pa.concat_tables([empty, *self.batches(columns, rows)])
-        wanted = pa.array(libraries, pa.string())
-        read = columns if S.LIBRARY in columns else [*columns, S.LIBRARY]
-        kept = (
-            batch.filter(pc.is_in(batch[S.LIBRARY], wanted)).select(columns)
-            for batch in self.batches(read, rows, libraries=libraries)
-        )
-        return pa.concat_tables([empty, *kept])
+        return pa.concat_tables([empty, *self.batches(columns, rows)])
 
     def batches(
-        self,
-        columns: list[str],
-        rows: int = READ_BATCH_ROWS,
-        face_ids: pa.Array | None = None,
-        libraries: list[str] | None = None,
+        self, columns: list[str], rows: int = READ_BATCH_ROWS, face_ids: pa.Array | None = None
     ) -> Iterator[pa.Table]:
-        """The snapshot's rows (only ``columns``; only ``face_ids`` when given; with ``libraries``, from only
-        the files that can hold their rows, library_layout), ``rows`` at a time, in a stable order."""
-        pruning = None if libraries is None else library_layout.files_predicate(self.table, libraries)
-        dataset = self.table.to_pyarrow_dataset(file_pruning_predicate=pruning)
-        where = pc.field(S.FACE_ID).isin(face_ids) if face_ids is not None else None
+        """The snapshot's rows (only ``columns``; only ``face_ids`` when given), ``rows`` at a time, in a
+        stable order."""
         schema = S.faces_schema(self.models["embedding_dim"])
-        for batch in dataset.to_batches(columns=columns, filter=where, batch_size=rows):
-            if batch.num_rows:
-                yield _as_schema(pa.Table.from_batches([batch]), pa.schema([schema.field(c) for c in columns]))
+        where = pc.field(S.FACE_ID).isin(face_ids) if face_ids is not None else None
+        if self.libraries is None:
+            dataset, read = self.table.to_pyarrow_dataset(), columns
+        else:
+            pruning = library_layout.files_predicate(self.table, list(self.libraries))
+            dataset = self.table.to_pyarrow_dataset(file_pruning_predicate=pruning)
+            read = columns if S.LIBRARY in columns else [*columns, S.LIBRARY]
+        for batch in dataset.to_batches(columns=read, filter=where, batch_size=rows):
+            rows_read = _as_schema(pa.Table.from_batches([batch]), pa.schema([schema.field(c) for c in read]))
+            if self.libraries is not None:
+                wanted = pc.is_in(rows_read[S.LIBRARY], pa.array(self.libraries, pa.string()))
+                rows_read = rows_read.filter(wanted).select(columns)
+            if rows_read.num_rows:
+                yield rows_read
 
 
 def committed_faces(tables: str, storage: StorageConfig | None = None, by_scope: bool = False) -> FacesSnapshot:
@@ -302,6 +309,12 @@ class FaceTables:
         self.images_buckets = library_layout.table_buckets(self.images)
         self.faces_buckets = library_layout.table_buckets(self.faces)
         self._check_models()
+
+    @classmethod
+    def existing(cls, tables: str, storage: StorageConfig | None) -> FaceTables:
+        """The writer of the tables at ``tables`` as their faces table was created (its models and dimension)."""
+        models = faces_models(TablesSnapshot(tables, storage).table(S.FACES_TABLE))
+        return cls(tables, store.resolve_storage(storage), models["embedding_dim"], models["model"], models["detector"])
 
     def _create_missing(self, dim: int, buckets: int) -> None:
         faces = _open(self.faces_path, self.options)
@@ -457,6 +470,15 @@ class FaceTables:
             .when_matched_delete()
             .execute()
         )
+        self.images.update_incremental()
+
+    def remove_faces(self, face_ids: list[str]) -> None:
+        """Drop the faces ``face_ids`` (their photos stay), then re-pin them in an images commit."""
+        if not face_ids:
+            return
+        self._delete_faces_where(S.FACE_ID, pa.table({S.FACE_ID: pa.array(sorted(set(face_ids)), pa.string())}))
+        self.faces.update_incremental()
+        self._commit_images_pin()
         self.images.update_incremental()
 
     def compact(self) -> dict[str, dict]:

@@ -221,6 +221,16 @@ def delete_tags(
     }
 
 
+def remove_tag_rows(tables: str, storage: StorageConfig | None, keys: list[Key]) -> int:
+    """Remove the rows of ``keys`` ((face_id, name)) in one transaction, whatever their verdict (none: no commit);
+    how many there were. For `facepipe forget`, which finds the rows itself."""
+    table = _TagsTable(tables, storage)
+    if table.table is None or not keys:
+        return 0
+    table.commit([], sorted(set(keys)))
+    return len(set(keys))
+
+
 def _precedence(row: dict) -> tuple:
     """Which of two rows of one face and name wins a merge: the later, then a name over a rejection."""
     return (row[S.TAGGED_AT] or dt.datetime.min.replace(tzinfo=dt.timezone.utc), row[S.VERDICT] in POSITIVE)

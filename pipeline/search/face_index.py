@@ -72,6 +72,7 @@ def _build(faces: FacesSnapshot, count: int, config: Config, tables: str) -> Vec
         "model": faces.models.get("model"),
         "detector": faces.models.get("detector"),
         "faces_version": faces.table.version(),
+        "library": faces.libraries[0] if faces.libraries else None,
     }
     return VectorIndex.build(
         _stream(faces, config.index.batch_rows),
@@ -88,33 +89,40 @@ def index(
     *,
     output: str | None = None,
     rebuild: bool = False,
+    library: str | None = None,
     run: RunRecorder | None = None,
 ) -> IndexResult:
-    """Build or update the FAISS index of the committed faces of the library at ``tables``, at ``output``
-    (default: TABLES/index); returns what was done. Holds the library's lease and records the run (or is
-    a step of ``run``). ConfigError when the library holds no faces."""
+    """Build or update the FAISS index of the committed faces of the library at ``tables`` (of ``library``
+    only in a store of several), at ``output`` (default: TABLES/index, or TABLES/index/LIBRARY); returns
+    what was done. Holds the library's lease and records the run (or is a step of ``run``). ConfigError when
+    the library holds no faces, or when the store holds several libraries and none is named."""
     config = config or load_config()
-    output = output or store.join(tables, "index")
-    call = python_call("index", tables, output=output, rebuild=rebuild)
+    output = output or store.join(tables, "index", *([library] if library is not None else []))
+    call = python_call("index", tables, output=output, rebuild=rebuild, library=library)
     return run_job(
         tables,
         config,
         "index",
         run,
         call,
-        lambda run: replace(_update(tables, output, config, rebuild), run_id=run.run_id),
+        lambda run: replace(_update(tables, output, config, rebuild, library), run_id=run.run_id),
     )
 
 
-def _update(tables: str, index_uri: str, config: Config, rebuild: bool = False) -> IndexResult:
-    """Make the index at ``index_uri`` hold exactly the committed faces of the tables at ``tables``.
+def _update(
+    tables: str, index_uri: str, config: Config, rebuild: bool = False, library: str | None = None
+) -> IndexResult:
+    """Make the index at ``index_uri`` hold exactly the committed faces of the tables at ``tables`` (of
+    ``library`` only, when given).
 
     Builds when there is no index, when ``rebuild``, when the tables' model changed, or when the
     index has outgrown its plan; otherwise adds new faces and removes gone ones in place.
     """
     started = time.perf_counter()
     storage = config.resolved_storage()
-    faces = committed_faces(tables, storage)
+    faces = committed_faces(tables, storage, by_scope=library is not None)
+    if library is not None:
+        faces = faces.of([library])
     current = faces.read([S.FACE_ID])[S.FACE_ID]
     count = len(current)
     if not count:

@@ -84,3 +84,16 @@ def updated_graph(
     counts = {"added": int(added.sum()), "gone": int(np.sum(~kept)), "searched_again": int(lost.sum())}
     log.info("kNN graph of %s at %s brought up to date: %s", model, tables, counts)
     return graph, counts
+
+
+def remove_graphs_except(tables: str, storage: StorageConfig | None, scopes: set[str]) -> int:
+    """Delete the kept graphs of every scope not in ``scopes`` (a library forgotten, a circle gone); how many."""
+    folder = store.join(tables, S.METADATA_FOLDER, GRAPHS_FOLDER)
+    removed = 0
+    for uri in store.list_files(folder, storage):
+        parts = uri.split(f"/{GRAPHS_FOLDER}/", 1)[1].split("/")
+        scope = "/".join(parts[:-1]) or S.DEFAULT_SCOPE
+        if scope not in scopes:
+            store.remove_file(uri, storage)
+            removed += 1
+    return removed

@@ -156,7 +156,7 @@ def test_a_night_of_a_store_of_libraries_by_folder(tmp_path: Path, lfw_images: P
     assert set(read_table(str(dst), S.CLUSTERS_TABLE)[S.SCOPE].to_pylist()) == {"library/anna", "library/ben"}
 
     code, again, _ = run(capsys, *night)
-    assert code == 0 and all(step["status"] == "skipped" for step in again["steps"]), again
+    assert code == 0 and all(step["status"] == "skipped" for step in again["steps"] if step["step"] != "maintain")
     run(capsys, "circles", "set", "--tables", str(dst), "--circle", "family", "--libraries", "anna", "ben")
     code, third, _ = run(capsys, *night)
     steps = {step["step"]: step["status"] for step in third["steps"]}

@@ -65,6 +65,7 @@ def test_the_runs_table_joins_every_row_its_runs_wrote(lfw_images: Path, tmp_pat
         "dedup",
         "tags",
         "report",
+        "maintain",
     ]
     images = read_table(tables, S.IMAGES_TABLE).to_pylist()
     new = {row[S.RUN_ID] for row in images if row[S.URI].endswith("_0004.jpg")}
