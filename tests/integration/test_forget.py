@@ -233,6 +233,7 @@ def test_forget_a_person_and_the_next_night_does_not_bring_them_back(tmp_path: P
     consistent(dst)
 
 
+@pytest.mark.slow
 def test_forget_on_s3_killed_midway_and_run_again(tmp_path: Path, lfw_images: Path, capsys, s3_endpoint: str):
     """On moto S3: a forget killed (SIGKILL) once its tombstones are committed leaves the store held until the
     lease expires; run again, it completes the erasure."""
