@@ -52,6 +52,7 @@ VERBS = {
     "forget": Verb(
         "jobs.forget", "add_arguments", "main", "erase a library, photos or a person everywhere; keep them forgotten"
     ),
+    "library": Verb("jobs.library", "add_arguments", "main", "a library's settings: faces off or on", nested=True),
     "report": Verb("jobs.report", "add_arguments", "main", "a static HTML gallery of the people found"),
     "nightly": Verb(
         "jobs.nightly", "add_arguments", "main", "the scheduled run: embed, index, cluster, dedup, suggest, report"

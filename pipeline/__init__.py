@@ -44,6 +44,7 @@ _EXPORTS = {
     "nightly": "pipeline.nightly_job",
     "forget": "pipeline.erasure.forget",
     "lift_forgotten": "pipeline.erasure.forget",
+    "set_library_faces": "pipeline.erasure.opt_out",
     "train_embedder": "pipeline.train.train_job",
 }
 __all__ = [  # the names of _EXPORTS, spelled out for static tools
@@ -72,6 +73,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for static tools
     "review_duplicates",
     "search_photos",
     "set_circle",
+    "set_library_faces",
     "suggest_tags",
     "train_embedder",
     "undo_apply",
@@ -84,6 +86,7 @@ if TYPE_CHECKING:  # what static tools (type checkers, the API reference) see
     from pipeline.dedup.dedup_job import deduplicate
     from pipeline.dedup.review import review_duplicates
     from pipeline.erasure.forget import forget, lift_forgotten
+    from pipeline.erasure.opt_out import set_library_faces
     from pipeline.errors import ConfigError
     from pipeline.ingest.embed_job import embed
     from pipeline.ingest.photo_faces import analyze

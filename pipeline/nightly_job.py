@@ -23,6 +23,7 @@ from pipeline.ingest.incremental import plan_run
 from pipeline.ingest.libraries import assign_libraries
 from pipeline.io import store
 from pipeline.io.library_run import library_run, python_call
+from pipeline.io.library_settings import faces_off
 from pipeline.io.maintenance import maintain_tables
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TABLES, TablesSnapshot
@@ -160,7 +161,8 @@ def _night(
         if committed is not None:
             named, libraries = assign_libraries(listing, committed, src, storage, library, by_folder)
             named, _ = Tombstones(tables, storage).kept(named)
-            plan = plan_run(named, committed, config.decode.fingerprints, config.decode.keypoints, libraries)
+            off = faces_off(now)
+            plan = plan_run(named, committed, config.decode.fingerprints, config.decode.keypoints, libraries, off)
         if plan is not None and not (plan.todo.num_rows or plan.removed or plan.unfingerprinted) and not full:
             run.skip("embed", f"none of the {listing.num_rows} photos listed is new, changed or gone")
         else:

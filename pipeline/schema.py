@@ -21,6 +21,7 @@ SUGGESTIONS_TABLE = "suggestions"
 RUNS_TABLE = "runs"
 CIRCLES_TABLE = "circles"
 FORGOTTEN_TABLE = "forgotten"
+LIBRARIES_TABLE = "libraries"
 METADATA_FOLDER = "_facepipe"  # JSON beside the tables: resolved config, model ids, run summaries
 
 # Commit metadata: the version of a companion table a commit is consistent with.
@@ -37,6 +38,7 @@ CLUSTERING_KEY = "facepipe.clustering"  # persons commits: how the clustering wa
 STATUS_OK = "ok"
 STATUS_NO_FACE = "no_face"
 STATUS_ERROR = "error"
+STATUS_FACES_OFF = "faces_off"  # decoded and fingerprinted, no faces computed: its library opted out of faces
 
 # Error reasons: the images table's ERROR is "<reason>: <message>".
 READ_FAILED = "read_failed"  # transient: a rerun tries the photo again
@@ -457,6 +459,19 @@ FORGOTTEN_SCHEMA = pa.schema(
     ]
 )
 
+# libraries table: one row per library with a setting of its own (`facepipe library set`)
+FACES_ON = "faces_on"
+UPDATED_AT = "updated_at"
+
+LIBRARIES_SCHEMA = pa.schema(
+    [
+        pa.field(LIBRARY, pa.string()),
+        pa.field(FACES_ON, pa.bool_()),
+        pa.field(UPDATED_AT, TIMESTAMP),
+        pa.field(RUN_ID, pa.string()),
+    ]
+)
+
 RUNS_SCHEMA = pa.schema(
     [
         pa.field(RUN_ID, pa.string()),
@@ -509,6 +524,8 @@ TABLE_DOCS = {
     FORGOTTEN_TABLE: "One row per photo or face forgotten by `facepipe forget`: only salted hashes of its uri and "
     "library (the salt is in the table's description), so that later runs skip what is forgotten while it is still "
     "at SRC, until `facepipe forget --lift` adds it back; neither the uri nor the image id is kept.",
+    LIBRARIES_TABLE: "One row per library with a setting of its own; written by `facepipe library set`. A library "
+    "without a row has the defaults (faces on).",
     RUNS_TABLE: "One row per run of a command that writes the library (embed, index, cluster, dedup, dedup apply, "
     "tags add | remove | rename | suggest, circles set | remove, nightly), appended when the run ends, however "
     "it ends; a run refused because another holds the library writes none.",
@@ -520,7 +537,8 @@ COLUMN_DOCS = {
         URI: "path or `s3://` address of the photo",
         LIBRARY: "the library the photo belongs to (`facepipe embed --library L`; `default` when none is named); "
         "a photo belongs to one library",
-        STATUS: "`ok` (faces found), `no_face` or `error`",
+        STATUS: "`ok` (faces found), `no_face`, `error`, or `faces_off` (its library opted out of faces: "
+        "fingerprinted, no face computed)",
         ERROR: "null unless status is `error`: `reason: message`, the reason one of `read_failed` (retried by "
         "the next run), `empty_file`, `not_an_image`, `decode_failed`, `too_large`",
         NUM_FACES: "faces rows of this photo",
@@ -654,6 +672,13 @@ COLUMN_DOCS = {
         BBOX: "a forgotten face's box (x1, y1, x2, y2 in pixels); null for a photo",
         FORGOTTEN_AT: "when it was forgotten",
         RUN_ID: "the `forget` run that wrote the row",
+    },
+    LIBRARIES_TABLE: {
+        LIBRARY: "the library (`images.library`)",
+        FACES_ON: "false: its owner opted out of faces (its photos get dedup fingerprints, no faces, status "
+        "`faces_off`); true: faces computed (again)",
+        UPDATED_AT: "when the setting was made",
+        RUN_ID: "the `library set` run that made it",
     },
     RUNS_TABLE: {
         RUN_ID: "the run (also in its lease while it runs, and the run_id of every row it wrote)",

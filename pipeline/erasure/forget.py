@@ -64,13 +64,16 @@ class ForgetResult(JobResult):
 
 
 @dataclass(frozen=True)
-class _Targets:
-    """What one forget erases, as found in the tables now."""
+class Targets:
+    """What one erasure erases, as found in the tables now."""
 
     photos: pa.Table  # uri, library: photos erased whole
     faces: pa.Table  # face_id, uri, library, bbox: every face erased (those of the photos, or the person's)
     tag_rows: list[tuple[str, str]]  # (face_id, name)
-    whole_photos: bool  # photos forgotten (else faces of photos that stay)
+    whole_photos: bool  # photos erased (else faces of photos that stay)
+    bury: bool = True  # keep them forgotten (tombstones); an opted-out library's setting keeps its faces out instead
+    leaving: str | None = None  # a library forgotten whole: it leaves its circles
+    faces_off: str | None = None  # a library opted out of faces: its photos stay, marked as having none computed
 
 
 def _request(library: str | None, uris: list[str] | None, name: str | None) -> dict:
@@ -117,10 +120,18 @@ def _forget(
 ) -> dict:
     storage = config.resolved_storage()
     targets = _targets(TablesSnapshot(tables, storage), storage, tables, library, uris, name)
+    return erase_everywhere(tables, config, run, targets)
+
+
+def erase_everywhere(tables: str, config: Config, run: RunRecorder, targets: Targets) -> dict:
+    """Erase ``targets`` at ``tables`` as steps of ``run`` (which holds the store): the pages that show them, their
+    rows (tombstones first), the results made from them computed again, indexes and graphs, then the tables'
+    history at once. Returns the counts of the erase step."""
+    storage = config.resolved_storage()
     with run.step("pages") as pages:  # first: once the rows are gone, a rerun could not tell which pages show them
         pages.update(_remove_pages(tables, storage, targets))
     with run.step("erase") as counts:
-        counts.update(_erase(tables, storage, run.run_id, targets, library if uris is None and name is None else None))
+        counts.update(_erase(tables, storage, run.run_id, targets))
     _recompute(tables, config, run)
     with run.step("history") as history:
         expired = expire_history(tables, storage, keep_hours=0)
@@ -136,7 +147,7 @@ def _targets(
     library: str | None,
     uris: list[str] | None,
     name: str | None,
-) -> _Targets:
+) -> Targets:
     """What the request erases, as the tables hold it now (after a crash: what is left of it)."""
     if snapshot.version(S.IMAGES_TABLE) is None:
         raise ConfigError(f"no facepipe tables at {tables}: nothing to forget")
@@ -150,7 +161,8 @@ def _targets(
         faces = faces.filter(pc.is_in(faces[S.URI], value_set=photos[S.URI]))
         gone = pc.is_in(tags[S.FACE_ID], value_set=faces[S.FACE_ID])
         rows = tags.filter(gone)
-        return _Targets(photos, faces, list(zip(rows[S.FACE_ID].to_pylist(), rows[S.NAME].to_pylist())), True)
+        tag_rows = list(zip(rows[S.FACE_ID].to_pylist(), rows[S.NAME].to_pylist()))
+        return Targets(photos, faces, tag_rows, True, leaving=library if uris is None else None)
     name = name.strip()
     of_library = tags.filter(pc.is_in(tags[S.FACE_ID], value_set=faces[S.FACE_ID]))
     named = of_library.filter(pc.equal(of_library[S.NAME], name))
@@ -163,27 +175,28 @@ def _targets(
         pc.or_(pc.equal(of_library[S.NAME], name), pc.is_in(of_library[S.FACE_ID], faces[S.FACE_ID]))
     )
     tag_rows = list(zip(rows[S.FACE_ID].to_pylist(), rows[S.NAME].to_pylist()))
-    return _Targets(photos.slice(0, 0), faces, tag_rows, False)
+    return Targets(photos.slice(0, 0), faces, tag_rows, False)
 
 
-def _erase(tables: str, storage: StorageConfig, run_id: str, targets: _Targets, library: str | None) -> dict:
+def _erase(tables: str, storage: StorageConfig, run_id: str, targets: Targets) -> dict:
     """Tombstones first (a crash after them still keeps the photos out of later runs), then the rows: faces and
-    photos, tags, and (``library``: the whole library forgotten) its circle memberships."""
-    stones = Tombstones(tables, storage)
+    photos, tags, and a library forgotten whole leaves its circles."""
     photos = list(zip(targets.photos[S.URI].to_pylist(), targets.photos[S.LIBRARY].to_pylist()))
     faces = (
         []
         if targets.whole_photos
         else list(zip(*(targets.faces[column].to_pylist() for column in (S.URI, S.LIBRARY, S.BBOX))))
     )
-    buried = stones.bury(photos, faces, run_id)
+    buried = Tombstones(tables, storage).bury(photos, faces, run_id) if targets.bury else 0
     writer = FaceTables.existing(tables, storage)
     if targets.whole_photos:
         writer.remove([uri for uri, _ in photos])
     else:
         writer.remove_faces(targets.faces[S.FACE_ID].to_pylist())
+    if targets.faces_off is not None:
+        writer.mark_faces_off(targets.faces_off)
     tag_rows = remove_tag_rows(tables, storage, targets.tag_rows)
-    circles_left = leave_circles(tables, library, run_id, storage) if library is not None else 0
+    circles_left = leave_circles(tables, targets.leaving, run_id, storage) if targets.leaving is not None else 0
     return {
         "photos": len(photos),
         "faces": targets.faces.num_rows,
@@ -212,7 +225,9 @@ def _recompute(tables: str, config: Config, run: RunRecorder) -> None:
         counts.update(_rebuild_indexes(tables, config, run))
     with run.step("graphs") as counts:
         now = TablesSnapshot(tables, storage)
-        names = {scope.name for scope in scopes(read_circles(now), now.libraries())}
+        with_faces = set(pc.unique(now.read(S.FACES_TABLE, [S.LIBRARY])[S.LIBRARY]).to_pylist())
+        found = scopes(read_circles(now), with_faces)
+        names = {scope.name for scope in found if with_faces.intersection(scope.libraries)}
         counts["removed"] = remove_graphs_except(tables, storage, names)
 
 
@@ -249,7 +264,7 @@ def _rebuild_indexes(tables: str, config: Config, run: RunRecorder) -> dict:
     return {"indexes_rebuilt": rebuilt, "indexes_removed": removed}
 
 
-def _remove_pages(tables: str, storage: StorageConfig, targets: _Targets) -> dict:
+def _remove_pages(tables: str, storage: StorageConfig, targets: Targets) -> dict:
     """Delete every page folder below ``tables`` (a report or a review: index.html and its thumbnails) that
     shows an erased photo or face; the next report or review run writes it again without them."""
     needles = set(targets.photos[S.URI].to_pylist()) | set(targets.faces[S.FACE_ID].to_pylist())

@@ -15,7 +15,7 @@ from pipeline import schema as S
 from pipeline.config import Config, StorageConfig
 from pipeline.ingest.analyze import AnalyzeFaces
 from pipeline.ingest.decode import Decoded, DecodeError, decode_photos, pixels_of
-from pipeline.ingest.fingerprints import fingerprints_only
+from pipeline.ingest.fingerprints import fingerprints_only, without_faces
 from pipeline.ingest.read import read_photos
 from pipeline.models.registry import ModelChoices
 from pipeline.runtime.stages import Stage
@@ -71,6 +71,11 @@ class PhotoChain:
     def signing(self) -> list[Stage]:
         """Read, decode and keep only the dedup fingerprints (photos whose faces are already committed)."""
         return [*replace(self, fingerprints=True).decoding(), Stage(fingerprints_only, self.read_batch)]
+
+    def fingerprinting(self, dim: int) -> list[Stage]:
+        """Read, decode and fingerprint, and detect no face: outcome rows of photos whose library opted out of faces
+        (``dim``: the embedder's, for the rows' type)."""
+        return [*replace(self, fingerprints=True).decoding(), Stage(without_faces, self.read_batch, {"dim": dim})]
 
     def analysing(self, threads: int) -> Stage:
         """Detect, align and embed (the models load once per instance, each using ``threads``)."""

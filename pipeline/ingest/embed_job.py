@@ -24,8 +24,9 @@ from pipeline.ingest.libraries import assign_libraries
 from pipeline.ingest.timing import timed, total_seconds
 from pipeline.io import store
 from pipeline.io.library_run import python_call, run_job
+from pipeline.io.library_settings import faces_off
 from pipeline.io.runs import RunRecorder
-from pipeline.io.tables import FaceTables
+from pipeline.io.tables import FaceTables, TablesSnapshot
 from pipeline.io.tombstones import Tombstones
 from pipeline.models.registry import ModelChoices, resolve_models
 from pipeline.progress import Progress
@@ -41,7 +42,7 @@ RUNNERS = {"ray": "on Ray", "in_process": "in process"}  # where a run's chain r
 
 
 def _no_photos_yet() -> dict[str, int]:
-    return {S.STATUS_OK: 0, S.STATUS_NO_FACE: 0, S.STATUS_ERROR: 0}
+    return {S.STATUS_OK: 0, S.STATUS_NO_FACE: 0, S.STATUS_ERROR: 0, S.STATUS_FACES_OFF: 0}
 
 
 def _no_seconds_yet() -> dict[str, float]:
@@ -99,7 +100,8 @@ class EmbedResult(JobResult):
                 f"unchanged {self.unchanged}, forgotten {self.forgotten}; removed {self.removed}; "
                 f"fingerprints added to {self.fingerprinted}",
                 f"  processed {self.processed}: ok {self.status[S.STATUS_OK]}, "
-                f"no_face {self.status[S.STATUS_NO_FACE]}, error {self.status[S.STATUS_ERROR]}; missing {self.missing}",
+                f"no_face {self.status[S.STATUS_NO_FACE]}, error {self.status[S.STATUS_ERROR]}, "
+                f"faces_off {self.status[S.STATUS_FACES_OFF]}; missing {self.missing}",
                 f"  faces {self.faces}; forgotten, not written {self.forgotten_faces}",
                 f"  {self.seconds:.1f} s, {self.photos_per_s:.1f} photos/s ({RUNNERS.get(self.runner, self.runner)}); "
                 "busy seconds per stage: "
@@ -211,6 +213,19 @@ def analyze_photos(
     yield from stream_on_ray(_blocks(uris, config), cpu_stages, chain.analysing(pool.threads), pool)
 
 
+def _outcomes(
+    todo: pa.Table, faces_off: set[str], config: Config, models: ModelChoices, in_process: bool
+) -> Iterator[pa.Table]:
+    """Outcome rows (analyzed_schema) of the photos ``todo`` (listing rows): faces computed, except for the photos
+    of the libraries in ``faces_off``, which are only fingerprinted."""
+    off = pc.is_in(todo[S.LIBRARY], value_set=pa.array(sorted(faces_off), pa.string()))
+    yield from analyze_photos(todo.filter(pc.invert(off))[S.URI].to_pylist(), config, models, in_process)
+    uris = todo.filter(off)[S.URI].to_pylist()
+    if uris:
+        stream = stream_in_process if in_process else stream_on_ray
+        yield from stream(_blocks(uris, config), PhotoChain.of(config).fingerprinting(models.embedder.dim))
+
+
 def add_missing_fingerprints(uris: list[str], config: Config, writer: FaceTables, in_process: bool = False) -> int:
     """Read and decode committed photos that lack the dedup fingerprints (tables of an earlier version)
     and fill them in, without detecting faces again; returns how many photos gained them."""
@@ -309,7 +324,8 @@ def _embed(
     listing, libraries = assign_libraries(listing, committed, src, storage, library, by_folder)
     tombstones = Tombstones(tables, storage)
     listed, (listing, forgotten) = listing.num_rows, tombstones.kept(listing)
-    plan = plan_run(listing, committed, config.decode.fingerprints, config.decode.keypoints, libraries)
+    off = faces_off(TablesSnapshot(tables, storage))
+    plan = plan_run(listing, committed, config.decode.fingerprints, config.decode.keypoints, libraries, off)
     log.info(
         "run %s: %d listed, %d to process, %d removed", run_id, listing.num_rows, plan.todo.num_rows, len(plan.removed)
     )
@@ -341,7 +357,7 @@ def _embed(
         log.info("committed %d photos (%d/%d)", images.num_rows, done["processed"], plan.todo.num_rows)
 
     with Progress("embed", plan.todo.num_rows, "photo") as progress:
-        for batch in analyze_photos(plan.todo[S.URI].to_pylist(), config, models, in_process):
+        for batch in _outcomes(plan.todo, off, config, models, in_process):
             fresh = [i for i, uri in enumerate(batch[S.URI].to_pylist()) if uri not in seen]
             seen.update(batch[S.URI].to_pylist())
             pending.append(batch.take(fresh))

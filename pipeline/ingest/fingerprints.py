@@ -13,6 +13,7 @@ import warnings
 import cv2
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from PIL import Image
 
 from pipeline import schema as S
@@ -212,3 +213,15 @@ def fingerprints_only(batch: pa.Table) -> pa.Table:
     """Stage: decoded rows in, (URI, IMAGE_ID, FINGERPRINTS_COLUMN) out: what adding fingerprints to committed
     photos needs, without their pixels."""
     return batch.select([S.URI, S.IMAGE_ID, S.FINGERPRINTS_COLUMN])
+
+
+def without_faces(batch: pa.Table, dim: int) -> pa.Table:
+    """Stage: decoded rows in, outcome rows (analyzed_schema) out with no face computed: the photos of a library
+    whose owner opted out of faces (status faces_off when decodable, else the decode's error)."""
+    decodable = pc.not_equal(batch[S.STATUS], S.STATUS_ERROR)
+    status = pc.if_else(decodable, pa.scalar(S.STATUS_FACES_OFF), batch[S.STATUS])
+    none = pa.array([[]] * batch.num_rows, pa.list_(S.face_struct_type(dim)))
+    columns = {name: batch[name] for name in (S.URI, S.IMAGE_ID, S.ERROR, S.WIDTH, S.HEIGHT)}
+    rows = {**columns, S.STATUS: status, S.FACES: none, S.FINGERPRINTS_COLUMN: batch[S.FINGERPRINTS_COLUMN]}
+    schema = S.analyzed_schema(dim)
+    return pa.table({**rows, S.SECONDS: batch[S.SECONDS]}).select(schema.names).cast(schema)

@@ -44,6 +44,7 @@ def plan_run(
     fingerprints: bool = True,
     keypoints: bool = True,
     libraries: Collection[str] | None = None,
+    faces_off: Collection[str] = (),
 ) -> Plan:
     """The plan for ``listing`` (LISTING_SCHEMA) against ``committed`` images rows (IMAGES_SCHEMA).
 
@@ -53,6 +54,9 @@ def plan_run(
     A photo is changed when its size, mtime or etag differ from the committed row. With ``fingerprints``,
     unchanged decodable photos committed without the dedup fingerprints (or, with ``keypoints``, without
     their keypoints) are listed as unfingerprinted.
+
+    A photo whose faces are not as its library's setting says (``faces_off``: the libraries opted out of faces) is
+    retried: computed again as the setting says.
 
     Raises ConfigError when a listed photo is committed in another library (a photo belongs to one).
     """
@@ -71,7 +75,7 @@ def plan_run(
             new.append(row[S.URI])
         elif _fingerprint(old) != _fingerprint(row):
             changed.append(row[S.URI])
-        elif old[S.ERROR] and old[S.ERROR].split(":", 1)[0] in RETRIED_REASONS:
+        elif _retried(old, row[S.LIBRARY] in faces_off):
             retried.append(row[S.URI])
         else:
             missing = old[S.SHA256] is None or (keypoints and old[S.KEYPOINTS] is None)  # an earlier version's
@@ -84,6 +88,14 @@ def plan_run(
     todo = pa.Table.from_pylist(todo_rows, schema=S.LISTING_SCHEMA)
     unchanged = len(listed) - len(todo_rows)
     return Plan(todo, new, changed, retried, unchanged, removed, unfingerprinted)
+
+
+def _retried(old: dict, faces_off: bool) -> bool:
+    """Whether a committed photo is computed again: its error was transient, or its faces are not as its library's
+    setting (``faces_off``) says."""
+    if old[S.ERROR] and old[S.ERROR].split(":", 1)[0] in RETRIED_REASONS:
+        return True
+    return old[S.STATUS] != S.STATUS_ERROR and (old[S.STATUS] == S.STATUS_FACES_OFF) != faces_off
 
 
 def _with_library(rows: pa.Table) -> pa.Table:

@@ -114,6 +114,9 @@ TABLES: dict[str, _TableSpec] = {
     S.FORGOTTEN_TABLE: _TableSpec(
         lambda _: S.FORGOTTEN_SCHEMA, "facepipe forget --tables {tables} (--library L | --uri URI | --name NAME)"
     ),
+    S.LIBRARIES_TABLE: _TableSpec(
+        lambda _: S.LIBRARIES_SCHEMA, "facepipe library set --tables {tables} --library L --faces off"
+    ),
     S.RUNS_TABLE: _TableSpec(lambda _: S.RUNS_SCHEMA, _EMBED),  # every job that writes DST adds its row
 }
 
@@ -479,6 +482,17 @@ class FaceTables:
         self._delete_faces_where(S.FACE_ID, pa.table({S.FACE_ID: pa.array(sorted(set(face_ids)), pa.string())}))
         self.faces.update_incremental()
         self._commit_images_pin()
+        self.images.update_incremental()
+
+    def mark_faces_off(self, library: str) -> None:
+        """Mark the decodable photos of ``library`` as having no faces computed (S.STATUS_FACES_OFF, no faces): an
+        opted-out library's, whose faces rows are gone; a run after it opts back in computes them again."""
+        quoted = library.replace("'", "''")
+        self.images.update(
+            updates={S.STATUS: f"'{S.STATUS_FACES_OFF}'", S.NUM_FACES: "0"},
+            predicate=f"{S.LIBRARY} = '{quoted}' AND {S.STATUS} != '{S.STATUS_ERROR}'",
+            commit_properties=self._faces_pin(),
+        )
         self.images.update_incremental()
 
     def compact(self) -> dict[str, dict]:

@@ -271,3 +271,34 @@ def test_forget_on_s3_killed_midway_and_run_again(tmp_path: Path, lfw_images: Pa
     assert held_anywhere(local_copy("after"), needles) == []
     assert of_library(dst, "ben") == bens
     consistent(dst)
+
+
+def test_a_library_opts_out_of_faces_and_back_in(tmp_path: Path, lfw_images: Path, capsys):
+    dst = Path(build_store(tmp_path, lfw_images, capsys))
+    faces = read_table(str(dst), S.FACES_TABLE, library="ben")
+    photos = read_table(str(dst), S.IMAGES_TABLE, library="ben")
+    carls = of_library(dst, "carl")
+
+    done = run(capsys, "library", "set", "--tables", str(dst), "--library", "ben", "--faces", "off")
+    assert done["changed"] and done["faces_erased"] == faces.num_rows
+    assert held_anywhere(dst, set(faces[S.FACE_ID].to_pylist())) == [], "no face of ben's is left anywhere"
+    assert of_library(dst, "carl") == carls
+    kept = read_table(str(dst), S.IMAGES_TABLE, library="ben")
+    assert kept.num_rows == photos.num_rows and set(kept[S.STATUS].to_pylist()) == {S.STATUS_FACES_OFF}
+
+    folder = tmp_path / "photos" / "ben"
+    shutil.copy(folder / "George_W_Bush_0005.jpg", folder / "another copy.jpg")
+    again = run(capsys, "nightly", "--input", str(folder), "--tables", str(dst), "--library", "ben")
+    embedded = next(step for step in again["steps"] if step["step"] == "embed")
+    assert (embedded["new"], embedded["faces"], embedded["faces_off"]) == (1, 0, 1)
+    assert not read_table(str(dst), S.FACES_TABLE, library="ben").num_rows
+    groups = read_table(str(dst), S.DUPLICATES_TABLE)
+    bens = groups.filter(pc.equal(groups[S.LIBRARY], "ben"))
+    assert "another copy.jpg" in {uri.rsplit("/", 1)[-1] for uri in bens[S.URI].to_pylist()}, "dedup still works"
+    consistent(dst)
+
+    back = run(capsys, "library", "set", "--tables", str(dst), "--library", "ben", "--faces", "on")
+    assert back["changed"] and back["faces_erased"] == 0
+    again = run(capsys, "embed", "--input", str(folder), "--tables", str(dst), "--library", "ben")
+    assert again["retried"] == photos.num_rows + 1 and again["faces"] == faces.num_rows + 1
+    assert set(read_table(str(dst), S.IMAGES_TABLE, library="ben")[S.STATUS].to_pylist()) == {S.STATUS_OK}
