@@ -42,6 +42,7 @@ _EXPORTS = {
     "enroll_photos": "pipeline.recognize.photos",
     "identify_photos": "pipeline.recognize.photos",
     "nightly": "pipeline.nightly_job",
+    "audit": "pipeline.erasure.audit",
     "train_embedder": "pipeline.train.train_job",
 }
 __all__ = [  # the names of _EXPORTS, spelled out for static tools
@@ -52,6 +53,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for static tools
     "add_tags",
     "analyze",
     "apply_duplicates",
+    "audit",
     "cluster",
     "deduplicate",
     "embed",
@@ -79,6 +81,7 @@ if TYPE_CHECKING:  # what static tools (type checkers, the API reference) see
     from pipeline.dedup.apply import apply_duplicates, undo_apply
     from pipeline.dedup.dedup_job import deduplicate
     from pipeline.dedup.review import review_duplicates
+    from pipeline.erasure.audit import audit
     from pipeline.errors import ConfigError
     from pipeline.ingest.embed_job import embed
     from pipeline.ingest.photo_faces import analyze
