@@ -138,7 +138,7 @@ def audit(
     cosine 0.9999. Returns what was found in which file (exit code 1 when anything was); ConfigError when
     nothing is sought or ``tables`` cannot be listed."""
     config = config or load_config()
-    uris = sorted(set(uris))
+    uris = set(uris)
     given = [] if embeddings is None else list(np.asarray(embeddings, np.float32).reshape(len(embeddings), -1))
     if library is None and not uris and not given:
         raise ConfigError("nothing to look for: name a library (--library), photos (--uri, --uris) or --embeddings")
@@ -148,7 +148,7 @@ def audit(
     values, vectors = {URIS: set(uris)}, list(given)
     if library is not None or uris:
         parquet = [f.uri for f in files if f.path.endswith(".parquet")]
-        derived, derived_vectors = _data_of_rows(parquet, open_file, library, set(uris))
+        derived, derived_vectors = _data_of_rows(parquet, open_file, library, uris)
         for kind, found in derived.items():
             values.setdefault(kind, set()).update(found)
         vectors += derived_vectors
@@ -204,6 +204,7 @@ def _data_of_rows(
                     continue
                 columns = [c for c in (S.LIBRARY, *wanted.values(), S.EMBEDDING) if c in names]
                 for batch in reader.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+                    batch = _without_views(batch)
                     rows = batch.filter(_selected(batch, library, uris))
                     for kind, column in wanted.items():
                         if column in names:
@@ -223,11 +224,18 @@ def _selected(batch: pa.RecordBatch, library: str | None, uris: set[str]) -> pa.
     names = batch.schema.names
     chosen = pa.array(np.zeros(batch.num_rows, bool))
     if library is not None and S.LIBRARY in names and _is_text(batch[S.LIBRARY].type):
-        chosen = pc.or_kleene(chosen, pc.equal(batch[S.LIBRARY].cast(pa.string()), library))
+        chosen = pc.or_kleene(chosen, pc.equal(batch[S.LIBRARY], library))
     if uris and S.URI in names and _is_text(batch[S.URI].type):
-        in_uris = pc.is_in(batch[S.URI].cast(pa.string()), value_set=pa.array(sorted(uris), pa.string()))
+        in_uris = pc.is_in(batch[S.URI], value_set=pa.array(sorted(uris), batch[S.URI].type))
         chosen = pc.or_kleene(chosen, in_uris)
     return pc.fill_null(chosen, False)
+
+
+def _without_views(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with its columns of string views as large strings: compute functions (filter, is_in) take no
+    views, and deltalake writes them when it rewrites a file."""
+    fields = [f.with_type(pa.large_string()) if pa.types.is_string_view(f.type) else f for f in batch.schema]
+    return batch.cast(pa.schema(fields))
 
 
 def _is_text(kind: pa.DataType) -> bool:
@@ -287,8 +295,9 @@ def _scan_parquet(file: BinaryIO, sought: _Sought, found: _Found) -> None:
     whose ``library`` is the one sought."""
     reader = pq.ParquetFile(file)
     for batch in reader.iter_batches(batch_size=BATCH_ROWS):
+        batch = _without_views(batch)
         if sought.library is not None and S.LIBRARY in batch.schema.names and _is_text(batch[S.LIBRARY].type):
-            found.library_rows += pc.sum(pc.equal(batch[S.LIBRARY].cast(pa.string()), sought.library)).as_py() or 0
+            found.library_rows += pc.sum(pc.equal(batch[S.LIBRARY], sought.library)).as_py() or 0
         for column in batch.columns:
             for leaf in _leaves(column):
                 if _is_text(leaf.type):
@@ -303,7 +312,7 @@ def _leaves(array: pa.Array) -> Iterator[pa.Array]:
     values, recursively."""
     kind = array.type
     if _is_text(kind):
-        yield array.cast(pa.large_string())  # one layout: compute functions take no string views
+        yield array.cast(pa.large_string())  # string views inside structs and lists too
     elif pa.types.is_struct(kind):
         for child in array.flatten():
             yield from _leaves(child)

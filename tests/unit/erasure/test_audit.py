@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import write_deltalake
 from PIL import Image
@@ -130,6 +131,25 @@ def test_a_photo_brings_its_rows_ids_and_embeddings_and_an_overwritten_file_is_u
         "delta data file, unreferenced": {"uris": 1, "image_ids": 1, "face_ids": 1, "embeddings": 1},
         "delta log": {"uris": 1, "image_ids": 1, "face_ids": 1},  # the first commit's statistics
     }
+
+
+def test_columns_of_string_views_nested_or_not_are_read_as_strings(tmp_path: Path) -> None:
+    rows = faces(ROWS, VECTORS)
+    views = pa.schema([f.with_type(pa.string_view()) if f.type == pa.string() else f for f in rows.schema])
+    nested = pa.array([[row["face_id"]] for row in ROWS], pa.list_(pa.string_view()))
+    pq.write_table(rows.cast(views).append_column("evidence", nested), tmp_path / "rewritten.parquet")
+    assert pq.read_schema(tmp_path / "rewritten.parquet").field(S.URI).type == pa.string_view()
+
+    result = audit(str(tmp_path), Config(), library="anna")
+
+    assert result.sought == {"library": "anna", "uris": 2, "image_ids": 2, "face_ids": 2, "embeddings": 2}
+    assert found_by_path(result) == {
+        "rewritten.parquet": (
+            "parquet",
+            {"uris": 2, "image_ids": 2, "face_ids": 2, "embeddings": 2, "library_rows": 2},
+        )
+    }
+    assert not result.read_raw
 
 
 def test_an_audit_needs_something_to_look_for_and_a_store_that_exists(tmp_path: Path) -> None:
