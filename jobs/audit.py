@@ -45,6 +45,10 @@ def _embeddings_of(path: str, storage: StorageConfig) -> np.ndarray:
     return vectors
 
 
+def _counted(count: int, plural: str) -> str:
+    return f"{count} {plural[:-1] if count == 1 else plural}"
+
+
 def main(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     storage = config.resolved_storage()
@@ -52,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
     embeddings = _embeddings_of(args.embeddings, storage) if args.embeddings else None
     result = audit(args.tables, config, library=args.library, uris=uris, embeddings=embeddings)
     for found in result.files_found:
-        held = ", ".join(f"{found[kind]} {kind.replace('_', ' ')}" for kind in HELD if found[kind])
+        held = ", ".join(_counted(found[kind], kind.replace("_", " ")) for kind in HELD if found[kind])
         print(f"{found['path']}\t{found['kind']}\t{held}")
     print(result.to_json())
     return result.exit_code

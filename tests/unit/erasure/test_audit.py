@@ -169,8 +169,8 @@ def test_the_cli_lists_each_file_found_then_one_json_line_and_exits_1(tmp_path: 
     lines = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(lines[-1])
     assert code == 1 and summary["found"] == len(lines) - 1 == len(summary["files_found"])
-    assert f"{files['html'].relative_to(dst)}\thtml\t1 uris" in lines
-    assert f"{files['jpeg'].relative_to(dst)}\tjpeg\t1 face ids" in lines
+    assert f"{files['html'].relative_to(dst)}\thtml\t1 uri" in lines
+    assert f"{files['jpeg'].relative_to(dst)}\tjpeg\t1 face id" in lines
 
 
 def test_the_cli_exits_0_when_nothing_is_found_and_2_for_a_bad_embeddings_file(tmp_path: Path, capsys) -> None:
