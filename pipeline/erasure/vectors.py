@@ -12,9 +12,15 @@ import numpy as np
 COSINE = 0.9999  # a stored vector this close to a sought one is that embedding (float32 rounding, re-normalising)
 _MARGIN = math.sqrt(2 * (1 - COSINE)) * 1.01  # the most a unit component moves within COSINE (+1% for rounding)
 _ELEMENTS = 1 << 22  # similarities computed at once (16 MiB of float32): rows x sought vectors
+_ROWS = 1 << 15  # stored vectors read back or compared at once, however few are sought (16 MiB at 128-d)
 _KEY_COMPONENTS = 20  # raw scan: a window's key is the signs of its first 20 floats
 _MAX_UNSURE = 8  # raw scan: a sought vector with more components near 0 is compared with every window instead
 _PAIRS = 1 << 16  # raw scan: windows compared at once
+
+
+def _block_rows(sought: int) -> int:
+    """Stored vectors to compare at once with ``sought`` vectors: _ELEMENTS similarities, _ROWS vectors at most."""
+    return max(1, min(_ROWS, _ELEMENTS // max(1, sought)))
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -55,7 +61,7 @@ class _OfDimension:
 
     def in_rows(self, rows: np.ndarray) -> set[int]:
         """The sought vectors within COSINE of one of ``rows`` (n x dim)."""
-        step = max(1, _ELEMENTS // max(1, len(self.vectors)))
+        step = _block_rows(len(self.vectors))
         hit = np.zeros(len(self.vectors), bool)
         for start in range(0, len(rows), step):
             with np.errstate(all="ignore"):
@@ -163,7 +169,7 @@ class SoughtVectors:
             return set()
         codec = _stored_vectors(index)  # a part of ``index``, which stays alive while it is used
         sought = _OfDimension(_in_code(codec, group.vectors), group.ids)
-        step = max(1, _ELEMENTS // max(1, len(sought.vectors)))
+        step = _block_rows(len(sought.vectors))
         found: set[int] = set()
         for start in range(0, codec.ntotal, step):
             found |= sought.in_rows(codec.reconstruct_n(start, min(step, codec.ntotal - start)))
