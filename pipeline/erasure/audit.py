@@ -347,16 +347,15 @@ def _scan_faiss(file: BinaryIO, sought: _Sought, found: _Found) -> None:
 
 
 def _scan_numpy(file: BinaryIO, sought: _Sought, found: _Found) -> None:
-    """The floats of a NumPy array (any shape, any float type) as consecutive float32 values."""
-    if not sought.vectors:
-        return
+    """A NumPy array's strings, or its floats (any shape, any float type) as consecutive float32 values."""
     array = np.load(file, allow_pickle=False)
-    if not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(f"an array of {array.dtype}, not of floats")
-    floats = np.ascontiguousarray(array, np.float32).reshape(-1)
-    step, keep = CHUNK_BYTES // 4, max(sought.vectors.dims, default=1) - 1
-    for start in range(0, max(1, len(floats) - keep), step):
-        found.vectors |= sought.vectors.in_floats(floats[start : start + step + keep].tobytes())
+    if array.dtype.kind in "US":
+        found.strings |= sought.strings.in_text("\0".join(array.ravel().astype(str).tolist()))
+    elif np.issubdtype(array.dtype, np.floating) and sought.vectors:
+        floats = np.ascontiguousarray(array, np.float32).reshape(-1)
+        step, keep = CHUNK_BYTES // 4, max(sought.vectors.dims) - 1
+        for start in range(0, max(1, len(floats) - keep), step):
+            found.vectors |= sought.vectors.in_floats(floats[start : start + step + keep].tobytes())
 
 
 def _chunks(file: BinaryIO, overlap: int) -> Iterator[bytes]:

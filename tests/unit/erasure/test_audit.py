@@ -52,6 +52,7 @@ def make_store(root: Path) -> dict[str, Path]:
         "ben_html": root / "report-ben" / "index.html",
         "jpeg": root / "report" / "thumbs" / f"{ANNA[1]['face_id']}.jpg",
         "numpy": root / "export" / "anna.npy",
+        "numpy_strings": root / "export" / "uris.npy",
         "raw": root / "cache" / "blob.bin",
         "bad_parquet": root / "stray.parquet",
         "bad_faiss": root / "index" / "index-x.faiss",
@@ -65,6 +66,7 @@ def make_store(root: Path) -> dict[str, Path]:
     Image.new("RGB", (8, 8), (200, 100, 50)).save(thumbnail, "JPEG")
     files["jpeg"].write_bytes(thumbnail.getvalue())
     np.save(files["numpy"], VECTORS[:1].astype(np.float64))
+    np.save(files["numpy_strings"], np.array([["/photos/other.jpg", ANNA[1]["uri"]]]))
     noise = np.random.default_rng(1).integers(0, 256, size=4096, dtype=np.uint8).tobytes()
     files["raw"].write_bytes(noise[:3] + VECTORS[1].tobytes() + noise)
     files["bad_parquet"].write_bytes(b"PAR1 not parquet at all " + ANNA[0]["uri"].encode())
@@ -100,6 +102,7 @@ def test_a_library_is_found_in_every_kind_of_file_that_holds_its_data(tmp_path: 
         relative["html"]: ("html", {"uris": 1}),
         relative["jpeg"]: ("jpeg", {"face_ids": 1}),  # by its name
         relative["numpy"]: ("numpy array", {"embeddings": 1}),
+        relative["numpy_strings"]: ("numpy array", {"uris": 1}),
         relative["raw"]: ("file", {"embeddings": 1}),  # at an odd byte offset
         relative["bad_parquet"]: ("parquet", {"uris": 1}),
         relative["bad_faiss"]: ("faiss index", {"embeddings": 1}),
