@@ -54,6 +54,12 @@ VERBS = {
     ),
     "library": Verb("jobs.library", "add_arguments", "main", "a library's settings: faces off or on", nested=True),
     "report": Verb("jobs.report", "add_arguments", "main", "a static HTML gallery of the people found"),
+    "audit": Verb(
+        "jobs.audit",
+        "add_arguments",
+        "main",
+        "which files under DST still hold a library's, photos' or embeddings' data",
+    ),
     "nightly": Verb(
         "jobs.nightly", "add_arguments", "main", "the scheduled run: embed, index, cluster, dedup, suggest, report"
     ),

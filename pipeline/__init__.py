@@ -45,6 +45,7 @@ _EXPORTS = {
     "forget": "pipeline.erasure.forget",
     "lift_forgotten": "pipeline.erasure.forget",
     "set_library_faces": "pipeline.erasure.opt_out",
+    "audit": "pipeline.erasure.audit",
     "train_embedder": "pipeline.train.train_job",
 }
 __all__ = [  # the names of _EXPORTS, spelled out for static tools
@@ -55,6 +56,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for static tools
     "add_tags",
     "analyze",
     "apply_duplicates",
+    "audit",
     "cluster",
     "deduplicate",
     "embed",
@@ -85,6 +87,7 @@ if TYPE_CHECKING:  # what static tools (type checkers, the API reference) see
     from pipeline.dedup.apply import apply_duplicates, undo_apply
     from pipeline.dedup.dedup_job import deduplicate
     from pipeline.dedup.review import review_duplicates
+    from pipeline.erasure.audit import audit
     from pipeline.erasure.forget import forget, lift_forgotten
     from pipeline.erasure.opt_out import set_library_faces
     from pipeline.errors import ConfigError

@@ -3,7 +3,6 @@ marked and why, then the similar stacks kept apart; it opens in a browser withou
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import logging
@@ -16,7 +15,7 @@ from pipeline import schema as S
 from pipeline.config import Config, load_config
 from pipeline.ingest.chain import PhotoChain
 from pipeline.ingest.decode import Decoded
-from pipeline.ingest.thumbnails import PAGE_STYLE, link, write_thumbnail
+from pipeline.ingest.thumbnails import PAGE_STYLE, link, photo_thumbnail_name, write_thumbnail
 from pipeline.io import store
 from pipeline.io.tables import TablesSnapshot
 from pipeline.results import JobResult
@@ -157,11 +156,6 @@ def _photo_facts(snapshot: TablesSnapshot, uris: list[str]) -> dict[str, dict]:
     return {row[S.URI]: row for row in rows.to_pylist()}
 
 
-def _thumbnail_name(uri: str) -> str:
-    # by uri, not image_id: exact copies share their image_id (the hash of their bytes)
-    return hashlib.sha256(uri.encode()).hexdigest()[:24]
-
-
 def _write_thumbnails(uris: list[str], output: str, config: Config) -> dict[str, _Shown]:
     """Decode each photo once (the photo chain's read and decode) and write its whole-photo thumbnail."""
     storage, shown = config.resolved_storage(), {}
@@ -172,7 +166,7 @@ def _write_thumbnails(uris: list[str], output: str, config: Config) -> dict[str,
             continue
         image = Image.fromarray(decoded.pixels)
         image.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
-        source = write_thumbnail(output, _thumbnail_name(uri), image, storage)
+        source = write_thumbnail(output, photo_thumbnail_name(uri), image, storage)
         shown[uri] = _Shown(source, image.size, (decoded.width, decoded.height))
     return shown
 

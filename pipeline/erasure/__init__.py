@@ -1,0 +1,1 @@
+"""Erasure: what remains of a library's, a photo's or a face's data under DST (audit)."""

@@ -247,9 +247,8 @@ def _rebuild_indexes(tables: str, config: Config, run: RunRecorder) -> dict:
     left, of its library when it indexed one; delete an index with no face left to hold."""
     storage = config.resolved_storage()
     snapshot = TablesSnapshot(tables, storage)
-    folders = sorted(
-        {uri.rsplit("/", 1)[0] for uri in store.list_files(tables, storage) if uri.endswith("/" + META_FILE)}
-    )
+    uris = [found.uri for found in store.list_files(tables, storage)]
+    folders = sorted({uri.rsplit("/", 1)[0] for uri in uris if uri.endswith("/" + META_FILE)})
     rebuilt = removed = 0
     for folder in folders:
         library = json.loads(store.read_bytes(store.join(folder, META_FILE), storage))["info"].get("library")
@@ -257,7 +256,7 @@ def _rebuild_indexes(tables: str, config: Config, run: RunRecorder) -> dict:
             index(tables, config, output=folder, rebuild=True, library=library, run=run)
             rebuilt += 1
         else:
-            for uri in store.list_files(folder, storage):
+            for uri in (found.uri for found in store.list_files(folder, storage)):
                 store.remove_file(uri, storage)
                 store.remove_empty_folders(uri, folder)
             removed += 1
@@ -269,7 +268,7 @@ def _remove_pages(tables: str, storage: StorageConfig, targets: Targets) -> dict
     shows an erased photo or face; the next report or review run writes it again without them."""
     needles = set(targets.photos[S.URI].to_pylist()) | set(targets.faces[S.FACE_ID].to_pylist())
     needles |= set(targets.faces[S.URI].to_pylist()) if targets.whole_photos else set()
-    files = store.list_files(tables, storage)
+    files = [found.uri for found in store.list_files(tables, storage)]
     removed = 0
     for page in (uri for uri in files if uri.endswith("/index.html")):
         folder = page.rsplit("/", 1)[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from pathlib import Path
 
@@ -23,6 +24,12 @@ section h2 { font-size: 1.1em; margin: 0 0 .5em; } .more { color: #666; font-siz
 def link(uri: str) -> str:
     """A link a browser opens for a photo: its URI, or a file:// URI for a local path."""
     return uri if "://" in uri else Path(uri).resolve().as_uri()
+
+
+def photo_thumbnail_name(uri: str) -> str:
+    """The name of a whole photo's thumbnail (the duplicates review's): a hash of its uri, not its image_id,
+    since exact copies share their image_id (the hash of their bytes)."""
+    return hashlib.sha256(uri.encode()).hexdigest()[:24]
 
 
 def write_thumbnail(output: str, name: str, image: Image.Image, storage: StorageConfig | None) -> str:

@@ -13,7 +13,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, BinaryIO, NamedTuple
 
 import fsspec
 import pyarrow as pa
@@ -77,24 +77,28 @@ def _follow_link(fs: fsspec.AbstractFileSystem, info: dict[str, Any]) -> dict[st
         return {"name": info["name"], "type": "file", "size": 0}
 
 
+def _files_below(root: str, storage: StorageConfig | None) -> tuple[fsspec.AbstractFileSystem, list[dict[str, Any]]]:
+    """The filesystem serving ``root`` and the details of every file below it (recursive, links followed),
+    sorted by path. Raises ConfigError when ``root`` does not exist or cannot be listed."""
+    fs, path = filesystem(root, storage)
+    try:
+        if not fs.exists(path) or not fs.isdir(path):
+            raise ConfigError(f"input {root} is not a readable folder or prefix: check the path and credentials")
+        found = fs.find(path, detail=True)
+    except (PermissionError, OSError) as exc:
+        raise ConfigError(f"input {root} cannot be listed ({exc}): check the path and credentials") from exc
+    infos = sorted((_follow_link(fs, info) for info in found.values()), key=lambda info: info["name"])
+    return fs, [info for info in infos if info.get("type") == "file"]
+
+
 def list_photos(src: str, storage: StorageConfig | None, extensions: tuple[str, ...]) -> pa.Table:
     """Every photo below ``src`` (recursive), as a table of uri, size, mtime and etag, sorted by uri.
 
     Raises ConfigError when ``src`` does not exist or cannot be listed.
     """
-    fs, root = filesystem(src, storage)
-    try:
-        if not fs.exists(root) or not fs.isdir(root):
-            raise ConfigError(f"input {src} is not a readable folder or prefix: check the path and credentials")
-        found = fs.find(root, detail=True)
-    except (PermissionError, OSError) as exc:
-        raise ConfigError(f"input {src} cannot be listed ({exc}): check the path and credentials") from exc
+    fs, files = _files_below(src, storage)
     suffixes = tuple(e.lower() for e in extensions)
-    rows = sorted(
-        (_follow_link(fs, info) for path, info in found.items() if path.lower().endswith(suffixes)),
-        key=lambda info: info["name"],
-    )
-    rows = [info for info in rows if info.get("type") == "file"]
+    rows = [info for info in files if info["name"].lower().endswith(suffixes)]
     return pa.table(
         {
             S.URI: [_uri_of(fs, info["name"]) for info in rows],
@@ -105,6 +109,25 @@ def list_photos(src: str, storage: StorageConfig | None, extensions: tuple[str, 
         },
         schema=S.LISTING_SCHEMA,
     )
+
+
+class ListedFile(NamedTuple):
+    """A file found by list_files: its uri (as list_photos spells it), its path below the folder listed, its size."""
+
+    uri: str
+    path: str
+    size: int
+
+
+def list_files(root: str, storage: StorageConfig | None) -> list[ListedFile]:
+    """Every file below ``root`` (recursive), whatever its name, sorted by uri. Raises ConfigError when
+    ``root`` does not exist or cannot be listed."""
+    fs, files = _files_below(root, storage)
+    top = filesystem(root, storage)[1].rstrip("/") + "/"
+    return [
+        ListedFile(_uri_of(fs, info["name"]), info["name"].removeprefix(top), int(info.get("size") or 0))
+        for info in files
+    ]
 
 
 def folders_below(src: str, uris: list[str], storage: StorageConfig | None = None) -> list[str | None]:
@@ -180,14 +203,6 @@ def remove_file(uri: str, storage: StorageConfig | None) -> None:
         fs.rm_file(path)
 
 
-def list_files(uri: str, storage: StorageConfig | None) -> list[str]:
-    """Every file below the folder or prefix ``uri``, at any depth, as uris (empty when there is none)."""
-    fs, path = filesystem(uri, storage)
-    if not fs.exists(path):
-        return []
-    return sorted(_uri_of(fs, name) for name in fs.find(path))
-
-
 def remove_empty_folders(uri: str, top: str) -> None:
     """Remove the local folder holding the file ``uri`` and each folder above it, up to ``top`` (included),
     while they are empty: the first that still holds anything, and every folder above it, stays. Nothing
@@ -248,6 +263,19 @@ def file_sha256s(uris: list[str], storage: StorageConfig | None) -> list[str | E
         except Exception as exc:  # any read failure is that file's outcome
             found.append(exc)
     return found
+
+
+def file_opener(storage: StorageConfig | None) -> Callable[[str], BinaryIO]:
+    """A function opening the file at a uri (local path or s3:// address) for reading: a binary, seekable
+    file object to use as a context manager (FileNotFoundError when there is none); one filesystem per kind
+    is opened and reused across calls."""
+    resolve = _filesystems(storage)
+
+    def open_file(uri: str) -> BinaryIO:
+        fs, path = resolve(uri)
+        return fs.open(path, "rb")
+
+    return open_file
 
 
 def _move_one(src: str, dst: str, resolve: Callable[[str], tuple[fsspec.AbstractFileSystem, str]]) -> None:

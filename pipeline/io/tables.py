@@ -16,13 +16,14 @@ versions it records.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from pipeline import schema as S
 from pipeline.config import OutputConfig, StorageConfig
@@ -618,3 +619,13 @@ def write_suggestions(
         scopes,
         CommitProperties(custom_metadata=metadata),
     )
+
+
+def referenced_files(table: str, storage: StorageConfig | None = None) -> set[str] | None:
+    """The data files the current version of the Delta table at ``table`` refers to, as paths relative to the
+    table; None when no table can be read there."""
+    try:
+        found = DeltaTable(table, storage_options=store.delta_storage_options(table, storage))
+    except (DeltaError, OSError):  # no table, or a log that does not read
+        return None
+    return {urllib.parse.unquote(path) for path in pa.table(found.get_add_actions(flatten=True))["path"].to_pylist()}

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from pipeline import schema as S
 from pipeline.config import StorageConfig
+from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.models.catalog import model_file_stem
 from pipeline.search.knn_graph import extend_knn_graph
@@ -89,11 +90,14 @@ def updated_graph(
 def remove_graphs_except(tables: str, storage: StorageConfig | None, scopes: set[str]) -> int:
     """Delete the kept graphs of every scope not in ``scopes`` (a library forgotten, a circle gone); how many."""
     folder = store.join(tables, S.METADATA_FOLDER, GRAPHS_FOLDER)
+    try:
+        kept = store.list_files(folder, storage)
+    except ConfigError:  # no graph was ever kept
+        return 0
     removed = 0
-    for uri in store.list_files(folder, storage):
-        parts = uri.split(f"/{GRAPHS_FOLDER}/", 1)[1].split("/")
-        scope = "/".join(parts[:-1]) or S.DEFAULT_SCOPE
+    for found in kept:
+        scope = "/".join(found.path.split("/")[:-1]) or S.DEFAULT_SCOPE
         if scope not in scopes:
-            store.remove_file(uri, storage)
+            store.remove_file(found.uri, storage)
             removed += 1
     return removed

@@ -13,11 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 import s3fs
+from deltalake import DeltaTable
 
 from jobs.cli import main
 from pipeline import schema as S
@@ -97,38 +98,44 @@ def of_library(dst: Path | str, name: str) -> dict[str, list]:
     return rows
 
 
-def held_anywhere(dst: Path, needles: set[str]) -> list[str]:
-    """The files below ``dst`` holding one of ``needles``: in a Parquet file's string values (any file: data,
-    checkpoint, index entries, graphs), in any other file's text, or in a file's name."""
-    found = []
-    for path in (p for p in dst.rglob("*") if p.is_file()):
-        if any(needle in str(path) for needle in needles):
-            found.append(str(path))
-        elif path.suffix == ".parquet":
-            table = pq.read_table(path)
-            values = {str(v) for column in table.columns if pa.types.is_string(column.type) for v in column.to_pylist()}
-            values |= {str(v) for v in table.to_pylist() for v in v.values() if isinstance(v, str)}
-            if values & needles or any(needle in value for value in values for needle in needles if len(value) > 40):
-                found.append(str(path))
-        elif any(needle.encode() in path.read_bytes() for needle in needles):
-            found.append(str(path))
+def sought(dst: str, tmp_path: Path, library: str) -> list[str]:
+    """What to audit for ``library`` once it may be gone: its uris and its embeddings, kept before (after, no row
+    says what they were), as `facepipe audit` arguments."""
+    faces = read_table(dst, S.FACES_TABLE, library=library)
+    uris = tmp_path / f"{library}-uris.txt"
+    uris.write_text("\n".join(sorted(set(read_table(dst, S.IMAGES_TABLE, library=library)[S.URI].to_pylist()))))
+    vectors = tmp_path / f"{library}.npy"
+    np.save(vectors, np.array(faces[S.EMBEDDING].to_pylist(), np.float32))
+    return ["--library", library, "--uris", str(uris), "--embeddings", str(vectors)]
+
+
+def audited(capsys, dst: str, *selectors: str) -> list[dict]:
+    """The files `facepipe audit` finds holding the data of ``selectors`` under ``dst`` (exit 1 when any)."""
+    code = main(["audit", "--tables", dst, *selectors])
+    found = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["files_found"]
+    assert code == (1 if found else 0)
     return found
 
 
 def test_forget_a_library_everywhere_and_keep_it_forgotten(tmp_path: Path, lfw_images: Path, capsys):
     dst = Path(build_store(tmp_path, lfw_images, capsys))
+    DeltaTable(str(dst / S.FACES_TABLE)).create_checkpoint()
     anna = read_table(str(dst), S.IMAGES_TABLE, library="anna")
     needles = set(anna[S.URI].to_pylist()) | set(anna[S.IMAGE_ID].to_pylist())
-    held = held_anywhere(dst, needles)
-    kinds = {"/images/", "/faces/", "/clusters/", "/duplicates/", "/suggestions/", "_delta_log", "/pages/people-anna/"}
-    kinds |= {"/pages/dups-anna/", "/index/anna/entries-"}
-    assert all(any(kind in path for path in held) for kind in kinds), "the positive control: anna's data is there"
+    anna_data = sought(str(dst), tmp_path, "anna")
+    held = audited(capsys, str(dst), *anna_data)
+    kinds = {(found["path"].split("/")[0], found["kind"]) for found in held}
+    for table in (S.IMAGES_TABLE, S.FACES_TABLE, S.CLUSTERS_TABLE, S.DUPLICATES_TABLE, S.SUGGESTIONS_TABLE):
+        assert (table, "delta data file") in kinds, table
+    assert any(kind == "delta log" for _, kind in kinds), "a commit's statistics name one of anna's photos"
+    assert (S.FACES_TABLE, "delta checkpoint") in kinds and ("index", "faiss index") in kinds
+    assert ("pages", "html") in kinds and ("pages", "jpeg") in kinds, "the positive control: anna's data is there"
     bens = of_library(dst, "ben")
     assert bens[S.CLUSTERS_TABLE] and bens[S.DUPLICATES_TABLE] and bens[S.SUGGESTIONS_TABLE]
 
     done = run(capsys, "forget", "--tables", str(dst), "--library", "anna")
     assert (done["photos"], done["circles_left"]) == (anna.num_rows, 1) and done["faces"] >= 12
-    assert held_anywhere(dst, needles) == []
+    assert audited(capsys, str(dst), *anna_data) == []
     assert of_library(dst, "ben") == bens, "ben's rows, people, names and duplicates are untouched"
     assert not (dst / "pages" / "people-anna").exists() and (dst / "pages" / "people-ben" / "index.html").is_file()
     for table in TABLES:
@@ -146,7 +153,7 @@ def test_forget_a_library_everywhere_and_keep_it_forgotten(tmp_path: Path, lfw_i
         capsys, "embed", "--input", str(tmp_path / "photos" / "anna"), "--tables", str(dst), "--library", "anna"
     )
     assert (again["forgotten"], again["new"]) == (anna.num_rows, 0), "still at SRC, still forgotten"
-    assert held_anywhere(dst, needles) == []
+    assert audited(capsys, str(dst), *anna_data) == []
     lifted = run(capsys, "forget", "--tables", str(dst), "--library", "anna", "--lift")
     assert lifted["tombstones_lifted"] == anna.num_rows
     back = run(capsys, "embed", "--input", str(tmp_path / "photos" / "anna"), "--tables", str(dst), "--library", "anna")
@@ -187,7 +194,7 @@ def test_forget_photos_of_a_duplicate_group_and_a_tagged_face(tmp_path: Path, lf
 
     done = run(capsys, "forget", "--tables", str(dst), "--uri", *gone)
     assert (done["photos"], done["tag_rows"]) == (2, 1)
-    assert held_anywhere(dst, set(gone)) == []
+    assert audited(capsys, str(dst), "--uri", *gone) == []
     groups = read_table(str(dst), S.DUPLICATES_TABLE)
     assert not groups.filter(pc.equal(groups[S.LIBRARY], "ben")).num_rows, "a group of one is no group"
     consistent(dst)
@@ -242,15 +249,9 @@ def test_forget_on_s3_killed_midway_and_run_again(tmp_path: Path, lfw_images: Pa
     fs.mkdir("forget-photos")
     dst = build_store(tmp_path, lfw_images, capsys, "s3://forget-store/dst", "s3://forget-photos")
 
-    def local_copy(name: str) -> Path:
-        copy = tmp_path / name
-        fs.get("forget-store/dst", str(copy), recursive=True)
-        return copy
-
-    anna = read_table(dst, S.IMAGES_TABLE, library="anna")
-    needles = set(anna[S.URI].to_pylist()) | set(anna[S.IMAGE_ID].to_pylist())
-    held = held_anywhere(local_copy("before"), needles)
-    assert any("/faces/" in p for p in held) and any("/pages/people-anna/" in p for p in held)
+    anna_data = sought(dst, tmp_path, "anna")
+    held = {found["kind"] for found in audited(capsys, dst, *anna_data)}
+    assert {"delta data file", "delta log", "faiss index", "html", "jpeg"} <= held
     bens = of_library(dst, "ben")
 
     command = [sys.executable, "-m", "jobs.cli", "forget", "--tables", dst, "--library", "anna"]
@@ -263,12 +264,12 @@ def test_forget_on_s3_killed_midway_and_run_again(tmp_path: Path, lfw_images: Pa
         fs.invalidate_cache()
     forgetting.send_signal(signal.SIGKILL)
     assert forgetting.wait(timeout=30) == -signal.SIGKILL, "killed midway, not finished"
-    assert held_anywhere(local_copy("killed"), needles), "killed before the erasure was complete"
+    assert audited(capsys, dst, *anna_data), "killed before the erasure was complete"
 
     time.sleep(5)  # the killed run's lease expires
     again = subprocess.run([*command, *short_lease], env=dict(os.environ), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert held_anywhere(local_copy("after"), needles) == []
+    assert audited(capsys, dst, *anna_data) == []
     assert of_library(dst, "ben") == bens
     consistent(dst)
 
@@ -279,9 +280,12 @@ def test_a_library_opts_out_of_faces_and_back_in(tmp_path: Path, lfw_images: Pat
     photos = read_table(str(dst), S.IMAGES_TABLE, library="ben")
     carls = of_library(dst, "carl")
 
+    vectors = tmp_path / "ben.npy"
+    np.save(vectors, np.array(faces[S.EMBEDDING].to_pylist(), np.float32))
+    assert audited(capsys, str(dst), "--embeddings", str(vectors))
     done = run(capsys, "library", "set", "--tables", str(dst), "--library", "ben", "--faces", "off")
     assert done["changed"] and done["faces_erased"] == faces.num_rows
-    assert held_anywhere(dst, set(faces[S.FACE_ID].to_pylist())) == [], "no face of ben's is left anywhere"
+    assert audited(capsys, str(dst), "--embeddings", str(vectors)) == [], "no face of ben's is left anywhere"
     assert of_library(dst, "carl") == carls
     kept = read_table(str(dst), S.IMAGES_TABLE, library="ben")
     assert kept.num_rows == photos.num_rows and set(kept[S.STATUS].to_pylist()) == {S.STATUS_FACES_OFF}
