@@ -113,7 +113,8 @@ def test_embed_then_add_change_remove(source: Path, tmp_path: Path, lfw_images: 
         os.remove(uri)
     out = embed(source, dst, capsys)
     photos = current_photos(source)
-    assert f"photos listed {len(photos)}: new 5, changed 2, retried 0, unchanged {len(photos) - 7}; removed 3" in out
+    listed = f"photos listed {len(photos)}: new 5, changed 2, retried 0, unchanged {len(photos) - 7}, forgotten 0"
+    assert f"{listed}; removed 3" in out
     images, faces = check_tables(str(dst), photos)
     assert not set(removed) & set(images)
     for uri, row in images.items():
@@ -123,7 +124,7 @@ def test_embed_then_add_change_remove(source: Path, tmp_path: Path, lfw_images: 
             assert row["run_id"] != next(iter(first_run.values())), uri
 
     out = embed(source, dst, capsys)
-    assert f"unchanged {len(photos)}; removed 0" in out and "processed 0" in out
+    assert f"unchanged {len(photos)}, forgotten 0; removed 0" in out and "processed 0" in out
     check_tables(str(dst), photos)
 
 
