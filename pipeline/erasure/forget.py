@@ -43,8 +43,16 @@ from pipeline.tags.suggest_job import suggest_tags
 log = logging.getLogger(__name__)
 
 
+class ErasureResult(JobResult):
+    """A result that carries its run's steps (``steps``): exit code 1 when one of them failed."""
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(step["status"] == S.STEP_FAILED for step in self.steps) else 0
+
+
 @dataclass(frozen=True)
-class ForgetResult(JobResult):
+class ForgetResult(ErasureResult):
     """What a forget did: the request (what kind, the library, how many uris; never a uri or a name), the
     photos, faces and tag rows erased, the circles the library left, the tombstones added, and its steps."""
 
@@ -57,10 +65,6 @@ class ForgetResult(JobResult):
     tombstones: int
     steps: list
     seconds: float
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if any(step["status"] == S.STEP_FAILED for step in self.steps) else 0
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,16 @@ import pyarrow.compute as pc
 
 from pipeline import schema as S
 from pipeline.config import Config, load_config
-from pipeline.erasure.forget import Targets, erase_everywhere
+from pipeline.erasure.forget import ErasureResult, Targets, erase_everywhere
 from pipeline.errors import ConfigError
 from pipeline.io.library_run import library_run
 from pipeline.io.library_settings import set_faces
 from pipeline.io.tables import TablesSnapshot
 from pipeline.io.tags_table import read_tags
-from pipeline.results import JobResult
 
 
 @dataclass(frozen=True)
-class LibrarySetResult(JobResult):
+class LibrarySetResult(ErasureResult):
     """What `library set` did: the library, its faces setting now, whether it changed, the faces erased, and the
     run's steps."""
 
@@ -31,10 +30,6 @@ class LibrarySetResult(JobResult):
     changed: bool
     faces_erased: int
     steps: list
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if any(step["status"] == S.STEP_FAILED for step in self.steps) else 0
 
 
 def set_library_faces(tables: str, library: str, on: bool, config: Config | None = None) -> LibrarySetResult:
