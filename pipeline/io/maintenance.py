@@ -14,6 +14,7 @@ from deltalake.exceptions import TableNotFoundError
 from pipeline import schema as S
 from pipeline.config import StorageConfig
 from pipeline.io import store
+from pipeline.io.fence import check_write
 from pipeline.io.tables import TABLES, FaceTables, TablesSnapshot, faces_models
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,12 @@ def maintain_tables(tables: str, storage: StorageConfig | None = None) -> dict:
         compacted = writer.compact()
     checkpointed, options = [], store.delta_storage_options(tables, storage)
     for name in TABLES:
+        path = store.join(tables, name)
         try:
-            table = DeltaTable(store.join(tables, name), storage_options=options)
+            table = DeltaTable(path, storage_options=options)
         except TableNotFoundError:
             continue
+        check_write(path)  # no commit, but files written and removed: not by a run that lost the lease
         table.create_checkpoint()
         table.cleanup_metadata()
         checkpointed.append(name)

@@ -21,22 +21,23 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from pipeline import schema as S
 from pipeline.config import OutputConfig, StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.io import library_layout, store
+from pipeline.io.fence import fenced_commit
 
 # Rows per batch when a table is read in batches: bounds a read's memory beside its result (65,536 faces
 # of 128-d float32 embeddings are 32 MiB) while keeping the batches few
 READ_BATCH_ROWS = 65_536
 
 
-def _pin(versions: dict[str, int]) -> CommitProperties:
+def _pin(versions: dict[str, int]) -> dict[str, str]:
     """Commit metadata recording the companion tables' versions (keys: S.*_VERSION_KEY)."""
-    return CommitProperties(custom_metadata={key: str(version) for key, version in versions.items()})
+    return {key: str(version) for key, version in versions.items()}
 
 
 def _open(path: str, options: dict[str, str] | None, version: int | None = None) -> DeltaTable | None:
@@ -307,21 +308,27 @@ class FaceTables:
         faces = _open(self.faces_path, self.options)
         if faces is None:
             models = {"facepipe": {"model": self.model, "detector": self.detector, "embedding_dim": dim}}
-            write_deltalake(
-                self.faces_path,
-                mode="append",
-                storage_options=self.options,
-                **library_layout.create_options(self.faces_schema, buckets, models),
-            )
+            with fenced_commit(self.faces_path, self.options) as (target, properties):
+                write_deltalake(
+                    target,
+                    mode="append",
+                    storage_options=self.options,
+                    commit_properties=properties,
+                    **library_layout.create_options(self.faces_schema, buckets, models),
+                )
             faces = DeltaTable(self.faces_path, storage_options=self.options)
         if _open(self.images_path, self.options) is None:
-            write_deltalake(
-                self.images_path,
-                mode="append",
-                storage_options=self.options,
-                commit_properties=_pin({S.FACES_VERSION_KEY: faces.version()}),
-                **library_layout.create_options(S.IMAGES_SCHEMA, buckets),
-            )
+            with fenced_commit(self.images_path, self.options, _pin({S.FACES_VERSION_KEY: faces.version()})) as (
+                target,
+                properties,
+            ):
+                write_deltalake(
+                    target,
+                    mode="append",
+                    storage_options=self.options,
+                    commit_properties=properties,
+                    **library_layout.create_options(S.IMAGES_SCHEMA, buckets),
+                )
 
     def _check_models(self) -> None:
         recorded = faces_models(self.faces)
@@ -355,25 +362,33 @@ class FaceTables:
         self._commit_images_pin()
         return orphans.num_rows
 
-    def _faces_pin(self) -> CommitProperties:
+    def _faces_pin(self) -> dict[str, str]:
         return _pin({S.FACES_VERSION_KEY: self.faces.version()})
 
     def _delete_faces_where(self, column: str, keys: pa.Table) -> None:
-        (
-            self.faces.merge(keys, predicate=f"t.{column} = s.{column}", source_alias="s", target_alias="t")
-            .when_matched_delete()
-            .execute()
-        )
+        with fenced_commit(self.faces) as (faces, properties):
+            (
+                faces.merge(
+                    keys,
+                    predicate=f"t.{column} = s.{column}",
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=properties,
+                )
+                .when_matched_delete()
+                .execute()
+            )
 
     def _commit_images_pin(self) -> None:
         """An empty images commit that re-pins the (repaired) faces version."""
-        write_deltalake(
-            self.images,
-            library_layout.with_buckets(S.IMAGES_SCHEMA.empty_table(), self.images_buckets),
-            mode="append",
-            storage_options=self.options,
-            commit_properties=self._faces_pin(),
-        )
+        with fenced_commit(self.images, metadata=self._faces_pin()) as (images, properties):
+            write_deltalake(
+                images,
+                library_layout.with_buckets(S.IMAGES_SCHEMA.empty_table(), self.images_buckets),
+                mode="append",
+                storage_options=self.options,
+                commit_properties=properties,
+            )
 
     def commit(self, images_rows: pa.Table, faces_rows: pa.Table, replaced_uris: list[str]) -> None:
         """Write one batch: faces first, then images (the commit point).
@@ -385,38 +400,41 @@ class FaceTables:
         if replaced.num_rows:
             self._delete_faces_where(S.URI, replaced)
         if faces_rows.num_rows:
-            write_deltalake(
-                self.faces,
-                library_layout.with_buckets(faces_rows.cast(self.faces_schema), self.faces_buckets),
-                mode="append",
-                schema_mode="merge",  # tables of an earlier version gain the new columns
-                storage_options=self.options,
-            )
+            with fenced_commit(self.faces) as (faces, properties):
+                write_deltalake(
+                    faces,
+                    library_layout.with_buckets(faces_rows.cast(self.faces_schema), self.faces_buckets),
+                    mode="append",
+                    schema_mode="merge",  # tables of an earlier version gain the new columns
+                    storage_options=self.options,
+                    commit_properties=properties,
+                )
         self.faces.update_incremental()
         images_rows = library_layout.with_buckets(images_rows.cast(S.IMAGES_SCHEMA), self.images_buckets)
-        if replaced.num_rows:
-            (
-                self.images.merge(
-                    images_rows,
-                    predicate=f"t.{S.URI} = s.{S.URI}",
-                    source_alias="s",
-                    target_alias="t",
-                    merge_schema=True,
-                    commit_properties=self._faces_pin(),
+        with fenced_commit(self.images, metadata=self._faces_pin()) as (images, properties):
+            if replaced.num_rows:
+                (
+                    images.merge(
+                        images_rows,
+                        predicate=f"t.{S.URI} = s.{S.URI}",
+                        source_alias="s",
+                        target_alias="t",
+                        merge_schema=True,
+                        commit_properties=properties,
+                    )
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute()
                 )
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
-            )
-        else:
-            write_deltalake(
-                self.images,
-                images_rows,
-                mode="append",
-                schema_mode="merge",  # tables of an earlier version gain the new columns
-                storage_options=self.options,
-                commit_properties=self._faces_pin(),
-            )
+            else:
+                write_deltalake(
+                    images,
+                    images_rows,
+                    mode="append",
+                    schema_mode="merge",  # tables of an earlier version gain the new columns
+                    storage_options=self.options,
+                    commit_properties=properties,
+                )
         self.images.update_incremental()
 
     def add_fingerprints(self, rows: pa.Table) -> None:
@@ -425,18 +443,19 @@ class FaceTables:
         rows = rows.select([S.URI, S.IMAGE_ID, *S.FINGERPRINTS]).cast(
             pa.schema([S.IMAGES_SCHEMA.field(name) for name in (S.URI, S.IMAGE_ID, *S.FINGERPRINTS)])
         )
-        (
-            self.images.merge(
-                rows,
-                predicate=f"t.{S.URI} = s.{S.URI} AND t.{S.IMAGE_ID} = s.{S.IMAGE_ID}",
-                source_alias="s",
-                target_alias="t",
-                merge_schema=True,
-                commit_properties=self._faces_pin(),
+        with fenced_commit(self.images, metadata=self._faces_pin()) as (images, properties):
+            (
+                images.merge(
+                    rows,
+                    predicate=f"t.{S.URI} = s.{S.URI} AND t.{S.IMAGE_ID} = s.{S.IMAGE_ID}",
+                    source_alias="s",
+                    target_alias="t",
+                    merge_schema=True,
+                    commit_properties=properties,
+                )
+                .when_matched_update({name: f"s.{name}" for name in S.FINGERPRINTS})
+                .execute()
             )
-            .when_matched_update({name: f"s.{name}" for name in S.FINGERPRINTS})
-            .execute()
-        )
         self.images.update_incremental()
 
     def remove(self, uris: list[str]) -> None:
@@ -446,24 +465,28 @@ class FaceTables:
         gone = pa.table({S.URI: pa.array(sorted(set(uris)), pa.string())})
         self._delete_faces_where(S.URI, gone)
         self.faces.update_incremental()
-        (
-            self.images.merge(
-                gone,
-                predicate=f"t.{S.URI} = s.{S.URI}",
-                source_alias="s",
-                target_alias="t",
-                commit_properties=self._faces_pin(),
+        with fenced_commit(self.images, metadata=self._faces_pin()) as (images, properties):
+            (
+                images.merge(
+                    gone,
+                    predicate=f"t.{S.URI} = s.{S.URI}",
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=properties,
+                )
+                .when_matched_delete()
+                .execute()
             )
-            .when_matched_delete()
-            .execute()
-        )
         self.images.update_incremental()
 
     def compact(self) -> dict[str, dict]:
         """Merge the small files of many batch commits, sorted by library (library_layout.compact): faces first,
         then images re-pinned. Returns each table's figures (files before and after, buckets rewritten)."""
-        figures = {S.FACES_TABLE: library_layout.compact(self.faces)}
-        figures[S.IMAGES_TABLE] = library_layout.compact(self.images, self._faces_pin())
+        figures = {}
+        with fenced_commit(self.faces) as (faces, properties):
+            figures[S.FACES_TABLE] = library_layout.compact(faces, properties)
+        with fenced_commit(self.images, metadata=self._faces_pin()) as (images, properties):
+            figures[S.IMAGES_TABLE] = library_layout.compact(images, properties)
         if self.images.history(1)[0].get(S.FACES_VERSION_KEY) != str(self.faces.version()):
             self._commit_images_pin()
             self.images.update_incremental()
@@ -482,28 +505,38 @@ def _scope_predicate(scopes: list[str]) -> str:
     return f"{S.SCOPE} IN ({quoted})"
 
 
-def _replace(
-    path: str, rows: pa.Table, options: dict, scopes: list[str] | None, commit: CommitProperties | None = None
-) -> None:
+def _replace(path: str, rows: pa.Table, options: dict, scopes: list[str] | None, metadata: dict | None = None) -> None:
     """Overwrite the table at ``path`` with ``rows`` (``scopes`` None), or only the rows of ``scopes``
-    (``rows`` being theirs: the other scopes' rows are kept), in one commit. (A merge that matches nothing:
-    deltalake's overwrite with a predicate leaves a process that aborts when it exits.)"""
+    (``rows`` being theirs: the other scopes' rows are kept), in one commit with ``metadata``. (A merge that
+    matches nothing: deltalake's overwrite with a predicate leaves a process that aborts when it exits.)"""
     if scopes is None:
-        write_deltalake(
-            path, rows, mode="overwrite", schema_mode="overwrite", storage_options=options, commit_properties=commit
-        )
+        with fenced_commit(path, options, metadata) as (target, properties):
+            write_deltalake(
+                target,
+                rows,
+                mode="overwrite",
+                schema_mode="overwrite",
+                storage_options=options,
+                commit_properties=properties,
+            )
         return
     table = DeltaTable(path, storage_options=options)
     version = table.version()
     if scopes:
-        merge = table.merge(rows, predicate="false", source_alias="s", target_alias="t", commit_properties=commit)
-        merge.when_not_matched_insert_all().when_not_matched_by_source_delete(f"t.{_scope_predicate(scopes)}").execute()
+        with fenced_commit(table, options, metadata) as (table, properties):
+            merge = table.merge(
+                rows, predicate="false", source_alias="s", target_alias="t", commit_properties=properties
+            )
+            merge.when_not_matched_insert_all().when_not_matched_by_source_delete(
+                f"t.{_scope_predicate(scopes)}"
+            ).execute()
     if DeltaTable(path, storage_options=options).version() == version:
         # nothing to replace (a merge that changes no row commits nothing): an empty commit still records
         # what the rows were made from, which the next run compares with
-        write_deltalake(
-            path, rows.schema.empty_table(), mode="append", storage_options=options, commit_properties=commit
-        )
+        with fenced_commit(path, options, metadata) as (target, properties):
+            write_deltalake(
+                target, rows.schema.empty_table(), mode="append", storage_options=options, commit_properties=properties
+            )
 
 
 def _overwrite_group(
@@ -526,7 +559,7 @@ def _overwrite_group(
         commit_point[1].cast(TABLES[commit_point[0]].schema(None)),
         options,
         scopes,
-        CommitProperties(custom_metadata={TABLES[companion[0]].pin_key: str(version), **metadata}),
+        {TABLES[companion[0]].pin_key: str(version), **metadata},
     )
 
 
@@ -580,5 +613,5 @@ def write_suggestions(
         suggestions.cast(S.SUGGESTIONS_SCHEMA),
         store.delta_storage_options(tables, storage),
         scopes,
-        CommitProperties(custom_metadata=metadata),
+        metadata,
     )
