@@ -20,7 +20,7 @@ from pipeline import schema as S
 from pipeline.config import Config, StorageConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.io import store
-from pipeline.io.fence import fenced_commit
+from pipeline.io.fence import fenced_commit, write_modes
 from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot
@@ -142,7 +142,7 @@ def _write(tables: str, circles: dict[str, list[str]], run_id: str, storage: Sto
         write_deltalake(
             target,
             pa.Table.from_pylist(rows, schema=S.CIRCLES_SCHEMA),
-            mode="overwrite",
+            **write_modes(target, "overwrite"),
             storage_options=options,
             commit_properties=properties,
         )

@@ -13,8 +13,13 @@ commit each that changes no row but the table's metadata and records the new gen
 afterward from an older snapshot fails (its snapshot predates a metadata change), which covers the commits that
 cannot carry a transaction (delta-rs leaves it out of OPTIMIZE's).
 
-Files beside the tables (JSON, index files, graphs, pages) are written after a read of the lease: a run that stalls
-between that read and the write can still write the one file (that window stays: a file is not a commit).
+Two windows stay, each between a read of the lease and one write, where S3 has no condition to tie them:
+- files beside the tables (JSON, index files, graphs, pages) are written, or removed, after a read of the lease: a
+  run that stalls between that read and the write can still write that one file;
+- a table's first commit (its creation) is made after a read of the lease: a run that stalls between that read and
+  creating a table that no newer run created meanwhile creates it (one created meanwhile is not written into:
+  write_modes; except at the very moment of the create, when delta-rs turns a lost create into a commit on top).
+A commit refused leaves the data files it wrote unreferenced, as any failed Delta commit (a vacuum removes them).
 
 Runs find their fence by the table or file they write (``fence_of``): a process holds one per library it holds
 (``holding``), carried into the tasks it starts on a cluster (pipeline.runtime.ray_tasks). Writes to a library
@@ -175,20 +180,30 @@ def fenced_commit(
     target: DeltaTable | str, options: dict | None = None, metadata: dict | None = None
 ) -> Iterator[tuple[DeltaTable | str, CommitProperties]]:
     """One Delta commit, made inside the block to what it yields with the properties it yields (``metadata``:
-    the commit's custom metadata). ``target``: the table as opened (made from its snapshot: brought up to date
-    first), or a table's path (``options``: deltalake storage options), yielded opened, or as the path when
-    there is no table yet (the commit creates it).
+    the commit's custom metadata), in the modes ``write_modes`` gives. ``target``: the table as opened (the
+    commit is made from its snapshot), or a table's path (``options``: deltalake storage options), yielded
+    opened, or as the path when there is no table yet (the commit creates it).
 
-    Under a lease of the library holding the table (``holding``), the properties carry its generation and
-    LeaseLost is raised, before anything is written, when the lease or the table shows it taken over, and
-    instead of the commit's failure when a newer generation committed to the table meanwhile. Otherwise the
-    target and plain properties."""
+    Under a lease of the library holding the table (``holding``), the table is brought up to date, the
+    properties carry the lease's generation, and LeaseLost is raised before anything is written when the lease
+    or the table shows it taken over, and instead of the commit's failure when a newer generation committed to
+    the table meanwhile. Otherwise the target and plain properties."""
     fence = fence_of(target.table_uri if isinstance(target, DeltaTable) else target)
     if fence is None:
-        yield target, CommitProperties(metadata)
+        opened = _open(target, options) if isinstance(target, str) else target
+        yield (target if opened is None else opened), CommitProperties(metadata)
         return
     with _commit_under(fence, target, options, metadata) as made:
         yield made
+
+
+def write_modes(target: DeltaTable | str, mode: str, schema_mode: str | None = None) -> dict[str, str]:
+    """write_deltalake's ``mode`` and ``schema_mode`` for a commit to the ``target`` fenced_commit yielded; where
+    it found no table (a path), mode "error": the commit creates the table, and fails where another run
+    created it since (LeaseLost, under a lease) instead of writing into that run's table unchecked."""
+    if isinstance(target, str):
+        return {"mode": "error"}
+    return {"mode": mode} if schema_mode is None else {"mode": mode, "schema_mode": schema_mode}
 
 
 def _tables_at(tables: str, storage: StorageConfig | None) -> list[str]:

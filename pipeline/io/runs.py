@@ -21,7 +21,7 @@ from deltalake import write_deltalake
 from pipeline import schema as S
 from pipeline.config import Config, StorageConfig, config_as_dict
 from pipeline.io import store
-from pipeline.io.fence import fenced_commit
+from pipeline.io.fence import fenced_commit, write_modes
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class RunRecorder:
             write_deltalake(
                 target,
                 pa.Table.from_pylist([row], schema=S.RUNS_SCHEMA),
-                mode="append",
+                **write_modes(target, "append"),
                 storage_options=options,
                 commit_properties=properties,
             )

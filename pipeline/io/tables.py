@@ -28,7 +28,7 @@ from pipeline import schema as S
 from pipeline.config import OutputConfig, StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.io import library_layout, store
-from pipeline.io.fence import fenced_commit
+from pipeline.io.fence import fenced_commit, write_modes
 
 # Rows per batch when a table is read in batches: bounds a read's memory beside its result (65,536 faces
 # of 128-d float32 embeddings are 32 MiB) while keeping the batches few
@@ -311,7 +311,7 @@ class FaceTables:
             with fenced_commit(self.faces_path, self.options) as (target, properties):
                 write_deltalake(
                     target,
-                    mode="append",
+                    **write_modes(target, "append"),
                     storage_options=self.options,
                     commit_properties=properties,
                     **library_layout.create_options(self.faces_schema, buckets, models),
@@ -324,7 +324,7 @@ class FaceTables:
             ):
                 write_deltalake(
                     target,
-                    mode="append",
+                    **write_modes(target, "append"),
                     storage_options=self.options,
                     commit_properties=properties,
                     **library_layout.create_options(S.IMAGES_SCHEMA, buckets),
@@ -514,8 +514,7 @@ def _replace(path: str, rows: pa.Table, options: dict, scopes: list[str] | None,
             write_deltalake(
                 target,
                 rows,
-                mode="overwrite",
-                schema_mode="overwrite",
+                **write_modes(target, "overwrite", schema_mode="overwrite"),
                 storage_options=options,
                 commit_properties=properties,
             )
@@ -535,7 +534,11 @@ def _replace(path: str, rows: pa.Table, options: dict, scopes: list[str] | None,
         # what the rows were made from, which the next run compares with
         with fenced_commit(path, options, metadata) as (target, properties):
             write_deltalake(
-                target, rows.schema.empty_table(), mode="append", storage_options=options, commit_properties=properties
+                target,
+                rows.schema.empty_table(),
+                **write_modes(target, "append"),
+                storage_options=options,
+                commit_properties=properties,
             )
 
 

@@ -21,7 +21,7 @@ from pipeline import schema as S
 from pipeline.config import StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.io import store
-from pipeline.io.fence import fenced_commit
+from pipeline.io.fence import fenced_commit, write_modes
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ class _TagsTable:
         rows = pa.Table.from_pylist(upserts, S.TAGS_SCHEMA)
         if self.table is None:  # the first rows create the table in the same commit
             with fenced_commit(self.path, self.options) as (target, properties):
-                write_deltalake(target, rows, mode="append", storage_options=self.options, commit_properties=properties)
+                modes = write_modes(target, "append")
+                write_deltalake(target, rows, **modes, storage_options=self.options, commit_properties=properties)
             self.table = DeltaTable(self.path, storage_options=self.options)
             return self.table.version()
         gone = pa.Table.from_pylist([{S.FACE_ID: face_id, S.NAME: name} for face_id, name in deletes], S.TAGS_SCHEMA)

@@ -31,6 +31,7 @@ from pipeline.io.fence import (
     fenced_commit,
     holding,
     recorded_generation,
+    write_modes,
 )
 from pipeline.io.lease import Lease, lease_uri, read_lease
 from pipeline.io.library_run import library_run
@@ -313,3 +314,15 @@ def test_on_s3_a_commit_whose_put_lands_after_a_newer_generations_is_refused(s3_
     held_put = [(answer, condition) for put, condition, answer in proxy.puts if put.endswith(version_2)]
     assert held_put[0] == (412, "*")  # the held PUT: conditional, refused by S3 where bob's version 2 was
     assert state(path) == after_bob
+
+
+def test_a_table_missing_at_the_check_and_created_by_a_newer_generation_is_not_written_into(dst: str) -> None:
+    path = store.join(dst, "things")
+    options = store.delta_storage_options(dst)
+    with held(dst), pytest.raises(LeaseLost), fenced_commit(path, options) as (target, properties):
+        assert target == path  # no table yet: this commit would create it
+        newer_generation_appends(path, take_over(dst))  # the newer run creates it first
+        after_bob = state(path)
+        modes = write_modes(target, "append")
+        write_deltalake(target, rows(9), **modes, storage_options=options, commit_properties=properties)
+    assert state(path) == after_bob == (0, [4])

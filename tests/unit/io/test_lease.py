@@ -132,3 +132,21 @@ def test_the_object_swaps_only_from_the_version_read(dst: str) -> None:
     second = target.replace(b"two", first)
     assert second and target.replace(b"three", first) is None and target.read() == (b"two", second)
     assert not target.delete(first) and target.delete(second) and target.read() is None
+
+
+def test_each_taking_of_the_lease_is_one_generation_above_the_last(dst: str) -> None:
+    left_by_killed_run(dst, expires_in=-1)  # a lease written before generations: counted as 0
+    with Lease(dst, None, "ann@box:1") as taken:
+        assert (taken.generation, taken.taken_over) == (1, True)  # its holder never let go: it may be alive
+        assert lease_file(dst)["generation"] == 1
+    with Lease(dst, None, "bob@box:2") as after:
+        assert (after.generation, after.taken_over) == (2, False)  # let go: its holder is done
+    assert lease_file(dst)["generation"] == 2  # kept when let go, for the next to count from
+
+
+def test_a_library_without_a_lease_counts_from_the_generation_its_tables_record(dst: str) -> None:
+    with Lease(dst, None, "ann@box:1", recorded_generation=lambda: 6) as lease:
+        assert (lease.generation, lease.taken_over) == (7, True)  # its lease removed: its last holder may be alive
+    fresh = store.join(dst, "other")
+    with Lease(fresh, None, "ann@box:1") as lease:
+        assert (lease.generation, lease.taken_over) == (1, False)
