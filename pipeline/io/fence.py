@@ -11,7 +11,8 @@ transaction (app id ``facepipe.lease``), and is made from the snapshot it was ch
 A run that takes over a lease whose holder may still be alive first claims every table at DST (claim_tables): one
 commit each that changes no row but the table's metadata and records the new generation; any commit made
 afterward from an older snapshot fails (its snapshot predates a metadata change), which covers the commits that
-cannot carry a transaction (delta-rs leaves it out of OPTIMIZE's).
+cannot carry a transaction (delta-rs leaves it out of OPTIMIZE's and VACUUM's: a stale vacuum's first commit
+fails, before it deletes any file).
 
 Two windows stay, each between a read of the lease and one write, where S3 has no condition to tie them:
 - files beside the tables (JSON, index files, graphs, pages) are written, or removed, after a read of the lease: a

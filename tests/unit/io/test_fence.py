@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import io
 import json
 import threading
 import time
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
@@ -73,6 +75,7 @@ def take_over(dst: str) -> Fence:
     return Fence(dst, None, holder["generation"])
 
 
+STRAY = "part-stray.parquet"
 TAG = pa.table({S.FACE_ID: ["solo.jpg-0"], S.NAME: ["Carl"], S.VERDICT: [S.VERDICT_TAG]})
 
 
@@ -81,11 +84,15 @@ def rows(*keys: int) -> pa.Table:
 
 
 def table_at(dst: str, name: str = "things") -> str:
-    """A table at DST written in two commits (two files), outside any lease."""
+    """A table at DST written in two commits (two files, for a compaction), outside any lease, and a data file no
+    commit names (for a vacuum)."""
     path = store.join(dst, name)
     options = store.delta_storage_options(dst)
     write_deltalake(path, rows(1, 2), mode="append", storage_options=options)
     write_deltalake(path, rows(3), mode="append", storage_options=options)
+    stray = io.BytesIO()
+    pq.write_table(rows(5), stray)
+    store.write_bytes(store.join(path, STRAY), stray.getvalue(), None)
     return path
 
 
@@ -104,6 +111,9 @@ STALE_COMMITS: dict[str, Callable[[DeltaTable, CommitProperties], object]] = {
     ),
     "delete": lambda t, p: t.delete("k = 1", commit_properties=p),
     "compact": lambda t, p: t.optimize.compact(commit_properties=p),
+    "vacuum": lambda t, p: t.vacuum(
+        retention_hours=0, dry_run=False, enforce_retention_duration=False, full=True, commit_properties=p
+    ),
 }
 
 
@@ -115,17 +125,14 @@ def newer_generation_appends(path: str, fence: Fence) -> None:
 
 
 # What the newer generation does between the stale run's check and its commit: a commit of its own, or the claim
-# a run makes first when it takes over (the only fence of an OPTIMIZE, whose commit delta-rs makes without the
-# transaction)
+# a run makes first when it takes over (the only fence of OPTIMIZE and VACUUM, whose commits delta-rs makes
+# without the transaction)
+WITHOUT_TRANSACTION = ("compact", "vacuum")
 RACES = [
     (commit, newer)
     for commit in STALE_COMMITS
     for newer in ("appends", "claims")
-    if (commit, newer)
-    != (
-        "compact",
-        "appends",
-    )
+    if not (commit in WITHOUT_TRANSACTION and newer == "appends")
 ]
 
 
@@ -142,6 +149,7 @@ def test_a_commit_checked_before_a_newer_generation_committed_is_refused(dst: st
         after_bob = state(path)
         STALE_COMMITS[commit](table, properties)
     assert state(path) == after_bob  # nothing of the stale commit: same version, same rows
+    assert store.read_bytes(store.join(path, STRAY), None)  # nor anything deleted
     assert "bob@box:2 (run bob, lease generation 2)" in str(lost.value)
     assert DeltaTable(path, storage_options=store.delta_storage_options(dst)).transaction_version(APP_ID) == 2
 
