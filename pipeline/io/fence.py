@@ -3,8 +3,9 @@ while this one stalled) commits nothing more there.
 
 Every Delta commit a run makes to a table at the DST it holds carries its lease's generation, as a Delta app
 transaction (app id ``facepipe.lease``), and is made from the snapshot it was checked on:
-- before it, the run reads its lease (still its generation, not let go) and the snapshot's recorded generation
-  for the app id (not above its own): a run that finds either taken over fails with LeaseLost before writing;
+- before it, once its snapshot is loaded, the run reads its lease (still its generation, not let go): a run that
+  finds it taken over fails with LeaseLost before writing; one that finds it still its own knows that any newer
+  generation took it over after the snapshot, so that that generation's commits are not in it;
 - the commit itself fails when any commit since that snapshot carries a transaction of the same app id (delta-rs'
   conflict checker), a commit that lands on S3 only where no commit of its version exists (a PUT with
   ``If-None-Match: *``) and in a folder likewise (an exclusive create): no window between the check and the commit.
@@ -158,12 +159,13 @@ def _open(path: str, options: dict | None) -> DeltaTable | None:
 def _commit_under(
     fence: Fence, target: DeltaTable | str, options: dict | None, metadata: dict | None
 ) -> Iterator[tuple[DeltaTable | str, CommitProperties]]:
-    fence.confirm()  # before the commit writes any data file
     table = _open(target, options) if isinstance(target, str) else target
-    if table is not None:
+    if table is not None and table is target:
         table.update_incremental()
-        if _recorded(table) > fence.generation:
-            raise LeaseLost(fence.tables, fence.generation, read_lease(fence.tables, fence.storage))
+    # The lease is read once the snapshot is: still this generation's, any newer one took it over after the
+    # snapshot, so its commits (its claim first) are not in the snapshot and make this commit fail. (This stands
+    # for reading the snapshot's recorded generation, transaction_version, which replays the log: 0.1 s a commit.)
+    fence.confirm()  # before the commit writes any data file
     transaction = Transaction(APP_ID, fence.generation, int(time.time() * 1000))
     try:
         yield (target if table is None else table), CommitProperties(metadata, app_transactions=[transaction])

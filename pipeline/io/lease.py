@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pipeline import schema as S
 from pipeline.config import StorageConfig
 from pipeline.io import store
-from pipeline.io.conditional import conditional_object
+from pipeline.io.conditional import ConditionalObject, conditional_object
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,18 @@ def lease_uri(tables: str) -> str:
     return store.join(tables, S.METADATA_FOLDER, LEASE_FILE)
 
 
+# The lease objects read so far, by uri and storage: opening an S3 filesystem costs far more than a read
+_READ: dict[tuple[str, str], ConditionalObject] = {}
+
+
 def read_lease(tables: str, storage: StorageConfig | None) -> dict | None:
     """The lease of the library at ``tables`` as it is now (``released_at`` set once its run let go of it; absent
     before any run took it), or None when there is none."""
-    found = conditional_object(lease_uri(tables), storage).read()
+    uri = lease_uri(tables)
+    key = (uri, repr(storage))
+    if key not in _READ:
+        _READ[key] = conditional_object(uri, storage)
+    found = _READ[key].read()
     return json.loads(found[0]) if found else None
 
 

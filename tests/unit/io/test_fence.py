@@ -23,6 +23,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
 from pipeline import schema as S
 from pipeline.config import Config, load_config
+from pipeline.io import fence as fence_module
 from pipeline.io import store
 from pipeline.io.conditional import conditional_object
 from pipeline.io.fence import (
@@ -334,3 +335,23 @@ def test_a_table_missing_at_the_check_and_created_by_a_newer_generation_is_not_w
         modes = write_modes(target, "append")
         write_deltalake(target, rows(9), **modes, storage_options=options, commit_properties=properties)
     assert state(path) == after_bob == (0, [4])
+
+
+def test_a_newer_generation_that_takes_over_just_after_the_lease_was_read_still_refuses_the_commit(
+    dst: str, monkeypatch
+) -> None:
+    path = table_at(dst)
+    read = fence_module.read_lease
+
+    def read_then_taken_over(tables: str, storage) -> dict | None:
+        found = read(tables, storage)  # still this run's
+        monkeypatch.setattr(fence_module, "read_lease", read)
+        claim_tables(take_over(dst))  # the newer run, at once: its claim lands before this run's commit
+        return found
+
+    with held(dst):
+        monkeypatch.setattr(fence_module, "read_lease", read_then_taken_over)
+        with pytest.raises(LeaseLost), fenced_commit(path, store.delta_storage_options(dst)) as (table, properties):
+            after_bob = state(path)
+            write_deltalake(table, rows(9), mode="append", commit_properties=properties)
+    assert state(path) == after_bob
