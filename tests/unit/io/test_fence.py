@@ -45,18 +45,6 @@ from tests.unit.io.test_tags_table import write_library
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture(params=["folder", "s3"])
-def dst(request, tmp_path) -> str:
-    if request.param == "folder":
-        return str(tmp_path / "library")
-    import s3fs
-
-    endpoint = request.getfixturevalue("s3_endpoint")
-    bucket = f"fence-{time.time_ns()}"
-    s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir(bucket)
-    return f"s3://{bucket}/library"
-
-
 @contextmanager
 def held(dst: str) -> Iterator[Fence]:
     """DST held by a run, as library_run holds it: its lease, and its commits and files fenced by it."""

@@ -16,19 +16,6 @@ from pipeline.io import store
 from pipeline.io.conditional import conditional_object
 from pipeline.io.lease import Lease, LeaseHeld
 
-
-@pytest.fixture(params=["folder", "s3"])
-def dst(request, tmp_path) -> str:
-    if request.param == "folder":
-        return str(tmp_path / "library")
-    import s3fs
-
-    endpoint = request.getfixturevalue("s3_endpoint")
-    bucket = f"lease-{time.time_ns()}"
-    s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir(bucket)
-    return f"s3://{bucket}/library"
-
-
 LEASE = store.join(S.METADATA_FOLDER, "lease.json")
 
 
