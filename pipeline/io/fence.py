@@ -148,9 +148,10 @@ def _recorded(table: DeltaTable) -> int:
     return table.transaction_version(APP_ID) or 0
 
 
-def _open(path: str, options: dict | None) -> DeltaTable | None:
+def open_table(path: str, options: dict[str, str] | None, version: int | None = None) -> DeltaTable | None:
+    """The Delta table at ``path`` (at ``version``: its latest when None), or None when there is none."""
     try:
-        return DeltaTable(path, storage_options=options)
+        return DeltaTable(path, version=version, storage_options=options)
     except TableNotFoundError:
         return None
 
@@ -159,7 +160,7 @@ def _open(path: str, options: dict | None) -> DeltaTable | None:
 def _commit_under(
     fence: Fence, target: DeltaTable | str, options: dict | None, metadata: dict | None
 ) -> Iterator[tuple[DeltaTable | str, CommitProperties]]:
-    table = _open(target, options) if isinstance(target, str) else target
+    table = open_table(target, options) if isinstance(target, str) else target
     if table is not None and table is target:
         table.update_incremental()
     # The lease is read once the snapshot is: still this generation's, any newer one took it over after the
@@ -170,7 +171,7 @@ def _commit_under(
     try:
         yield (target if table is None else table), CommitProperties(metadata, app_transactions=[transaction])
     except Exception as failed:  # a conflict, or a snapshot's files gone: was it a newer generation's commit?
-        latest = _open(target, options) if table is None else table
+        latest = open_table(target, options) if table is None else table
         if latest is not None:
             latest.update_incremental()
             if _recorded(latest) > fence.generation:
@@ -189,11 +190,11 @@ def fenced_commit(
 
     Under a lease of the library holding the table (``holding``), the table is brought up to date, the
     properties carry the lease's generation, and LeaseLost is raised before anything is written when the lease
-    or the table shows it taken over, and instead of the commit's failure when a newer generation committed to
-    the table meanwhile. Otherwise the target and plain properties."""
+    shows it taken over, and instead of the commit's failure when a newer generation committed to the table
+    meanwhile. Otherwise the target and plain properties."""
     fence = fence_of(target.table_uri if isinstance(target, DeltaTable) else target)
     if fence is None:
-        opened = _open(target, options) if isinstance(target, str) else target
+        opened = open_table(target, options) if isinstance(target, str) else target
         yield (target if opened is None else opened), CommitProperties(metadata)
         return
     with _commit_under(fence, target, options, metadata) as made:

@@ -22,13 +22,12 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
 
 from pipeline import schema as S
 from pipeline.config import OutputConfig, StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.io import library_layout, store
-from pipeline.io.fence import fenced_commit, write_modes
+from pipeline.io.fence import fenced_commit, open_table, write_modes
 
 # Rows per batch when a table is read in batches: bounds a read's memory beside its result (65,536 faces
 # of 128-d float32 embeddings are 32 MiB) while keeping the batches few
@@ -38,13 +37,6 @@ READ_BATCH_ROWS = 65_536
 def _pin(versions: dict[str, int]) -> dict[str, str]:
     """Commit metadata recording the companion tables' versions (keys: S.*_VERSION_KEY)."""
     return {key: str(version) for key, version in versions.items()}
-
-
-def _open(path: str, options: dict[str, str] | None, version: int | None = None) -> DeltaTable | None:
-    try:
-        return DeltaTable(path, version=version, storage_options=options)
-    except TableNotFoundError:
-        return None
 
 
 def _as_schema(table: pa.Table, target: pa.Schema) -> pa.Table:
@@ -135,7 +127,7 @@ class TablesSnapshot:
             version = None
             if spec.pinned_by:
                 version = _pinned_version(self.table(spec.pinned_by), spec.pin_key, spec.pin_required)
-            self._opened[name] = _open(store.join(self.tables, name), self.options, version)
+            self._opened[name] = open_table(store.join(self.tables, name), self.options, version)
         opened = self._opened[name]
         if opened is None:
             what = "facepipe tables" if spec.made_by == _EMBED else f"{name} table"
@@ -305,7 +297,7 @@ class FaceTables:
         self._check_models()
 
     def _create_missing(self, dim: int, buckets: int) -> None:
-        faces = _open(self.faces_path, self.options)
+        faces = open_table(self.faces_path, self.options)
         if faces is None:
             models = {"facepipe": {"model": self.model, "detector": self.detector, "embedding_dim": dim}}
             with fenced_commit(self.faces_path, self.options) as (target, properties):
@@ -317,7 +309,7 @@ class FaceTables:
                     **library_layout.create_options(self.faces_schema, buckets, models),
                 )
             faces = DeltaTable(self.faces_path, storage_options=self.options)
-        if _open(self.images_path, self.options) is None:
+        if open_table(self.images_path, self.options) is None:
             with fenced_commit(self.images_path, self.options, _pin({S.FACES_VERSION_KEY: faces.version()})) as (
                 target,
                 properties,
