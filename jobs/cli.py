@@ -11,6 +11,7 @@ from typing import NamedTuple
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from pipeline.errors import ConfigError
+from pipeline.io.fence import LeaseLost
 from pipeline.io.lease import LeaseHeld
 from pipeline.io.library_run import invoked_as
 from pipeline.progress import shown
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     except LeaseHeld as exc:
         print(f"facepipe {args.verb}: {exc}", file=sys.stderr)
         return 3
+    except LeaseLost as exc:
+        print(f"facepipe {args.verb}: {exc}", file=sys.stderr)
+        return 4
 
 
 if __name__ == "__main__":

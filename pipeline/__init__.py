@@ -20,6 +20,7 @@ _EXPORTS = {
     "load_config": "pipeline.config",
     "ConfigError": "pipeline.errors",
     "LeaseHeld": "pipeline.io.lease",
+    "LeaseLost": "pipeline.io.fence",
     "read_table": "pipeline.io.tables",
     "TablesSnapshot": "pipeline.io.tables",
     "set_circle": "pipeline.io.circles",
@@ -52,6 +53,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for static tools
     "Config",
     "ConfigError",
     "LeaseHeld",
+    "LeaseLost",
     "TablesSnapshot",
     "add_tags",
     "analyze",
@@ -94,6 +96,7 @@ if TYPE_CHECKING:  # what static tools (type checkers, the API reference) see
     from pipeline.ingest.embed_job import embed
     from pipeline.ingest.photo_faces import analyze
     from pipeline.io.circles import remove_from_circle, set_circle
+    from pipeline.io.fence import LeaseLost
     from pipeline.io.lease import LeaseHeld
     from pipeline.io.tables import TablesSnapshot, read_table
     from pipeline.nightly_job import nightly

@@ -27,6 +27,7 @@ from pipeline.dedup.dedup_job import deduplicate
 from pipeline.errors import ConfigError
 from pipeline.io import store
 from pipeline.io.circles import leave_circles, read_circles, scopes
+from pipeline.io.fence import fenced_commit
 from pipeline.io.history import expire_history
 from pipeline.io.library_run import library_run
 from pipeline.io.runs import RunRecorder
@@ -242,7 +243,8 @@ def _empty(tables: str, storage: StorageConfig) -> int:
     for name in (S.CLUSTERS_TABLE, S.PERSONS_TABLE, S.DUPLICATES_TABLE, S.SIMILAR_TABLE, S.SUGGESTIONS_TABLE):
         if snapshot.version(name) is not None:
             table = DeltaTable(store.join(tables, name), storage_options=snapshot.options)
-            removed += int(table.delete().get("num_deleted_rows", 0))
+            with fenced_commit(table) as (table, properties):
+                removed += int(table.delete(commit_properties=properties).get("num_deleted_rows", 0))
     return removed
 
 

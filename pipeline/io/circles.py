@@ -20,6 +20,7 @@ from pipeline import schema as S
 from pipeline.config import Config, StorageConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.io import store
+from pipeline.io.fence import fenced_commit, write_modes
 from pipeline.io.library_run import python_call, run_job
 from pipeline.io.runs import RunRecorder
 from pipeline.io.tables import TablesSnapshot
@@ -149,9 +150,12 @@ def _write(tables: str, circles: dict[str, list[str]], run_id: str, storage: Sto
         for circle, members in sorted(circles.items())
         for library in members
     ]
-    write_deltalake(
-        store.join(tables, S.CIRCLES_TABLE),
-        pa.Table.from_pylist(rows, schema=S.CIRCLES_SCHEMA),
-        mode="overwrite",
-        storage_options=store.delta_storage_options(tables, storage),
-    )
+    options = store.delta_storage_options(tables, storage)
+    with fenced_commit(store.join(tables, S.CIRCLES_TABLE), options) as (target, properties):
+        write_deltalake(
+            target,
+            pa.Table.from_pylist(rows, schema=S.CIRCLES_SCHEMA),
+            **write_modes(target, "overwrite"),
+            storage_options=options,
+            commit_properties=properties,
+        )

@@ -12,11 +12,12 @@ import datetime as dt
 import logging
 import re
 
-from deltalake import CommitProperties, DeltaTable
+from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from pipeline.config import StorageConfig
 from pipeline.io import store
+from pipeline.io.fence import check_write, fenced_commit
 from pipeline.io.tables import TABLES
 
 log = logging.getLogger(__name__)
@@ -65,14 +66,16 @@ def expire_history(tables: str, storage: StorageConfig | None, keep_hours: float
         for pinned, spec in TABLES.items():
             if spec.pinned_by == name and pinned in new_versions and spec.pin_key in carried:
                 carried[spec.pin_key] = str(new_versions[pinned])
-        vacuumed = table.vacuum(
-            retention_hours=int(keep_hours),
-            dry_run=False,
-            enforce_retention_duration=False,
-            full=True,
-            commit_properties=CommitProperties(custom_metadata=carried),
-        )
+        with fenced_commit(table, options, carried) as (table, properties):  # from a refreshed, checked snapshot
+            vacuumed = table.vacuum(
+                retention_hours=int(keep_hours),
+                dry_run=False,
+                enforce_retention_duration=False,
+                full=True,
+                commit_properties=properties,
+            )
         table.update_incremental()
+        check_write(table.table_uri)  # a checkpoint and log files deleted: not by a run that lost the lease
         table.create_checkpoint()
         new_versions[name] = table.version()
         fs, log_path = store.filesystem(store.join(tables, name, "_delta_log"), storage)

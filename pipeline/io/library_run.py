@@ -11,11 +11,13 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 from typing import TypeVar
 
 from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.io import store
+from pipeline.io.fence import Fence, LeaseLost, claim_tables, holding, recorded_generation
 from pipeline.io.lease import Lease
 from pipeline.io.runs import RunRecorder
 from pipeline.results import JobResult
@@ -62,29 +64,39 @@ def library_run(
 ) -> Iterator[RunRecorder]:
     """Hold the library at ``tables`` for the run of ``command`` (the lease: LeaseHeld, exit 3, when
     another run holds it; then nothing is written) and yield its RunRecorder; when the block ends,
-    however it ends, append the run's row to the runs table, then let go. The command recorded is the
-    CLI's command line when the run was started inside ``invoked_as``, else ``command``. Its exit code:
-    ``run.exit_code`` (0 unless the job set it), a SystemExit's code, 2 for a ConfigError, 1 for any
-    other exception. ``redacted``: ``command`` is recorded even under ``invoked_as`` (a command line that names
-    what it erases must not keep it)."""
+    however it ends, append the run's row to the runs table, then let go. Every commit and file the run
+    writes there is fenced by its lease (pipeline.io.fence): once another run took the lease over, they
+    fail with LeaseLost, and the run leaves no row. The command recorded is the CLI's command line when the
+    run was started inside ``invoked_as``, else ``command``. Its exit code: ``run.exit_code`` (0 unless the
+    job set it), a SystemExit's code, 2 for a ConfigError, 1 for any other exception. ``redacted``: ``command``
+    is recorded even under ``invoked_as`` (a command line that names what it erases must not keep it)."""
     storage = config.resolved_storage()
     store.ensure_writable(tables, storage)
     command = (None if redacted else _COMMAND.get()) or (command if isinstance(command, str) else shlex.join(command))
     run = RunRecorder(tables, storage, command, config)
     owner = f"{current_user()}@{socket.gethostname()}:{os.getpid()}"
-    with Lease(tables, storage, owner, config.output.lease_ttl_s, run_id=run.run_id):
-        code = 1
-        try:
-            yield run
-            code = run.exit_code
-        except SystemExit as stop:
-            code = _exit_code(stop)
-            raise
-        except ConfigError:
-            code = 2
-            raise
-        finally:
-            run.finish(code)
+    recorded = partial(recorded_generation, tables, storage)
+    with Lease(tables, storage, owner, config.output.lease_ttl_s, run.run_id, recorded) as lease:
+        fence = Fence(tables, storage, lease.generation)
+        with holding(fence):
+            if lease.taken_over:  # its last holder may be alive: fence it out of every table first
+                claim_tables(fence)
+            code, lost = 1, False
+            try:
+                yield run
+                code = run.exit_code
+            except SystemExit as stop:
+                code = _exit_code(stop)
+                raise
+            except ConfigError:
+                code = 2
+                raise
+            except LeaseLost:
+                lost = True  # its row is a commit too: refused
+                raise
+            finally:
+                if not lost:
+                    run.finish(code)
 
 
 def run_job(

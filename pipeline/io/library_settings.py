@@ -12,6 +12,7 @@ from deltalake import write_deltalake
 from pipeline import schema as S
 from pipeline.config import StorageConfig
 from pipeline.io import store
+from pipeline.io.fence import fenced_commit, write_modes
 from pipeline.io.tables import TablesSnapshot
 
 
@@ -32,10 +33,13 @@ def set_faces(tables: str, storage: StorageConfig, library: str, on: bool, run_i
     now = dt.datetime.now(dt.timezone.utc)
     kept = [row for row in rows if row[S.LIBRARY] != library]
     mine = {S.LIBRARY: library, S.FACES_ON: on, S.UPDATED_AT: now, S.RUN_ID: run_id}
-    write_deltalake(
-        store.join(tables, S.LIBRARIES_TABLE),
-        pa.Table.from_pylist([*kept, mine], schema=S.LIBRARIES_SCHEMA),
-        mode="overwrite",
-        storage_options=store.delta_storage_options(tables, storage),
-    )
+    options = store.delta_storage_options(tables, storage)
+    with fenced_commit(store.join(tables, S.LIBRARIES_TABLE), options) as (target, properties):
+        write_deltalake(
+            target,
+            pa.Table.from_pylist([*kept, mine], schema=S.LIBRARIES_SCHEMA),
+            **write_modes(target, "overwrite"),
+            storage_options=options,
+            commit_properties=properties,
+        )
     return True

@@ -21,6 +21,7 @@ from deltalake import write_deltalake
 from pipeline import schema as S
 from pipeline.config import Config, StorageConfig, config_as_dict
 from pipeline.io import store
+from pipeline.io.fence import fenced_commit, write_modes
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +116,13 @@ class RunRecorder:
             S.ENDED_AT: _now(),
             S.EXIT_CODE: exit_code,
         }
-        write_deltalake(
-            store.join(self.tables, RUNS_TABLE),
-            pa.Table.from_pylist([row], schema=S.RUNS_SCHEMA),
-            mode="append",
-            storage_options=store.delta_storage_options(self.tables, self.storage),
-        )
+        options = store.delta_storage_options(self.tables, self.storage)
+        with fenced_commit(store.join(self.tables, RUNS_TABLE), options) as (target, properties):
+            write_deltalake(
+                target,
+                pa.Table.from_pylist([row], schema=S.RUNS_SCHEMA),
+                **write_modes(target, "append"),
+                storage_options=options,
+                commit_properties=properties,
+            )
         log.info("run %s ended with exit code %d (runs table at %s)", self.run_id, exit_code, self.tables)

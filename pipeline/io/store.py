@@ -22,6 +22,9 @@ from pipeline import schema as S
 from pipeline.config import StorageConfig, resolve_storage
 from pipeline.errors import ConfigError
 
+# Called with the uri before each write_bytes and remove_file; one raises to refuse it (check_before_writing)
+_WRITE_CHECKS: list[Callable[[str], None]] = []
+
 
 def is_s3(uri: str) -> bool:
     """True for s3:// (and s3a://) addresses."""
@@ -177,8 +180,22 @@ def ensure_writable(dst: str, storage: StorageConfig | None) -> None:
         ) from exc
 
 
+def check_before_writing(check: Callable[[str], None]) -> None:
+    """Have ``check(uri)`` called before every later write_bytes (write_text) and remove_file of ``uri``: it raises
+    to refuse the write (pipeline.io.fence refuses those of a run that lost the lease of the library holding
+    ``uri``). A check given again is kept once."""
+    if check not in _WRITE_CHECKS:
+        _WRITE_CHECKS.append(check)
+
+
+def _checked(uri: str) -> None:
+    for check in _WRITE_CHECKS:
+        check(uri)
+
+
 def write_bytes(uri: str, data: bytes, storage: StorageConfig | None) -> None:
     """Write a file (metadata, index files) at ``uri``, creating parent folders."""
+    _checked(uri)
     fs, path = filesystem(uri, storage)
     if not is_s3(uri):
         fs.makedirs(os.path.dirname(path), exist_ok=True)
@@ -198,6 +215,7 @@ def read_bytes(uri: str, storage: StorageConfig | None) -> bytes:
 
 def remove_file(uri: str, storage: StorageConfig | None) -> None:
     """Delete the file at ``uri`` if it exists."""
+    _checked(uri)
     fs, path = filesystem(uri, storage)
     if fs.exists(path):
         fs.rm_file(path)

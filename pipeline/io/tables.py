@@ -22,29 +22,23 @@ from dataclasses import dataclass, replace
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, write_deltalake
-from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import DeltaError
 
 from pipeline import schema as S
 from pipeline.config import OutputConfig, StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.io import library_layout, store
+from pipeline.io.fence import fenced_commit, open_table, write_modes
 
 # Rows per batch when a table is read in batches: bounds a read's memory beside its result (65,536 faces
 # of 128-d float32 embeddings are 32 MiB) while keeping the batches few
 READ_BATCH_ROWS = 65_536
 
 
-def _pin(versions: dict[str, int]) -> CommitProperties:
+def _pin(versions: dict[str, int]) -> dict[str, str]:
     """Commit metadata recording the companion tables' versions (keys: S.*_VERSION_KEY)."""
-    return CommitProperties(custom_metadata={key: str(version) for key, version in versions.items()})
-
-
-def _open(path: str, options: dict[str, str] | None, version: int | None = None) -> DeltaTable | None:
-    try:
-        return DeltaTable(path, version=version, storage_options=options)
-    except TableNotFoundError:
-        return None
+    return {key: str(version) for key, version in versions.items()}
 
 
 def _as_schema(table: pa.Table, target: pa.Schema) -> pa.Table:
@@ -141,7 +135,7 @@ class TablesSnapshot:
             version = None
             if spec.pinned_by:
                 version = _pinned_version(self.table(spec.pinned_by), spec.pin_key, spec.pin_required)
-            self._opened[name] = _open(store.join(self.tables, name), self.options, version)
+            self._opened[name] = open_table(store.join(self.tables, name), self.options, version)
         opened = self._opened[name]
         if opened is None:
             what = "facepipe tables" if spec.made_by == _EMBED else f"{name} table"
@@ -321,24 +315,30 @@ class FaceTables:
         return cls(tables, store.resolve_storage(storage), models["embedding_dim"], models["model"], models["detector"])
 
     def _create_missing(self, dim: int, buckets: int) -> None:
-        faces = _open(self.faces_path, self.options)
+        faces = open_table(self.faces_path, self.options)
         if faces is None:
             models = {"facepipe": {"model": self.model, "detector": self.detector, "embedding_dim": dim}}
-            write_deltalake(
-                self.faces_path,
-                mode="append",
-                storage_options=self.options,
-                **library_layout.create_options(self.faces_schema, buckets, models),
-            )
+            with fenced_commit(self.faces_path, self.options) as (target, properties):
+                write_deltalake(
+                    target,
+                    **write_modes(target, "append"),
+                    storage_options=self.options,
+                    commit_properties=properties,
+                    **library_layout.create_options(self.faces_schema, buckets, models),
+                )
             faces = DeltaTable(self.faces_path, storage_options=self.options)
-        if _open(self.images_path, self.options) is None:
-            write_deltalake(
-                self.images_path,
-                mode="append",
-                storage_options=self.options,
-                commit_properties=_pin({S.FACES_VERSION_KEY: faces.version()}),
-                **library_layout.create_options(S.IMAGES_SCHEMA, buckets),
-            )
+        if open_table(self.images_path, self.options) is None:
+            with fenced_commit(self.images_path, self.options, _pin({S.FACES_VERSION_KEY: faces.version()})) as (
+                target,
+                properties,
+            ):
+                write_deltalake(
+                    target,
+                    **write_modes(target, "append"),
+                    storage_options=self.options,
+                    commit_properties=properties,
+                    **library_layout.create_options(S.IMAGES_SCHEMA, buckets),
+                )
 
     def _check_models(self) -> None:
         recorded = faces_models(self.faces)
@@ -372,25 +372,33 @@ class FaceTables:
         self._commit_images_pin()
         return orphans.num_rows
 
-    def _faces_pin(self) -> CommitProperties:
+    def _faces_pin(self) -> dict[str, str]:
         return _pin({S.FACES_VERSION_KEY: self.faces.version()})
 
     def _delete_faces_where(self, column: str, keys: pa.Table) -> None:
-        (
-            self.faces.merge(keys, predicate=f"t.{column} = s.{column}", source_alias="s", target_alias="t")
-            .when_matched_delete()
-            .execute()
-        )
+        with fenced_commit(self.faces) as (faces, properties):
+            (
+                faces.merge(
+                    keys,
+                    predicate=f"t.{column} = s.{column}",
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=properties,
+                )
+                .when_matched_delete()
+                .execute()
+            )
 
     def _commit_images_pin(self) -> None:
         """An empty images commit that re-pins the (repaired) faces version."""
-        write_deltalake(
-            self.images,
-            library_layout.with_buckets(S.IMAGES_SCHEMA.empty_table(), self.images_buckets),
-            mode="append",
-            storage_options=self.options,
-            commit_properties=self._faces_pin(),
-        )
+        with fenced_commit(self.images, metadata=self._faces_pin()) as (images, properties):
+            write_deltalake(
+                images,
+                library_layout.with_buckets(S.IMAGES_SCHEMA.empty_table(), self.images_buckets),
+                mode="append",
+                storage_options=self.options,
+                commit_properties=properties,
+            )
 
     def commit(self, images_rows: pa.Table, faces_rows: pa.Table, replaced_uris: list[str]) -> None:
         """Write one batch: faces first, then images (the commit point).
@@ -402,38 +410,41 @@ class FaceTables:
         if replaced.num_rows:
             self._delete_faces_where(S.URI, replaced)
         if faces_rows.num_rows:
-            write_deltalake(
-                self.faces,
-                library_layout.with_buckets(faces_rows.cast(self.faces_schema), self.faces_buckets),
-                mode="append",
-                schema_mode="merge",  # tables of an earlier version gain the new columns
-                storage_options=self.options,
-            )
+            with fenced_commit(self.faces) as (faces, properties):
+                write_deltalake(
+                    faces,
+                    library_layout.with_buckets(faces_rows.cast(self.faces_schema), self.faces_buckets),
+                    mode="append",
+                    schema_mode="merge",  # tables of an earlier version gain the new columns
+                    storage_options=self.options,
+                    commit_properties=properties,
+                )
         self.faces.update_incremental()
         images_rows = library_layout.with_buckets(images_rows.cast(S.IMAGES_SCHEMA), self.images_buckets)
-        if replaced.num_rows:
-            (
-                self.images.merge(
-                    images_rows,
-                    predicate=f"t.{S.URI} = s.{S.URI}",
-                    source_alias="s",
-                    target_alias="t",
-                    merge_schema=True,
-                    commit_properties=self._faces_pin(),
+        with fenced_commit(self.images, metadata=self._faces_pin()) as (images, properties):
+            if replaced.num_rows:
+                (
+                    images.merge(
+                        images_rows,
+                        predicate=f"t.{S.URI} = s.{S.URI}",
+                        source_alias="s",
+                        target_alias="t",
+                        merge_schema=True,
+                        commit_properties=properties,
+                    )
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute()
                 )
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute()
-            )
-        else:
-            write_deltalake(
-                self.images,
-                images_rows,
-                mode="append",
-                schema_mode="merge",  # tables of an earlier version gain the new columns
-                storage_options=self.options,
-                commit_properties=self._faces_pin(),
-            )
+            else:
+                write_deltalake(
+                    images,
+                    images_rows,
+                    mode="append",
+                    schema_mode="merge",  # tables of an earlier version gain the new columns
+                    storage_options=self.options,
+                    commit_properties=properties,
+                )
         self.images.update_incremental()
 
     def add_fingerprints(self, rows: pa.Table) -> None:
@@ -442,18 +453,19 @@ class FaceTables:
         rows = rows.select([S.URI, S.IMAGE_ID, *S.FINGERPRINTS]).cast(
             pa.schema([S.IMAGES_SCHEMA.field(name) for name in (S.URI, S.IMAGE_ID, *S.FINGERPRINTS)])
         )
-        (
-            self.images.merge(
-                rows,
-                predicate=f"t.{S.URI} = s.{S.URI} AND t.{S.IMAGE_ID} = s.{S.IMAGE_ID}",
-                source_alias="s",
-                target_alias="t",
-                merge_schema=True,
-                commit_properties=self._faces_pin(),
+        with fenced_commit(self.images, metadata=self._faces_pin()) as (images, properties):
+            (
+                images.merge(
+                    rows,
+                    predicate=f"t.{S.URI} = s.{S.URI} AND t.{S.IMAGE_ID} = s.{S.IMAGE_ID}",
+                    source_alias="s",
+                    target_alias="t",
+                    merge_schema=True,
+                    commit_properties=properties,
+                )
+                .when_matched_update({name: f"s.{name}" for name in S.FINGERPRINTS})
+                .execute()
             )
-            .when_matched_update({name: f"s.{name}" for name in S.FINGERPRINTS})
-            .execute()
-        )
         self.images.update_incremental()
 
     def remove(self, uris: list[str]) -> None:
@@ -463,17 +475,18 @@ class FaceTables:
         gone = pa.table({S.URI: pa.array(sorted(set(uris)), pa.string())})
         self._delete_faces_where(S.URI, gone)
         self.faces.update_incremental()
-        (
-            self.images.merge(
-                gone,
-                predicate=f"t.{S.URI} = s.{S.URI}",
-                source_alias="s",
-                target_alias="t",
-                commit_properties=self._faces_pin(),
+        with fenced_commit(self.images, metadata=self._faces_pin()) as (images, properties):
+            (
+                images.merge(
+                    gone,
+                    predicate=f"t.{S.URI} = s.{S.URI}",
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=properties,
+                )
+                .when_matched_delete()
+                .execute()
             )
-            .when_matched_delete()
-            .execute()
-        )
         self.images.update_incremental()
 
     def remove_faces(self, face_ids: list[str]) -> None:
@@ -489,18 +502,22 @@ class FaceTables:
         """Mark the decodable photos of ``library`` as having no faces computed (S.STATUS_FACES_OFF, no faces): an
         opted-out library's, whose faces rows are gone; a run after it opts back in computes them again."""
         quoted = library.replace("'", "''")
-        self.images.update(
-            updates={S.STATUS: f"'{S.STATUS_FACES_OFF}'", S.NUM_FACES: "0"},
-            predicate=f"{S.LIBRARY} = '{quoted}' AND {S.STATUS} != '{S.STATUS_ERROR}'",
-            commit_properties=self._faces_pin(),
-        )
+        with fenced_commit(self.images, metadata=self._faces_pin()) as (images, properties):
+            images.update(
+                updates={S.STATUS: f"'{S.STATUS_FACES_OFF}'", S.NUM_FACES: "0"},
+                predicate=f"{S.LIBRARY} = '{quoted}' AND {S.STATUS} != '{S.STATUS_ERROR}'",
+                commit_properties=properties,
+            )
         self.images.update_incremental()
 
     def compact(self) -> dict[str, dict]:
         """Merge the small files of many batch commits, sorted by library (library_layout.compact): faces first,
         then images re-pinned. Returns each table's figures (files before and after, buckets rewritten)."""
-        figures = {S.FACES_TABLE: library_layout.compact(self.faces)}
-        figures[S.IMAGES_TABLE] = library_layout.compact(self.images, self._faces_pin())
+        figures = {}
+        with fenced_commit(self.faces) as (faces, properties):
+            figures[S.FACES_TABLE] = library_layout.compact(faces, properties)
+        with fenced_commit(self.images, metadata=self._faces_pin()) as (images, properties):
+            figures[S.IMAGES_TABLE] = library_layout.compact(images, properties)
         if self.images.history(1)[0].get(S.FACES_VERSION_KEY) != str(self.faces.version()):
             self._commit_images_pin()
             self.images.update_incremental()
@@ -519,28 +536,41 @@ def _scope_predicate(scopes: list[str]) -> str:
     return f"{S.SCOPE} IN ({quoted})"
 
 
-def _replace(
-    path: str, rows: pa.Table, options: dict, scopes: list[str] | None, commit: CommitProperties | None = None
-) -> None:
+def _replace(path: str, rows: pa.Table, options: dict, scopes: list[str] | None, metadata: dict | None = None) -> None:
     """Overwrite the table at ``path`` with ``rows`` (``scopes`` None), or only the rows of ``scopes``
-    (``rows`` being theirs: the other scopes' rows are kept), in one commit. (A merge that matches nothing:
-    deltalake's overwrite with a predicate leaves a process that aborts when it exits.)"""
+    (``rows`` being theirs: the other scopes' rows are kept), in one commit with ``metadata``. (A merge that
+    matches nothing: deltalake's overwrite with a predicate leaves a process that aborts when it exits.)"""
     if scopes is None:
-        write_deltalake(
-            path, rows, mode="overwrite", schema_mode="overwrite", storage_options=options, commit_properties=commit
-        )
+        with fenced_commit(path, options, metadata) as (target, properties):
+            write_deltalake(
+                target,
+                rows,
+                **write_modes(target, "overwrite", schema_mode="overwrite"),
+                storage_options=options,
+                commit_properties=properties,
+            )
         return
     table = DeltaTable(path, storage_options=options)
     version = table.version()
     if scopes:
-        merge = table.merge(rows, predicate="false", source_alias="s", target_alias="t", commit_properties=commit)
-        merge.when_not_matched_insert_all().when_not_matched_by_source_delete(f"t.{_scope_predicate(scopes)}").execute()
+        with fenced_commit(table, options, metadata) as (table, properties):
+            merge = table.merge(
+                rows, predicate="false", source_alias="s", target_alias="t", commit_properties=properties
+            )
+            merge.when_not_matched_insert_all().when_not_matched_by_source_delete(
+                f"t.{_scope_predicate(scopes)}"
+            ).execute()
     if DeltaTable(path, storage_options=options).version() == version:
         # nothing to replace (a merge that changes no row commits nothing): an empty commit still records
         # what the rows were made from, which the next run compares with
-        write_deltalake(
-            path, rows.schema.empty_table(), mode="append", storage_options=options, commit_properties=commit
-        )
+        with fenced_commit(path, options, metadata) as (target, properties):
+            write_deltalake(
+                target,
+                rows.schema.empty_table(),
+                **write_modes(target, "append"),
+                storage_options=options,
+                commit_properties=properties,
+            )
 
 
 def _overwrite_group(
@@ -563,7 +593,7 @@ def _overwrite_group(
         commit_point[1].cast(TABLES[commit_point[0]].schema(None)),
         options,
         scopes,
-        CommitProperties(custom_metadata={TABLES[companion[0]].pin_key: str(version), **metadata}),
+        {TABLES[companion[0]].pin_key: str(version), **metadata},
     )
 
 
@@ -617,7 +647,7 @@ def write_suggestions(
         suggestions.cast(S.SUGGESTIONS_SCHEMA),
         store.delta_storage_options(tables, storage),
         scopes,
-        CommitProperties(custom_metadata=metadata),
+        metadata,
     )
 
 

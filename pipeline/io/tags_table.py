@@ -21,6 +21,7 @@ from pipeline import schema as S
 from pipeline.config import StorageConfig
 from pipeline.errors import ConfigError
 from pipeline.io import store
+from pipeline.io.fence import fenced_commit, write_modes
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ class _TagsTable:
             return None
         rows = pa.Table.from_pylist(upserts, S.TAGS_SCHEMA)
         if self.table is None:  # the first rows create the table in the same commit
-            write_deltalake(self.path, rows, mode="append", storage_options=self.options)
+            with fenced_commit(self.path, self.options) as (target, properties):
+                modes = write_modes(target, "append")
+                write_deltalake(target, rows, **modes, storage_options=self.options, commit_properties=properties)
             self.table = DeltaTable(self.path, storage_options=self.options)
             return self.table.version()
         gone = pa.Table.from_pylist([{S.FACE_ID: face_id, S.NAME: name} for face_id, name in deletes], S.TAGS_SCHEMA)
@@ -70,18 +73,20 @@ class _TagsTable:
             _DELETE, pa.array([False] * rows.num_rows + [True] * gone.num_rows, pa.bool_())
         )
         columns = {name: f"s.{name}" for name in S.TAGS_SCHEMA.names}
-        (
-            self.table.merge(
-                source,
-                predicate=f"t.{S.FACE_ID} = s.{S.FACE_ID} AND t.{S.NAME} = s.{S.NAME}",
-                source_alias="s",
-                target_alias="t",
+        with fenced_commit(self.table) as (table, properties):
+            (
+                table.merge(
+                    source,
+                    predicate=f"t.{S.FACE_ID} = s.{S.FACE_ID} AND t.{S.NAME} = s.{S.NAME}",
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=properties,
+                )
+                .when_matched_delete(predicate=f"s.{_DELETE}")
+                .when_matched_update(columns, predicate=f"NOT s.{_DELETE}")
+                .when_not_matched_insert(columns, predicate=f"NOT s.{_DELETE}")
+                .execute()
             )
-            .when_matched_delete(predicate=f"s.{_DELETE}")
-            .when_matched_update(columns, predicate=f"NOT s.{_DELETE}")
-            .when_not_matched_insert(columns, predicate=f"NOT s.{_DELETE}")
-            .execute()
-        )
         self.table.update_incremental()
         return self.table.version()
 

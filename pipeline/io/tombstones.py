@@ -19,6 +19,7 @@ from deltalake.exceptions import TableNotFoundError
 from pipeline import schema as S
 from pipeline.config import StorageConfig
 from pipeline.io import store
+from pipeline.io.fence import fenced_commit, write_modes
 
 _SALT_KEY = "facepipe.salt"
 SAME_FACE_IOU = 0.5  # a face detected again in a forgotten face's place is that face
@@ -51,13 +52,15 @@ class Tombstones:
         if self._salt_text is not None:
             return self._salt_text
         if self.table is None:
-            write_deltalake(
-                self.path,
-                S.FORGOTTEN_SCHEMA.empty_table(),
-                mode="append",
-                storage_options=self.options,
-                description=json.dumps({_SALT_KEY: secrets.token_hex(32)}),
-            )
+            with fenced_commit(self.path, self.options) as (target, properties):
+                write_deltalake(
+                    target,
+                    S.FORGOTTEN_SCHEMA.empty_table(),
+                    **write_modes(target, "append"),
+                    storage_options=self.options,
+                    commit_properties=properties,
+                    description=json.dumps({_SALT_KEY: secrets.token_hex(32)}),
+                )
             self.table = DeltaTable(self.path, storage_options=self.options)
             self._rows = S.FORGOTTEN_SCHEMA.empty_table()
         self._salt_text = json.loads(self.table.metadata().description)[_SALT_KEY]
@@ -112,9 +115,9 @@ class Tombstones:
         fresh = {(row[S.KEY], row[S.KIND], tuple(row[S.BBOX] or ())): row for row in rows}
         added = [{**row, S.FORGOTTEN_AT: now, S.RUN_ID: run_id} for key, row in fresh.items() if key not in held]
         if added:
-            write_deltalake(
-                self.table, pa.Table.from_pylist(added, S.FORGOTTEN_SCHEMA), mode="append", storage_options=self.options
-            )
+            with fenced_commit(self.table) as (table, properties):
+                rows = pa.Table.from_pylist(added, S.FORGOTTEN_SCHEMA)
+                write_deltalake(table, rows, mode="append", storage_options=self.options, commit_properties=properties)
             self.table.update_incremental()
             self._rows = self.table.to_pyarrow_table().select(S.FORGOTTEN_SCHEMA.names)
         return len(added)
@@ -130,12 +133,14 @@ class Tombstones:
             gone = pc.is_in(self._rows[S.KEY], value_set=pa.array([self.key(uri) for uri in uris or []], pa.string()))
         count = int(pc.sum(gone).as_py() or 0)
         if count:
-            write_deltalake(
-                self.table,
-                self._rows.filter(pc.invert(gone)).cast(S.FORGOTTEN_SCHEMA),
-                mode="overwrite",
-                storage_options=self.options,
-            )
+            with fenced_commit(self.table) as (table, properties):
+                write_deltalake(
+                    table,
+                    self._rows.filter(pc.invert(gone)).cast(S.FORGOTTEN_SCHEMA),
+                    mode="overwrite",
+                    storage_options=self.options,
+                    commit_properties=properties,
+                )
             self.table.update_incremental()
             self._rows = self.table.to_pyarrow_table().select(S.FORGOTTEN_SCHEMA.names)
         return count

@@ -9,11 +9,14 @@ from typing import Any
 
 import ray
 
+from pipeline.io.fence import Fence, held, holding
+
 
 @ray.remote
-def _run(fn: Callable, *args: Any) -> Any:
+def _run(fences: tuple[Fence, ...], fn: Callable, *args: Any) -> Any:
     threads = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
-    return fn(threads, *args)
+    with holding(*fences):  # what the task writes to a library is fenced as the driver's writes are
+        return fn(threads, *args)
 
 
 class RayTasks:
@@ -27,7 +30,7 @@ class RayTasks:
         return ray.put(value)
 
     def submit(self, fn: Callable, *args: Any, cpus: int = 1, returns: int = 1) -> Any:
-        return _run.options(num_cpus=cpus, num_returns=returns).remote(fn, *args)
+        return _run.options(num_cpus=cpus, num_returns=returns).remote(held(), fn, *args)
 
     def get(self, handles: Any) -> Any:
         return ray.get(handles)

@@ -4,7 +4,8 @@ per scope would spend more on starting tasks than on the work), and a scope of `
 runs alone, in the driver, with the job's tasks for its own parallel parts. A scope that fails (bad input,
 a bug its data triggers) fails alone: its error is kept and the others' results are not lost; a pack whose
 worker died (out of memory, a crash) is run again one scope a task, so that only the scope that kills its
-worker fails. A configuration mistake (ConfigError) is every scope's: it stops the job."""
+worker fails. A configuration mistake (ConfigError), or the run's lease taken over (LeaseLost), is every
+scope's: it stops the job."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.errors import ConfigError
+from pipeline.io.fence import LeaseLost
 from pipeline.runtime.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ def _run_each(work: Callable[..., Any], inputs: list[tuple[str, tuple]], tasks: 
     for scope, args in inputs:
         try:
             done.results[scope] = work(tasks, *args)
-        except ConfigError:  # a mistake in the configuration is every scope's: the job stops, saying what it is
+        except (ConfigError, LeaseLost):  # a configuration mistake, or the lease lost, is every scope's: the job stops
             raise
         except Exception as exc:  # one scope's failure must not stop the others: kept, reported, retried next run
             log.warning("scope %s failed: %s", scope, exc, exc_info=True)
@@ -99,7 +101,7 @@ def _fetched(work: Callable[..., Any], group: list[str], handle: Any, inputs: di
     again one a task, so that only a scope that kills its worker again fails."""
     try:
         return tasks.get(handle)
-    except ConfigError:
+    except (ConfigError, LeaseLost):
         raise
     except Exception as exc:
         log.warning("a pack of %d scopes died (%s): its scopes run again one a task", len(group), exc)
@@ -108,7 +110,7 @@ def _fetched(work: Callable[..., Any], group: list[str], handle: Any, inputs: di
     for scope, retry in alone:
         try:
             done.add(tasks.get(retry))
-        except ConfigError:
+        except (ConfigError, LeaseLost):
             raise
         except Exception as exc:
             done.failed[scope] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

@@ -4,8 +4,10 @@ forgotten stays forgotten until it is lifted."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -22,8 +24,10 @@ from deltalake import DeltaTable
 
 from jobs.cli import main
 from pipeline import schema as S
+from pipeline.io.lease import read_lease
 from pipeline.io.tables import TABLES, TablesSnapshot, read_table
 from pipeline.io.tags_table import record_tags
+from tests.integration.test_fencing import FROZEN_AT, stopped, tables_now, wait_until
 from tests.photos import copy_lfw
 
 pytestmark = pytest.mark.timeout(900)
@@ -306,3 +310,56 @@ def test_a_library_opts_out_of_faces_and_back_in(tmp_path: Path, lfw_images: Pat
     again = run(capsys, "embed", "--input", str(folder), "--tables", str(dst), "--library", "ben")
     assert again["retried"] == photos.num_rows + 1 and again["faces"] == faces.num_rows + 1
     assert set(read_table(str(dst), S.IMAGES_TABLE, library="ben")[S.STATUS].to_pylist()) == {S.STATUS_OK}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_a_stalled_embed_cannot_write_back_a_library_forgotten_meanwhile(
+    where: str, tmp_path: Path, lfw_images: Path, capsys, request
+):
+    """An embed of anna's new photos frozen (SIGSTOP) before its first commit, past its lease; a forget of anna
+    that takes the lease over and completes; the embed resumed (SIGCONT): it exits 4 and writes nothing back."""
+    if where == "s3":
+        request.getfixturevalue("s3_endpoint")
+        fs = s3fs.S3FileSystem()
+        for bucket in ("fence-store", "fence-photos"):
+            fs.mkdir(bucket)
+        dst = build_store(tmp_path, lfw_images, capsys, "s3://fence-store/dst", "s3://fence-photos")
+        src = "s3://fence-photos/anna"
+        fs.put(str(lfw_images / "Zico"), "fence-photos/anna/Zico", recursive=True)
+    else:
+        dst = build_store(tmp_path, lfw_images, capsys)
+        src = str(tmp_path / "photos" / "anna")
+        shutil.copytree(lfw_images / "Zico", tmp_path / "photos" / "anna" / "Zico")
+    anna_data = sought(dst, tmp_path, "anna")
+    new = [f"{src}/Zico/{path.name}" for path in sorted((lfw_images / "Zico").glob("*.jpg"))]
+    uris = Path(anna_data[3])
+    uris.write_text(uris.read_text() + "\n" + "\n".join(new))
+
+    embed = ["embed", "--input", src, "--tables", dst, "--library", "anna", "--set", "output.lease_ttl_s=2"]
+    frozen = subprocess.Popen(
+        [sys.executable, "-c", FROZEN_AT, "before-its-checks", *embed],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    try:
+        assert select.select([frozen.stdout], [], [], 300)[0], "the embed never reached its first commit"
+        assert frozen.stdout.readline().strip() == "frozen"
+        wait_until(lambda: stopped(frozen.pid), 30, "the embed did not stop")
+        expires = dt.datetime.fromisoformat(read_lease(dst, None)["expires_at"])
+        wait_until(lambda: dt.datetime.now(dt.timezone.utc) > expires, 30, "its lease did not expire")
+        done = run(capsys, "forget", "--tables", dst, "--library", "anna")
+        after_forget = tables_now(dst)
+        os.kill(frozen.pid, signal.SIGCONT)
+        _, err = frozen.communicate(timeout=300)
+    finally:
+        if frozen.poll() is None:
+            frozen.kill()
+            frozen.wait()
+
+    assert frozen.returncode == 4, err[-3000:]
+    assert f"run {done['run_id']}" in err.strip().splitlines()[-1], "the refusal names the forget that took over"
+    assert tables_now(dst) == after_forget, "not one commit more"
+    assert audited(capsys, dst, *anna_data) == []

@@ -16,19 +16,6 @@ from pipeline.io import store
 from pipeline.io.conditional import conditional_object
 from pipeline.io.lease import Lease, LeaseHeld
 
-
-@pytest.fixture(params=["folder", "s3"])
-def dst(request, tmp_path) -> str:
-    if request.param == "folder":
-        return str(tmp_path / "library")
-    import s3fs
-
-    endpoint = request.getfixturevalue("s3_endpoint")
-    bucket = f"lease-{time.time_ns()}"
-    s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir(bucket)
-    return f"s3://{bucket}/library"
-
-
 LEASE = store.join(S.METADATA_FOLDER, "lease.json")
 
 
@@ -61,7 +48,7 @@ def test_a_held_lease_refuses_a_second_run_naming_the_holder_until_let_go(dst: s
         assert refused.value.holder == holder
         assert "ann@box:1" in str(refused.value) and "run-a" in str(refused.value)
         assert holder["expires_at"] in str(refused.value)
-    assert lease_file(dst) is None
+    assert lease_file(dst)["released_at"]  # let go: kept, marked so, for the next generation to count from
     with Lease(dst, None, "bob@box:2", run_id="run-b"):
         assert lease_file(dst)["owner"] == "bob@box:2"
 
@@ -84,7 +71,7 @@ def test_the_lease_of_a_killed_run_is_taken_over_once_expired(dst: str) -> None:
     time.sleep(max(0.0, (expires - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.1)
     with Lease(dst, None, "bob@box:2", run_id="next"):
         assert lease_file(dst)["run_id"] == "next"
-    assert lease_file(dst) is None
+    assert lease_file(dst)["released_at"]  # let go
 
 
 def test_a_run_whose_lease_was_taken_over_notices_and_leaves_it(dst: str, caplog) -> None:
@@ -121,7 +108,7 @@ def test_of_runs_racing_for_the_lease_exactly_one_wins(dst: str, expired: bool) 
     assert len(winners) == 1
     assert sorted(outcomes.values())[:-1] == [f"refused by {winners[0].owner}"] * 5
     winners[0].__exit__(None, None, None)
-    assert lease_file(dst) is None
+    assert lease_file(dst)["released_at"]  # let go
 
 
 def test_the_object_swaps_only_from_the_version_read(dst: str) -> None:
@@ -132,3 +119,21 @@ def test_the_object_swaps_only_from_the_version_read(dst: str) -> None:
     second = target.replace(b"two", first)
     assert second and target.replace(b"three", first) is None and target.read() == (b"two", second)
     assert not target.delete(first) and target.delete(second) and target.read() is None
+
+
+def test_each_taking_of_the_lease_is_one_generation_above_the_last(dst: str) -> None:
+    left_by_killed_run(dst, expires_in=-1)  # a lease written before generations: counted as 0
+    with Lease(dst, None, "ann@box:1") as taken:
+        assert (taken.generation, taken.taken_over) == (1, True)  # its holder never let go: it may be alive
+        assert lease_file(dst)["generation"] == 1
+    with Lease(dst, None, "bob@box:2") as after:
+        assert (after.generation, after.taken_over) == (2, False)  # let go: its holder is done
+    assert lease_file(dst)["generation"] == 2  # kept when let go, for the next to count from
+
+
+def test_a_library_without_a_lease_counts_from_the_generation_its_tables_record(dst: str) -> None:
+    with Lease(dst, None, "ann@box:1", recorded_generation=lambda: 6) as lease:
+        assert (lease.generation, lease.taken_over) == (7, True)  # its lease removed: its last holder may be alive
+    fresh = store.join(dst, "other")
+    with Lease(fresh, None, "ann@box:1") as lease:
+        assert (lease.generation, lease.taken_over) == (1, False)
