@@ -27,6 +27,7 @@ from pipeline.io import store
 from pipeline.io.tables import referenced_files
 from pipeline.progress import Progress
 from pipeline.results import JobResult
+from pipeline.similarity.thresholds import same_vector_threshold
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +68,14 @@ HELD = (URIS, IMAGE_IDS, FACE_IDS, EMBEDDINGS, LIBRARY_ROWS)  # what a file may 
 class AuditResult(JobResult):
     """What an audit read and found: the files holding any of the data sought (``files_found``: each one's
     path below ``tables``, its kind, and how many of the uris, image ids, face ids and embeddings sought it
-    holds and how many rows of the library), what was sought (how many of each, the library), the files
+    holds and how many rows of the library), what was sought (how many of each, the library), the cosine from
+    which a stored vector is a sought embedding (``same_vector``: the threshold and its source), the files
     and bytes read, the files searched as raw bytes because they did not read as their kind, and the files
     gone between the listing and their reading."""
 
     tables: str
     sought: dict
+    same_vector: dict
     files_read: int
     bytes_read: int
     files_found: list[dict] = field(default_factory=list)
@@ -135,8 +138,8 @@ def audit(
     of ``library`` (a ``library`` column equal to it, in any Parquet file) and the uris, image ids, face ids and
     embeddings of those rows; the photos ``uris`` and the image ids, face ids and embeddings of rows of theirs;
     the ``embeddings`` (float rows). A string is found in any of its written spellings, an embedding within
-    cosine 0.9999. Returns what was found in which file (exit code 1 when anything was); ConfigError when
-    nothing is sought or ``tables`` cannot be listed."""
+    cosine 0.9999 (the threshold service's same_vector_threshold). Returns what was found in which file (exit
+    code 1 when anything was); ConfigError when nothing is sought or ``tables`` cannot be listed."""
     config = config or load_config()
     uris = set(uris)
     given = [] if embeddings is None else list(np.asarray(embeddings, np.float32).reshape(len(embeddings), -1))
@@ -152,7 +155,8 @@ def audit(
         for kind, found in derived.items():
             values.setdefault(kind, set()).update(found)
         vectors += derived_vectors
-    sought = _Sought(SoughtStrings(values), SoughtVectors(vectors), library)
+    same_vector = same_vector_threshold()
+    sought = _Sought(SoughtStrings(values), SoughtVectors(vectors, same_vector.value), library)
     log.info("audit of %s: %d files; sought %s", tables, len(files), _what_is_sought(sought))
     kinds = _kinds(tables, [f.path for f in files], storage)
     found, read_raw, gone, read = [], [], [], 0
@@ -174,6 +178,7 @@ def audit(
     return AuditResult(
         tables=tables,
         sought=_what_is_sought(sought),
+        same_vector=same_vector.describe(),
         files_read=len(files) - len(gone),
         bytes_read=read,
         files_found=found,

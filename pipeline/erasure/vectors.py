@@ -1,5 +1,6 @@
-"""The embeddings an audit looks for, found where a stored vector lies within cosine COSINE of one: in rows of
-a vector column, in a FAISS index (its vectors read back in the index's own code) and in raw float32 data."""
+"""The embeddings an audit looks for, found where a stored vector lies within a given cosine of one (the threshold
+service's same_vector_threshold): in rows of a vector column, in a FAISS index (its vectors read back in the
+index's own code) and in raw float32 data."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import math
 import faiss
 import numpy as np
 
-COSINE = 0.9999  # a stored vector this close to a sought one is that embedding (float32 rounding, re-normalising)
-_MARGIN = math.sqrt(2 * (1 - COSINE)) * 1.01  # the most a unit component moves within COSINE (+1% for rounding)
 _ELEMENTS = 1 << 22  # similarities computed at once (16 MiB of float32): rows x sought vectors
 _ROWS = 1 << 15  # stored vectors read back or compared at once, however few are sought (16 MiB at 128-d)
 _KEY_COMPONENTS = 20  # raw scan: a window's key is the signs of its first 20 floats
@@ -32,20 +31,22 @@ def _unit(rows: np.ndarray) -> np.ndarray:
 
 
 class _OfDimension:
-    """The sought vectors of one dimension: unit rows and their numbers among all sought vectors."""
+    """The sought vectors of one dimension: unit rows and their numbers among all sought vectors, found from
+    ``cosine`` on."""
 
-    def __init__(self, vectors: np.ndarray, ids: np.ndarray):
-        self.vectors, self.ids, self.dim = _unit(vectors), ids, vectors.shape[1]
+    def __init__(self, vectors: np.ndarray, ids: np.ndarray, cosine: float):
+        self.vectors, self.ids, self.dim, self.cosine = _unit(vectors), ids, vectors.shape[1], cosine
+        self._margin = math.sqrt(2 * (1 - cosine)) * 1.01  # the most a unit component moves within it (+1%)
         self._keys, self._owners, self._unsure = self._window_keys()
 
     def _window_keys(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each vector's possible raw-scan keys, sorted (and the vector of each), and the vectors with too many
-        possible keys. A component beyond _MARGIN from 0 has the sign of the vector's within COSINE: its bit
+        possible keys. A component beyond the margin from 0 has the sign of the vector's within the cosine: its bit
         is known; one nearer 0 may have either sign, so every combination of those bits is a possible key."""
         width = min(self.dim, _KEY_COMPONENTS)
         keys, owners, unsure = [], [], []
         for row, vector in enumerate(self.vectors[:, :width]):
-            either = np.flatnonzero(np.abs(vector) <= _MARGIN)
+            either = np.flatnonzero(np.abs(vector) <= self._margin)
             if len(either) > _MAX_UNSURE:
                 unsure.append(row)
                 continue
@@ -60,16 +61,16 @@ class _OfDimension:
         return keys_all[order], owners_all[order], np.array(unsure, np.int64)
 
     def in_rows(self, rows: np.ndarray) -> set[int]:
-        """The sought vectors within COSINE of one of ``rows`` (n x dim)."""
+        """The sought vectors within the cosine of one of ``rows`` (n x dim)."""
         step = _block_rows(len(self.vectors))
         hit = np.zeros(len(self.vectors), bool)
         for start in range(0, len(rows), step):
             with np.errstate(all="ignore"):
-                hit |= (_unit(rows[start : start + step]) @ self.vectors.T >= COSINE).any(axis=0)
+                hit |= (_unit(rows[start : start + step]) @ self.vectors.T >= self.cosine).any(axis=0)
         return set(self.ids[hit].tolist())
 
     def in_sequence(self, floats: np.ndarray) -> set[int]:
-        """The sought vectors within COSINE of ``dim`` consecutive values of ``floats`` (any start)."""
+        """The sought vectors within the cosine of ``dim`` consecutive values of ``floats`` (any start)."""
         starts = len(floats) - self.dim + 1
         if starts <= 0:
             return set()
@@ -91,7 +92,7 @@ class _OfDimension:
         for begin in range(0, len(positions), _PAIRS):
             where, whose = positions[begin : begin + _PAIRS], owners[begin : begin + _PAIRS]
             with np.errstate(all="ignore"):
-                close = np.einsum("ij,ij->i", _unit(windows[where]), self.vectors[whose]) >= COSINE
+                close = np.einsum("ij,ij->i", _unit(windows[where]), self.vectors[whose]) >= self.cosine
             hit[whose[close]] = True
         return set(self.ids[hit].tolist())
 
@@ -121,10 +122,10 @@ def _in_code(codec: faiss.Index, vectors: np.ndarray) -> np.ndarray:
 
 
 class SoughtVectors:
-    """Embeddings to look for (float rows of any dimensions), numbered in the order given, each once: a vector
-    given twice (two rows of one photo's face, a copy's) keeps its first number."""
+    """Embeddings to look for (float rows of any dimensions), found from ``cosine`` on, numbered in the order
+    given, each once: a vector given twice (two rows of one photo's face, a copy's) keeps its first number."""
 
-    def __init__(self, vectors: list[np.ndarray]):
+    def __init__(self, vectors: list[np.ndarray], cosine: float):
         by_dim: dict[int, list[int]] = {}
         seen: set[bytes] = set()
         for number, vector in enumerate(vectors):
@@ -134,7 +135,7 @@ class SoughtVectors:
                 by_dim.setdefault(len(vector), []).append(number)
         self.count = len(seen)
         self._by_dim = {
-            dim: _OfDimension(np.stack([vectors[i] for i in numbers]), np.array(numbers))
+            dim: _OfDimension(np.stack([vectors[i] for i in numbers]), np.array(numbers), cosine)
             for dim, numbers in by_dim.items()
         }
 
@@ -147,7 +148,7 @@ class SoughtVectors:
         return set(self._by_dim)
 
     def in_rows(self, rows: np.ndarray) -> set[int]:
-        """The sought vectors within COSINE of one of ``rows`` (n x d floats)."""
+        """The sought vectors within the cosine of one of ``rows`` (n x d floats)."""
         group = self._by_dim.get(rows.shape[1]) if rows.ndim == 2 else None
         return group.in_rows(rows) if group is not None and len(rows) else set()
 
@@ -168,7 +169,7 @@ class SoughtVectors:
         if group is None or not index.ntotal:
             return set()
         codec = _stored_vectors(index)  # a part of ``index``, which stays alive while it is used
-        sought = _OfDimension(_in_code(codec, group.vectors), group.ids)
+        sought = _OfDimension(_in_code(codec, group.vectors), group.ids, group.cosine)
         step = _block_rows(len(sought.vectors))
         found: set[int] = set()
         for start in range(0, codec.ntotal, step):

@@ -168,3 +168,10 @@ def different_person_level(vectors: np.ndarray, groups: np.ndarray | None = None
 def collection_threshold(level: float, margin: float) -> float:
     """A threshold the collection calibrates: ``margin`` above its different-person ``level``."""
     return level + margin
+
+
+def same_vector_threshold() -> Threshold:
+    """The cosine from which two vectors are one embedding stored twice (float32 rounding, a re-normalisation, an
+    index's 8-bit copy of it keep them above it): what an audit tests for; no decision about people, so no
+    model's curve is involved."""
+    return Threshold(0.9999, "one embedding stored twice (float32 rounding, re-normalisation, 8-bit codes)")

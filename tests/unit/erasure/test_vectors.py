@@ -7,8 +7,11 @@ import faiss
 import numpy as np
 import pytest
 
-from pipeline.erasure.vectors import COSINE, SoughtVectors
+from pipeline.erasure.vectors import SoughtVectors
 from pipeline.search.vector_index import train_index
+from pipeline.similarity.thresholds import same_vector_threshold
+
+COSINE = same_vector_threshold().value  # 0.9999
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -39,8 +42,8 @@ def test_rows_within_the_cosine_are_found_and_rows_beyond_it_are_not() -> None:
     sought = unit(rng.normal(size=(3, 128)))
     stored = np.stack([moved_to(sought[0], 0.99995, rng), moved_to(sought[1], 0.999, rng), 5.0 * sought[2]])
 
-    assert SoughtVectors(list(sought)).in_rows(stored) == {0, 2}  # the length of a row does not matter
-    assert SoughtVectors(list(sought)).in_rows(stored[:, :64]) == set(), "rows of another dimension"
+    assert SoughtVectors(list(sought), COSINE).in_rows(stored) == {0, 2}  # the length of a row does not matter
+    assert SoughtVectors(list(sought), COSINE).in_rows(stored[:, :64]) == set(), "rows of another dimension"
 
 
 def test_vectors_in_raw_bytes_are_found_at_any_offset_as_a_brute_force_scan_finds_them() -> None:
@@ -62,7 +65,7 @@ def test_vectors_in_raw_bytes_are_found_at_any_offset_as_a_brute_force_scan_find
         data[at : at + 256] = np.asarray(vector, np.float32).tobytes()
     data = bytes(data)
 
-    found = SoughtVectors(list(sought)).in_floats(data)
+    found = SoughtVectors(list(sought), COSINE).in_floats(data)
 
     assert found == {0, 1, 2, 5}
     assert found == brute_force(data, sought)
@@ -70,7 +73,7 @@ def test_vectors_in_raw_bytes_are_found_at_any_offset_as_a_brute_force_scan_find
 
 def test_random_bytes_hold_no_vector_and_short_data_is_fine() -> None:
     rng = np.random.default_rng(2)
-    sought = SoughtVectors(list(unit(rng.normal(size=(50, 32)))))
+    sought = SoughtVectors(list(unit(rng.normal(size=(50, 32)))), COSINE)
     data = rng.integers(0, 256, size=100_000, dtype=np.uint8).tobytes()
 
     assert sought.in_floats(data) == set()
@@ -91,7 +94,7 @@ def test_vectors_in_a_faiss_index_are_read_back_in_its_own_code(factory: str) ->
         index.train(stored)
     index.add(stored)
     data = faiss.serialize_index(index).tobytes()
-    sought = SoughtVectors([*stored[[5, 400, 799]], *unit(rng.normal(size=(20, 32)))])
+    sought = SoughtVectors([*stored[[5, 400, 799]], *unit(rng.normal(size=(20, 32)))], COSINE)
 
     assert sought.in_faiss(data) == {0, 1, 2}
 
@@ -99,7 +102,7 @@ def test_vectors_in_a_faiss_index_are_read_back_in_its_own_code(factory: str) ->
 def test_an_index_of_another_dimension_holds_nothing_sought_and_bytes_that_are_no_index_raise() -> None:
     index = faiss.IndexFlatL2(16)
     index.add(unit(np.random.default_rng(4).normal(size=(10, 16))))
-    sought = SoughtVectors(list(unit(np.random.default_rng(5).normal(size=(3, 32)))))
+    sought = SoughtVectors(list(unit(np.random.default_rng(5).normal(size=(3, 32)))), COSINE)
 
     assert sought.in_faiss(faiss.serialize_index(index).tobytes()) == set()
     with pytest.raises(RuntimeError):
