@@ -213,6 +213,14 @@ def analyze_photos(
     yield from stream_on_ray(_blocks(uris, config), cpu_stages, chain.analysing(pool.threads), pool)
 
 
+def _recounted(images: pa.Table, faces: pa.Table) -> pa.Table:
+    """``images`` rows whose num_faces counts their rows among ``faces`` (after forgotten faces were left out)."""
+    counted = faces.group_by(S.URI).aggregate([(S.FACE_ID, "count")])
+    of = dict(zip(counted[S.URI].to_pylist(), counted[f"{S.FACE_ID}_count"].to_pylist()))
+    counts = pa.array([of.get(uri, 0) for uri in images[S.URI].to_pylist()], pa.int32())
+    return images.set_column(images.schema.get_field_index(S.NUM_FACES), S.NUM_FACES, counts)
+
+
 def _outcomes(
     todo: pa.Table, faces_off: set[str], config: Config, models: ModelChoices, in_process: bool
 ) -> Iterator[pa.Table]:
@@ -343,6 +351,8 @@ def _embed(
         pending.clear()
         images, faces = split_rows(batch, plan.todo, run_id, models.embedder.model_id, models.detector.model_id)
         faces, skipped_faces = tombstones.kept_faces(faces)
+        if skipped_faces:
+            images = _recounted(images, faces)
         done["forgotten_faces"] += skipped_faces
         with timed(stage_seconds, "write"):
             writer.commit(images, faces, [u for u in images[S.URI].to_pylist() if u in replaced])

@@ -490,12 +490,33 @@ class FaceTables:
         self.images.update_incremental()
 
     def remove_faces(self, face_ids: list[str]) -> None:
-        """Drop the faces ``face_ids`` (their photos stay), then re-pin them in an images commit."""
+        """Drop the faces ``face_ids`` (their photos stay), then count their photos' faces again in the images
+        commit that re-pins them."""
         if not face_ids:
             return
-        self._delete_faces_where(S.FACE_ID, pa.table({S.FACE_ID: pa.array(sorted(set(face_ids)), pa.string())}))
+        gone = pa.array(sorted(set(face_ids)), pa.string())
+        faces = self.faces.to_pyarrow_table(columns=[S.FACE_ID, S.URI])
+        uris = pc.unique(faces.filter(pc.is_in(faces[S.FACE_ID], value_set=gone))[S.URI])
+        self._delete_faces_where(S.FACE_ID, pa.table({S.FACE_ID: gone}))
         self.faces.update_incremental()
-        self._commit_images_pin()
+        left = faces.filter(pc.invert(pc.is_in(faces[S.FACE_ID], value_set=gone)))
+        left = left.filter(pc.is_in(left[S.URI], value_set=uris)).group_by(S.URI).aggregate([(S.FACE_ID, "count")])
+        counted = dict(zip(left[S.URI].to_pylist(), left[f"{S.FACE_ID}_count"].to_pylist()))
+        counts = pa.table(
+            {S.URI: uris, S.NUM_FACES: pa.array([counted.get(uri, 0) for uri in uris.to_pylist()], pa.int32())}
+        )
+        with fenced_commit(self.images, metadata=self._faces_pin()) as (images, properties):
+            (
+                images.merge(
+                    counts,
+                    predicate=f"t.{S.URI} = s.{S.URI}",
+                    source_alias="s",
+                    target_alias="t",
+                    commit_properties=properties,
+                )
+                .when_matched_update({S.NUM_FACES: f"s.{S.NUM_FACES}"})
+                .execute()
+            )
         self.images.update_incremental()
 
     def mark_faces_off(self, library: str) -> None:

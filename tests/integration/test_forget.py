@@ -221,6 +221,10 @@ def test_forget_a_person_and_the_next_night_does_not_bring_them_back(tmp_path: P
 
     done = run(capsys, "forget", "--tables", str(dst), "--library", "carl", "--name", "George")
     assert done["faces"] == person.num_rows and done["photos"] == 0
+    counted = read_table(str(dst), S.FACES_TABLE, library="carl").group_by(S.URI).aggregate([(S.FACE_ID, "count")])
+    counted = dict(zip(counted[S.URI].to_pylist(), counted[f"{S.FACE_ID}_count"].to_pylist()))
+    for photo in read_table(str(dst), S.IMAGES_TABLE, library="carl").to_pylist():
+        assert photo[S.NUM_FACES] == counted.get(photo[S.URI], 0), "each photo counts the faces it has left"
     recorded = next(r for r in read_table(str(dst), S.RUNS_TABLE).to_pylist() if r[S.RUN_ID] == done["run_id"])
     assert "George" not in json.dumps(recorded, default=str), "the request is recorded, not the name"
 
@@ -235,6 +239,8 @@ def test_forget_a_person_and_the_next_night_does_not_bring_them_back(tmp_path: P
     for face in person.to_pylist():
         same_photo = now.filter(pc.equal(now[S.URI], face[S.URI]))[S.BBOX].to_pylist()
         assert all(abs(box[0] - face[S.BBOX][0]) > 5 for box in same_photo), "no face in the forgotten face's place"
+    photos = {row[S.URI]: row[S.NUM_FACES] for row in read_table(str(dst), S.IMAGES_TABLE, library="carl").to_pylist()}
+    assert all(photos[uri] == now.filter(pc.equal(now[S.URI], uri)).num_rows for uri in photos), "faces counted"
     forgotten = set(person[S.FACE_ID].to_pylist())
     for table in (S.FACES_TABLE, S.CLUSTERS_TABLE, S.SUGGESTIONS_TABLE, S.TAGS_TABLE):
         assert not forgotten & set(read_table(str(dst), table)[S.FACE_ID].to_pylist()), f"none in {table} again"
