@@ -13,7 +13,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from deltalake import DeltaTable
@@ -29,6 +31,7 @@ from tests.unit.io.test_fence import TAG
 from tests.unit.io.test_tags_table import write_library
 
 pytestmark = pytest.mark.timeout(600)
+T = TypeVar("T")
 
 # A facepipe command that stops itself (SIGSTOP) at the first call of one function: Fence.confirm (its first
 # commit, before its checks) or DeltaTable.merge (inside its first commit, its checks passed)
@@ -77,6 +80,35 @@ def wait_until(done, seconds: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def frozen_past_its_lease(dst: str, frozen_at: str, command: list[str], take_over: Callable[[], T]) -> tuple:
+    """Run the facepipe ``command`` at ``dst`` frozen (SIGSTOP) at ``frozen_at`` (FROZEN_AT), wait until its lease
+    expired, call ``take_over`` (another run that takes the lease over), then resume it (SIGCONT) and let it end.
+    Returns its exit code, its stderr and what ``take_over`` returned."""
+    frozen = subprocess.Popen(
+        [sys.executable, "-c", FROZEN_AT, frozen_at, *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    try:
+        assert select.select([frozen.stdout], [], [], 300)[0], "the run never reached its first commit"
+        assert frozen.stdout.readline().strip() == "frozen"
+        wait_until(lambda: stopped(frozen.pid), 30, "the run did not stop")
+        lease = read_lease(dst, None)
+        assert lease["pid"] == frozen.pid and not lease["released_at"]
+        expires = dt.datetime.fromisoformat(lease["expires_at"])
+        wait_until(lambda: dt.datetime.now(dt.timezone.utc) > expires, 30, "its lease did not expire")
+        taken = take_over()
+        os.kill(frozen.pid, signal.SIGCONT)
+        _, err = frozen.communicate(timeout=300)
+    finally:
+        if frozen.poll() is None:
+            frozen.kill()
+            frozen.wait()
+    return frozen.returncode, err, taken
+
+
 @pytest.mark.parametrize("frozen_at", ["before-its-checks", "inside-its-commit"])
 @pytest.mark.parametrize("where", ["folder", "s3"])
 def test_a_run_frozen_past_its_lease_commits_nothing_after_another_took_over(
@@ -89,22 +121,7 @@ def test_a_run_frozen_past_its_lease_commits_nothing_after_another_took_over(
     late_tags = tmp_path / "late.csv"
     late_tags.write_text("face_id,name\npair.jpg-0,Anna\npair.jpg-1,Bob\n")
 
-    frozen = subprocess.Popen(
-        [sys.executable, "-c", FROZEN_AT, frozen_at, "tags", "add", "--tables", dst, "--tags", str(late_tags)]
-        + ["--set", "output.lease_ttl_s=2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert select.select([frozen.stdout], [], [], 120)[0], "the run never reached its first commit"
-        assert frozen.stdout.readline().strip() == "frozen"
-        wait_until(lambda: stopped(frozen.pid), 30, "the run did not stop")
-        lease = read_lease(dst, None)
-        assert lease["pid"] == frozen.pid and not lease["released_at"]
-        expires = dt.datetime.fromisoformat(lease["expires_at"])
-        wait_until(lambda: dt.datetime.now(dt.timezone.utc) > expires, 30, "its lease did not expire")
-
+    def cluster() -> tuple[str, dict]:
         took_over = subprocess.run(
             [sys.executable, "-m", "jobs.cli", "cluster", "--tables", dst],
             capture_output=True,
@@ -113,18 +130,14 @@ def test_a_run_frozen_past_its_lease_commits_nothing_after_another_took_over(
         )
         assert took_over.returncode == 0, took_over.stderr[-3000:]
         assert "took over the lease of" in took_over.stderr
-        cluster_run = json.loads(took_over.stdout.strip().splitlines()[-1])["run_id"]
         after_cluster = tables_now(dst)
         assert {S.CLUSTERS_TABLE, S.PERSONS_TABLE, S.RUNS_TABLE} <= set(after_cluster)
+        return json.loads(took_over.stdout.strip().splitlines()[-1])["run_id"], after_cluster
 
-        os.kill(frozen.pid, signal.SIGCONT)
-        _, err = frozen.communicate(timeout=300)
-    finally:
-        if frozen.poll() is None:
-            frozen.kill()
-            frozen.wait()
+    command = ["tags", "add", "--tables", dst, "--tags", str(late_tags), "--set", "output.lease_ttl_s=2"]
+    code, err, (cluster_run, after_cluster) = frozen_past_its_lease(dst, frozen_at, command, cluster)
 
-    assert frozen.returncode == 4, err[-3000:]
+    assert code == 4, err[-3000:]
     refusal = err.strip().splitlines()[-1]
     assert refusal.startswith(f"facepipe tags: {dst} was taken over by ") and f"run {cluster_run}" in refusal
     assert tables_now(dst) == after_cluster  # not one commit more: same versions, same rows

@@ -4,10 +4,8 @@ forgotten stays forgotten until it is lifted."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -24,10 +22,9 @@ from deltalake import DeltaTable
 
 from jobs.cli import main
 from pipeline import schema as S
-from pipeline.io.lease import read_lease
 from pipeline.io.tables import TABLES, TablesSnapshot, read_table
 from pipeline.io.tags_table import record_tags
-from tests.integration.test_fencing import FROZEN_AT, stopped, tables_now, wait_until
+from tests.integration.test_fencing import frozen_past_its_lease, tables_now
 from tests.photos import copy_lfw
 
 pytestmark = pytest.mark.timeout(900)
@@ -343,29 +340,12 @@ def test_a_stalled_embed_cannot_write_back_a_library_forgotten_meanwhile(
     uris.write_text(uris.read_text() + "\n" + "\n".join(new))
 
     embed = ["embed", "--input", src, "--tables", dst, "--library", "anna", "--set", "output.lease_ttl_s=2"]
-    frozen = subprocess.Popen(
-        [sys.executable, "-c", FROZEN_AT, "before-its-checks", *embed],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ),
-    )
-    try:
-        assert select.select([frozen.stdout], [], [], 300)[0], "the embed never reached its first commit"
-        assert frozen.stdout.readline().strip() == "frozen"
-        wait_until(lambda: stopped(frozen.pid), 30, "the embed did not stop")
-        expires = dt.datetime.fromisoformat(read_lease(dst, None)["expires_at"])
-        wait_until(lambda: dt.datetime.now(dt.timezone.utc) > expires, 30, "its lease did not expire")
-        done = run(capsys, "forget", "--tables", dst, "--library", "anna")
-        after_forget = tables_now(dst)
-        os.kill(frozen.pid, signal.SIGCONT)
-        _, err = frozen.communicate(timeout=300)
-    finally:
-        if frozen.poll() is None:
-            frozen.kill()
-            frozen.wait()
 
-    assert frozen.returncode == 4, err[-3000:]
+    def forget_anna() -> tuple[dict, dict]:
+        return run(capsys, "forget", "--tables", dst, "--library", "anna"), tables_now(dst)
+
+    code, err, (done, after_forget) = frozen_past_its_lease(dst, "before-its-checks", embed, forget_anna)
+    assert code == 4, err[-3000:]
     assert f"run {done['run_id']}" in err.strip().splitlines()[-1], "the refusal names the forget that took over"
     assert tables_now(dst) == after_forget, "not one commit more"
     assert audited(capsys, dst, *anna_data) == []
