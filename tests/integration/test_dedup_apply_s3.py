@@ -115,7 +115,8 @@ def test_a_quarantine_inside_the_tables_or_the_photos_prefix_is_refused(s3_endpo
     assert {key.removeprefix("refuse-photos/library/"): fs.cat_file(key) for key in fs.find("refuse-photos")} == photos
     added = sorted(set(fs.find("refuse-tables")) - set(before))
     assert [key for key in added if not key.startswith(f"refuse-tables/run/{S.RUNS_TABLE}/")] == [
-        f"refuse-tables/run/{S.METADATA_FOLDER}/latest.json"  # the refusals wrote only their runs rows
+        f"refuse-tables/run/{S.METADATA_FOLDER}/latest.json",  # the refusals wrote only their runs rows
+        f"refuse-tables/run/{S.METADATA_FOLDER}/lease.json",  # and the lease, kept when let go (its generation)
     ]
     runs = read_table(tables, S.RUNS_TABLE, config.resolved_storage()).to_pylist()
     assert [row[S.EXIT_CODE] for row in runs] == [2] * len(inside)
