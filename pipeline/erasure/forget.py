@@ -45,11 +45,13 @@ log = logging.getLogger(__name__)
 
 
 class ErasureResult(JobResult):
-    """A result that carries its run's steps (``steps``): exit code 1 when one of them failed."""
+    """A result that carries its run's steps (``steps``): exit code 1 when one of them failed, or failed for some
+    of its scopes (whose rows may still hold what was erased: run it again)."""
 
     @property
     def exit_code(self) -> int:
-        return 1 if any(step["status"] == S.STEP_FAILED for step in self.steps) else 0
+        failed = any(step["status"] == S.STEP_FAILED or step.get("scopes_failed") for step in self.steps)
+        return 1 if failed else 0
 
 
 @dataclass(frozen=True)
