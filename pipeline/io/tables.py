@@ -281,6 +281,23 @@ def committed_faces(tables: str, storage: StorageConfig | None = None, by_scope:
         raise ConfigError(str(exc)) from None
 
 
+def _delete_matching(table: DeltaTable, column: str, keys: pa.Table, metadata: dict | None = None) -> None:
+    """Delete the rows of ``table`` whose ``column`` is one of ``keys``' (a table of that column), in one fenced
+    commit (``metadata``: its custom metadata)."""
+    with fenced_commit(table, metadata=metadata) as (table, properties):
+        (
+            table.merge(
+                keys,
+                predicate=f"t.{column} = s.{column}",
+                source_alias="s",
+                target_alias="t",
+                commit_properties=properties,
+            )
+            .when_matched_delete()
+            .execute()
+        )
+
+
 class FaceTables:
     """Writer of the two tables at DST for one job run (single writer per DST). Tables it creates are laid
     out in ``library_buckets`` buckets of libraries (library_layout); existing tables keep their own layout."""
@@ -376,18 +393,7 @@ class FaceTables:
         return _pin({S.FACES_VERSION_KEY: self.faces.version()})
 
     def _delete_faces_where(self, column: str, keys: pa.Table) -> None:
-        with fenced_commit(self.faces) as (faces, properties):
-            (
-                faces.merge(
-                    keys,
-                    predicate=f"t.{column} = s.{column}",
-                    source_alias="s",
-                    target_alias="t",
-                    commit_properties=properties,
-                )
-                .when_matched_delete()
-                .execute()
-            )
+        _delete_matching(self.faces, column, keys)
 
     def _commit_images_pin(self) -> None:
         """An empty images commit that re-pins the (repaired) faces version."""
@@ -475,18 +481,7 @@ class FaceTables:
         gone = pa.table({S.URI: pa.array(sorted(set(uris)), pa.string())})
         self._delete_faces_where(S.URI, gone)
         self.faces.update_incremental()
-        with fenced_commit(self.images, metadata=self._faces_pin()) as (images, properties):
-            (
-                images.merge(
-                    gone,
-                    predicate=f"t.{S.URI} = s.{S.URI}",
-                    source_alias="s",
-                    target_alias="t",
-                    commit_properties=properties,
-                )
-                .when_matched_delete()
-                .execute()
-            )
+        _delete_matching(self.images, S.URI, gone, self._faces_pin())
         self.images.update_incremental()
 
     def remove_faces(self, face_ids: list[str]) -> None:
